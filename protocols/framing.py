@@ -21,8 +21,8 @@ that starts inside the rejected one is still found; (3) a prefix that could stil
 kept; (4) a buffer that grows beyond ``max_buffer`` without producing a frame is cut to its last
 plausible header, so a stuck stream cannot exhaust memory.
 
-Not responsible for: timeouts (a partial frame that never completes is the caller's concern, see
-:meth:`Reassembler.discard_partial`) or matching responses to requests.
+Not responsible for: timeouts (the caller owns the clock and calls
+:meth:`Reassembler.expire_partial` after an inter-byte timeout) or matching responses to requests.
 """
 
 from __future__ import annotations
@@ -80,6 +80,17 @@ class Reassembler(Generic[FrameT]):
             frames.append(frame)
             del self.buffer[: len(self.buffer) - len(rest)]
         return frames
+
+    def expire_partial(self) -> list[FrameT]:
+        """After an inter-byte timeout: the frame at the head of the buffer will never complete.
+
+        Only its header byte is dropped; what followed is searched again, so a real frame that
+        arrived behind a noise byte looking like a long length field is not lost.
+        """
+        if not self.buffer:
+            return []
+        self._drop(max(1, self.next_header(bytes(self.buffer), 1)))
+        return self.feed(b"")
 
     def discard_partial(self) -> int:
         """Throw away a partial frame (after an inter-byte timeout); returns bytes dropped."""
