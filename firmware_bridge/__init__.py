@@ -1,2 +1,43 @@
 # SPDX-License-Identifier: Apache-2.0
-"""firmware_bridge"""
+"""Hardware I/O: serial transport, reader drivers behind one interface, hardware simulators.
+
+Contract: bytes move through :class:`SerialTransport` (a pipe, without caring about the data);
+drivers turn the reader interface into protocol frames from :mod:`protocols`; simulators serve
+the same protocols on a real pseudo-terminal. Not responsible for: persistence, MQTT, the API or
+any decision about items (that is the daemon's).
+"""
+
+from firmware_bridge.errors import (
+    BridgeError,
+    ConfigurationError,
+    PortBusy,
+    PortClosed,
+    PortUnavailable,
+    ReaderTimeout,
+    TransientError,
+    WriteTimeout,
+)
+from firmware_bridge.pty import PtyEndpoint, WireFaults
+from firmware_bridge.security import PRESETS as SECURITY_PRESETS
+from firmware_bridge.security import SecurityScheme
+from firmware_bridge.transport import LineSettings, SerialTransport
+from firmware_bridge.wiretap import TRACE, Direction
+
+__all__ = [
+    "SECURITY_PRESETS",
+    "TRACE",
+    "BridgeError",
+    "ConfigurationError",
+    "Direction",
+    "LineSettings",
+    "PortBusy",
+    "PortClosed",
+    "PortUnavailable",
+    "PtyEndpoint",
+    "ReaderTimeout",
+    "SecurityScheme",
+    "SerialTransport",
+    "TransientError",
+    "WireFaults",
+    "WriteTimeout",
+]
