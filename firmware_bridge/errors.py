@@ -44,7 +44,7 @@ class ConfigurationError(BridgeError):
     """A transport URL or line setting that cannot work; retrying would not help."""
 
 
-class PortClosed(BridgeError):  # noqa: N818 - named for the condition, as asked by callers
+class PortClosed(BridgeError):
     """The transport or endpoint was closed by its owner; it will not come back by itself."""
 
 
@@ -52,7 +52,7 @@ class TransientError(BridgeError):
     """A failure that may go away on its own; the only kind a retry policy retries."""
 
 
-class PortUnavailable(TransientError):  # noqa: N818 - named for the condition, as asked by callers
+class PortUnavailable(TransientError):
     """The port is not open right now (unplugged, re-enumerating, being reopened).
 
     ``cause`` is the last low-level error seen on the port, rendered after the reason.
@@ -76,7 +76,7 @@ class PortBusy(PortUnavailable):
     """
 
 
-class ReaderTimeout(TransientError):  # noqa: N818 - named for the condition, as asked by callers
+class ReaderTimeout(TransientError):
     """No answer within ``timeout_s``.
 
     ``request`` is the frame that went unanswered (empty when unknown); it renders as hex so the

@@ -73,7 +73,7 @@ class LineSettings:
         return nbytes * self.bits_per_char / self.baudrate
 
 
-class WriteStalled(Exception):  # noqa: N818 - a signal to the transport, carrying a count
+class WriteStalled(Exception):
     """The device stopped accepting bytes before the deadline; ``sent`` of them went out."""
 
     def __init__(self, sent: int) -> None:

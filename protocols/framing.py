@@ -36,7 +36,7 @@ from protocols.errors import FrameError, ProtocolError
 FrameT = TypeVar("FrameT")
 
 
-class NeedMoreData(ProtocolError):  # noqa: N818 - a signal, not a failure
+class NeedMoreData(ProtocolError):
     """The bytes so far are a valid beginning of a frame; wait for more."""
 
 

@@ -1,0 +1,324 @@
+# SPDX-License-Identifier: Apache-2.0
+"""One reader interface for every protocol, and the verified operations built on it.
+
+A driver implements the *primitives* (inventory, read/write blocks, AFI, EAS, lock, system info,
+RF control, outputs, inputs) in its firmware's terms; :class:`Reader` builds the operations the
+daemon uses on top of them, the same way for every protocol:
+
+- :meth:`Reader.read_memory` reads a whole tag (size from system information);
+- :meth:`Reader.write_memory` writes, reads back and compares, retrying transient failures;
+- :meth:`Reader.set_security` writes AFI and/or EAS per a :class:`SecurityScheme`, reads them
+  back and reports the verified state.
+
+"No tag in the field" is a result (an empty inventory), not an exception. An addressed tag that
+does not answer raises :class:`TagNotResponding` (transient: the patron may move the item back).
+A tag that refuses (locked block, out of range) raises :class:`TagRefused` (not transient).
+
+Not responsible for: framing, timeouts and late replies (see :mod:`firmware_bridge.session`),
+deciding what to write (the workflows do), or tag data models (:mod:`protocols.iso28560`).
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from firmware_bridge.errors import BridgeError, TransientError
+from firmware_bridge.security import SecurityScheme
+from protocols.iso15693 import Uid
+
+WRITE_ATTEMPTS = 3
+"""Biblio-RFID and pyrfidgeek retry writes; three verified attempts cover a patron's hand
+moving the item once (reader_protocols.md §5.8)."""
+
+
+class Capability(enum.Flag):
+    """What a reader can do; each driver's docstring opens with its table."""
+
+    INVENTORY = enum.auto()
+    AFI_FILTER = enum.auto()
+    READ = enum.auto()
+    WRITE = enum.auto()
+    LOCK = enum.auto()
+    AFI = enum.auto()
+    EAS = enum.auto()
+    SYSTEM_INFO = enum.auto()
+    RF_CONTROL = enum.auto()
+    OUTPUTS = enum.auto()
+    INPUTS = enum.auto()
+    BUFFERED_READ = enum.auto()
+
+
+class TagNotResponding(TransientError):
+    """An addressed tag did not answer (left the field, weak coupling, air CRC error)."""
+
+    def __init__(self, reason: str, *, uid: Uid | None = None, port: str | None = None) -> None:
+        self.uid = uid
+        super().__init__(f"tag {uid}: {reason}" if uid else reason, port=port)
+
+
+class TagRefused(BridgeError):
+    """The tag answered with an ISO 15693 error (locked block, block not available, ...)."""
+
+    def __init__(
+        self, reason: str, *, uid: Uid | None = None, iso_error: int | None = None,
+        block: int | None = None, port: str | None = None,
+    ) -> None:
+        self.uid = uid
+        self.iso_error = iso_error
+        self.block = block
+        where = f" (block {block})" if block is not None else ""
+        code = f" [ISO error 0x{iso_error:02X}]" if iso_error is not None else ""
+        super().__init__(f"tag {uid}: {reason}{where}{code}", port=port)
+
+
+class ReaderFault(BridgeError):
+    """The reader reported a failure of its own (bad parameter, hardware, unsupported)."""
+
+    def __init__(self, reason: str, *, status: int | None = None, port: str | None = None) -> None:
+        self.status = status
+        shown = f" [status 0x{status:02X}]" if status is not None else ""
+        super().__init__(f"{reason}{shown}", port=port)
+
+
+class TransientReaderFault(ReaderFault, TransientError):
+    """A reader status that says "try again" (collision, RF noise, busy)."""
+
+
+class VerificationFailed(BridgeError):
+    """A write was acknowledged but reading it back shows something else."""
+
+    def __init__(
+        self, what: str, *, uid: Uid, expected: str, actual: str, port: str | None = None
+    ) -> None:
+        self.uid = uid
+        self.expected = expected
+        self.actual = actual
+        super().__init__(
+            f"tag {uid}: {what} read back as {actual}, expected {expected}", port=port
+        )
+
+
+class Unsupported(BridgeError):
+    """The reader or its protocol has no such operation (see the driver's capability table)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TagSighting:
+    """One tag seen by an inventory; fields the protocol does not report are None."""
+
+    uid: Uid
+    dsfid: int | None = None
+    afi: int | None = None
+    antenna: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TagSystemInfo:
+    uid: Uid
+    dsfid: int | None
+    afi: int | None
+    block_count: int | None
+    block_size: int | None
+    ic_reference: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SecurityState:
+    """AFI and EAS as read from the tag (None: not read / not supported)."""
+
+    afi: int | None
+    eas: bool | None
+    secured: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReaderInfo:
+    protocol: str
+    model: str
+    firmware: str
+    capabilities: Capability
+
+
+@dataclass(frozen=True, slots=True)
+class OutputPulse:
+    """Drive one output (LED, buzzer, relay) for ``duration_s`` (0 = off, None = steady on)."""
+
+    output: int
+    duration_s: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class InputState:
+    """Digital inputs (light barriers, door contacts) as bits, and people counters if any."""
+
+    inputs: int
+    counters: tuple[int, ...] = ()
+
+
+@dataclass
+class HealthCounters:
+    """Per-device health, exported as metrics by the daemon."""
+
+    frames_sent: int = 0
+    frames_received: int = 0
+    timeouts: int = 0
+    crc_errors: int = 0
+    garbage_bytes: int = 0
+    late_replies: int = 0
+    reconnects: int = 0
+    retries: int = 0
+    writes_ok: int = 0
+    writes_failed: int = 0
+    reader_errors: int = 0
+    last_error: str = ""
+    extra: dict[str, int] = field(default_factory=dict)
+
+
+class Reader(abc.ABC):
+    """The common reader interface. Subclasses implement the ``_primitive`` methods."""
+
+    protocol: str = ""
+    capabilities: Capability = Capability(0)
+
+    def __init__(self) -> None:
+        self.health = HealthCounters()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Open the port, probe the reader; the driver re-probes after every reopen."""
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    async def __aenter__(self) -> Reader:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    # -- primitives (one firmware operation each) --------------------------------------------
+    @abc.abstractmethod
+    async def info(self) -> ReaderInfo: ...
+
+    @abc.abstractmethod
+    async def inventory(self, *, afi: int | None = None) -> list[TagSighting]:
+        """Every tag in the field (only those with a matching AFI when ``afi`` is given)."""
+
+    @abc.abstractmethod
+    async def read_blocks(self, uid: Uid, first: int, count: int) -> bytes:
+        """``count`` blocks from ``first``, in tag memory order."""
+
+    @abc.abstractmethod
+    async def write_blocks(self, uid: Uid, first: int, data: bytes, *, block_size: int) -> None:
+        """Write whole blocks (no read-back; see :meth:`write_memory`)."""
+
+    @abc.abstractmethod
+    async def system_info(self, uid: Uid) -> TagSystemInfo: ...
+
+    async def write_afi(self, uid: Uid, afi: int) -> None:
+        raise Unsupported(f"{self.protocol}: writing the AFI is not supported")
+
+    async def set_eas(self, uid: Uid, enabled: bool) -> None:
+        raise Unsupported(f"{self.protocol}: the EAS bit is not supported")
+
+    async def read_eas(self, uid: Uid) -> bool:
+        raise Unsupported(f"{self.protocol}: reading the EAS bit is not supported")
+
+    async def lock_blocks(self, uid: Uid, blocks: Sequence[int]) -> None:
+        raise Unsupported(f"{self.protocol}: locking blocks is not supported")
+
+    async def rf_reset(self) -> None:
+        raise Unsupported(f"{self.protocol}: RF reset is not supported")
+
+    async def rf_power(self, on: bool) -> None:
+        raise Unsupported(f"{self.protocol}: RF on/off is not supported")
+
+    async def set_outputs(self, pulses: Sequence[OutputPulse]) -> None:
+        raise Unsupported(f"{self.protocol}: this reader has no outputs")
+
+    async def get_inputs(self) -> InputState:
+        raise Unsupported(f"{self.protocol}: this reader has no inputs")
+
+    # -- verified operations, the same for every protocol ------------------------------------
+    async def read_memory(self, uid: Uid) -> tuple[bytes, TagSystemInfo]:
+        """The whole user memory, sized from the tag's system information."""
+        info = await self.system_info(uid)
+        if not info.block_count:
+            raise ReaderFault(f"tag {uid}: system information gave no memory size")
+        return await self.read_blocks(uid, 0, info.block_count), info
+
+    async def write_memory(
+        self, uid: Uid, data: bytes, *, first_block: int = 0, block_size: int = 4,
+        attempts: int = WRITE_ATTEMPTS,
+    ) -> None:
+        """Write ``data`` (padded to whole blocks), read it back, retry transient failures.
+
+        A tag that leaves the field mid-write has its earlier blocks written and later ones not;
+        the retry rewrites everything and the read-back proves the final state.
+        """
+        padded = data + bytes(-len(data) % block_size)
+        count = len(padded) // block_size
+        last: BridgeError | None = None
+        for attempt in range(attempts):
+            if attempt:
+                self.health.retries += 1
+            try:
+                await self.write_blocks(uid, first_block, padded, block_size=block_size)
+                actual = await self.read_blocks(uid, first_block, count)
+            except TransientError as exc:
+                last = exc
+                continue
+            except BridgeError:
+                self.health.writes_failed += 1
+                raise
+            if actual == padded:
+                self.health.writes_ok += 1
+                return
+            last = VerificationFailed(
+                f"blocks {first_block}-{first_block + count - 1}", uid=uid,
+                expected=padded.hex().upper(), actual=actual.hex().upper(),
+            )
+        self.health.writes_failed += 1
+        assert last is not None
+        raise last
+
+    async def read_security(self, uid: Uid, scheme: SecurityScheme) -> SecurityState:
+        afi = (await self.system_info(uid)).afi if scheme.use_afi else None
+        eas = await self.read_eas(uid) if scheme.use_eas else None
+        return SecurityState(afi=afi, eas=eas, secured=scheme.is_secured(afi=afi, eas=eas))
+
+    async def set_security(
+        self, uid: Uid, secured: bool, scheme: SecurityScheme, *, attempts: int = WRITE_ATTEMPTS,
+    ) -> SecurityState:
+        """Write AFI and/or EAS for ``secured``, read back, and return the verified state."""
+        last: BridgeError | None = None
+        for attempt in range(attempts):
+            if attempt:
+                self.health.retries += 1
+            try:
+                if scheme.use_afi:
+                    await self.write_afi(uid, scheme.afi_for(secured))
+                if scheme.use_eas:
+                    await self.set_eas(uid, secured)
+                state = await self.read_security(uid, scheme)
+            except TransientError as exc:
+                last = exc
+                continue
+            except BridgeError:
+                self.health.writes_failed += 1
+                raise
+            if state.secured is secured:
+                self.health.writes_ok += 1
+                return state
+            last = VerificationFailed(
+                "security", uid=uid, expected="secured" if secured else "unsecured",
+                actual=f"AFI {state.afi!r} EAS {state.eas!r}",
+            )
+        self.health.writes_failed += 1
+        assert last is not None
+        raise last

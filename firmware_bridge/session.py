@@ -1,0 +1,112 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Request/response exchanges over a transport, for protocols with checksummed frames.
+
+A :class:`FrameSession` writes one request at a time and waits for the response that answers
+it. Bytes that arrive while no request is pending are stale (a late reply to a request that
+timed out) and are thrown away before the next request, as FEIG's own SDK and Amarok79's driver
+do; a decoded frame that does not answer the pending request is counted as a late reply and
+skipped. Garbage and bad checksums are left to the :class:`~protocols.framing.Reassembler`.
+
+Timeouts are the caller's, derived per command (tags, blocks, notification times); after an
+inter-byte gap longer than ``inter_byte_timeout_s`` a stalled partial frame is expired.
+
+Not responsible for: retries (the reader layer retries only transient failures) or deciding
+what a status byte means (the driver does).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+from firmware_bridge.errors import ReaderTimeout
+from firmware_bridge.reader import HealthCounters
+from firmware_bridge.transport import SerialTransport
+from protocols.framing import Decoder, HeaderFinder, Reassembler
+
+RequestT = TypeVar("RequestT")
+ResponseT = TypeVar("ResponseT")
+
+READ_SLICE_S = 0.05
+"""Longest single wait on the transport, so an expired partial frame is noticed promptly."""
+
+
+class FrameSession(Generic[RequestT, ResponseT]):
+    """One outstanding request at a time; responses matched with ``answers(request, frame)``."""
+
+    def __init__(
+        self,
+        transport: SerialTransport,
+        *,
+        encode: Callable[[RequestT], bytes],
+        decode: Decoder[ResponseT],
+        next_header: HeaderFinder,
+        answers: Callable[[RequestT, ResponseT], bool],
+        health: HealthCounters,
+        inter_byte_timeout_s: float,
+    ) -> None:
+        self.transport = transport
+        self._encode = encode
+        self._answers = answers
+        self._reassembler: Reassembler[ResponseT] = Reassembler(decode, next_header)
+        self.health = health
+        self.inter_byte_timeout_s = inter_byte_timeout_s
+        self._lock = asyncio.Lock()
+
+    async def exchange(self, request: RequestT, *, timeout_s: float) -> ResponseT:
+        """Send ``request`` and return its response; ReaderTimeout (transient) if none comes."""
+        async with self._lock:
+            self._discard_stale()
+            wire = self._encode(request)
+            await self.transport.write(wire)
+            self.health.frames_sent += 1
+            try:
+                return await self._await_response(request, wire, timeout_s)
+            finally:
+                self._sync_counters()
+
+    async def send_only(self, request: RequestT) -> None:
+        """Send a request that the protocol never answers."""
+        async with self._lock:
+            self._discard_stale()
+            await self.transport.write(self._encode(request))
+            self.health.frames_sent += 1
+
+    def _discard_stale(self) -> None:
+        stale = self.transport.drain_input()
+        pending = self._reassembler.feed(b"")
+        if stale or pending or self._reassembler.buffer:
+            self.health.late_replies += len(pending)
+            self.health.garbage_bytes += stale + self._reassembler.discard_partial()
+
+    async def _await_response(self, request: RequestT, wire: bytes, timeout_s: float) -> ResponseT:
+        deadline = time.monotonic() + timeout_s
+        last_byte_at = time.monotonic()
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self.health.timeouts += 1
+                raise ReaderTimeout(
+                    "no response from the reader", port=self.transport.url,
+                    timeout_s=timeout_s, request=wire,
+                )
+            chunk = await self.transport.read(min(remaining, READ_SLICE_S))
+            now = time.monotonic()
+            if chunk:
+                last_byte_at = now
+                frames = self._reassembler.feed(chunk)
+            elif self._reassembler.buffer and now - last_byte_at > self.inter_byte_timeout_s:
+                frames = self._reassembler.expire_partial()
+            else:
+                continue
+            for frame in frames:
+                self.health.frames_received += 1
+                if self._answers(request, frame):
+                    return frame
+                self.health.late_replies += 1
+
+    def _sync_counters(self) -> None:
+        self.health.garbage_bytes = max(self.health.garbage_bytes, self._reassembler.garbage_bytes)
+        self.health.crc_errors = self._reassembler.bad_frames
