@@ -117,7 +117,7 @@ class WireShaper:
 
     def __post_init__(self) -> None:
         # Seeded noise for reproducible tests, not a security decision.
-        self._rng = random.Random(self.faults.seed)  # noqa: S311
+        self._rng = random.Random(self.faults.seed)
 
     def shape(self, data: bytes) -> list[bytes]:
         """The chunks that go on the wire, in order, for one write of ``data``."""

@@ -183,7 +183,8 @@ class Reader(abc.ABC):
     protocol: str = ""
     capabilities: Capability = Capability(0)
 
-    def __init__(self) -> None:
+    def __init__(self, port: str) -> None:
+        self.port = port
         self.health = HealthCounters()
 
     # -- lifecycle ---------------------------------------------------------------------------

@@ -176,7 +176,7 @@ class SerialTransport:
         self.counters = TransportCounters()
         self._target = parse_url(url)
         # Jitter only spreads retries in time; it is not a security decision.
-        self._rng = rng if rng is not None else random.Random()  # noqa: S311
+        self._rng = rng if rng is not None else random.Random()
         self._link: Link | None = None
         self._events = LinkEvents(data=self._on_link_data, lost=self._on_link_lost)
         self._dead_links: list[Link] = []

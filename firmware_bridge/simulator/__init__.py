@@ -21,7 +21,13 @@ from firmware_bridge.simulator.field import (
     SetCoupling,
     Slot,
 )
-from firmware_bridge.simulator.scenario import Scenario, ScenarioError, load_scenario
+from firmware_bridge.simulator.scenario import (
+    READER_FAULT_KINDS,
+    ReaderFault,
+    Scenario,
+    ScenarioError,
+    load_scenario,
+)
 from firmware_bridge.simulator.tag import (
     DEFAULT_FAMILY_BY_MANUFACTURER,
     EAS_SEQUENCE,
@@ -39,6 +45,7 @@ __all__ = [
     "EAS_SEQUENCE",
     "FAMILIES",
     "FAMILY_BY_KEY",
+    "READER_FAULT_KINDS",
     "AddTag",
     "AirOutcome",
     "AirResult",
@@ -48,6 +55,7 @@ __all__ = [
     "InjectFault",
     "InventoryRun",
     "IsoState",
+    "ReaderFault",
     "RemoveTag",
     "Reply",
     "RfField",

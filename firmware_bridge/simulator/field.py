@@ -209,7 +209,7 @@ class RfField:
     _rng: random.Random = field(init=False)
 
     def __post_init__(self) -> None:
-        self._rng = random.Random(self.seed)  # noqa: S311 - a noise model, not cryptography
+        self._rng = random.Random(self.seed)
 
     @classmethod
     def with_tags(

@@ -36,7 +36,9 @@ from .faults import Fault, FaultKind
 from .field import AddTag, Event, InjectFault, RemoveTag, RfField, SetCoupling
 from .tag import DEFAULT_FAMILY_BY_MANUFACTURER, FAMILY_BY_KEY, TagFamily, TagSpec
 
-_TOP_KEYS = frozenset({"tags", "events", "description"})
+_TOP_KEYS = frozenset({"tags", "events", "reader_faults", "description"})
+_READER_FAULT_KEYS = frozenset({"kind", "at", "count", "duration"})
+READER_FAULT_KINDS = ("garbage", "truncate", "silence", "reboot", "vanish")
 _TAG_KEYS = frozenset({"uid", "type", "memory", "afi", "dsfid", "eas", "coupling", "locked"})
 _FAULT_KEYS = frozenset({"kind", "uid", "count", "until", "command", "after_blocks", "block"})
 _EVENT_ACTIONS = ("add", "remove", "coupling", "fault")
@@ -52,9 +54,26 @@ class ScenarioError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
+class ReaderFault:
+    """A fault of the reader or its cable, not of the air (reader_protocols.md §4, last rows).
+
+    ``garbage``: random bytes before the next ``count`` replies; ``truncate``: the next
+    ``count`` replies cut short; ``silence``: the next ``count`` requests unanswered;
+    ``reboot``: the reader restarts (RF off, state reset) and is deaf for ``duration`` s;
+    ``vanish``: the device node disappears for ``duration`` s, then comes back.
+    """
+
+    kind: str
+    at: float
+    count: int = 1
+    duration: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class Scenario:
     tags: tuple[TagSpec, ...]
     events: tuple[Event, ...]
+    reader_faults: tuple[ReaderFault, ...] = ()
 
     def field(self, *, seed: int = 0) -> RfField:
         """A fresh field with these tags at time 0 and the events scheduled."""
@@ -96,8 +115,30 @@ def _scenario(document: object) -> Scenario:
         uid = event.uid if isinstance(event, RemoveTag | SetCoupling) else None
         if uid is not None and uid not in known:
             raise ScenarioError(f"events[{index}]", f"no tag {uid} in the scenario")
+    reader_faults = tuple(
+        _reader_fault(item, f"reader_faults[{index}]")
+        for index, item in enumerate(_list(top.get("reader_faults", []), "reader_faults"))
+    )
     # Stable sort: events at the same time apply in file order.
-    return Scenario(tags, tuple(sorted(events, key=lambda event: event.at)))
+    return Scenario(
+        tags,
+        tuple(sorted(events, key=lambda event: event.at)),
+        tuple(sorted(reader_faults, key=lambda fault: fault.at)),
+    )
+
+
+def _reader_fault(value: object, path: str) -> ReaderFault:
+    item = _object(value, path)
+    _no_unknown(item, _READER_FAULT_KEYS, path)
+    kind = item.get("kind")
+    if kind not in READER_FAULT_KINDS:
+        raise ScenarioError(_join(path, "kind"), f"{kind!r} is not one of {READER_FAULT_KINDS}")
+    return ReaderFault(
+        kind=str(kind),
+        at=_number(item.get("at", 0), _join(path, "at"), low=0),
+        count=_count(item.get("count", 1), _join(path, "count"), low=1),
+        duration=_number(item.get("duration", 0), _join(path, "duration"), low=0),
+    )
 
 
 def _object(value: object, path: str) -> dict[str, Any]:

@@ -237,7 +237,7 @@ class VirtualTag:
         self.memory = bytearray(self.memory) + bytes(size - len(self.memory))
         self.locked = bytearray(self.locked) + bytes(self.family.block_count - len(self.locked))
         # Seeded from the UID so a benchmark run is reproducible.
-        self._rng = random.Random(self.uid.value)  # noqa: S311 - not cryptography
+        self._rng = random.Random(self.uid.value)
 
     def block(self, number: int) -> bytes:
         size = self.family.block_size
