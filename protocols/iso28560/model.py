@@ -37,12 +37,15 @@ class UnknownData:
     """Bytes a decoder could not interpret, kept so that nothing is lost on re-encode.
 
     ``kind`` says what it was (``"part3-extension-block"``, ``"part2-element"``), ``key`` its
-    identifier (block id, relative OID), ``data`` the bytes exactly as found.
+    identifier (block id, relative OID), ``data`` the bytes exactly as found. ``compaction`` is
+    the compaction code of a part-2 element (its compacted data is ``data``), ``None`` for other
+    kinds; an encoder needs it to write the element back verbatim.
     """
 
     kind: str
     key: int
     data: bytes
+    compaction: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,113 @@
+# SPDX-License-Identifier: Apache-2.0
+"""`libedge tag decode|encode|convert` as people and scripts use them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from edge_service.cli import main
+from tests.conftest import load_vectors
+
+VECTORS = load_vectors("iso28560")
+ANNEX_D = VECTORS[0]["hex"]
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_decode_json_has_the_documented_keys(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "tag", "decode", ANNEX_D, "--json")
+    record = json.loads(out)
+    assert code == 0
+    assert record["model"] == "iso28560-2"
+    assert record["primary_item_id"] == "123456789012"
+    assert record["owner_institution"] == "US-InU-Mu"
+    assert (record["set_total"], record["set_part"]) == (12, 3)
+    assert record["elements"]["shelf_location"] == "QA268.L55"
+    assert record["warnings"] == []
+
+
+def test_decode_human_output(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "tag", "decode", " ".join([ANNEX_D[:8], ANNEX_D[8:]]))
+    assert code == 0
+    assert "model: iso28560-2" in out
+    assert "shelf_location: QA268.L55" in out
+
+
+def test_decode_bad_hex_names_the_position(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "tag", "decode", "1101zz")
+    assert code == 1
+    assert "hex digit 4" in err
+
+
+def test_encode_reproduces_annex_d_with_its_lock_map(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        capsys, "tag", "encode", "--model", "iso28560-2", "--item-id", "123456789012",
+        "--owner", "US-InU-Mu", "--set-total", "12", "--set-part", "3",
+        "--element", "shelf_location=QA268.L55", "--json",
+    )
+    assert code == 0
+    assert json.loads(out) == {"model": "iso28560-2", "hex": ANNEX_D, "lock_map": "ll....lll"}
+
+
+def test_encode_refuses_data_that_does_not_fit(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(
+        capsys, "tag", "encode", "--model", "iso28560-2", "--item-id", "X" * 60, "--size", "32",
+    )
+    assert code == 1
+    assert "32" in err
+
+
+def test_encode_rejects_unknown_element_names(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(
+        capsys, "tag", "encode", "--model", "iso28560-3", "--item-id", "1",
+        "--element", "colour=red",
+    )
+    assert code == 1
+    assert "unknown element" in err
+
+
+def test_encode_then_decode_round_trip_part3(capsys: pytest.CaptureFixture[str]) -> None:
+    _, out, _ = run(
+        capsys, "tag", "encode", "--model", "iso28560-3", "--item-id", "5012345678",
+        "--owner", "DK-718500", "--type-of-usage", "10", "--element", "title=Søren Kierkegaard",
+    )
+    _, decoded, _ = run(capsys, "tag", "decode", out.strip(), "--json")
+    record = json.loads(decoded)
+    assert record["model"] == "iso28560-3"
+    assert record["elements"]["title"] == "Søren Kierkegaard"
+    assert record["type_of_usage"] == 0x10
+
+
+def test_convert_refusal_then_allow_loss(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "tag", "convert", ANNEX_D, "--to", "3m")
+    assert code == 1
+    assert "refused" in err
+    assert "owner_institution" in err
+    code, out, err = run(capsys, "tag", "convert", ANNEX_D, "--to", "3m", "--allow-loss")
+    assert code == 0
+    assert out.strip().startswith("04")
+    assert "dropped: owner_institution" in err
+
+
+def test_decode_stdin_bulk_keeps_going_past_bad_lines() -> None:
+    """The real console entry point in a child process, fed a batch with a broken line."""
+    lines = [ANNEX_D, "not hex", VECTORS[14]["hex"], "", VECTORS[21]["hex"]] * 200
+    done = subprocess.run(
+        [sys.executable, "-m", "edge_service", "tag", "decode", "--stdin"],
+        input="\n".join(lines), capture_output=True, text=True, check=True, timeout=60,
+    )
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+    assert len(records) == 800  # empty lines are skipped, every other line answered
+    assert [r.get("model", "error") for r in records[:4]] == [
+        "iso28560-2", "error", "iso28560-3", "3m",
+    ]
+    assert records[1]["line"] == 2
+    assert "not a hex digit" in records[1]["error"]
