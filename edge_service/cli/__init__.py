@@ -11,6 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from edge_service.cli import demo as demo_commands
 from edge_service.cli import tag as tag_commands
 
 
@@ -20,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="LibEdge: the open-source edge service for library RFID.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    demo_commands.register(commands)
     tag_commands.register(commands)
     return parser
 

@@ -1,6 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
 """Reader drivers by protocol name. The daemon opens the configured device with the configured
-driver; there is no probing of ports at start-up (nfcpy's most reported problem)."""
+driver; there is no probing of ports at start-up (nfcpy's most reported problem).
+
+How to write one, with its simulator front-end: docs/driver-guide.md.
+"""
 
 from __future__ import annotations
 

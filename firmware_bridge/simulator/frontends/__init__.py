@@ -1,5 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Reader protocol front-ends for the simulator, by protocol name (explicit table, no probing)."""
+"""Reader protocol front-ends for the simulator, by protocol name (explicit table, no probing).
+
+How to write one, with its driver: docs/driver-guide.md.
+"""
 
 from __future__ import annotations
 
