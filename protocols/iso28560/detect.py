@@ -22,7 +22,7 @@ from protocols.errors import TagFormatError
 from protocols.iso28560 import legacy_3m, part2, part3, part4
 from protocols.iso28560.model import LibraryTag, TagModel
 
-PART2_DSFID = 0x06
+PART2_DSFID = part2.DSFID
 
 
 def _looks_like_part2(memory: bytes, dsfid: int | None) -> bool:

@@ -157,11 +157,13 @@ def element_name(oid: int) -> str:
 
 @dataclass(frozen=True, slots=True)
 class TagImage:
-    """An encoder's output: the user-memory image and the blocks to lock after writing it."""
+    """An encoder's output: the user-memory image, the blocks to lock after writing it, and the
+    DSFID to write into system memory (``None``: leave it; part 2 uses 0x06)."""
 
     memory: bytes
     block_size: int
     locked_blocks: tuple[int, ...] = ()
+    dsfid: int | None = None
 
     def lock_map(self) -> str:
         """One character per block, ``l`` = lock, ``.`` = leave writable ("ll....lll")."""

@@ -73,6 +73,8 @@ from protocols.iso28560.model import (
 )
 
 DEFAULT_LOCK: tuple[str, ...] = ("primary_item_identifier", "owner_institution")
+# ISO 28560-2: DSFID 0x06 (access method 0, no directory; data format 6), in system memory.
+DSFID = 0x06
 UNKNOWN_KIND = "part2-element"
 CONTENT_PARAMETER_OID = 2
 ESCAPE = 0x0F
@@ -494,7 +496,7 @@ def encode(
         elements_to_write(tag, isil_compaction=True), locked=locked, block_size=block_size
     )
     if memory_size is None:
-        return TagImage(body + bytes(-len(body) % block_size), block_size, blocks)
+        return TagImage(body + bytes(-len(body) % block_size), block_size, blocks, dsfid=DSFID)
     if memory_size % block_size:
         raise TagFormatError(
             f"memory size {memory_size} is not a whole number of {block_size}-byte blocks"
@@ -503,4 +505,4 @@ def encode(
         raise TagFormatError(
             f"the data needs {len(body)} bytes; the tag memory holds {memory_size}"
         )
-    return TagImage(body + bytes(memory_size - len(body)), block_size, blocks)
+    return TagImage(body + bytes(memory_size - len(body)), block_size, blocks, dsfid=DSFID)

@@ -52,6 +52,7 @@ from protocols.errors import TagFormatError
 from protocols.iso28560.model import LibraryTag, TagModel, UnknownData
 from protocols.iso28560.part2 import (
     DEFAULT_LOCK,
+    DSFID,
     decode_data_sets,
     elements_to_write,
     layout,
@@ -60,7 +61,6 @@ from protocols.iso28560.part2 import (
     trailing_data_warnings,
 )
 
-DSFID = 0x06
 PC_UMI = 0x0400
 PC_XPC = 0x0200
 PC_TOGGLE = 0x0100

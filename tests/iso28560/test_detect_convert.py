@@ -136,3 +136,9 @@ def test_encode_tag_part4_prints_both_banks() -> None:
     assert "/" in encoded.hex()
     with pytest.raises(TagFormatError):
         encode_tag(tag, size=112)
+
+
+def test_part2_images_carry_dsfid_06_for_system_memory() -> None:
+    image = part2.encode(LibraryTag(model=TagModel.PART2, primary_item_id="1"))
+    assert image.dsfid == 0x06
+    assert part3.encode(LibraryTag(model=TagModel.PART3, primary_item_id="1")).dsfid is None
