@@ -111,7 +111,8 @@ def _element_value(name: str, text: str) -> tuple[str, Any]:
     return spec.attribute, text
 
 
-def _tag_from_args(args: argparse.Namespace) -> LibraryTag:
+def tag_from_args(args: argparse.Namespace) -> LibraryTag:
+    """The tag described by the options of :func:`add_encode_options`."""
     values: dict[str, Any] = {"primary_item_id": args.item_id}
     if args.owner:
         values["owner_institution"] = args.owner
@@ -140,7 +141,7 @@ def _tag_from_args(args: argparse.Namespace) -> LibraryTag:
 
 def _cmd_encode(args: argparse.Namespace) -> int:
     try:
-        tag = _tag_from_args(args)
+        tag = tag_from_args(args)
         encoded = encode_tag(tag, size=args.size)
     except ProtocolError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -181,6 +182,18 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_encode_options(parser: argparse.ArgumentParser) -> None:
+    """The options that describe a tag to encode (shared by ``tag encode`` and ``reader write``)."""
+    parser.add_argument("--model", required=True, choices=_ENCODABLE)
+    parser.add_argument("--item-id", required=True, help="primary item identifier (barcode)")
+    parser.add_argument("--owner", help="owner institution ISIL, e.g. DK-718500")
+    parser.add_argument("--set-total", type=int, help="number of parts in the item")
+    parser.add_argument("--set-part", type=int, help="this part's ordinal number")
+    parser.add_argument("--type-of-usage", help="two hex digits, ISO 28560-1 Annex C (10)")
+    parser.add_argument("--element", action="append", metavar="NAME=VALUE",
+                        help="any other ISO 28560-1 element by snake_case name (repeatable)")
+
+
 def register(commands: Any) -> None:
     tag = commands.add_parser("tag", help="decode, encode and convert library tag memory")
     sub = tag.add_subparsers(dest="tag_command", required=True, metavar="ACTION")
@@ -194,14 +207,7 @@ def register(commands: Any) -> None:
     decode.set_defaults(handler=_cmd_decode)
 
     encode = sub.add_parser("encode", help="print the memory image for the given data")
-    encode.add_argument("--model", required=True, choices=_ENCODABLE)
-    encode.add_argument("--item-id", required=True, help="primary item identifier (barcode)")
-    encode.add_argument("--owner", help="owner institution ISIL, e.g. DK-718500")
-    encode.add_argument("--set-total", type=int, help="number of parts in the item")
-    encode.add_argument("--set-part", type=int, help="this part's ordinal number")
-    encode.add_argument("--type-of-usage", help="two hex digits, ISO 28560-1 Annex C (10)")
-    encode.add_argument("--element", action="append", metavar="NAME=VALUE",
-                        help="any other ISO 28560-1 element by snake_case name (repeatable)")
+    add_encode_options(encode)
     encode.add_argument("--size", type=int, help="tag user memory in bytes (refuse if larger)")
     encode.add_argument("--json", action="store_true", help="print JSON with the lock map")
     encode.set_defaults(handler=_cmd_encode)

@@ -25,6 +25,10 @@ another command." The codec cannot see time; the driver must wait for the respon
 :func:`command_timeout_s`) before sending again, and use :meth:`D6Response.answers` to discard a
 late response to an earlier request.
 
+Both sides are typed: the host builds requests and parses responses (``read_blocks`` /
+``parse_read_blocks``); a simulator parses requests and builds responses (``parse_request`` /
+``read_blocks_response``), so neither handles construct containers.
+
 Not responsible for: serial I/O, retries (Biblio-RFID's write-AFI and write-verify loops belong
 to the driver; :attr:`D6Error.transient` says which statuses are worth retrying), matching the
 ISO 15693 meaning of pass-through bytes, or the tag data model.
@@ -60,6 +64,7 @@ __all__ = [
     "ERRORS",
     "ERROR_TABLE",
     "BlockRecord",
+    "BlockRequest",
     "ByteResult",
     "D6Command",
     "D6Error",
@@ -67,48 +72,76 @@ __all__ = [
     "D6Response",
     "EasResult",
     "InventoryEntry",
+    "InventoryRequest",
     "InventoryResult",
+    "PassThroughRequest",
     "PassThroughResult",
+    "ReadBlocksRequest",
     "ReadBlocksResult",
     "ReaderVersion",
+    "TagInfoRequest",
     "TagInfoResult",
     "TagReply",
+    "TagRequest",
+    "TypedRequest",
+    "WriteBlocksRequest",
     "WriteBlocksResult",
     "bcc",
     "check_eas",
+    "check_eas_response",
     "command_timeout_s",
     "decode_request",
     "decode_response",
+    "error_response",
     "frame_time_s",
     "hw_version_probe",
+    "hw_version_probe_response",
     "inventory",
+    "inventory_response",
+    "is_hw_version_probe",
     "lock_afi",
     "lock_block",
     "lock_dsfid",
     "next_header",
+    "parse_block_request",
     "parse_check_eas",
     "parse_hw_version_probe",
     "parse_inventory",
+    "parse_inventory_request",
     "parse_pass_through",
+    "parse_pass_through_request",
     "parse_read_afi",
     "parse_read_blocks",
+    "parse_read_blocks_request",
     "parse_read_dsfid",
     "parse_reader_version",
+    "parse_request",
     "parse_tag_info",
+    "parse_tag_info_request",
     "parse_tag_reply",
+    "parse_tag_request",
     "parse_write_blocks",
+    "parse_write_blocks_request",
     "pass_through",
+    "pass_through_response",
     "quiet",
     "read_afi",
+    "read_afi_response",
     "read_blocks",
+    "read_blocks_response",
     "read_dsfid",
+    "read_dsfid_response",
     "reader_version",
+    "reader_version_response",
     "set_eas",
     "tag_info",
+    "tag_info_response",
+    "tag_reply_response",
     "write_afi",
     "write_and_lock_block",
     "write_block",
     "write_blocks",
+    "write_blocks_response",
     "write_dsfid",
 ]
 
@@ -887,11 +920,12 @@ def parse_pass_through(response: D6Response) -> PassThroughResult:
 
 
 def command_timeout_s(request: D6Request, *, expected_tags: int = DEFAULT_EXPECTED_TAGS,
-                      baud: int = BAUD) -> float:
+                      baud: int = BAUD, overhead_s: float = READER_OVERHEAD_S) -> float:
     """How long to wait for the response to ``request`` before giving up [INFERRED].
 
     Serial time of the request and of the largest expected response, plus the air time of the
-    command (per block written or read, per tag inventoried), plus the reader's own budget.
+    command (per block written or read, per tag inventoried), plus the reader's own budget
+    ``overhead_s`` (a driver passes its own named constant so tests can shrink it).
     """
     air = 0.0
     response_bytes = HEADER_SIZE + 2 + UID_SIZE + 8 + BCC_SIZE
@@ -909,4 +943,293 @@ def command_timeout_s(request: D6Request, *, expected_tags: int = DEFAULT_EXPECT
         air = WRITE_BLOCK_AIR_S
     request_bytes = HEADER_SIZE + 1 + len(payload) + BCC_SIZE
     return (frame_time_s(request_bytes, baud) + air + frame_time_s(response_bytes, baud)
-            + READER_OVERHEAD_S)
+            + overhead_s)
+
+
+# --- the reader's side: typed request parsers and response builders ------------------------------
+#
+# A simulator (or a capture analyser) receives :class:`D6Request` frames and answers with
+# :class:`D6Response` frames; these turn the first into typed values and typed values into the
+# second, so construct containers never leave this module.
+
+
+@dataclass(frozen=True, slots=True)
+class InventoryRequest:
+    """0xFE Read Block UID as the reader sees it; ``afi`` 0 = every tag."""
+
+    afi: int
+    options: int
+    protocols: int | None = None
+
+    @property
+    def with_dsfid(self) -> bool:
+        return bool(self.options & INVENTORY_OPTION_DSFID)
+
+    @property
+    def second_poll(self) -> bool:
+        """b5 clear: quiet every tag found, then poll again (duplicates come from here)."""
+        return not self.options & INVENTORY_OPTION_SKIP_QUIET
+
+
+@dataclass(frozen=True, slots=True)
+class ReadBlocksRequest:
+    """0x02 Read multiblock; ``options`` None = the old-style layout without an options byte."""
+
+    uid: str
+    first: int
+    count: int
+    options: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WriteBlocksRequest:
+    """0x04 Write multiblock: ``data`` is ``count`` 4-byte blocks from ``first``."""
+
+    uid: str
+    first: int
+    data: bytes
+
+    @property
+    def count(self) -> int:
+        return len(self.data) // BLOCK_SIZE
+
+    def block(self, index: int) -> bytes:
+        """The ``index``-th block of the request (0 = block ``first``)."""
+        return self.data[index * BLOCK_SIZE:(index + 1) * BLOCK_SIZE]
+
+
+@dataclass(frozen=True, slots=True)
+class BlockRequest:
+    """0x05 Write block and 0x07 Write and lock block (with ``data``), 0x08 Lock block."""
+
+    uid: str
+    block: int
+    data: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TagRequest:
+    """Requests addressed by UID with at most one value byte: 01, 03, 06, 0A, 0E, 0F (no value);
+    09 Write AFI, 0B Write DSFID, 0C EAS control (value)."""
+
+    uid: str
+    value: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TagInfoRequest:
+    """0x0D Tag info: ``request`` bits b0 DSFID, b1 AFI, b2 memory size, b3 IC reference."""
+
+    uid: str
+    request: int
+
+
+@dataclass(frozen=True, slots=True)
+class PassThroughRequest:
+    """0x14 ISO pass-through: ``data`` is the raw ISO 15693 request without CRC."""
+
+    send_size: int
+    receive_size: int
+    control: int
+    data: bytes
+
+
+TypedRequest = (InventoryRequest | ReadBlocksRequest | WriteBlocksRequest | BlockRequest
+                | TagRequest | TagInfoRequest | PassThroughRequest)
+
+#: 7.1 response option b5: "skip quiet and second poll".
+INVENTORY_OPTION_SKIP_QUIET = 0x20
+
+
+def _request_fields(request: D6Request, command: int) -> Any:
+    if request.command != command:
+        raise FrameError(f"expected a 0x{command:02X} request, got 0x{request.command:02X}",
+                         frame=request.encode(), offset=3)
+    spec = COMMANDS[command]
+    return _parse(spec.request, request.payload, f"{spec.name} request")
+
+
+def parse_inventory_request(request: D6Request) -> InventoryRequest:
+    fields = _request_fields(request, 0xFE)
+    return InventoryRequest(fields.afi, fields.options, fields.protocols)
+
+
+def parse_read_blocks_request(request: D6Request) -> ReadBlocksRequest:
+    fields = _request_fields(request, 0x02)
+    return ReadBlocksRequest(_uid_text(fields.uid), fields.first, fields.count, fields.options)
+
+
+def parse_write_blocks_request(request: D6Request) -> WriteBlocksRequest:
+    if request.start != START:
+        raise FrameError("a D5 frame with command 04 is the hardware-version probe",
+                         frame=request.encode(), offset=0)
+    fields = _request_fields(request, 0x04)
+    if fields.count == 0:
+        raise FrameError("write multiblock of zero blocks", frame=request.encode(), offset=13)
+    return WriteBlocksRequest(_uid_text(fields.uid), fields.first, fields.data)
+
+
+def parse_block_request(request: D6Request) -> BlockRequest:
+    """0x05, 0x07 (block and data) and 0x08 (block only)."""
+    if request.command not in (0x05, 0x07, 0x08):
+        raise FrameError(f"0x{request.command:02X} is not a block request",
+                         frame=request.encode(), offset=3)
+    fields = _request_fields(request, request.command)
+    return BlockRequest(_uid_text(fields.uid), fields.block, fields.get("data"))
+
+
+_TAG_REQUEST_LAYOUTS = (UID_ONLY, UID_BYTE_REQUEST)
+
+
+def parse_tag_request(request: D6Request) -> TagRequest:
+    """Requests whose fields are the UID and at most one value byte."""
+    spec = COMMANDS.get(request.command)
+    if spec is None or not any(spec.request is layout for layout in _TAG_REQUEST_LAYOUTS):
+        raise FrameError(f"0x{request.command:02X} is not a UID (+ value) request",
+                         frame=request.encode(), offset=3)
+    fields = _request_fields(request, request.command)
+    return TagRequest(_uid_text(fields.uid), fields.get("value"))
+
+
+def parse_tag_info_request(request: D6Request) -> TagInfoRequest:
+    fields = _request_fields(request, 0x0D)
+    return TagInfoRequest(_uid_text(fields.uid), fields.request)
+
+
+def parse_pass_through_request(request: D6Request) -> PassThroughRequest:
+    fields = _request_fields(request, 0x14)
+    return PassThroughRequest(fields.send_size, fields.receive_size, fields.control, fields.data)
+
+
+def is_hw_version_probe(request: D6Request) -> bool:
+    """The 3M 810 probe of :func:`hw_version_probe` (start byte D5, ``04 00 11``)."""
+    return request == hw_version_probe()
+
+
+def parse_request(request: D6Request) -> TypedRequest | None:
+    """The typed view of any catalogued request; ``None`` for a command not in the catalogue.
+
+    Raises FrameError when the fields do not match the command's layout (a reader answers
+    that with status 0x32, parameter error).
+    """
+    command = request.command
+    if command not in COMMANDS or command == 0x11:
+        return None
+    if command == 0xFE:
+        return parse_inventory_request(request)
+    if command == 0x02:
+        return parse_read_blocks_request(request)
+    if command == 0x04:
+        return parse_write_blocks_request(request)
+    if command in (0x05, 0x07, 0x08):
+        return parse_block_request(request)
+    if command == 0x0D:
+        return parse_tag_info_request(request)
+    if command == 0x14:
+        return parse_pass_through_request(request)
+    return parse_tag_request(request)
+
+
+def _response(command: int, fields: dict[str, Any], *, start: int = START) -> D6Response:
+    spec = COMMANDS[command]
+    try:
+        payload = spec.response.build(fields)
+    except ConstructError as exc:
+        raise FrameError(f"{spec.name} response: cannot encode {fields!r} ({exc})") from exc
+    return D6Response(command, STATUS_OK, payload, start)
+
+
+def error_response(command: int, status: int, uid: str | None = None, *,
+                   start: int = START) -> D6Response:
+    """A failed command: the status and, when the request named a tag, its UID echoed back
+    (App. A examples: ``D6 00 0C 09 06 <UID>``; unimplemented: ``D6 00 04 <CC> 02``)."""
+    if status == STATUS_OK:
+        raise FrameError("an error response needs a non-zero status")
+    return D6Response(command, status, _uid_bytes(uid) if uid is not None else b"", start)
+
+
+def reader_version_response(version: ReaderVersion) -> D6Response:
+    return _response(0x11, {"product": version.product, "major": version.major,
+                            "minor": version.minor, "build": version.build})
+
+
+def hw_version_probe_response(version: ReaderVersion) -> D6Response:
+    """Answer to :func:`hw_version_probe`: D5, command 04, ``11`` and the four version bytes."""
+    return D6Response(0x04, STATUS_OK, bytes([0x11, version.product, version.major,
+                                              version.minor, version.build]), START_PROBE)
+
+
+def inventory_response(entries: tuple[InventoryEntry, ...] | list[InventoryEntry], *,
+                       afi: int = 0, options: int = 0x05) -> D6Response:
+    """0xFE answer; with option b1 every entry needs its DSFID. Duplicates are kept as given."""
+    with_dsfid = bool(options & INVENTORY_OPTION_DSFID)
+    if with_dsfid and any(entry.dsfid is None for entry in entries):
+        raise FrameError("inventory option b1 needs a DSFID for every entry")
+    return _response(0xFE, {
+        "afi": afi, "options": options, "count": len(entries),
+        "entries": [{"dsfid": entry.dsfid if with_dsfid else None,
+                     "uid": _uid_bytes(entry.uid)} for entry in entries],
+    })
+
+
+def read_blocks_response(uid: str,
+                         blocks: tuple[BlockRecord, ...] | list[BlockRecord]) -> D6Response:
+    """0x02 answer in the old style: per block number, lock/err byte, 4 data bytes."""
+    return _response(0x02, {"uid": _uid_bytes(uid), "count": len(blocks), "blocks": [
+        {"number": b.number, "lock_status": b.lock_status, "data": b.data} for b in blocks]})
+
+
+def write_blocks_response(uid: str, block: int | None, status: int = STATUS_OK) -> D6Response:
+    """0x04 answer: ``block`` is the last written + 1 on success, the failing block on error
+    (emitted with LEN ``00 0D``, see the spec inconsistency note)."""
+    payload = _uid_bytes(uid) + (bytes([block]) if block is not None else b"")
+    if block is not None:
+        _check_byte("block", block)
+    return D6Response(0x04, status, payload)
+
+
+def tag_reply_response(command: int, uid: str) -> D6Response:
+    """Success of a command whose answer is the UID only (01, 05, 06, 07, 08, 09, 0B, 0C, 0E)."""
+    spec = COMMANDS.get(command)
+    if spec is None or spec.response is not UID_ONLY:
+        raise FrameError(f"0x{command:02X} does not answer with a UID only")
+    return _response(command, {"uid": _uid_bytes(uid)})
+
+
+def read_afi_response(uid: str, afi: int) -> D6Response:
+    return _response(0x0A, {"uid": _uid_bytes(uid), "value": afi})
+
+
+def read_dsfid_response(uid: str, dsfid: int) -> D6Response:
+    return _response(0x0F, {"uid": _uid_bytes(uid), "value": dsfid})
+
+
+def check_eas_response(uid: str, armed: bool) -> D6Response:
+    """0x03 answer: armed = status 00 and 01; not armed = status 06 with the body ``UID 00``,
+    because the tag stays silent (3M spec 7.13, vector v70)."""
+    payload = _uid_bytes(uid) + bytes([int(armed)])
+    return D6Response(0x03, STATUS_OK if armed else 0x06, payload)
+
+
+def tag_info_response(uid: str, *, dsfid: int | None = None, afi: int | None = None,
+                      block_size: int | None = None, block_count: int | None = None,
+                      ic_reference: int | None = None) -> D6Response:
+    """0x0D answer; the available bits follow from which values are given (memory size is sent
+    minus one, as ISO does)."""
+    if (block_size is None) != (block_count is None):
+        raise FrameError("block size and block count come together")
+    available = ((TAG_INFO_DSFID if dsfid is not None else 0)
+                 | (TAG_INFO_AFI if afi is not None else 0)
+                 | (TAG_INFO_MEMORY if block_size is not None else 0)
+                 | (TAG_INFO_IC_REFERENCE if ic_reference is not None else 0))
+    return _response(0x0D, {
+        "uid": _uid_bytes(uid), "available": available, "dsfid": dsfid, "afi": afi,
+        "block_size_minus_one": None if block_size is None else block_size - 1,
+        "block_count_minus_one": None if block_count is None else block_count - 1,
+        "ic_reference": ic_reference,
+    })
+
+
+def pass_through_response(flags: int, data: bytes) -> D6Response:
+    """0x14 answer: result flags (b0 SOF, b1 EOF, b2 code violation), size, the tag's bytes."""
+    return _response(0x14, {"flags": flags, "receive_size": len(data), "data": data})

@@ -1,0 +1,247 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Daemon configuration: a TOML file plus ``LIBEDGE_*`` environment overrides, validated at start.
+
+Every error names the key (``mqtt.port: expected an integer from 1 to 65535, got "x"``), and an
+unknown key is an error that suggests the nearest known one, so a typo never silently falls back
+to a default. Environment variables override file values: ``LIBEDGE_MQTT_HOST=broker`` sets
+``mqtt.host``; readers are configured in the file only. The reference of every key is
+docs/configuration.md.
+
+Not responsible for: acting on the configuration (the daemon does) or watching the file
+(SIGHUP makes the daemon load it again).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "LIBEDGE_"
+MODES = ("kiosk", "gate", "staff", "all")
+READER_ROLES = ("pad", "gate", "staff")
+PROTOCOLS = ("feig", "3m", "trf7970a")
+SECURITY_SCHEMES = ("iso", "3m", "eas", "iso+eas")
+SYNC_MODES = ("normal", "full")
+
+
+class ConfigError(ValueError):
+    """A configuration value that cannot be used; ``key`` is the dotted path."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        self.key = key
+        self.reason = reason
+        super().__init__(f"{key}: {reason}" if key else reason)
+
+
+@dataclass(frozen=True, slots=True)
+class NodeConfig:
+    tenant: str = "XX-LOCAL"
+    site: str = "XX-LOCAL"
+    node: str = "edge-1"
+    mode: str = "all"
+
+
+@dataclass(frozen=True, slots=True)
+class StorageConfig:
+    path: str = "libedge.db"
+    commit_window_ms: int = 50
+    commit_max_batch: int = 256
+    synchronous: str = "normal"
+
+
+@dataclass(frozen=True, slots=True)
+class MqttConfig:
+    enabled: bool = False
+    host: str = "localhost"
+    port: int = 1883
+    protocol: int = 5
+    keepalive_s: int = 30
+    session_expiry_s: int = 86_400
+    username: str = ""
+    password_file: str = ""
+    tls: bool = False
+    ca_file: str = ""
+    cert_file: str = ""
+    key_file: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ApiConfig:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    tokens_file: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SecurityConfig:
+    scheme: str = "iso"
+
+
+@dataclass(frozen=True, slots=True)
+class ReaderConfig:
+    name: str = ""
+    protocol: str = ""
+    port: str = ""
+    role: str = "pad"
+    baud: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class LoggingConfig:
+    level: str = "info"
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    node: NodeConfig = field(default_factory=NodeConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
+    api: ApiConfig = field(default_factory=ApiConfig)
+    security: SecurityConfig = field(default_factory=SecurityConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+    readers: tuple[ReaderConfig, ...] = ()
+
+
+_SECTIONS: dict[str, type[Any]] = {
+    "node": NodeConfig, "storage": StorageConfig, "mqtt": MqttConfig, "api": ApiConfig,
+    "security": SecurityConfig, "logging": LoggingConfig,
+}
+
+
+def _unknown(key: str, known: list[str]) -> ConfigError:
+    near = difflib.get_close_matches(key.rsplit(".", 1)[-1], known, n=1)
+    hint = f" (did you mean {near[0]!r}?)" if near else f" (known: {', '.join(known)})"
+    return ConfigError(key, f"unknown key{hint}")
+
+
+def _coerce(key: str, value: Any, default: Any) -> Any:
+    """``value`` as the type of ``default``; strings from the environment are converted."""
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false",
+                                                          "no", "off"):
+            return value.lower() in ("1", "true", "yes", "on")
+        raise ConfigError(key, f"expected true or false, got {value!r}")
+    if isinstance(default, int):
+        if isinstance(value, bool):
+            raise ConfigError(key, f"expected an integer, got {value!r}")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                pass
+        raise ConfigError(key, f"expected an integer, got {value!r}")
+    if not isinstance(value, str):
+        raise ConfigError(key, f"expected a string, got {value!r}")
+    return value
+
+
+def _section(name: str, cls: type[Any], values: Mapping[str, Any]) -> Any:
+    if not isinstance(values, Mapping):
+        raise ConfigError(name, f"expected a table, got {values!r}")
+    defaults = cls()
+    known = [f.name for f in fields(cls)]
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if key not in known:
+            raise _unknown(f"{name}.{key}", known)
+        out[key] = _coerce(f"{name}.{key}", value, getattr(defaults, key))
+    return cls(**out)
+
+
+def _check_range(key: str, value: int, low: int, high: int) -> None:
+    if not low <= value <= high:
+        raise ConfigError(key, f"expected an integer from {low} to {high}, got {value}")
+
+
+def _check_choice(key: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(key, f"expected one of {', '.join(choices)}, got {value!r}")
+
+
+def _validate(config: Config) -> None:
+    for key in ("tenant", "site", "node"):
+        value = getattr(config.node, key)
+        if not value or any(c in value for c in "+#/\0 "):
+            raise ConfigError(f"node.{key}", f"{value!r} cannot be an MQTT topic segment")
+    _check_choice("node.mode", config.node.mode, MODES)
+    _check_range("storage.commit_window_ms", config.storage.commit_window_ms, 0, 10_000)
+    _check_range("storage.commit_max_batch", config.storage.commit_max_batch, 1, 100_000)
+    _check_choice("storage.synchronous", config.storage.synchronous, SYNC_MODES)
+    _check_range("mqtt.port", config.mqtt.port, 1, 65535)
+    _check_range("api.port", config.api.port, 0, 65535)
+    if config.mqtt.protocol not in (5, 311):
+        raise ConfigError("mqtt.protocol", f"expected 5 or 311, got {config.mqtt.protocol}")
+    if bool(config.mqtt.cert_file) != bool(config.mqtt.key_file):
+        raise ConfigError("mqtt.cert_file", "a client certificate needs cert_file and key_file")
+    _check_choice("security.scheme", config.security.scheme, SECURITY_SCHEMES)
+    _check_choice("logging.level", config.logging.level, ("trace", "debug", "info", "warning",
+                                                         "error"))
+    names: set[str] = set()
+    for index, reader in enumerate(config.readers):
+        where = f"readers[{index}]"
+        if not reader.name:
+            raise ConfigError(f"{where}.name", "every reader needs a name")
+        if reader.name in names:
+            raise ConfigError(f"{where}.name", f"duplicate reader name {reader.name!r}")
+        names.add(reader.name)
+        _check_choice(f"{where}.protocol", reader.protocol, PROTOCOLS)
+        _check_choice(f"{where}.role", reader.role, READER_ROLES)
+        if not reader.port:
+            raise ConfigError(f"{where}.port", "give the device path (/dev/serial/by-id/...)")
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    out: dict[str, dict[str, str]] = {}
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        rest = name[len(ENV_PREFIX):].lower()
+        section, _, key = rest.partition("_")
+        if section not in _SECTIONS or not key:
+            known = ", ".join(_SECTIONS)
+            raise ConfigError(name, f"not a configuration variable (sections: {known})")
+        out.setdefault(section, {})[key] = value
+    return out
+
+
+def parse_config(document: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Config:
+    """A validated :class:`Config` from a parsed TOML document and environment overrides."""
+    sections: dict[str, Any] = {}
+    for name, values in document.items():
+        if name == "readers":
+            continue
+        if name not in _SECTIONS:
+            raise _unknown(name, [*_SECTIONS, "readers"])
+        sections[name] = dict(values) if isinstance(values, Mapping) else values
+    for name, values in _env_overrides(environ if environ is not None else {}).items():
+        sections.setdefault(name, {}).update(values)
+    built = {name: _section(name, _SECTIONS[name], values) for name, values in sections.items()}
+    readers_doc = document.get("readers", [])
+    if not isinstance(readers_doc, list):
+        raise ConfigError("readers", "expected an array of tables ([[readers]])")
+    readers = tuple(_section(f"readers[{i}]", ReaderConfig, r) for i, r in enumerate(readers_doc))
+    config = Config(**built, readers=readers)
+    _validate(config)
+    return config
+
+
+def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> Config:
+    """Read, parse and validate ``path`` with ``environ`` (default: this process's) overrides."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError("", f"cannot read {path}: {exc.strerror}") from None
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("", f"{path} is not valid TOML: {exc}") from None
+    return parse_config(document, os.environ if environ is None else environ)

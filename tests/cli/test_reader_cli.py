@@ -1,0 +1,92 @@
+# SPDX-License-Identifier: Apache-2.0
+"""`libedge sim reader` in a child process, driven by `libedge reader ...` over its real pty."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from edge_service.cli import main
+from tests.conftest import load_vectors
+
+PART3 = load_vectors("iso28560")[14]["hex"]
+SECURED_ITEM = "E004015012345678"
+BLANK = "E004015012345679"
+
+
+@pytest.fixture
+def simulated_3m(tmp_path: Path) -> Iterator[str]:
+    scenario = tmp_path / "pad.json"
+    scenario.write_text(json.dumps({"tags": [
+        {"uid": SECURED_ITEM, "memory": PART3, "afi": "D7"},
+        {"uid": BLANK, "afi": "DA"},
+    ]}))
+    child = subprocess.Popen(
+        [sys.executable, "-m", "edge_service", "sim", "reader", "--protocol", "3m",
+         "--scenario", str(scenario)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert child.stdout is not None
+        first = child.stdout.readline()
+        assert first.startswith("pty: "), first
+        yield first.split(" ", 1)[1].strip()
+    finally:
+        child.send_signal(signal.SIGTERM)
+        child.communicate(timeout=10)
+        assert child.returncode == 0
+
+
+def reader(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(["reader", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_inventory_read_write_secure(simulated_3m: str, capsys: pytest.CaptureFixture[str]) -> None:
+    port = ["--port", simulated_3m, "--protocol", "3m", "--security", "3m"]
+    code, out, _ = reader(capsys, "inventory", *port, "--json")
+    assert code == 0
+    assert {t["uid"] for t in json.loads(out)["tags"]} == {SECURED_ITEM, BLANK}
+
+    code, out, _ = reader(capsys, "read", *port, "--uid", SECURED_ITEM, "--json")
+    record = json.loads(out)
+    assert (record["model"], record["primary_item_id"], record["secured"]) == (
+        "iso28560-3", "11223344", True,
+    )
+
+    code, _, err = reader(capsys, "read", *port)
+    assert code == 2
+    assert "2 tags in the field" in err
+
+    code, out, _ = reader(
+        capsys, "write", *port, "--uid", BLANK, "--model", "iso28560-2",
+        "--item-id", "5012345678", "--owner", "DK-718500", "--json",
+    )
+    assert code == 0
+    assert json.loads(out)["tag"]["primary_item_id"] == "5012345678"
+
+    code, _, err = reader(
+        capsys, "write", *port, "--uid", BLANK, "--model", "iso28560-2", "--item-id", "1",
+    )
+    assert code == 2
+    assert "--force" in err
+
+    code, out, _ = reader(capsys, "secure", *port, "--uid", BLANK, "--json")
+    assert json.loads(out) == {"uid": BLANK, "secured": True, "verified": True, "afi": "D7",
+                               "eas": None}
+
+
+def test_missing_device_is_a_clear_failure(capsys: pytest.CaptureFixture[str],
+                                           tmp_path: Path) -> None:
+    code, _, err = reader(capsys, "info", "--port", os.fspath(tmp_path / "ttyNONE"),
+                          "--protocol", "3m")
+    assert code == 1
+    assert "ttyNONE" in err
