@@ -1,0 +1,76 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Configuration: TOML plus LIBEDGE_* overrides; every error names the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edge_service.config import Config, ConfigError, load_config, parse_config
+
+GOOD = """
+[node]
+tenant = "DK-718500"
+site = "DK-718501"
+node = "kiosk-2"
+mode = "kiosk"
+
+[mqtt]
+enabled = true
+host = "broker.example"
+
+[[readers]]
+name = "pad"
+protocol = "feig"
+port = "/dev/serial/by-id/usb-FEIG_ELECTRONIC_GmbH_OBID_RFID-Reader_12345-if00-port0"
+"""
+
+
+def test_good_file_with_environment_override(tmp_path: Path) -> None:
+    path = tmp_path / "libedge.toml"
+    path.write_text(GOOD)
+    config = load_config(path, {"LIBEDGE_MQTT_PORT": "8883", "LIBEDGE_MQTT_TLS": "yes",
+                                "HOME": "/root"})
+    assert config.node.node == "kiosk-2"
+    assert (config.mqtt.host, config.mqtt.port, config.mqtt.tls) == ("broker.example", 8883, True)
+    assert config.readers[0].protocol == "feig"
+
+
+def test_empty_document_gives_working_defaults() -> None:
+    assert parse_config({}, {}) == Config()
+
+
+@pytest.mark.parametrize(("document", "environ", "key", "words"), [
+    ({"mqtt": {"hots": "x"}}, {}, "mqtt.hots", "did you mean 'host'"),
+    ({"mqtt": {"port": "many"}}, {}, "mqtt.port", "expected an integer"),
+    ({"mqtt": {"port": 70000}}, {}, "mqtt.port", "1 to 65535"),
+    ({}, {"LIBEDGE_MQTT_PORT": "x"}, "mqtt.port", "expected an integer"),
+    ({}, {"LIBEDGE_NOPE_X": "1"}, "LIBEDGE_NOPE_X", "not a configuration variable"),
+    ({"node": {"site": "a/b"}}, {}, "node.site", "topic segment"),
+    ({"node": {"mode": "museum"}}, {}, "node.mode", "one of"),
+    ({"readers": [{"name": "pad", "protocol": "acme", "port": "/dev/x"}]}, {},
+     "readers[0].protocol", "one of"),
+    ({"readers": [{"name": "pad", "protocol": "3m", "port": "/dev/x"},
+                  {"name": "pad", "protocol": "3m", "port": "/dev/y"}]}, {},
+     "readers[1].name", "duplicate"),
+    ({"readers": [{"name": "pad", "protocol": "3m"}]}, {}, "readers[0].port", "device path"),
+    ({"mqtt": {"cert_file": "c.pem"}}, {}, "mqtt.cert_file", "key_file"),
+    ({"gate": {}}, {}, "gate", "unknown key"),
+    ({"mqtt": {"enabled": "perhaps"}}, {}, "mqtt.enabled", "true or false"),
+])
+def test_bad_values_name_the_key(document: dict[str, object], environ: dict[str, str],
+                                 key: str, words: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        parse_config(document, environ)
+    assert error.value.key == key
+    assert words in str(error.value)
+
+
+def test_unreadable_and_invalid_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "missing.toml", {})
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[node\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(bad, {})
