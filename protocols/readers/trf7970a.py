@@ -50,8 +50,11 @@ from protocols.framing import NeedMoreData
 
 __all__ = [
     "CATALOGUE",
+    "CHIP_STATUS_RF_OFF",
+    "CHIP_STATUS_RF_ON",
     "COMMANDS",
     "EOF_DELAY_S",
+    "FIRMWARE_REVISION",
     "INVENTORY_QUIET_S",
     "ISO_CONTROL",
     "EndRule",
@@ -64,8 +67,16 @@ __all__ = [
     "agc_toggle",
     "am_pm_toggle",
     "collect_reply",
+    "collision_group",
+    "data_group",
     "decode_request",
     "decode_response",
+    "echo_text",
+    "empty_slot_group",
+    "encode_echo",
+    "encode_groups",
+    "encode_inventory_slots",
+    "encode_reply",
     "encode_request",
     "firmware_version",
     "frame_time_s",
@@ -75,10 +86,14 @@ __all__ = [
     "needs_eof_delay",
     "next_header",
     "next_request_header",
+    "no_response_group",
     "ping",
     "power",
+    "register_read",
     "register_write",
     "reply_timeout_s",
+    "slot_collision_group",
+    "slot_group",
     "uid_from_air",
     "uid_to_air",
 ]
@@ -286,6 +301,11 @@ CHIP_STATUS_CONTROL = 0x00
 ISO_CONTROL_REGISTER = 0x01
 CHIP_STATUS_RF_ON_FULL_POWER = 0x21
 CHIP_STATUS_RF_ON_HALF_POWER = 0x31
+#: Chip status control b5 "rf_on"; 0x01 keeps the tools' b0 (5 V supply) with the RF off.
+CHIP_STATUS_RF_ON = 0x20
+CHIP_STATUS_RF_OFF = 0x01
+#: host.c ``revision``: what 0xFE prints (the string carries its own CRLF).
+FIRMWARE_REVISION = "Firmware Revision 03 from 11/Nov/2013 "
 #: ISO control register values used by the tools.
 ISO_CONTROL: Mapping[str, int] = {
     "iso15693": 0x00,     # pyrfidgeek
@@ -326,6 +346,13 @@ def register_write(pairs: Sequence[tuple[int, int]]) -> TrfRequest:
             raise FrameError(f"register pair ({address}, {value}) does not fit in bytes")
         params += bytes([address, value])
     return TrfRequest(0x10, bytes(params))
+
+
+def register_read(addresses: Sequence[int]) -> TrfRequest:
+    """0x12 register read: one ``[value]`` per address comes back on one line."""
+    if not addresses or not all(0 <= address <= 0xFF for address in addresses):
+        raise FrameError(f"register read needs one or more byte addresses, got {addresses!r}")
+    return TrfRequest(0x12, bytes(addresses))
 
 
 def iso15693_setup(*, full_power: bool = True, iso_control: int = ISO_CONTROL["iso15693"],
@@ -703,3 +730,93 @@ def collect_reply(command: int, lines: Sequence[TrfLine], *, idle: bool = False,
     if spec.end is EndRule.QUIET and idle:
         return TrfReply(command, echo, tuple(groups)), len(lines)
     return None
+
+
+# --- reply builders (what the firmware prints; the simulator's side) -----------------------------
+
+#: Commands whose echo text ends with its own CRLF in host.c (``"Request mode.\r\n"``); the
+#: others (0x03, 0xF0, 0xF1) print the bare text and HostCommands' final CRLF closes the line.
+_ECHO_WITH_CRLF = frozenset({0xFF, 0xFE, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18})
+#: 0x03 reader enable: the parameter picks the text [host.c case 0x03].
+_READER_ENABLE_TEXT: Mapping[int, str] = {
+    0x00: "Reader enabled.", 0xFF: "Reader disabled.",
+    0x0A: "External clock.", 0x0B: "Internal clock.",
+}
+
+
+def echo_text(command: int, params: bytes = b"") -> str | None:
+    """The text host.c prints first for ``command`` (None: it prints none)."""
+    if command == 0xFE:
+        return FIRMWARE_REVISION
+    if command == 0x03:
+        return _READER_ENABLE_TEXT.get(params[0]) if params else None
+    spec = COMMANDS.get(command)
+    return spec.echo[0] if spec is not None and spec.echo else None
+
+
+def encode_echo(command: int, params: bytes = b"") -> bytes:
+    """The echo as the firmware sends it, with its CRLF where host.c has one."""
+    text = echo_text(command, params)
+    if text is None:
+        return b""
+    return text.encode("ascii") + (CRLF if command in _ECHO_WITH_CRLF else b"")
+
+
+def data_group(data: bytes, *, crc: bool = True) -> TrfGroup:
+    """``[hex]``: the tag's response bytes (flags first, without CRC)."""
+    return TrfGroup(GroupKind.DATA, bytes(data), crc=crc)
+
+
+def no_response_group(*, crc: bool = True) -> TrfGroup:
+    """``[]``: the no-response timer ran out."""
+    return TrfGroup(GroupKind.NO_RESPONSE, crc=crc)
+
+
+def collision_group(*, crc: bool = True) -> TrfGroup:
+    """``[z]``: collision, and every other receive error (CRC, framing) [trf797x.c ISR]."""
+    return TrfGroup(GroupKind.COLLISION, crc=crc)
+
+
+def slot_group(uid: str, rssi: int) -> TrfGroup:
+    """``[UID,RSSI]``: an inventory slot with one tag; ``uid`` canonical MSB first."""
+    return TrfGroup(GroupKind.SLOT_TAG, uid_to_air(uid), rssi)
+
+
+def empty_slot_group(rssi: int) -> TrfGroup:
+    """``[,RSSI]``: an empty slot (firmware that prints every slot)."""
+    return TrfGroup(GroupKind.SLOT_EMPTY, rssi=rssi)
+
+
+def slot_collision_group(rssi: int) -> TrfGroup:
+    """``[z,RSSI]``: a collided slot (firmware that prints every slot)."""
+    return TrfGroup(GroupKind.SLOT_COLLISION, rssi=rssi)
+
+
+def encode_groups(groups: Sequence[TrfGroup]) -> bytes:
+    """Groups on one line, without the line's CRLF (request mode, register read)."""
+    return b"".join(group.encode() for group in groups)
+
+
+def encode_inventory_slots(groups: Sequence[TrfGroup]) -> bytes:
+    """Iso15693Anticollision: ``UartPutCrlf()`` then the group, for every slot it prints."""
+    return b"".join(CRLF + group.encode() for group in groups)
+
+
+def encode_reply(command: int, params: bytes = b"", groups: Sequence[TrfGroup] = ()) -> bytes:
+    """Everything the firmware prints for one request, ending with HostCommands' final CRLF.
+
+    The body follows the command's end rule: request mode prints its group right after the
+    echo; an inventory prints CRLF + group per slot; a register read prints its groups and a
+    CRLF of its own (UartResponse) before the final one.
+    """
+    spec = COMMANDS.get(command)
+    end = spec.end if spec is not None else EndRule.BLANK
+    if groups and end not in (EndRule.RESULT, EndRule.RESULT_THEN_BLANK, EndRule.QUIET):
+        raise FrameError(f"command 0x{command:02X} prints no result groups")
+    if end is EndRule.QUIET:
+        body = encode_inventory_slots(groups)
+    elif end is EndRule.RESULT_THEN_BLANK:
+        body = encode_groups(groups) + CRLF
+    else:
+        body = encode_groups(groups)
+    return encode_echo(command, params) + body + CRLF
