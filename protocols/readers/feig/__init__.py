@@ -12,7 +12,9 @@ Not responsible for: serial I/O, retries, sessions or the reader-neutral driver 
 (firmware_bridge/), nor tag memory formats (protocols.iso28560).
 """
 
+from protocols.readers.feig._wire import RequestBody, ResponseBody
 from protocols.readers.feig.blocks import (
+    MAX_READ_BYTES,
     Block,
     GetMultipleBlockSecurityStatus,
     LockMultipleBlocks,
@@ -39,6 +41,8 @@ from protocols.readers.feig.catalogue import (
     lookup,
 )
 from protocols.readers.feig.commands import (
+    OUTPUT_TIME_UNIT_S,
+    PERMANENT,
     Acknowledgement,
     BaudRateDetection,
     Command,
@@ -66,6 +70,7 @@ from protocols.readers.feig.commands import (
 )
 from protocols.readers.feig.framing import (
     BROADCAST,
+    STX,
     FeigRequest,
     FeigResponse,
     crc16,
@@ -74,6 +79,7 @@ from protocols.readers.feig.framing import (
     next_header,
 )
 from protocols.readers.feig.isohost import (
+    MAX_RECORDS_STANDARD_FRAME,
     Addressing,
     GetSystemInformation,
     Inventory,
@@ -125,9 +131,14 @@ __all__ = [
     "COMMANDS",
     "INTER_CHARACTER_TIMEOUT_S",
     "ISO15693_ERRORS",
+    "MAX_READ_BYTES",
+    "MAX_RECORDS_STANDARD_FRAME",
+    "OUTPUT_TIME_UNIT_S",
+    "PERMANENT",
     "PSST_S",
     "RF_RESET_S",
     "STATUS_TABLE",
+    "STX",
     "TR_RESPONSE_TIME_S",
     "Acknowledgement",
     "Addressing",
@@ -179,8 +190,10 @@ __all__ = [
     "ReaderInfo",
     "ReaderInfoGeneral",
     "ReaderInfoMode",
+    "RequestBody",
     "ResetEas",
     "ResetToReady",
+    "ResponseBody",
     "RfOutput",
     "RfReset",
     "SecurityStatusResult",
