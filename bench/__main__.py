@@ -10,7 +10,7 @@ import sys
 
 from bench.common import Result
 
-MODULES = ("bench.tag_codec",)
+MODULES = ("bench.tag_codec", "bench.store")
 
 
 def main() -> int:

@@ -98,7 +98,12 @@ class FrameSession(Generic[RequestT, ResponseT]):
                 last_byte_at = now
                 frames = self._reassembler.feed(chunk)
             elif self._reassembler.buffer and now - last_byte_at > self.inter_byte_timeout_s:
-                frames = self._reassembler.expire_partial()
+                # Nothing arrived for longer than the gap, so whatever is buffered is stalled:
+                # expire header after header until a frame appears or nothing is left, rather
+                # than one header per read slice.
+                frames = []
+                while not frames and self._reassembler.buffer:
+                    frames = self._reassembler.expire_partial()
             else:
                 continue
             for frame in frames:

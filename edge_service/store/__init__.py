@@ -1,0 +1,87 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The storage layer: one SQLite file per box with the item-status cache and the event outbox.
+
+The only package that imports sqlite3 (and sqlite-utils). See ``database`` for opening it,
+``writer`` for the one-writer group commit and its loss bound, ``cache`` and ``outbox`` for what
+is stored, ``schema`` for the migrations.
+"""
+
+from edge_service.store.cache import (
+    BOOTSTRAP_BATCH_ITEMS,
+    LAST_SEEN_RESOLUTION_S,
+    ItemCache,
+    write_security_expected,
+    write_tag_seen,
+)
+from edge_service.store.connection import ReadConnections, Synchronous
+from edge_service.store.database import Store, StoreConfig
+from edge_service.store.errors import (
+    CommitFailed,
+    DatabaseUnreadable,
+    DuplicateEvent,
+    InvalidRecord,
+    MigrationFailed,
+    SchemaTooNew,
+    StoreBusy,
+    StoreClosed,
+    StoreError,
+    TransientStoreError,
+    WriteFailed,
+)
+from edge_service.store.model import (
+    CIRCULATION_STATUS_CODES,
+    CachedItem,
+    DeltaResult,
+    ItemRecord,
+    OutboxEntry,
+    SnapshotProgress,
+    TagObservation,
+    catalog_version_newer,
+)
+from edge_service.store.outbox import Outbox
+from edge_service.store.schema import SCHEMA_VERSION
+from edge_service.store.writer import (
+    DEFAULT_MAX_BATCH,
+    DEFAULT_MAX_DELAY_S,
+    StoreWriter,
+    WriteConnection,
+    WriterCounters,
+)
+
+__all__ = [
+    "BOOTSTRAP_BATCH_ITEMS",
+    "CIRCULATION_STATUS_CODES",
+    "DEFAULT_MAX_BATCH",
+    "DEFAULT_MAX_DELAY_S",
+    "LAST_SEEN_RESOLUTION_S",
+    "SCHEMA_VERSION",
+    "CachedItem",
+    "CommitFailed",
+    "DatabaseUnreadable",
+    "DeltaResult",
+    "DuplicateEvent",
+    "InvalidRecord",
+    "ItemCache",
+    "ItemRecord",
+    "MigrationFailed",
+    "Outbox",
+    "OutboxEntry",
+    "ReadConnections",
+    "SchemaTooNew",
+    "SnapshotProgress",
+    "Store",
+    "StoreBusy",
+    "StoreClosed",
+    "StoreConfig",
+    "StoreError",
+    "StoreWriter",
+    "Synchronous",
+    "TagObservation",
+    "TransientStoreError",
+    "WriteConnection",
+    "WriteFailed",
+    "WriterCounters",
+    "catalog_version_newer",
+    "write_security_expected",
+    "write_tag_seen",
+]

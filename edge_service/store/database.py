@@ -1,0 +1,60 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Store: the one SQLite file of a box, opened as a whole (writer, readers, cache, outbox).
+
+Contract: ``async with await Store.open(config) as store`` (or ``await store.close()``) owns
+every connection and the writer thread; the daemon's lifespan holds one. Closing flushes the
+writer (everything already submitted is committed) and then closes every reader connection.
+
+Not responsible for: where the file lives and the config's validation (``edge_service.config``
+builds a :class:`StoreConfig`), what is stored (``cache``, ``outbox``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from edge_service.store.cache import ItemCache
+from edge_service.store.connection import READER_MMAP_BYTES, ReadConnections, Synchronous
+from edge_service.store.outbox import Outbox
+from edge_service.store.writer import DEFAULT_MAX_BATCH, DEFAULT_MAX_DELAY_S, StoreWriter
+
+
+@dataclass(frozen=True, slots=True)
+class StoreConfig:
+    path: Path
+    synchronous: Synchronous = Synchronous.NORMAL
+    max_delay_s: float = DEFAULT_MAX_DELAY_S
+    """Group-commit window; the documented loss bound (see ``StoreWriter``)."""
+    max_batch: int = DEFAULT_MAX_BATCH
+    reader_mmap_bytes: int = READER_MMAP_BYTES
+
+
+class Store:
+    """The opened database: ``writer``, ``cache``, ``outbox`` and the read connections."""
+
+    def __init__(self, writer: StoreWriter, readers: ReadConnections) -> None:
+        self.writer = writer
+        self.readers = readers
+        self.cache = ItemCache(writer, readers)
+        self.outbox = Outbox(writer, readers)
+
+    @classmethod
+    async def open(cls, config: StoreConfig) -> Store:
+        """Create or open the file, refuse a newer schema, migrate, start the writer."""
+        writer = await StoreWriter.open(config.path, synchronous=config.synchronous,
+                                        max_delay_s=config.max_delay_s,
+                                        max_batch=config.max_batch)
+        return cls(writer, ReadConnections(config.path, mmap_bytes=config.reader_mmap_bytes))
+
+    async def close(self) -> None:
+        await self.writer.close()
+        self.readers.close()
+
+    async def __aenter__(self) -> Store:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        traceback: TracebackType | None) -> None:
+        await self.close()

@@ -1,0 +1,168 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Outbox: the durable queue of events waiting for the broker's acknowledgement.
+
+Contract (reference §1.4, DESIGN "Central sync"):
+- ``add(conn, topic, event_bytes, event_id)`` and ``next_seq(conn)`` run INSIDE a writer
+  operation, on the writer's connection, so an event is queued in the same transaction as the
+  state change it reports: both are committed, or neither. Called outside a transaction they
+  refuse, because an event written alone is exactly what the outbox exists to prevent.
+- ``next_seq`` hands out the node's per-event sequence number (envelope ``seq``), persisted in
+  ``sync_state`` in that same transaction: seqs of committed events are gap-free and never reused.
+- ``peek(limit)`` returns the oldest events in publish order (rowid); ``mark_attempted`` counts a
+  publish that was not acknowledged; ``delete(ids)`` removes events once acknowledged (a batch
+  DELETE, not a ``sent`` flag: a flag doubles the writes, reference §2.5). Delivery is therefore
+  at least once; consumers de-duplicate by ``event_id``.
+
+Not responsible for: building envelopes (protocols/contract), publishing and matching PUBACKs
+(the MQTT client), expiry of stale events (a policy for the sync layer).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from collections.abc import Callable, Iterable
+from datetime import datetime
+
+from edge_service.store.connection import ReadConnections, store_error
+from edge_service.store.errors import DuplicateEvent, InvalidRecord, StoreClosed, StoreError
+from edge_service.store.model import OutboxEntry, utc_now, utc_timestamp
+from edge_service.store.sync_state import EVENT_SEQ, read_int
+from edge_service.store.writer import StoreWriter
+
+MAX_EVENT_BYTES = 256 * 1024
+"""Larger than any envelope we produce (a gate alarm with a full stack is a few KiB), far below
+Mosquitto's message limits; a bigger payload is a bug upstream, refused here."""
+MAX_TOPIC_CHARS = 512
+MAX_PEEK = 10_000
+
+_ADD_SQL = "INSERT INTO outbox (event_id, topic, payload, created_at) VALUES (?, ?, ?, ?)"
+_PEEK_SQL = ("SELECT id, event_id, topic, payload, created_at, attempts FROM outbox "
+             "ORDER BY id LIMIT ?")
+_NEXT_SEQ_SQL = ("INSERT INTO sync_state (key, value) VALUES (?, 1) "
+                 "ON CONFLICT (key) DO UPDATE SET value = value + 1")
+
+
+class Outbox:
+    """The event outbox; ``add``/``next_seq`` inside writer operations, the rest standalone."""
+
+    def __init__(self, writer: StoreWriter, readers: ReadConnections, *,
+                 clock: Callable[[], datetime] = utc_now) -> None:
+        self._writer = writer
+        self._readers = readers
+        self._clock = clock
+
+    # --- inside a writer operation -----------------------------------------------------------
+
+    def add(self, conn: sqlite3.Connection, topic: str, event_bytes: bytes,
+            event_id: str) -> int:
+        """Queue one event in the caller's transaction; returns its outbox id (publish order)."""
+        canonical = _check_event(topic, event_bytes, event_id)
+        _require_transaction(conn, "Outbox.add")
+        try:
+            cursor = conn.execute(_ADD_SQL, (canonical, topic, bytes(event_bytes),
+                                             utc_timestamp(self._clock())))
+        except sqlite3.IntegrityError as exc:
+            raise DuplicateEvent(canonical) from exc
+        row_id = cursor.lastrowid
+        assert row_id is not None  # an INSERT that succeeded always has one
+        return row_id
+
+    def next_seq(self, conn: sqlite3.Connection) -> int:
+        """The next per-node event sequence number (1, 2, ...), in the caller's transaction."""
+        _require_transaction(conn, "Outbox.next_seq")
+        conn.execute(_NEXT_SEQ_SQL, (EVENT_SEQ,))
+        seq = read_int(conn, EVENT_SEQ)
+        assert seq is not None  # just written
+        return seq
+
+    # --- standalone --------------------------------------------------------------------------
+
+    def peek(self, limit: int = 100) -> list[OutboxEntry]:
+        """The ``limit`` oldest queued events, oldest first."""
+        if not 1 <= limit <= MAX_PEEK:
+            raise ValueError(f"peek limit must be 1..{MAX_PEEK}, got {limit}")
+        try:
+            rows = self._readers.cursor().execute(_PEEK_SQL, (limit,)).fetchall()
+        except sqlite3.Error as exc:
+            raise self._read_error(exc, "reading the outbox") from exc
+        return [OutboxEntry(*row) for row in rows]
+
+    def count(self) -> int:
+        try:
+            row = self._readers.cursor().execute("SELECT count(*) FROM outbox").fetchone()
+        except sqlite3.Error as exc:
+            raise self._read_error(exc, "counting the outbox") from exc
+        return int(row[0])
+
+    def last_seq(self) -> int | None:
+        """The last event seq handed out and committed, None before the first event."""
+        try:
+            return read_int(self._readers.cursor().connection, EVENT_SEQ)
+        except sqlite3.Error as exc:
+            raise self._read_error(exc, "reading the event seq") from exc
+
+    async def delete(self, ids: Iterable[int]) -> int:
+        """Remove acknowledged events by outbox id; returns how many were still queued."""
+        keys = _ids(ids)
+        if not keys:
+            return 0
+
+        def delete(conn: sqlite3.Connection) -> int:
+            cursor = conn.executemany("DELETE FROM outbox WHERE id = ?", [(k,) for k in keys])
+            return max(cursor.rowcount, 0)
+
+        return await self._writer.submit(delete, name=f"outbox delete {len(keys)}")
+
+    async def mark_attempted(self, ids: Iterable[int]) -> None:
+        """Count one more publish attempt for these events (published, not yet acknowledged)."""
+        keys = _ids(ids)
+        if not keys:
+            return
+
+        def mark(conn: sqlite3.Connection) -> None:
+            conn.executemany("UPDATE outbox SET attempts = attempts + 1 WHERE id = ?",
+                             [(k,) for k in keys])
+
+        await self._writer.submit(mark, name=f"outbox attempted {len(keys)}")
+
+    def _read_error(self, exc: sqlite3.Error, doing: str) -> StoreError:
+        if self._readers.closed:
+            return StoreClosed(f"{doing}: the store is closed", path=str(self._readers.path))
+        return store_error(exc, path=str(self._readers.path), doing=doing)
+
+
+def _require_transaction(conn: sqlite3.Connection, what: str) -> None:
+    if not conn.in_transaction:
+        raise StoreError(f"{what} must run inside a writer operation, in the same transaction "
+                         "as the state change it reports")
+
+
+def _check_event(topic: object, event_bytes: object, event_id: object) -> str:
+    where = f"outbox event {event_id!r}"
+    if not isinstance(event_id, str):
+        raise InvalidRecord("expected a UUID string", where=where, field="event_id")
+    try:
+        canonical = str(uuid.UUID(event_id))
+    except ValueError:
+        raise InvalidRecord("not a UUID", where=where, field="event_id") from None
+    if (not isinstance(topic, str) or not topic or len(topic) > MAX_TOPIC_CHARS
+            or "+" in topic or "#" in topic or "\0" in topic):
+        raise InvalidRecord(f"{topic!r} is not a publishable MQTT topic (1..{MAX_TOPIC_CHARS} "
+                            "characters, no wildcards, no NUL)", where=where, field="topic")
+    if not isinstance(event_bytes, bytes | bytearray | memoryview):
+        raise InvalidRecord(f"expected bytes, got {type(event_bytes).__name__}", where=where,
+                            field="event_bytes")
+    if not 0 < len(event_bytes) <= MAX_EVENT_BYTES:
+        raise InvalidRecord(f"{len(event_bytes)} bytes, expected 1..{MAX_EVENT_BYTES}",
+                            where=where, field="event_bytes")
+    return canonical
+
+
+def _ids(ids: Iterable[int]) -> list[int]:
+    keys = list(ids)
+    for key in keys:
+        if isinstance(key, bool) or not isinstance(key, int):
+            raise InvalidRecord(f"{key!r} is not an outbox id", where="outbox acknowledgement",
+                                field="ids")
+    return keys

@@ -1,0 +1,210 @@
+# SPDX-License-Identifier: Apache-2.0
+"""ItemCache: lookups, deltas newer-only with their seq, bootstrap of 10,000 items, tag
+observations, the catalog-version rule."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from edge_service.store import (
+    InvalidRecord,
+    ItemCache,
+    ItemRecord,
+    Store,
+    StoreClosed,
+    StoreConfig,
+    catalog_version_newer,
+)
+from edge_service.store import cache as cache_module
+from tests.store.conftest import OWNER, item
+
+
+@pytest.mark.parametrize(("candidate", "current", "newer"), [
+    ("10", "9", True),  # integers numerically, not as text
+    ("9", "10", False),
+    ("7", "7", False),
+    ("0010", "9", True),
+    ("2026-10-01T10:15:02.123Z", "2026-09-30T23:00:00.000Z", True),
+    ("2026-09-30T23:00:00.000Z", "2026-10-01T10:15:02.123Z", False),
+    ("10", "2026-01-01", False),  # mixed: as text
+    ("\u0661\u0662", "5", True),  # Arabic-Indic digits are not integers here: text order
+])
+def test_catalog_version_rule(candidate: str, current: str, newer: bool) -> None:
+    assert catalog_version_newer(candidate, current) is newer
+
+
+@given(st.integers(0, 10**30), st.integers(0, 10**30))
+def test_integer_versions_compare_numerically(a: int, b: int) -> None:
+    assert catalog_version_newer(str(a), str(b)) is (a > b)
+    assert not (catalog_version_newer(str(a), str(b)) and catalog_version_newer(str(b), str(a)))
+
+
+def test_item_record_names_the_bad_field() -> None:
+    with pytest.raises(InvalidRecord) as caught:
+        item(1, circulation_status="14")
+    assert caught.value.field == "circulation_status"
+    assert "'0000000001'" in str(caught.value)
+    with pytest.raises(InvalidRecord, match="set_size"):
+        item(1, set_size=0)
+    with pytest.raises(InvalidRecord, match="primary_item_id"):
+        item(1, primary_item_id="")
+    with pytest.raises(InvalidRecord, match="control characters"):
+        item(1, title="bad\x00title")
+
+
+async def test_delta_applies_only_newer_versions_and_records_its_seq(db_path: Path) -> None:
+    async with await Store.open(StoreConfig(db_path, max_delay_s=0.01)) as store:
+        cache = store.cache
+        first = await cache.apply_delta([item(1, catalog_version="9"), item(2)], seq=10)
+        assert (first.applied, first.stale_seq, first.gap_before) == (2, False, False)
+        assert cache.last_delta_seq() == 10
+        result = await cache.apply_delta([
+            item(1, catalog_version="10", circulation_status="04", security_expected=False),
+            item(2, catalog_version="1", circulation_status="12"),  # same version: kept
+            item(3, catalog_version="5"),
+        ], seq=11)
+        assert result.applied == 2
+        one, two = cache.get(OWNER, "0000000001"), cache.get(OWNER, "0000000002")
+        assert one is not None
+        assert (one.circulation_status, one.security_expected, one.catalog_version) == (
+            "04", False, "10")
+        assert two is not None
+        assert two.circulation_status == "03"
+        assert cache.count() == 3
+        older = await cache.apply_delta([item(1, catalog_version="8")], seq=12)
+        assert older.applied == 0
+        assert cache.last_delta_seq() == 12
+        redelivered = await cache.apply_delta([item(4)], seq=12)
+        assert redelivered.stale_seq
+        assert cache.get(OWNER, "0000000004") is None
+        gap = await cache.apply_delta([item(4)], seq=20)
+        assert gap.gap_before
+        assert cache.last_delta_seq() == 20
+
+
+async def test_bad_delta_is_refused_whole_naming_the_record(db_path: Path) -> None:
+    async with await Store.open(StoreConfig(db_path, max_delay_s=0.01)) as store:
+        with pytest.raises(InvalidRecord, match="item delta 3 record 1"):
+            await store.cache.apply_delta([item(1), "not a record"], seq=3)  # type: ignore[list-item]
+        assert store.cache.count() == 0
+        assert store.cache.last_delta_seq() is None
+        with pytest.raises(InvalidRecord, match="seq"):
+            await store.cache.apply_delta([item(1)], seq=-1)
+
+
+def pages_of(count: int, size: int, version: str = "1") -> list[list[ItemRecord]]:
+    return [[item(n, catalog_version=version) for n in range(start, min(start + size, count))]
+            for start in range(0, count, size)]
+
+
+async def test_bootstrap_of_10000_items(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cache_module, "BOOTSTRAP_BATCH_ITEMS", 3000)  # several batches
+
+    async def arriving(
+            pages: Sequence[Sequence[ItemRecord]]) -> AsyncIterator[Sequence[ItemRecord]]:
+        for page in pages:
+            yield page
+
+    async with await Store.open(StoreConfig(db_path, max_delay_s=0.01)) as store:
+        progress = await store.cache.bootstrap(arriving(pages_of(10_000, 1000)), snapshot_seq=77)
+        assert (progress.pages_done, progress.items_done, progress.complete) == (10, 10_000, True)
+        assert store.cache.count() == 10_000
+        assert store.cache.snapshot_progress() == progress
+        assert store.cache.last_delta_seq() == 77
+        last = store.cache.get(OWNER, "0000009999")
+        assert last is not None
+        assert last.title == "Title 9999"
+
+
+async def test_bootstrap_resumes_after_a_failed_page(db_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cache_module, "BOOTSTRAP_BATCH_ITEMS", 100)
+    pages = pages_of(500, 100)
+
+    def broken() -> object:
+        yield from pages[:3]
+        raise ConnectionError("broker went away")
+
+    async with await Store.open(StoreConfig(db_path, max_delay_s=0.01)) as store:
+        with pytest.raises(ConnectionError):
+            await store.cache.bootstrap(broken(), snapshot_seq=5)  # type: ignore[arg-type]
+        progress = store.cache.snapshot_progress()
+        assert (progress.pages_done, progress.items_done, progress.complete) == (3, 300, False)
+        with pytest.raises(InvalidRecord, match="cannot resume"):
+            await store.cache.bootstrap(pages[2:], snapshot_seq=5, first_page=2)
+        done = await store.cache.bootstrap(pages[3:], snapshot_seq=5, first_page=3)
+        assert (done.pages_done, done.items_done, done.complete) == (5, 500, True)
+        assert store.cache.count() == 500
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 10, 1, 10, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+async def test_tag_observations_skip_unchanged_rereads(db_path: Path) -> None:
+    clock = Clock()
+    async with await Store.open(StoreConfig(db_path, max_delay_s=0.01)) as store:
+        cache = ItemCache(store.writer, store.readers, clock=clock, last_seen_resolution_s=60)
+        await cache.apply_delta([item(1)], seq=1)
+        uid = "e0040150a1b2c3d4"
+        assert await cache.record_tag_seen(uid, OWNER, "0000000001", afi=0x07, eas=True)
+        seen = cache.by_uid(uid.upper())
+        assert seen is not None
+        assert (seen.last_afi, seen.last_eas, seen.last_seen) == (
+            0x07, True, "2026-10-01T10:00:00.000Z")
+        assert seen.item is not None
+        assert seen.item.title == "Title 1"
+        clock.now += timedelta(seconds=30)
+        assert not await cache.record_tag_seen(uid, OWNER, "0000000001", afi=0x07, eas=True)
+        assert await cache.record_tag_seen(uid, OWNER, "0000000001", afi=0xC2, eas=False)
+        clock.now += timedelta(seconds=61)
+        assert await cache.record_tag_seen(uid, OWNER, "0000000001", afi=0xC2, eas=False)
+        seen = cache.by_uid(uid)
+        assert seen is not None
+        assert (seen.last_afi, seen.last_eas, seen.last_seen) == (
+            0xC2, False, "2026-10-01T10:01:31.000Z")
+        # A foreign library's tag: observed, no cached item.
+        assert await cache.record_tag_seen("E0040150FFFFFFFF", "SE-1234", "77")
+        foreign = cache.by_uid("E0040150FFFFFFFF")
+        assert foreign is not None
+        assert foreign.item is None
+        assert cache.by_uid("E004015000000000") is None
+        with pytest.raises(InvalidRecord, match="uid"):
+            await cache.record_tag_seen("not hex", OWNER, "1")
+        with pytest.raises(InvalidRecord, match="afi"):
+            await cache.record_tag_seen(uid, OWNER, "1", afi=300)
+
+
+async def test_security_expected_is_the_edges_word_until_a_newer_delta(db_path: Path) -> None:
+    async with await Store.open(StoreConfig(db_path, max_delay_s=0.01)) as store:
+        cache = store.cache
+        await cache.apply_delta([item(1, catalog_version="5")], seq=1)
+        assert await cache.set_security_expected(OWNER, "0000000001", expected=False)
+        cached = cache.get(OWNER, "0000000001")
+        assert cached is not None
+        assert cached.security_expected is False
+        assert not await cache.set_security_expected(OWNER, "unknown", expected=False)
+        await cache.apply_delta([item(1, catalog_version="6", security_expected=True)], seq=2)
+        cached = cache.get(OWNER, "0000000001")
+        assert cached is not None
+        assert cached.security_expected is True
+
+
+async def test_reads_after_close_are_refused(db_path: Path) -> None:
+    store = await Store.open(StoreConfig(db_path, max_delay_s=0.01))
+    assert store.cache.get(OWNER, "1") is None
+    await store.close()
+    with pytest.raises(StoreClosed):
+        store.cache.get(OWNER, "1")
+    with pytest.raises(StoreClosed):
+        await store.cache.set_security_expected(OWNER, "1", expected=True)

@@ -1,0 +1,155 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Migrations: fresh file, upgrade from version 1, refusal of newer and non-database files,
+a failing step rolled back, and the journal's patron-identifier rule."""
+
+from __future__ import annotations
+
+import sqlite3
+import stat
+from pathlib import Path
+
+import pytest
+
+from edge_service.store import (
+    SCHEMA_VERSION,
+    DatabaseUnreadable,
+    MigrationFailed,
+    SchemaTooNew,
+    Store,
+    StoreConfig,
+    WriteFailed,
+)
+from edge_service.store import schema as schema_module
+from edge_service.store.schema import MIGRATIONS, migrate, schema_version
+
+
+def tables(path: Path) -> set[str]:
+    with sqlite3.connect(path) as conn:
+        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_schema WHERE type='table'")}
+    conn.close()
+    return names
+
+
+def test_migration_table_is_ordered_and_gapless() -> None:
+    assert [version for version, _ in MIGRATIONS] == list(range(1, len(MIGRATIONS) + 1))
+    assert MIGRATIONS[-1][0] == SCHEMA_VERSION
+
+
+async def test_fresh_database_gets_every_table_wal_and_owner_only_mode(db_path: Path) -> None:
+    store = await Store.open(StoreConfig(db_path))
+    await store.close()
+    assert {"items", "tag_uids", "outbox", "sync_state", "journal", "journal_patron"} <= tables(
+        db_path)
+    conn = sqlite3.connect(db_path)
+    try:
+        assert schema_version(conn) == SCHEMA_VERSION
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        conn.close()
+    assert stat.S_IMODE(db_path.stat().st_mode) == 0o600
+
+
+async def test_upgrade_from_version_1_keeps_the_data(db_path: Path) -> None:
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    try:
+        assert migrate(conn, target=1) == 0
+        conn.execute("INSERT INTO items VALUES ('DK-718500', '1', '03', 1, 1, 'T', 'book', '7', "
+                     "'2026-01-01T00:00:00.000Z')")
+        assert schema_version(conn) == 1
+        assert "journal" not in tables(db_path)
+    finally:
+        conn.close()
+    store = await Store.open(StoreConfig(db_path))
+    try:
+        cached = store.cache.get("DK-718500", "1")
+        assert cached is not None
+        assert cached.catalog_version == "7"
+    finally:
+        await store.close()
+    assert "journal" in tables(db_path)
+    conn = sqlite3.connect(db_path)
+    try:
+        assert schema_version(conn) == SCHEMA_VERSION
+    finally:
+        conn.close()
+
+
+async def test_newer_database_is_refused_untouched(db_path: Path) -> None:
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    before = db_path.read_bytes()
+    with pytest.raises(SchemaTooNew) as caught:
+        await Store.open(StoreConfig(db_path))
+    assert caught.value.found == SCHEMA_VERSION + 1
+    assert caught.value.supported == SCHEMA_VERSION
+    assert str(db_path) in str(caught.value)
+    assert "newer" in str(caught.value)
+    assert db_path.read_bytes() == before
+    assert not Path(f"{db_path}-wal").exists()
+
+
+@pytest.mark.parametrize("content", [b"this is a text file, not a database\n" * 200,
+                                     b"SQLite format 3\x00" + b"\xff" * 4080])
+async def test_non_database_file_is_a_clear_error(db_path: Path, content: bytes) -> None:
+    db_path.write_bytes(content)
+    with pytest.raises(DatabaseUnreadable) as caught:
+        await Store.open(StoreConfig(db_path))
+    assert str(db_path) in str(caught.value)
+    assert "not a readable SQLite database" in str(caught.value)
+    assert db_path.read_bytes() == content
+
+
+def test_failing_step_rolls_back_to_the_old_version(db_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    broken_step = "CREATE TABLE extra (x);\nINSERT INTO nowhere VALUES (1);\n"
+    broken = (*MIGRATIONS, (SCHEMA_VERSION + 1, broken_step))
+    monkeypatch.setattr(schema_module, "MIGRATIONS", broken)
+    monkeypatch.setattr(schema_module, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    try:
+        migrate(conn, target=1)
+        with pytest.raises(MigrationFailed) as caught:
+            migrate(conn)
+        assert caught.value.version == SCHEMA_VERSION + 1
+        assert "nowhere" in str(caught.value)
+        assert schema_version(conn) == 1
+        assert "journal" not in tables(db_path)
+        assert not conn.in_transaction
+    finally:
+        conn.close()
+
+
+async def test_journal_patron_identifier_is_deleted_when_the_transaction_ends(
+        db_path: Path) -> None:
+    store = await Store.open(StoreConfig(db_path, max_delay_s=0.01))
+    try:
+        def begin(conn: sqlite3.Connection) -> None:
+            conn.execute("INSERT INTO journal (id, kind, state, data, created_at, updated_at) "
+                         "VALUES ('t1', 'checkout', 'ils_done', '{}', 'a', 'a')")
+            conn.execute("INSERT INTO journal_patron VALUES ('t1', '23456789')")
+
+        def end(conn: sqlite3.Connection) -> None:
+            conn.execute("UPDATE journal SET state = 'committed', ended_at = 'b' WHERE id = 't1'")
+
+        def patron_again(conn: sqlite3.Connection) -> None:
+            conn.execute("INSERT INTO journal_patron VALUES ('t1', '23456789')")
+
+        await store.writer.submit(begin)
+        assert count(db_path, "journal_patron") == 1
+        await store.writer.submit(end)
+        assert count(db_path, "journal_patron") == 0
+        assert count(db_path, "journal") == 1
+        with pytest.raises(WriteFailed, match="journal transaction has ended"):
+            await store.writer.submit(patron_again)
+        assert count(db_path, "journal_patron") == 0
+    finally:
+        await store.close()
+
+
+def count(path: Path, table: str) -> int:
+    conn = sqlite3.connect(path)
+    try:
+        return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+    finally:
+        conn.close()
