@@ -280,6 +280,18 @@ async def open_socket_link(
     return SocketLink(reader, writer, events, where)
 
 
+PTY_SLAVE_MAJORS = range(136, 144)
+"""Linux device majors of Unix98 pty slaves (/dev/pts/N), Documentation/admin-guide/devices.txt."""
+
+
+def is_pseudo_terminal(path: str) -> bool:
+    """True when ``path`` (or what a by-id style symlink points at) is a pty slave."""
+    try:
+        return os.major(os.stat(path).st_rdev) in PTY_SLAVE_MAJORS
+    except OSError:
+        return False
+
+
 def open_serial_link(
     path: str,
     settings: LineSettings,
@@ -299,7 +311,9 @@ def open_serial_link(
         port.port = path
         port.baudrate = settings.baudrate
         port.bytesize = settings.bytesize
-        port.parity = settings.parity
+        # A pseudo-terminal has no line: Linux 6.x rejects PARENB on a pty with EINVAL once
+        # nothing else changes, so parity is only requested on real serial devices.
+        port.parity = serial.PARITY_NONE if is_pseudo_terminal(path) else settings.parity
         port.stopbits = settings.stopbits
         port.exclusive = exclusive
         port.timeout = 0
@@ -314,7 +328,7 @@ def open_serial_link(
                 cause=str(exc),
             ) from exc
         raise PortUnavailable("cannot open", port=where, cause=str(exc)) from exc
-    except ValueError as exc:
+    except (ValueError, termios.error) as exc:
         raise ConfigurationError(f"line settings rejected: {exc}", port=where) from exc
     try:
         _tune(port, where=where, hupcl=hupcl, low_latency=low_latency)

@@ -90,3 +90,23 @@ def test_missing_device_is_a_clear_failure(capsys: pytest.CaptureFixture[str],
                           "--protocol", "3m")
     assert code == 1
     assert "ttyNONE" in err
+
+
+def test_repeated_commands_reopen_the_same_pty(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """FEIG asks for 8E1; a pty cannot carry parity, and reopening it must still work."""
+    scenario = tmp_path / "one.json"
+    scenario.write_text(json.dumps({"tags": [{"uid": SECURED_ITEM, "memory": PART3}]}))
+    child = subprocess.Popen(
+        [sys.executable, "-m", "edge_service", "sim", "reader", "--protocol", "feig",
+         "--scenario", str(scenario)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert child.stdout is not None
+        port = child.stdout.readline().split(" ", 1)[1].strip()
+        for _ in range(3):
+            code, out, err = reader(capsys, "inventory", "--port", port, "--protocol", "feig")
+            assert (code, out.split()[0]) == (0, SECURED_ITEM), err
+    finally:
+        child.send_signal(signal.SIGTERM)
+        child.communicate(timeout=10)
