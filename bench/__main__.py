@@ -10,7 +10,7 @@ import sys
 
 from bench.common import Result
 
-MODULES = ("bench.tag_codec", "bench.store")
+MODULES = ("bench.tag_codec", "bench.store", "bench.sip2")
 
 
 def main() -> int:

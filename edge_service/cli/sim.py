@@ -14,6 +14,7 @@ import signal
 import sys
 from typing import Any
 
+from edge_service.cli.sim_ils import register_sim as register_sim_ils
 from firmware_bridge import PtyEndpoint
 from firmware_bridge.simulator import ScenarioError, load_scenario
 from firmware_bridge.simulator.frontends import FRONT_ENDS, front_end_for
@@ -68,3 +69,4 @@ def register(commands: Any) -> None:
     reader.add_argument("--no-pacing", action="store_true",
                         help="answer at once instead of at the real serial line speed")
     reader.set_defaults(handler=_cmd_sim_reader)
+    register_sim_ils(sub)
