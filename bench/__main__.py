@@ -10,7 +10,7 @@ import sys
 
 from bench.common import Result
 
-MODULES = ("bench.tag_codec", "bench.store", "bench.sip2")
+MODULES = ("bench.tag_codec", "bench.store", "bench.sip2", "bench.readers", "bench.daemon")
 
 
 def main() -> int:

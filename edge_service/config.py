@@ -27,6 +27,12 @@ READER_ROLES = ("pad", "gate", "staff")
 PROTOCOLS = ("feig", "3m", "trf7970a")
 SECURITY_SCHEMES = ("iso", "3m", "eas", "iso+eas")
 SYNC_MODES = ("normal", "full")
+POLL_INTERVAL_MS = {"pad": 300, "gate": 100, "staff": 1000}
+"""Default presence inventory period per reader role: a gate must see a walking patron's items
+several times in ~200-360 ms (reliability_perf.md 5.4); a pad and a desk pad can be slower."""
+
+NOT_CONFIG_VARIABLES = frozenset({"LIBEDGE_TEST_FREEZE_FILE"})
+"""``LIBEDGE_*`` variables that are not configuration (test hooks documented where read)."""
 
 
 class ConfigError(ValueError):
@@ -89,6 +95,8 @@ class ReaderConfig:
     port: str = ""
     role: str = "pad"
     baud: int = 0
+    poll_interval_ms: int = 0
+    """Presence inventory period; 0 takes the role's default (``POLL_INTERVAL_MS``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,12 +205,14 @@ def _validate(config: Config) -> None:
         _check_choice(f"{where}.role", reader.role, READER_ROLES)
         if not reader.port:
             raise ConfigError(f"{where}.port", "give the device path (/dev/serial/by-id/...)")
+        _check_range(f"{where}.baud", reader.baud, 0, 4_000_000)
+        _check_range(f"{where}.poll_interval_ms", reader.poll_interval_ms, 0, 600_000)
 
 
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
     out: dict[str, dict[str, str]] = {}
     for name, value in environ.items():
-        if not name.startswith(ENV_PREFIX):
+        if not name.startswith(ENV_PREFIX) or name in NOT_CONFIG_VARIABLES:
             continue
         rest = name[len(ENV_PREFIX):].lower()
         section, _, key = rest.partition("_")
@@ -232,6 +242,11 @@ def parse_config(document: Mapping[str, Any], environ: Mapping[str, str] | None 
     config = Config(**built, readers=readers)
     _validate(config)
     return config
+
+
+def poll_interval_s(reader: ReaderConfig) -> float:
+    """The reader's presence inventory period in seconds (its role's default when 0)."""
+    return (reader.poll_interval_ms or POLL_INTERVAL_MS[reader.role]) / 1000
 
 
 def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> Config:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from edge_service.cli import demo as demo_commands
 from edge_service.cli import reader as reader_commands
+from edge_service.cli import run as run_commands
 from edge_service.cli import sim as sim_commands
 from edge_service.cli import tag as tag_commands
 
@@ -25,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo_commands.register(commands)
     reader_commands.register(commands)
+    run_commands.register(commands)
     sim_commands.register(commands)
     tag_commands.register(commands)
     return parser

@@ -1,0 +1,400 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The LibEdge daemon: one asyncio process owning the store, the readers, the API and MQTT.
+
+Lifecycle (``Daemon.run``, called by ``libedge run --config FILE``)::
+
+    open store --> start reader supervisors --> wait for each first open attempt
+      --> API listening --> MQTT started (if mqtt.enabled) --> READY=1
+      --> [serve; SIGHUP: reload] --> SIGTERM/SIGINT: STOPPING=1
+      --> MQTT, API, readers stopped --> store flushed and closed --> exit 0
+
+- READY=1 goes out once storage is open and every configured reader has been tried once
+  (connected or found absent; an absent reader is retried in the background and shown as
+  ``unreachable``, it does not hold the box back), bounded by ``READY_WAIT_S``.
+- The systemd watchdog is fed at half of ``WATCHDOG_USEC`` only while every reader loop and the
+  storage writer's liveness probe beat within ``WATCHDOG_USEC`` (``edge_service.health``).
+- SIGHUP re-reads the file and the environment. An invalid new configuration is logged (naming
+  the key) and the running one kept. A valid one applies ``logging.level`` and the readers
+  (added, removed, changed ones restarted; READY=1 again once they were tried); ``node``,
+  ``storage``, ``api``, ``mqtt`` and ``security`` changes are logged as taking effect at the
+  next restart.
+- A device error never ends the process; a store that cannot open, an API port that cannot be
+  bound, exit with 1 and a message. A bad configuration at start is exit 2 (``cli.run``).
+
+The MQTT link is optional and implemented in ``edge_service.sync``: imported lazily, only when
+``mqtt.enabled``, through the :class:`SyncComponent` protocol; the daemon runs without it.
+
+Not responsible for: parsing the configuration (``config``), talking to readers (``devices``),
+HTTP (``api``), the sd_notify wire protocol (``systemd_notify``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import importlib
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from edge_service.config import Config, ConfigError, load_config
+from edge_service.devices import FREEZE_FILE_VARIABLE, DeviceSupervisor
+from edge_service.health import (
+    DEFAULT_STALE_AFTER_S,
+    DeviceSnapshot,
+    HealthReport,
+    Heartbeat,
+    Liveness,
+    StoreSnapshot,
+    feed_watchdog,
+)
+from edge_service.logs import set_level
+from edge_service.store import Store, StoreConfig, StoreError, Synchronous, WriteConnection
+from edge_service.systemd_notify import Notifier
+
+if TYPE_CHECKING:
+    from edge_service.api import ApiServer
+
+__all__ = ["EXIT_FAILURE", "EXIT_OK", "Daemon", "SyncComponent", "SyncFactory"]
+
+logger = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+
+READY_WAIT_S = 10.0
+"""Longest wait for the readers' first open attempts before READY=1 (a wedged USB adapter can
+hang an open; systemd's start timeout is 90 s by default)."""
+WRITER_PROBE_INTERVAL_S = 5.0
+"""Liveness probe period of the storage writer (an empty commit), shortened to a quarter of the
+stale threshold when systemd's watchdog is tighter."""
+
+
+@runtime_checkable
+class SyncComponent(Protocol):
+    """The MQTT link as the daemon drives it (implemented in ``edge_service.sync``)."""
+
+    connected: bool
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def wake_outbox(self) -> None: ...
+
+    async def publish_device_state(self, dev: str, state: dict[str, object]) -> None: ...
+
+
+SyncFactory = Callable[[Config, Store], SyncComponent]
+"""``edge_service.sync.create_sync(config, store)``: builds the (unstarted) link."""
+
+
+def _load_sync_factory() -> SyncFactory | None:
+    try:
+        module = importlib.import_module("edge_service.sync")
+    except ImportError as exc:
+        logger.error(  # noqa: TRY400 - a missing optional package, not a bug to trace
+            "mqtt.enabled is true but the MQTT component is not available: %s", exc)
+        return None
+    factory: SyncFactory | None = getattr(module, "create_sync", None)
+    if factory is None:
+        logger.error("mqtt.enabled is true but edge_service.sync has no create_sync()")
+    return factory
+
+
+def _store_config(config: Config, environ: Mapping[str, str]) -> StoreConfig:
+    path = Path(config.storage.path)
+    state_directory = environ.get("STATE_DIRECTORY", "").split(":")[0]
+    if not path.is_absolute() and state_directory:
+        # systemd's StateDirectory= (the unit sets it): a relative path lives there.
+        path = Path(state_directory) / path
+    return StoreConfig(path=path, synchronous=Synchronous(config.storage.synchronous.upper()),
+                       max_delay_s=config.storage.commit_window_ms / 1000,
+                       max_batch=config.storage.commit_max_batch)
+
+
+def _probe(conn: WriteConnection) -> None:
+    """The writer's liveness probe: an empty operation, committed at once."""
+
+
+class Daemon:
+    """One running daemon; see the module docstring. ``await Daemon(...).run()`` -> exit code."""
+
+    def __init__(self, config: Config, *, config_path: str | os.PathLike[str] | None = None,
+                 environ: Mapping[str, str] | None = None,
+                 sync_factory: SyncFactory | None = None) -> None:
+        self.config = config
+        self.config_path = config_path
+        self.environ = os.environ if environ is None else environ
+        self.notifier = Notifier.from_environ(self.environ)
+        self.liveness = Liveness(self.notifier.watchdog_timeout_s or DEFAULT_STALE_AFTER_S)
+        freeze = self.environ.get(FREEZE_FILE_VARIABLE)
+        self._freeze_file = Path(freeze) if freeze else None
+        self._sync_factory = sync_factory
+        self.store: Store | None = None
+        self.supervisors: dict[str, DeviceSupervisor] = {}
+        self.sync: SyncComponent | None = None
+        self.api_address: tuple[str, int] | None = None
+        self._api: ApiServer | None = None
+        self._writer_beat: Heartbeat | None = None
+        self._probes = 0
+        self._tasks: list[asyncio.Task[None]] = []
+        self._reloads: set[asyncio.Task[bool]] = set()
+        self._stop = asyncio.Event()
+        self._reload_lock = asyncio.Lock()
+        self._started_s = time.monotonic()
+
+    # -- run -----------------------------------------------------------------------------------
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self.request_stop, signum)
+        loop.add_signal_handler(signal.SIGHUP, self._schedule_reload)
+        try:
+            try:
+                await self._start()
+            except (StoreError, OSError) as exc:
+                logger.error("cannot start: %s", exc)  # noqa: TRY400 - the message is the point
+                self.notifier.status(f"failed: {exc}")
+                return EXIT_FAILURE
+            self.notifier.ready(self._status_line())
+            logger.info("ready: %s", self._status_line())
+            await self._stop.wait()
+            self.notifier.stopping()
+            logger.info("stopping")
+            return EXIT_OK
+        finally:
+            for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                loop.remove_signal_handler(signum)
+            await self._shutdown()
+            self.notifier.close()
+
+    def request_stop(self, signum: int | None = None) -> None:
+        if signum is not None:
+            logger.info("%s received", signal.Signals(signum).name)
+        self._stop.set()
+
+    async def _start(self) -> None:
+        store_config = _store_config(self.config, self.environ)
+        self.notifier.status(f"opening storage {store_config.path}")
+        self.store = await Store.open(store_config)
+        self._writer_beat = self.liveness.register("storage writer")
+        self._tasks.append(asyncio.create_task(self._probe_writer(), name="libedge writer probe"))
+        for reader in self.config.readers:
+            self._add_supervisor(reader.name)
+        await self._first_attempts(list(self.supervisors.values()))
+        await self._start_api()
+        if self.config.mqtt.enabled:
+            await self._start_sync()
+        interval = self.notifier.watchdog_interval_s
+        if interval is not None:
+            self._tasks.append(asyncio.create_task(
+                feed_watchdog(self.notifier, self.liveness, interval),
+                name="libedge watchdog"))
+
+    async def _start_api(self) -> None:
+        # Imported here: FastAPI and uvicorn stay out of `libedge tag ...` and other commands.
+        from edge_service.api import ApiServer, create_app  # noqa: PLC0415
+
+        api = ApiServer(create_app(self), self.config.api.host, self.config.api.port)
+        await api.start()
+        self._api = api
+        self.api_address = api.address
+        logger.info("api listening on http://%s:%d", *api.address or ("?", 0))
+
+    async def _start_sync(self) -> None:
+        assert self.store is not None
+        factory = self._sync_factory or _load_sync_factory()
+        if factory is None:
+            return
+        sync = factory(self.config, self.store)
+        try:
+            await sync.start()
+        except Exception:
+            # The box must keep working without the network; the link retries by itself once
+            # started, so a failure here is a bug or a bad TLS file, reported and survived.
+            logger.exception("MQTT component failed to start; running without it")
+            return
+        self.sync = sync
+        for supervisor in self.supervisors.values():
+            self._publish_state(supervisor.name, supervisor.public_state())
+
+    async def _shutdown(self) -> None:
+        if self.sync is not None:
+            with contextlib.suppress(Exception):
+                await self.sync.stop()
+            self.sync = None
+        api, self._api = self._api, None
+        if api is not None:
+            await api.stop()
+        for reload in list(self._reloads):
+            reload.cancel()
+        await asyncio.gather(*self._reloads, return_exceptions=True)
+        for supervisor in list(self.supervisors.values()):
+            await supervisor.stop()
+        self.supervisors.clear()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        if self.store is not None:
+            await self.store.close()
+            self.store = None
+
+    # -- loops -----------------------------------------------------------------------------------
+
+    async def _probe_writer(self) -> None:
+        assert self.store is not None
+        assert self._writer_beat is not None
+        interval = min(WRITER_PROBE_INTERVAL_S, self.liveness.stale_after_s / 4)
+        while True:
+            try:
+                await self.store.writer.submit(_probe, name="liveness probe", commit_now=True)
+            except StoreError as exc:
+                # A writer that answers with errors is alive; the counters and health say why.
+                logger.warning("storage liveness probe failed: %s", exc)
+            else:
+                self._probes += 1
+            self._writer_beat.beat()
+            await asyncio.sleep(interval)
+
+    def _add_supervisor(self, name: str) -> None:
+        assert self.store is not None
+        reader = next(r for r in self.config.readers if r.name == name)
+        supervisor = DeviceSupervisor(reader, self.store, self.liveness,
+                                      on_state=self._publish_state, freeze_file=self._freeze_file)
+        self.supervisors[name] = supervisor
+        supervisor.start()
+
+    def _publish_state(self, name: str, state: dict[str, object]) -> None:
+        if self.sync is None:
+            return
+        task = asyncio.create_task(self.sync.publish_device_state(name, state),
+                                   name=f"libedge device state {name}")
+        task.add_done_callback(_log_failure)
+
+    # -- reload ----------------------------------------------------------------------------------
+
+    def _schedule_reload(self) -> None:
+        task = asyncio.create_task(self.reload(), name="libedge reload")
+        self._reloads.add(task)
+        task.add_done_callback(self._reloads.discard)
+        task.add_done_callback(_log_failure)
+
+    async def reload(self) -> bool:
+        """Re-read and apply the configuration; False (old one kept) when it is invalid."""
+        async with self._reload_lock:
+            self.notifier.reloading()
+            try:
+                new = self._read_new_config()
+            except ConfigError as exc:
+                logger.error("reload refused, keeping the running configuration: %s", exc,  # noqa: TRY400
+                             extra={"fields": {"key": exc.key}})
+                self.notifier.ready(f"reload refused ({exc.key or 'file'}); {self._status_line()}")
+                return False
+            await self._apply(new)
+            logger.info("configuration reloaded")
+            self.notifier.ready(self._status_line())
+            return True
+
+    def _read_new_config(self) -> Config:
+        if self.config_path is None:
+            raise ConfigError("", "no configuration file to reload")
+        return load_config(self.config_path, self.environ)
+
+    async def _apply(self, new: Config) -> None:
+        old = self.config
+        for section in ("node", "storage", "api", "mqtt", "security"):
+            if getattr(new, section) != getattr(old, section):
+                logger.warning("%s changed: takes effect at the next restart", section)
+        set_level(new.logging.level)
+        self.config = dataclasses.replace(new, node=old.node, storage=old.storage, api=old.api,
+                                          mqtt=old.mqtt, security=old.security)
+        old_readers = {r.name: r for r in old.readers}
+        new_readers = {r.name: r for r in new.readers}
+        stopping = [n for n, r in old_readers.items() if new_readers.get(n) != r]
+        starting = [n for n, r in new_readers.items() if old_readers.get(n) != r]
+        for name in stopping:
+            supervisor = self.supervisors.pop(name, None)
+            if supervisor is not None:
+                logger.info("reader %s stopped (configuration changed)", name)
+                await supervisor.stop()
+        for name in starting:
+            logger.info("reader %s started (configuration changed)", name)
+            self._add_supervisor(name)
+        await self._first_attempts([self.supervisors[name] for name in starting])
+
+    async def _first_attempts(self, supervisors: list[DeviceSupervisor]) -> None:
+        """Wait (bounded) until each reader has been tried once: READY=1 reports them."""
+        if not supervisors:
+            return
+        self.notifier.status("opening readers")
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(READY_WAIT_S):
+                await asyncio.gather(*(s.first_attempt.wait() for s in supervisors))
+
+    # -- the view the API reads (edge_service.health.DaemonView) ---------------------------------
+
+    def devices(self) -> tuple[DeviceSnapshot, ...]:
+        return tuple(s.snapshot() for s in self.supervisors.values())
+
+    def storage(self) -> StoreSnapshot:
+        store, beat = self.store, self._writer_beat
+        age = beat.age_s() if beat is not None else float("inf")
+        if store is None:
+            return StoreSnapshot(False, age, None, 0, 0, 0, 0, self._probes, "not open")
+        counters = store.writer.counters
+        try:
+            backlog: int | None = store.outbox.count()
+        except StoreError:
+            backlog = None
+        return StoreSnapshot(
+            alive=store.writer.running and age <= self.liveness.stale_after_s,
+            heartbeat_age_s=age, outbox_backlog=backlog, commits=counters.commits,
+            commits_failed=counters.commits_failed,
+            operations_committed=counters.operations_committed,
+            operations_failed=counters.operations_failed, liveness_probes=self._probes,
+            last_error=counters.last_error)
+
+    @property
+    def mqtt_connected(self) -> bool | None:
+        if not self.config.mqtt.enabled:
+            return None
+        return bool(self.sync is not None and self.sync.connected)
+
+    def health(self) -> HealthReport:
+        storage = self.storage()
+        devices = self.devices()
+        problems: list[str] = []
+        if not storage.alive:
+            problems.append(f"storage writer not alive (last beat {storage.heartbeat_age_s:.1f} s"
+                            " ago)")
+        configured = {r.name for r in self.config.readers}
+        problems.extend(f"reader {name}: no supervisor"
+                        for name in sorted(configured - {d.name for d in devices}))
+        problems.extend(f"reader {d.name}: loop stuck (last beat {d.heartbeat_age_s:.1f} s ago)"
+                        for d in devices if not d.alive)
+        return HealthReport(healthy=not problems, problems=tuple(problems), storage=storage,
+                            devices=devices, mqtt_enabled=self.config.mqtt.enabled,
+                            mqtt_connected=self.mqtt_connected,
+                            uptime_s=time.monotonic() - self._started_s)
+
+    def _status_line(self) -> str:
+        connected = sum(1 for s in self.supervisors.values() if s.state == "connected")
+        parts = [f"{connected}/{len(self.supervisors)} readers connected"]
+        if self.api_address is not None:
+            parts.append(f"api http://{self.api_address[0]}:{self.api_address[1]}")
+        if self.config.mqtt.enabled:
+            parts.append("mqtt " + ("on" if self.sync is not None else "unavailable"))
+        return ", ".join(parts)
+
+
+def _log_failure(task: asyncio.Task[None] | asyncio.Task[bool]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("%s failed", task.get_name(), exc_info=task.exception())

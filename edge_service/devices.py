@@ -1,0 +1,325 @@
+# SPDX-License-Identifier: Apache-2.0
+"""DeviceSupervisor: one configured reader, kept open, polled for presence, never fatal.
+
+Contract:
+- ``run()`` (one task per configured reader) opens the driver named by the config
+  (``firmware_bridge.drivers.reader_for``; a simulator's pty is just another path). While the
+  device is absent it retries with exponential back-off (``OPEN_FIRST_DELAY_S`` doubling up to
+  ``OPEN_MAX_DELAY_S``); once open, the driver's transport reopens a lost port by itself and
+  this loop only reports the state.
+- Presence loop: an inventory every ``poll_interval_s``. A tag that arrives is identified from
+  the cache (``by_uid``) or else by reading and decoding its memory (ISO 28560, any model), and
+  recorded through the store writer (``record_tag_seen``); a tag that stays is recorded again
+  every ``LAST_SEEN_RESOLUTION_S``. Tags without a primary item id (blank, unknown model) are
+  counted, not stored.
+- Every device error is caught, counted, kept as ``last_error`` and retried later; nothing a
+  reader does can end this task except cancellation (daemon stop or reload).
+- The heartbeat beats once per loop turn and while waiting (every ``Liveness.tick_s``); a turn
+  that hangs stops it, and the daemon then stops feeding the systemd watchdog.
+- ``snapshot()`` gives the state and counters: the driver's ``HealthCounters`` summed over every
+  driver instance this supervisor opened (cumulative, as Prometheus counters must be), plus the
+  presence loop's own counters.
+
+Test-only fault hook: when the daemon was started with ``LIBEDGE_TEST_FREEZE_FILE=<path>`` and
+that file exists, every presence loop stops turning (and beating) until it is removed, as a loop
+stuck in a driver call would. Without the variable the hook costs nothing and cannot trigger.
+
+Not responsible for: workflows on the tags (self-check, gate decisions: later issues), the
+security scheme, choosing or probing ports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from edge_service.config import ReaderConfig, poll_interval_s
+from edge_service.health import DeviceSnapshot, Heartbeat, Liveness
+from edge_service.store import LAST_SEEN_RESOLUTION_S, Store, StoreError
+from firmware_bridge import BridgeError, TransientError
+from firmware_bridge.drivers import reader_for
+from firmware_bridge.reader import HealthCounters, Reader, TagSighting
+from protocols.iso15693 import Uid
+from protocols.iso28560 import decode_any
+
+__all__ = ["FREEZE_FILE_VARIABLE", "DeviceSupervisor", "StateListener"]
+
+logger = logging.getLogger(__name__)
+
+FREEZE_FILE_VARIABLE = "LIBEDGE_TEST_FREEZE_FILE"
+
+OPEN_FIRST_DELAY_S = 0.5
+"""First wait after a failed open: USB re-enumeration takes a few hundred milliseconds."""
+OPEN_MAX_DELAY_S = 30.0
+"""Longest wait between open attempts of an absent reader: how late a plugged-in one is seen."""
+ERROR_MAX_DELAY_S = 5.0
+"""Longest pause of the presence loop after consecutive failed inventories."""
+TIMEOUTS_UNTIL_UNREACHABLE = 3
+"""Consecutive failed inventories after which an open port counts as unreachable."""
+FREEZE_CHECK_S = 0.05
+
+_HEALTH_FIELDS = tuple(f.name for f in fields(HealthCounters)
+                       if f.name not in ("last_error", "extra"))
+
+StateListener = Callable[[str, dict[str, object]], None]
+"""Called with (device name, state dict) on every state change (the MQTT device-state topic)."""
+
+
+def _utc_now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+@dataclass(slots=True)
+class _Seen:
+    owner_institution: str | None
+    primary_item_id: str | None
+    recorded_s: float
+    afi: int | None = None
+    """From the system information read on arrival, for readers whose inventory omits it."""
+
+
+class DeviceSupervisor:
+    """Keeps one reader open and polled; see the module docstring."""
+
+    def __init__(self, config: ReaderConfig, store: Store, liveness: Liveness, *,
+                 on_state: StateListener | None = None,
+                 freeze_file: Path | None = None,
+                 driver_options: Mapping[str, Any] | None = None) -> None:
+        self.config = config
+        self.name = config.name
+        self.poll_interval_s = poll_interval_s(config)
+        self._store = store
+        self._liveness = liveness
+        self._heartbeat: Heartbeat = liveness.register(f"reader {config.name}")
+        self._on_state = on_state
+        self._freeze_file = freeze_file
+        self._driver_options = dict(driver_options or {})
+        if config.baud:
+            self._driver_options.setdefault("baudrate", config.baud)
+        self._reader: Reader | None = None
+        self._retired: dict[str, int] = dict.fromkeys(_HEALTH_FIELDS, 0)
+        self._own: dict[str, int] = {"inventories": 0, "inventory_errors": 0,
+                                     "open_failures": 0, "tags_recorded": 0,
+                                     "tags_unidentified": 0, "record_errors": 0}
+        self._in_field: dict[Uid, _Seen] = {}
+        self.state = "starting"
+        self.model: str | None = None
+        self.firmware: str | None = None
+        self.last_error: str | None = None
+        self.since = _utc_now()
+        self.first_attempt = asyncio.Event()
+        """Set once the first open attempt has succeeded or failed (the daemon's READY waits)."""
+        self._task: asyncio.Task[None] | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> asyncio.Task[None]:
+        self._task = asyncio.create_task(self.run(), name=f"libedge reader {self.name}")
+        return self._task
+
+    async def stop(self) -> None:
+        """Cancel the loop and close the driver; safe to call twice."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._liveness.unregister(self._heartbeat.name)
+        self._set_state("stopped")
+
+    @property
+    def alive(self) -> bool:
+        return (self._task is not None and not self._task.done()
+                and self._heartbeat.age_s() <= self._liveness.stale_after_s)
+
+    async def run(self) -> None:
+        attempt = 0
+        while True:
+            reader = reader_for(self.config.protocol, self.config.port, **self._driver_options)
+            try:
+                await reader.open()
+            except (BridgeError, OSError) as exc:
+                self._retire(reader)
+                self._own["open_failures"] += 1
+                self._lost(f"cannot open: {exc}", log=attempt == 0)
+                self.first_attempt.set()
+                await self._wait(min(OPEN_MAX_DELAY_S, OPEN_FIRST_DELAY_S * 2 ** attempt))
+                attempt += 1
+                continue
+            attempt = 0
+            self._reader = reader
+            try:
+                await self._identify(reader)
+                self.first_attempt.set()
+                await self._presence(reader)
+            except (BridgeError, StoreError, OSError) as exc:
+                self._lost(f"{type(exc).__name__}: {exc}", log=True)
+            except Exception as exc:  # a driver bug must not take the daemon down
+                logger.exception("%s: presence loop failed", self.name,
+                                 extra={"fields": {"device": self.name}})
+                self._lost(f"{type(exc).__name__}: {exc}", log=False)
+            finally:
+                self._reader = None
+                self.first_attempt.set()
+                with contextlib.suppress(Exception):
+                    await reader.close()
+                self._retire(reader)
+            await self._wait(OPEN_FIRST_DELAY_S)
+
+    # -- the presence loop ---------------------------------------------------------------------
+
+    async def _identify(self, reader: Reader) -> None:
+        about = await reader.info()
+        self.model, self.firmware = about.model, about.firmware
+        self.last_error = None
+        self._set_state("connected")
+        logger.info("%s: %s firmware %s on %s", self.name, about.model, about.firmware,
+                    self.config.port, extra={"fields": {"device": self.name, "event": "connected"}})
+
+    async def _presence(self, reader: Reader) -> None:
+        failures = 0
+        while True:
+            await self._frozen()
+            self._heartbeat.beat()
+            try:
+                sightings = await reader.inventory()
+            except TransientError as exc:
+                failures += 1
+                self._own["inventory_errors"] += 1
+                self.last_error = str(exc)
+                if failures >= TIMEOUTS_UNTIL_UNREACHABLE and self.state == "connected":
+                    self._lost(str(exc), log=True)
+                await self._wait(min(ERROR_MAX_DELAY_S, self.poll_interval_s * 2 ** failures))
+                continue
+            self._own["inventories"] += 1
+            if failures or self.state != "connected":
+                failures = 0
+                self.last_error = None
+                self._set_state("connected")
+                logger.info("%s: answering again", self.name,
+                            extra={"fields": {"device": self.name, "event": "connected"}})
+            await self._record(reader, sightings)
+            self._heartbeat.beat()
+            await self._wait(self.poll_interval_s)
+
+    async def _record(self, reader: Reader, sightings: list[TagSighting]) -> None:
+        now = time.monotonic()
+        present = {s.uid: s for s in sightings}
+        for gone in set(self._in_field) - set(present):
+            del self._in_field[gone]
+        due: list[tuple[TagSighting, _Seen]] = []
+        for uid, sighting in present.items():
+            seen = self._in_field.get(uid)
+            if seen is None:
+                seen = self._in_field[uid] = await self._identify_tag(reader, uid)
+            elif now - seen.recorded_s < LAST_SEEN_RESOLUTION_S:
+                continue
+            if seen.primary_item_id is not None:
+                due.append((sighting, seen))
+        if not due:
+            return
+        results = await asyncio.gather(
+            *(self._store.cache.record_tag_seen(str(s.uid), seen.owner_institution or "",
+                                                seen.primary_item_id or "",
+                                                afi=s.afi if s.afi is not None else seen.afi)
+              for s, seen in due), return_exceptions=True)
+        for (sighting, seen), result in zip(due, results, strict=True):
+            if isinstance(result, BaseException):
+                if not isinstance(result, StoreError):
+                    raise result
+                self._own["record_errors"] += 1
+                self.last_error = str(result)
+                logger.warning("%s: tag %s not recorded: %s", self.name, sighting.uid, result,
+                               extra={"fields": {"device": self.name}})
+            else:
+                seen.recorded_s = now
+                self._own["tags_recorded"] += 1
+
+    async def _identify_tag(self, reader: Reader, uid: Uid) -> _Seen:
+        known = self._store.cache.by_uid(str(uid))
+        if known is not None:
+            return _Seen(known.owner_institution, known.primary_item_id, -LAST_SEEN_RESOLUTION_S)
+        try:
+            memory, info = await reader.read_memory(uid)
+        except BridgeError as exc:
+            # The tag may have left already; it is read again when it next arrives.
+            logger.debug("%s: tag %s unreadable: %s", self.name, uid, exc)
+            self._own["tags_unidentified"] += 1
+            return _Seen(None, None, time.monotonic())
+        tag = decode_any(memory, dsfid=info.dsfid)
+        if not tag.primary_item_id:
+            self._own["tags_unidentified"] += 1
+            logger.debug("%s: tag %s holds no item id (%s)", self.name, uid, tag.model)
+        return _Seen(tag.owner_institution, tag.primary_item_id, -LAST_SEEN_RESOLUTION_S,
+                     afi=info.afi)
+
+    # -- waiting, state, counters --------------------------------------------------------------
+
+    async def _wait(self, seconds: float) -> None:
+        """Sleep ``seconds`` while beating: a waiting loop is a live loop."""
+        deadline = time.monotonic() + seconds
+        while (remaining := deadline - time.monotonic()) > 0:
+            self._heartbeat.beat()
+            await asyncio.sleep(min(remaining, self._liveness.tick_s))
+        self._heartbeat.beat()
+
+    async def _frozen(self) -> None:
+        """The test-only freeze hook (module docstring): turn no more, beat no more."""
+        if self._freeze_file is None:
+            return
+        if self._freeze_file.exists():
+            logger.warning("%s: frozen by the test hook %s", self.name, self._freeze_file)
+            while self._freeze_file.exists():
+                await asyncio.sleep(FREEZE_CHECK_S)
+
+    def _lost(self, reason: str, *, log: bool) -> None:
+        self.last_error = reason
+        self._in_field.clear()
+        if log:
+            logger.warning("%s: %s", self.name, reason,
+                           extra={"fields": {"device": self.name, "event": "unreachable"}})
+        self._set_state("unreachable")
+
+    def _set_state(self, state: str) -> None:
+        if state == self.state:
+            return
+        self.state = state
+        self.since = _utc_now()
+        if self._on_state is not None:
+            try:
+                self._on_state(self.name, self.public_state())
+            except Exception:  # a listener (the MQTT link) must not break the reader loop
+                logger.exception("%s: device-state listener failed", self.name)
+
+    def _retire(self, reader: Reader) -> None:
+        for name in _HEALTH_FIELDS:
+            self._retired[name] += getattr(reader.health, name)
+        reader.health = HealthCounters()
+
+    def counters(self) -> dict[str, int]:
+        live = self._reader.health if self._reader is not None else None
+        out = {name: self._retired[name] + (getattr(live, name) if live else 0)
+               for name in _HEALTH_FIELDS}
+        out.update(self._own)
+        return out
+
+    def public_state(self) -> dict[str, object]:
+        """The device-state document (no counters): what MQTT publishes on a change."""
+        return {"name": self.name, "protocol": self.config.protocol, "role": self.config.role,
+                "state": self.state, "connected": self.state == "connected",
+                "model": self.model, "firmware": self.firmware, "last_error": self.last_error,
+                "since": self.since}
+
+    def snapshot(self) -> DeviceSnapshot:
+        return DeviceSnapshot(
+            name=self.name, protocol=self.config.protocol, role=self.config.role,
+            port=self.config.port, state=self.state, connected=self.state == "connected",
+            alive=self.alive, heartbeat_age_s=self._heartbeat.age_s(), model=self.model,
+            firmware=self.firmware, last_error=self.last_error, since=self.since,
+            tags_in_field=len(self._in_field), counters=self.counters())

@@ -1,0 +1,62 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The configuration keys the daemon added: reader poll interval and baud, the test hook."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+
+from edge_service.config import (
+    _SECTIONS,
+    ConfigError,
+    ReaderConfig,
+    load_config,
+    parse_config,
+    poll_interval_s,
+)
+
+PAD = {"name": "pad", "protocol": "feig", "port": "/dev/libedge/feig"}
+
+
+@pytest.mark.parametrize(("reader", "seconds"), [
+    ({}, 0.3),
+    ({"role": "gate"}, 0.1),
+    ({"role": "staff"}, 1.0),
+    ({"role": "gate", "poll_interval_ms": 50}, 0.05),
+])
+def test_poll_interval_defaults_by_role(reader: dict[str, object], seconds: float) -> None:
+    config = parse_config({"readers": [{**PAD, **reader}]}, {})
+    assert poll_interval_s(config.readers[0]) == seconds
+
+
+@pytest.mark.parametrize(("reader", "key"), [
+    ({"poll_interval_ms": -1}, "readers[0].poll_interval_ms"),
+    ({"baud": -9600}, "readers[0].baud"),
+])
+def test_bad_reader_values_name_the_key(reader: dict[str, object], key: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        parse_config({"readers": [{**PAD, **reader}]}, {})
+    assert error.value.key == key
+
+
+def test_the_test_hook_variable_is_not_configuration() -> None:
+    parse_config({}, {"LIBEDGE_TEST_FREEZE_FILE": "/tmp/x"})
+    with pytest.raises(ConfigError):
+        parse_config({}, {"LIBEDGE_TEST_OTHER": "1"})
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_every_key_is_documented_and_the_example_loads() -> None:
+    reference = (ROOT / "docs" / "configuration.md").read_text()
+    for section in (*_SECTIONS.values(), ReaderConfig):
+        for key in fields(section):
+            assert f"| `{key.name}` |" in reference, key.name
+    for name, section in _SECTIONS.items():
+        for key in fields(section):
+            assert f"LIBEDGE_{name.upper()}_{key.name.upper()}" in reference
+    example = load_config(ROOT / "systemd" / "libedge.toml.example", {})
+    assert example.readers[0].port == "/dev/libedge/feig"
