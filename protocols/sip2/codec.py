@@ -127,6 +127,10 @@ def _strip_line(data: bytes) -> bytes:
 
 def _split_trailer(line: bytes) -> tuple[bytes, int | None, bool]:
     """Verify and remove AY/AZ; returns (body, sequence, checksummed)."""
+    # A checksummed line ends in four hex digits; one that ends with "|" ends with a variable
+    # field, even if its text happens to hold "AZ" (e.g. field 0A with the value "Z000").
+    if line.endswith(b"|"):
+        return line, None, False
     if len(line) < _TRAILER_CHECKSUM or line[-_TRAILER_CHECKSUM:-4] != b"AZ":
         # "...AZ12" (cut short) or an AZ in the last six bytes: not a message we can trust.
         cut = line.rfind(b"AZ", max(0, len(line) - _TRAILER_CHECKSUM))

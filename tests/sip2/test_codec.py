@@ -336,3 +336,10 @@ def test_patron_status_flags() -> None:
     assert flags.patron_status_flags(status) == ("charge privileges denied",
                                                  "excessive outstanding fines")
     assert flags.summary_position(flags.make_summary("charged items")) == "charged items"
+
+
+def test_a_field_whose_text_looks_like_a_checksum_is_not_one() -> None:
+    """Found by Hypothesis: field 0A with the value 'Z000' ends the line with '0AZ000|'."""
+    line = b"1801000120261204    120000AB123|0AZ000|\r"
+    message = decode(line, charset="latin-1")
+    assert ("0A", "Z000") in message.extra
