@@ -39,40 +39,36 @@ a read, reads split into chunks, 3M's stay-quiet + second poll), the TRF7970A's 
 end-of-reply quiet time, host/asyncio latency. Also not included: USB-serial latency (a pty has
 none; a real FTDI adds up to 16 ms per direction unless low-latency mode is on).
 
-Simulation caveats, measured while writing this (10-item stack):
+Simulation model: :class:`SimulatedReader` paces both directions of the serial line (a request
+counts as arrived its line time after the host wrote it), ``TrfFrontEnd`` prints each inventory
+line when its slot has ended on the air, and the air model follows the data rate each request
+asks for (flag b2; the TRF7970A driver now asks for the high rate, the tag's 4x slower low rate
+is its ``iso_control=0x00`` option). ``read`` is the median of the runs: runs after the first
+find the system information remembered (``Reader.remembered_info``: kept while inventories keep
+seeing the tag), so the comparison text also gives the first-contact figure.
 
-- :class:`SimulatedReader` paces its replies by their line time but not the host's requests (a
-  pty delivers them at once). At 19200 baud that put the 3M secure run at 0.87x the floor, i.e.
-  below physics; the bench therefore paces requests itself (``_PacedEndpoint``, counted in the
-  "reader model" figure; ``measure_stack(..., pace_requests=False)`` shows the raw simulator).
-  The fix belongs in ``SimulatedReader.serve`` (sleep the request's line time before answering).
-- ``TrfFrontEnd._inventory`` sends a burst of prints when its *first* print is due, so prints
-  chained less than 20 ms apart all leave early: for this stack the whole inventory reply goes
-  out 42 ms after the request instead of after 93 ms of anticollision air time plus 23 ms of line
-  time. The driver's 100 ms quiet wait hides most of it; TRF read figures are ~50 ms optimistic.
-- The field's air model has one data rate (high); the TRF7970A driver asks for the low one
-  (ISO control 0x00, data-rate flag 0), where tag replies take 4x as long on real hardware.
+Where the time goes above the floor (10 items, full run; host = wall minus the reader model):
 
-Where the time goes above the floor (10 items; host = wall minus what the reader model spent):
-
-- FEIG read 1.40x: system info per tag +192 ms (air 95 + serial 97), PSST 5 ms x 21 = 105 ms,
-  simulated firmware 2 ms x 21 = 42 ms, RF reset 15 ms, host rest ~45 ms (~2 ms per exchange:
-  asyncio timers rounded up to whole ms by epoll, and driver + simulator CPU, 28 ms in all).
-  FEIG secure 1.49x: PSST 100 ms + firmware 40 ms + host ~40 ms on 20 exchanges of ~18 ms each;
-  with the protocol's mandatory PSST alone a perfect driver is at 1.27x, so 1.15x is out of
-  reach for short per-tag exchanges on FEIG.
-- 3M read 1.90x: 8-block read chunks with lock bytes +761 ms (three extra frame pairs per tag at
-  19200 baud, three extra air exchanges, 28 security bytes on the air), tag info +282 ms,
-  firmware 3 ms x 51 = 153 ms, stay-quiet + second poll +52 ms, host 178 ms (construct parsing and
-  bitwise BCC: CPU 73 ms). 3M secure 1.17x: firmware 60 ms + host 35 ms.
-- TRF7970A read 1.61x: system info per tag +169 ms, 16-block chunks +112 ms, firmware ~60 ms,
-  host 202 ms of which 100 ms is the inventory's end-of-reply quiet time (the reply has no end
-  marker) and ~3 ms per exchange (each answer arrives as two writes: echo, then data).
-  TRF7970A secure 1.35x: firmware 40 ms + host 76 ms on 20 exchanges.
-- CPU per inventory frame: FEIG 0.5 ms = CRC-16 computed bit by bit (82 us) twice, because
-  ``ResponseBody.from_response`` re-encodes the frame only to quote it in errors, plus
-  ``construct`` parsing each 10-byte record (~300 us); 3M 0.28 ms = bitwise BCC (90 us) plus
-  ``construct``. Both stay near 1% of the frame's line time, so they cost no throughput.
+- FEIG read 1.12x (first contact 1.40x: system info per tag +192 ms, air 95 + serial 97).
+  FEIG secure/unsecure 1.50x: PSST 5 ms x 20 = 100 ms, firmware 2 ms x 20 = 40 ms, host ~45 ms
+  (~2 ms per exchange: asyncio timers rounded up to whole ms by epoll, driver + simulator CPU).
+  The protocol's mandatory PSST alone puts a perfect driver at (365 + 100) / 365 = 1.27x, so
+  1.15x is out of reach for short per-tag exchanges on FEIG.
+- 3M read 1.69x (first contact ~1.90x: tag info +282 ms): reads in 8-block chunks with lock
+  bytes +761 ms (three extra frame pairs per tag at 19200 baud, three extra air exchanges, 28
+  security bytes on the air), firmware 3 ms x 41 = 123 ms, stay-quiet + second poll +52 ms,
+  host ~150 ms. The spec's no-lock-info option (read option b3) has no documented response
+  layout in the reference (§1.2) and no larger chunk than Biblio-RFID's 8 is documented, so the
+  driver keeps 8 until checked on hardware. 3M secure 1.18x: firmware 3 ms x 20 = 60 ms alone
+  is 1.11x; host ~40 ms.
+- TRF7970A read 1.41x (20 items 1.34x; first contact 1.71x: system info +~170 ms): 16-block
+  chunks +112 ms, the inventory's 100 ms end-of-reply quiet time (the reply has no end marker),
+  firmware 1 ms per echo and per answer (42 ms), host rest. The inventory reply now leaves at
+  its real time (before: 50 ms early). TRF7970A secure 1.35x: firmware 40 ms + host ~77 ms on
+  20 exchanges (each answer arrives as two writes, echo then data: ~3 ms per exchange).
+- CPU per 16-tag inventory frame: FEIG 58 us (was 504: table CRC once per frame instead of a
+  bitwise CRC twice, struct records instead of construct), 3M 35 us (was 278: ``crc_hqx`` BCC
+  and struct/slicing), TRF7970A ~155 us; all well under 1% of the frame's line time.
 
 Figures over the goal are marked ``ok=False`` (``python -m bench`` then exits 1).
 """
@@ -96,7 +92,6 @@ from firmware_bridge.security import PRESETS, SecurityScheme
 from firmware_bridge.simulator import FAMILY_BY_KEY, RfField, TagSpec
 from firmware_bridge.simulator.frontends import front_end_for
 from firmware_bridge.simulator.server import SimulatedReader, WireReply
-from firmware_bridge.transport import LineSettings
 from firmware_bridge.wiretap import Direction
 from protocols.framing import Reassembler
 from protocols.iso15693 import Request, SystemInfoResponse, Uid, encode_request
@@ -120,11 +115,11 @@ _PER_EXCHANGE = {
     "trf7970a": "1 ms firmware per echo and per answer",
 }
 _READ_EXTRAS = {
-    "feig": "system info per tag, 15 ms RF reset per inventory, ",
-    "3m": "tag info per tag, reads in 8-block chunks with lock bytes (option flag on the air), "
-          "stay-quiet + second poll per inventory, ",
-    "trf7970a": "system info per tag, reads in 16-block chunks, 100 ms quiet time ending the "
-                "inventory, ",
+    "feig": "system info per tag on first contact, 15 ms RF reset per inventory, ",
+    "3m": "tag info per tag on first contact, reads in 8-block chunks with lock bytes (option "
+          "flag on the air), stay-quiet + second poll per inventory, ",
+    "trf7970a": "system info per tag on first contact, reads in 16-block chunks, 100 ms quiet "
+                "time ending the inventory, ",
 }
 _BAUD_TEXT = {"feig": "38400 8E1", "3m": "19200 8N1", "trf7970a": "115200 8N1"}
 
@@ -301,35 +296,21 @@ def floor_security(protocol: str, tags: Sequence[TagSpec], secured: bool) -> Flo
 
 
 class _MeteredSimulator(SimulatedReader):
-    """The simulator, adding up how long it holds each reply back (modelled air time,
-    firmware time and the reply's line time)."""
+    """The simulator, adding up how long it holds each request and reply (the request's line
+    time, modelled air time, firmware time and the reply's line time)."""
 
     busy_s = 0.0
+    request_line_s = 0.0
+
+    async def _receive_line(self, data: bytes, first_byte_at: float) -> float:
+        line_s = self.front_end.line.line_time_s(len(data))
+        self.request_line_s += line_s
+        self.busy_s += line_s
+        return await super()._receive_line(data, first_byte_at)
 
     async def _send(self, reply: WireReply) -> None:
         self.busy_s += reply.delay_s + self.front_end.line.line_time_s(len(reply.data))
         await super()._send(reply)
-
-
-class _PacedEndpoint(PtyEndpoint):
-    """A pty whose device side gets each request its line time after the host wrote it, as
-    over a UART. :class:`SimulatedReader` paces only its replies (a pty delivers the host's
-    bytes at once); without this, the 19200-baud 3M figures come out *below* the floor."""
-
-    def __init__(self, line: LineSettings, *, pace: bool, name: str) -> None:
-        super().__init__(name=name)
-        self.line = line
-        self.pace = pace
-        self.request_line_s = 0.0
-
-    async def read(self, max_wait_s: float | None = None) -> bytes:
-        data = await super().read(max_wait_s)
-        if data:
-            delay = self.line.line_time_s(len(data))
-            self.request_line_s += delay
-            if self.pace:
-                await asyncio.sleep(delay)
-        return data
 
 
 @dataclass(slots=True)
@@ -345,23 +326,20 @@ class _Tap:
 class _Rig:
     reader: Reader
     simulator: _MeteredSimulator
-    endpoint: _PacedEndpoint
     tap: _Tap
 
 
 @contextlib.asynccontextmanager
-async def _rig(protocol: str, tags: Sequence[TagSpec], *, pace_requests: bool
-               ) -> AsyncIterator[_Rig]:
+async def _rig(protocol: str, tags: Sequence[TagSpec]) -> AsyncIterator[_Rig]:
     tap = _Tap()
     front_end = front_end_for(protocol, _field(tags))
-    endpoint = _PacedEndpoint(front_end.line, pace=pace_requests, name=f"bench-{protocol}")
-    async with endpoint:
+    async with PtyEndpoint(name=f"bench-{protocol}") as endpoint:
         simulator = _MeteredSimulator(front_end, endpoint)
         task = asyncio.create_task(simulator.serve())
         reader = reader_for(protocol, endpoint.device_path, wire_tap=tap)
         try:
             await reader.open()
-            yield _Rig(reader, simulator, endpoint, tap)
+            yield _Rig(reader, simulator, tap)
         finally:
             try:
                 await reader.close()
@@ -376,8 +354,8 @@ class Run:
 
     wall_s: float
     model_s: float
-    """What the simulated reader spent: request line time (when paced), air, firmware and
-    reply line time. ``wall_s - model_s`` is the host side: driver, asyncio, pty, gaps."""
+    """What the simulated reader spent: request line time, air, firmware and reply line time.
+    ``wall_s - model_s`` is the host side: driver, asyncio, pty, gaps."""
     exchanges: int
     request_line_s: float
     cpu_s: float
@@ -404,17 +382,15 @@ class Case:
 
 
 async def _measure(rig: _Rig, work: Callable[[Reader], Awaitable[None]]) -> Run:
-    tap, simulator, endpoint = rig.tap, rig.simulator, rig.endpoint
-    requests, busy, line = tap.requests, simulator.busy_s, endpoint.request_line_s
+    tap, simulator = rig.tap, rig.simulator
+    requests, busy, line = tap.requests, simulator.busy_s, simulator.request_line_s
     cpu = time.process_time()
     start = time.perf_counter()
     await work(rig.reader)
     wall = time.perf_counter() - start
     cpu = time.process_time() - cpu
-    request_line = endpoint.request_line_s - line
-    paced = request_line if endpoint.pace else 0.0
-    return Run(wall, simulator.busy_s - busy + paced, tap.requests - requests, request_line,
-               cpu)
+    return Run(wall, simulator.busy_s - busy, tap.requests - requests,
+               simulator.request_line_s - line, cpu)
 
 
 async def _read_stack(reader: Reader, expected: dict[Uid, bytes]) -> None:
@@ -436,11 +412,9 @@ async def _secure_stack(reader: Reader, uids: Sequence[Uid], secured: bool,
             raise RuntimeError(f"{reader.protocol}: tag {uid} not verified {secured}")
 
 
-async def measure_stack(protocol: str, n: int, *, repeats: int = 1,
-                        pace_requests: bool = True) -> dict[str, Case]:
+async def measure_stack(protocol: str, n: int, *, repeats: int = 1) -> dict[str, Case]:
     """Read, then secure, then unsecure a stack of ``n`` tags on ``protocol``'s simulator,
-    ``repeats`` times each; every case carries its floor. ``pace_requests=False`` leaves the
-    host's requests unpaced, as :class:`SimulatedReader` alone does."""
+    ``repeats`` times each; every case carries its floor."""
     scheme = SCHEMES[protocol]
     tags = stack(n, scheme=scheme)
     expected = {spec.uid: _memory(spec) for spec in tags}
@@ -452,7 +426,7 @@ async def measure_stack(protocol: str, n: int, *, repeats: int = 1,
         "unsecure": Case("unsecure", f"unsecure {n} items (AFI, verified)",
                          floor_security(protocol, tags, False)),
     }
-    async with _rig(protocol, tags, pace_requests=pace_requests) as rig:
+    async with _rig(protocol, tags) as rig:
         for _ in range(repeats):
             cases["read"].runs.append(await _measure(
                 rig, lambda reader: _read_stack(reader, expected)))
@@ -468,11 +442,16 @@ def _stack_result(protocol: str, case: Case) -> Result:
     model = case.median(lambda run: run.model_s)
     cpu = case.median(lambda run: run.cpu_s)
     exchanges = round(case.median(lambda run: run.exchanges))
+    first = case.runs[0]
+    # Later reads of the same stack reuse the system information (Reader.remembered_info).
+    first_text = (f"; first contact {first.wall_s * ms:.0f} ms = "
+                  f"{first.wall_s / floor.total_s:.2f}x, {first.exchanges} exchanges"
+                  if case.kind == "read" and len(case.runs) > 1 else "")
     text = (
         f"{ratio:.2f}x floor (floor {floor.total_s * ms:.0f} ms = air {floor.air_s * ms:.0f} "
         f"+ serial {floor.serial_s * ms:.0f}); {exchanges} exchanges vs {floor.exchanges}; "
         f"reader model {model * ms:.0f} ms + host {(case.wall_s - model) * ms:.0f} ms "
-        f"(CPU of driver + simulator {cpu * ms:.0f} ms); not in floor: "
+        f"(CPU of driver + simulator {cpu * ms:.0f} ms){first_text}; not in floor: "
         f"{_READ_EXTRAS[protocol] if case.kind == 'read' else ''}{_PER_EXCHANGE[protocol]}"
     )
     return Result(

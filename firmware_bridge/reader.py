@@ -5,7 +5,8 @@ A driver implements the *primitives* (inventory, read/write blocks, AFI, EAS, lo
 RF control, outputs, inputs) in its firmware's terms; :class:`Reader` builds the operations the
 daemon uses on top of them, the same way for every protocol:
 
-- :meth:`Reader.read_memory` reads a whole tag (size from system information);
+- :meth:`Reader.read_memory` reads a whole tag (size from system information, asked once per
+  tag while it stays in the field: see :meth:`Reader.remembered_info`);
 - :meth:`Reader.write_memory` writes, reads back and compares, retrying transient failures;
 - :meth:`Reader.set_security` writes AFI and/or EAS per a :class:`SecurityScheme`, reads them
   back and reports the verified state.
@@ -22,13 +23,17 @@ from __future__ import annotations
 
 import abc
 import enum
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
 
 from firmware_bridge.errors import BridgeError, TransientError
 from firmware_bridge.security import SecurityScheme
 from protocols.iso15693 import Uid
 
+TAG_INFO_MEMORY = 64
+"""Tags whose system information a reader remembers (a pad's stack is a few dozen items); the
+oldest is forgotten first."""
 WRITE_ATTEMPTS = 3
 """Biblio-RFID and pyrfidgeek retry writes; three verified attempts cover a patron's hand
 moving the item once (reader_protocols.md §5.8)."""
@@ -186,6 +191,7 @@ class Reader(abc.ABC):
     def __init__(self, port: str) -> None:
         self.port = port
         self.health = HealthCounters()
+        self._tag_info: OrderedDict[Uid, TagSystemInfo] = OrderedDict()
 
     # -- lifecycle ---------------------------------------------------------------------------
     @abc.abstractmethod
@@ -245,13 +251,68 @@ class Reader(abc.ABC):
     async def get_inputs(self) -> InputState:
         raise Unsupported(f"{self.protocol}: this reader has no inputs")
 
+    # -- system information remembered while a tag stays in the field ----------------------
+    def remembered_info(self, uid: Uid) -> TagSystemInfo | None:
+        """The system information this reader last read from ``uid``, if the tag has not left
+        the field since (as far as the inventories show) and nothing here changed it.
+
+        What is remembered: every :meth:`system_info` answer that :meth:`read_memory` and
+        :meth:`read_security` got, with the AFI this reader wrote since. Forgotten: tags an
+        inventory does not report (:meth:`_inventory_seen`), a tag that did not answer, the
+        oldest beyond :data:`TAG_INFO_MEMORY`. :meth:`system_info` itself always asks the tag,
+        and verification read-backs always use it; only :meth:`read_memory` (which needs the
+        memory size and returns the DSFID and AFI with the data) takes the remembered answer.
+        """
+        return self._tag_info.get(uid)
+
+    def forget_tag_info(self, uid: Uid | None = None) -> None:
+        """Forget one tag's remembered system information, or every tag's."""
+        if uid is None:
+            self._tag_info.clear()
+        else:
+            self._tag_info.pop(uid, None)
+
+    def _remember(self, info: TagSystemInfo) -> None:
+        self._tag_info[info.uid] = info
+        self._tag_info.move_to_end(info.uid)
+        while len(self._tag_info) > TAG_INFO_MEMORY:
+            self._tag_info.popitem(last=False)
+
+    def _inventory_seen(self, uids: Iterable[Uid]) -> None:
+        """Drivers call this with every UID an inventory reported: the others left the field
+        (or were filtered out by AFI) and may come back changed, so they are forgotten."""
+        seen = set(uids)
+        for uid in [uid for uid in self._tag_info if uid not in seen]:
+            del self._tag_info[uid]
+
+    def _afi_written(self, uid: Uid, afi: int) -> None:
+        """Drivers call this after a successful WRITE AFI."""
+        info = self._tag_info.get(uid)
+        if info is not None:
+            self._tag_info[uid] = replace(info, afi=afi)
+
+    async def _fresh_info(self, uid: Uid) -> TagSystemInfo:
+        try:
+            info = await self.system_info(uid)
+        except BridgeError:
+            self.forget_tag_info(uid)
+            raise
+        self._remember(info)
+        return info
+
     # -- verified operations, the same for every protocol ------------------------------------
     async def read_memory(self, uid: Uid) -> tuple[bytes, TagSystemInfo]:
-        """The whole user memory, sized from the tag's system information."""
-        info = await self.system_info(uid)
+        """The whole user memory, sized from the tag's system information (remembered from an
+        earlier read of the same tag while it stayed in the field, see
+        :meth:`remembered_info`; asked otherwise)."""
+        info = self.remembered_info(uid) or await self._fresh_info(uid)
         if not info.block_count:
             raise ReaderFault(f"tag {uid}: system information gave no memory size")
-        return await self.read_blocks(uid, 0, info.block_count), info
+        try:
+            return await self.read_blocks(uid, 0, info.block_count), info
+        except BridgeError:
+            self.forget_tag_info(uid)
+            raise
 
     async def write_memory(
         self, uid: Uid, data: bytes, *, first_block: int = 0, block_size: int = 4,
@@ -289,7 +350,8 @@ class Reader(abc.ABC):
         raise last
 
     async def read_security(self, uid: Uid, scheme: SecurityScheme) -> SecurityState:
-        afi = (await self.system_info(uid)).afi if scheme.use_afi else None
+        """AFI and/or EAS as read from the tag now (never from memory)."""
+        afi = (await self._fresh_info(uid)).afi if scheme.use_afi else None
         eas = await self.read_eas(uid) if scheme.use_eas else None
         return SecurityState(afi=afi, eas=eas, secured=scheme.is_secured(afi=afi, eas=eas))
 

@@ -421,7 +421,9 @@ class D6Reader(Reader):
 
     async def inventory(self, *, afi: int | None = None) -> list[TagSighting]:
         result = await self.chipset.inventory(afi or 0)
-        return [TagSighting(Uid.from_text(text)) for text in result.uids]
+        sightings = [TagSighting(Uid.from_text(text)) for text in result.uids]
+        self._inventory_seen(sighting.uid for sighting in sightings)
+        return sightings
 
     async def read_blocks(self, uid: Uid, first: int, count: int) -> bytes:
         data = bytearray()
@@ -447,6 +449,7 @@ class D6Reader(Reader):
 
     async def write_afi(self, uid: Uid, afi: int) -> None:
         await self.chipset.write_afi(uid, afi)
+        self._afi_written(uid, afi)
 
     async def set_eas(self, uid: Uid, enabled: bool) -> None:
         await self.chipset.set_eas(uid, enabled)

@@ -599,9 +599,12 @@ class FeigReader(Reader):
             if attempt:
                 self.health.retries += 1
             try:
-                return await self._inventory_pages(afi)
+                sightings = await self._inventory_pages(afi)
             except ReaderTimeout as exc:  # a lost MORE page: start the inventory afresh
                 last = exc
+            else:
+                self._inventory_seen(sighting.uid for sighting in sightings)
+                return sightings
         assert last is not None
         raise last
 
@@ -699,6 +702,7 @@ class FeigReader(Reader):
 
     async def write_afi(self, uid: Uid, afi: int) -> None:
         await self.firmware.write_afi(uid, afi)
+        self._afi_written(uid, afi)
 
     async def set_eas(self, uid: Uid, enabled: bool) -> None:
         _require_nxp(uid, self.protocol)

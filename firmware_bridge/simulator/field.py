@@ -38,6 +38,7 @@ from protocols.iso15693 import (
     ErrorResponse,
     InventoryResponse,
     Request,
+    RequestFlag,
     Response,
     Uid,
     decode_request,
@@ -313,7 +314,9 @@ class RfField:
             if now is not None:
                 self.at(now)
             started = self.now
-            air_time = exchange_time_s(len(frame), None)
+            # Nobody answers; the VCD still waits a SOF's length at the rate the flags ask for.
+            high_rate = not frame or bool(frame[0] & RequestFlag.DATA_RATE)
+            air_time = exchange_time_s(len(frame), None, high_rate=high_rate)
             self.now = started + air_time
             return AirResult(None, frame, (Slot(0, AirOutcome.NO_REPLY, ()),), air_time, started)
         return self.transact(request, now=now)
@@ -327,6 +330,8 @@ class RfField:
         sixteen = (
             request.inventory_mode and request.command == Command.INVENTORY and request.slots == 16
         )
+        # ISO/IEC 15693-3 request flag b2: the VICC answers at the high data rate when set.
+        high_rate = RequestFlag.DATA_RATE in request.flags
         candidates = self._candidates(request)
         by_slot: dict[int, list[tuple[Reply, _Effect]]] = {}
         for tag in candidates:
@@ -341,13 +346,15 @@ class RfField:
         )
         if sixteen:
             air_time = request_time_s(len(request_frame)) + sum(
-                slot_time_s(max((len(reply.frame) for reply in slot.replies), default=None))
+                slot_time_s(max((len(reply.frame) for reply in slot.replies), default=None),
+                            high_rate=high_rate)
                 for slot in slots
             )
         else:
             longest = max((len(reply.frame) for reply in slots[0].replies), default=None)
             air_time = exchange_time_s(
-                len(request_frame), longest, processing_s=self._processing_s(request, candidates)
+                len(request_frame), longest, processing_s=self._processing_s(request, candidates),
+                high_rate=high_rate,
             )
         self.now = started + air_time
         return AirResult(request, request_frame, slots, air_time, started)

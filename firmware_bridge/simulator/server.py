@@ -3,8 +3,10 @@
 
 :class:`SimulatedReader` joins a protocol :class:`FrontEnd` (bytes in, replies out, with the
 reader's processing and air time) to a :class:`~firmware_bridge.pty.PtyEndpoint`, so the
-production serial path is what tests, the demo and integrators exercise. It paces every reply
-by the serial line time at the front-end's baud rate (a pty itself is instantaneous), advances
+production serial path is what tests, the demo and integrators exercise. It paces the line both
+ways at the front-end's baud rate (a pty itself is instantaneous): a request counts as arrived
+its line time after the host wrote it, and a reply leaves its line time after the reader
+started sending it. It advances
 the virtual field's clock with the wall clock (scenario events happen in real time), and plays
 the scenario's reader-level faults: garbage, truncated replies, silence, reboot, vanishing.
 
@@ -85,6 +87,7 @@ class SimulatedReader:
         self._truncate = 0
         self._silence = 0
         self._deaf_until = 0.0
+        self._rx_done_at = 0.0
         self._rng = random.Random(seed)
         self._stopped = asyncio.Event()
         self.requests_seen = 0
@@ -102,6 +105,8 @@ class SimulatedReader:
             data = await self.endpoint.read(max_wait_s=0.05)
             now = self.now
             await self._due_faults(now)
+            if data and now >= self._deaf_until:
+                now = await self._receive_line(data, now)
             self.front_end.field.at(now)
             if not data:
                 replies = self.front_end.idle()
@@ -112,6 +117,23 @@ class SimulatedReader:
             for reply in replies:
                 self.requests_seen += 1
                 await self._send(reply)
+
+    async def _receive_line(self, data: bytes, first_byte_at: float) -> float:
+        """Wait until ``data`` has finished arriving over the serial line; returns that time.
+
+        The pty hands over the host's bytes the moment they are written; a UART delivers the
+        last of them ``line_time(len(data))`` after the first, and the reader can only act on a
+        request once it is complete. Bytes written while earlier ones are still on the line
+        queue behind them (one receive line). A read holding more than one request is paced as
+        a whole: the host waits for each reply, so that happens only with noise or retries.
+        """
+        if not self.pace_serial:
+            return first_byte_at
+        start = max(first_byte_at, self._rx_done_at)
+        self._rx_done_at = start + self.front_end.line.line_time_s(len(data))
+        if (wait := self._rx_done_at - self.now) > 0:
+            await asyncio.sleep(wait)
+        return self.now
 
     async def _send(self, reply: WireReply) -> None:
         if self._silence:

@@ -2,10 +2,10 @@
 """Smoke test of bench/readers.py: a 3-item stack per protocol over a real pty, and the physical
 floor it can never beat.
 
-The check is failable: the simulator paces replies by their line time and delays them by the
-modelled air time, and the bench paces requests, so a driver that skipped work, a floor that
-counted too much (or an air/serial model that stopped being applied) shows up as a measured time
-below the floor. Not a performance gate: the 1.15x goal is the benchmark's to report.
+The check is failable: the simulator paces requests and replies by their line time and delays
+replies by the modelled air time, so a driver that skipped work, a floor that counted too much
+(or an air/serial model that stopped being applied) shows up as a measured time below the
+floor. Not a performance gate: the 1.15x goal is the benchmark's to report.
 """
 
 from __future__ import annotations

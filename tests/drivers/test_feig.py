@@ -185,6 +185,36 @@ async def test_read_memory_in_tag_order_and_system_info(tmp_path: Path) -> None:
         assert bytes((0x13, 0x12, 0x11, 0x10)) in b"".join(rig.rx)
 
 
+async def test_system_information_is_asked_once_while_the_tag_stays(tmp_path: Path) -> None:
+    """read_memory reuses the system information it read while inventories keep seeing the
+    tag; the AFI it returns follows this reader's verified writes; a tag an inventory misses is
+    asked again; the verification read-back always asks the tag."""
+    async with served(tmp_path, library_field()) as rig:
+        def requests() -> int:
+            return int(rig.front.counters.requests)
+
+        await rig.reader.inventory()
+        before = requests()
+        assert (await rig.reader.read_memory(NXP))[0] == MEMORY
+        assert requests() - before == 2  # system information, then the read
+        before = requests()
+        memory, info = await rig.reader.read_memory(NXP)
+        assert requests() - before == 1  # the read alone
+        assert (memory, info.block_count, info.dsfid) == (MEMORY, 28, 0x3E)
+
+        before = requests()
+        state = await rig.reader.set_security(NXP, False, PRESETS["iso"])
+        assert (state.afi, state.secured) == (0xC2, False)
+        assert requests() - before == 2  # WRITE AFI, then GET SYSTEM INFORMATION to verify
+        assert (await rig.reader.read_memory(NXP))[1].afi == 0xC2
+
+        await rig.reader.inventory()
+        assert rig.reader.remembered_info(NXP) is not None
+        rig.field.remove(NXP)
+        await rig.reader.inventory()  # the tag left: forgotten
+        assert rig.reader.remembered_info(NXP) is None
+
+
 async def test_reverse_blocks_off_passes_wire_order_through(tmp_path: Path) -> None:
     async with served(tmp_path, library_field()) as rig:
         rig.reader.reverse_blocks = False

@@ -7,17 +7,21 @@ import pytest
 
 from protocols.iso15693 import Request, encode_request
 from protocols.iso15693.timing import (
+    EMPTY_SLOT_LOW_S,
     EMPTY_SLOT_S,
     INVENTORY_REQUEST_BYTES,
     T1_S,
     T2_S,
     VCD_BYTE_S,
+    VICC_BIT_LOW_S,
+    VICC_SOF_LOW_S,
     WRITE_TIME_MAX_S,
     WRITE_TIME_ST_S,
     exchange_time_s,
     inventory_round_time_s,
     read_multiple_time_s,
     request_time_s,
+    response_time_s,
     slot_time_s,
     write_time_s,
 )
@@ -91,3 +95,19 @@ def test_round_arguments_checked() -> None:
         inventory_round_time_s(4, 0, 0)
     with pytest.raises(ValueError, match="collisions"):
         inventory_round_time_s(1, 1, 1)
+
+
+def test_low_data_rate_is_four_times_the_vicc_times() -> None:
+    """ISO/IEC 15693-2 low data rate (6.62 kbit/s): bit 151.04 us, SOF/EOF 604.13 us; the VCD's
+    request, t1 and t2 do not change."""
+    assert abs(VICC_BIT_LOW_S - 151.04e-6) < 0.01e-6
+    assert abs(VICC_SOF_LOW_S - 604.13e-6) < 0.01e-6  # 8192/fc
+    assert response_time_s(12, high_rate=False) == pytest.approx(4 * response_time_s(12))
+    assert slot_time_s(12, high_rate=False) - slot_time_s(12) == pytest.approx(
+        3 * response_time_s(12))
+    assert abs(EMPTY_SLOT_LOW_S - EMPTY_SLOT_S - 3 * 2048 / 13.56e6) < 1e-9
+    assert exchange_time_s(13, 35, high_rate=False) - exchange_time_s(13, 35) == pytest.approx(
+        3 * response_time_s(35))
+    assert inventory_round_time_s(16, 1, 0, high_rate=False) == pytest.approx(
+        request_time_s(INVENTORY_REQUEST_BYTES) + slot_time_s(12, high_rate=False)
+        + 15 * EMPTY_SLOT_LOW_S)

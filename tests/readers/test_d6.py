@@ -98,6 +98,22 @@ def test_bcc_is_crc16_genibus() -> None:
     assert d6.bcc(b"123456789") == 0xD64E
 
 
+def _genibus_bitwise(data: bytes) -> int:
+    """The 3M spec's App. C pseudo-code, bit by bit: the reference for the C-speed bcc()."""
+    crc = 0xFFFF
+    for byte in data:
+        crc ^= byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else (crc << 1)
+            crc &= 0xFFFF
+    return crc ^ 0xFFFF
+
+
+@given(st.binary(max_size=300))
+def test_bcc_equals_the_bitwise_app_c_algorithm(data: bytes) -> None:
+    assert d6.bcc(data) == _genibus_bitwise(data)
+
+
 def test_v53_hw_version_probe_reply() -> None:
     version = d6.parse_hw_version_probe(RSP("D5 00 09 04 00 11 0A 05 00 02 72 50"))
     assert str(version) == "0A.05.00.02"
@@ -194,6 +210,32 @@ def test_v72_unimplemented_command() -> None:
     assert response.error is not None
     assert response.error.name == "command_not_implemented"
     assert not response.error.transient
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.sampled_from([0x00, 0x06]), st.integers(0, 255), st.sampled_from([0x00, 0x05, 0x07]),
+       st.lists(st.binary(min_size=8, max_size=9), max_size=4), st.binary(max_size=3),
+       st.integers(0, 4))
+def test_inventory_fast_parse_agrees_with_the_construct_layout(
+        status: int, afi: int, options: int, entries: list[bytes], tail: bytes, count_delta: int,
+) -> None:
+    """parse_inventory reads with struct and slicing; INVENTORY_RESPONSE (the catalogue's
+    datasheet layout) must give the same answer, or reject the same payloads."""
+    payload = bytes((afi, options, max(0, len(entries) - count_delta))) + b"".join(entries) + tail
+    response = d6.D6Response(0xFE, status, payload)
+    try:
+        expected = d6.INVENTORY_RESPONSE.parse(payload)
+    except ConstructError:
+        if status == 0:
+            with pytest.raises(FrameError, match="inventory response"):
+                d6.parse_inventory(response)
+        else:
+            assert d6.parse_inventory(response) == d6.InventoryResult(status, None, None, ())
+        return
+    result = d6.parse_inventory(response)
+    assert (result.afi, result.options) == (expected.afi, expected.options)
+    assert [(e.uid, e.dsfid) for e in result.entries] == [
+        (e.uid.hex().upper(), e.dsfid) for e in expected.entries]
 
 
 def test_error_response_with_empty_body_gives_none_fields() -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from protocols.errors import FrameError
 from protocols.framing import NeedMoreData, Reassembler
@@ -163,6 +165,21 @@ def test_failure_vector_round_trips_as_failure(index: int, entry: dict[str, Any]
 
 def test_crc_check_value_is_mcrf4xx() -> None:
     assert crc16(b"123456789") == 0x6F91
+
+
+def _mcrf4xx_bitwise(data: bytes) -> int:
+    """The CPR manual's §3.2 C example, bit by bit: the reference for the table-driven crc16."""
+    crc = 0xFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0x8408 if crc & 1 else crc >> 1
+    return crc
+
+
+@given(st.binary(max_size=300))
+def test_table_crc_equals_the_manuals_bitwise_crc(data: bytes) -> None:
+    assert crc16(data) == _mcrf4xx_bitwise(data)
 
 
 def test_crc_is_sent_lsb_first() -> None:

@@ -27,12 +27,17 @@ from protocols.iso15693 import (
     ErrorResponse,
     InventoryResponse,
     Request,
+    RequestFlag,
     StatusResponse,
     Uid,
     check_crc,
     encode_request,
 )
-from protocols.iso15693.timing import inventory_round_time_s, read_multiple_time_s
+from protocols.iso15693.timing import (
+    exchange_time_s,
+    inventory_round_time_s,
+    read_multiple_time_s,
+)
 from tests.conftest import H
 
 SLIX = FAMILY_BY_KEY["slix"]
@@ -63,6 +68,18 @@ def test_addressed_read_reply_and_air_time() -> None:
     assert check_crc(result.slots[0].frame)
     assert result.air_time_s == pytest.approx(read_multiple_time_s(8, False))
     assert rf_field.now == pytest.approx(result.air_time_s)
+
+
+def test_data_rate_flag_sets_the_reply_rate() -> None:
+    """Flag b2 clear: the tag answers at the low data rate, every VICC time 4x as long."""
+    low = RequestFlag(0)
+    read = field_with(A).transact(Request.read_multiple_blocks(0, 8, uid=A, flags=low))
+    assert read.outcome is AirOutcome.REPLY
+    assert read.air_time_s == pytest.approx(exchange_time_s(
+        len(read.request_frame), len(read.slots[0].frame), high_rate=False))
+    assert read.air_time_s > 2 * read_multiple_time_s(8, False)
+    round_ = field_with(A, B, C).transact(Request.inventory(flags=low))
+    assert round_.air_time_s == pytest.approx(inventory_round_time_s(16, 1, 1, high_rate=False))
 
 
 def test_absent_tag_no_reply() -> None:

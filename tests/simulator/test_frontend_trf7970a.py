@@ -6,9 +6,18 @@ Expected texts follow TI host.c / iso15693.c ("Firmware Revision 03"), reader_pr
 
 from __future__ import annotations
 
+import pytest
+
 from firmware_bridge.simulator import FAMILY_BY_KEY, Fault, FaultKind, RfField, TagSpec
 from firmware_bridge.simulator.frontends.trf7970a import TrfFrontEnd
+from firmware_bridge.simulator.server import WireReply
 from protocols.iso15693 import Request, Uid, encode_request
+from protocols.iso15693.timing import (
+    INVENTORY_REPLY_BYTES,
+    INVENTORY_REQUEST_BYTES,
+    request_time_s,
+    slot_time_s,
+)
 from protocols.readers import trf7970a as trf
 
 NXP = Uid.from_text("E004015012345678")
@@ -92,6 +101,53 @@ def test_afi_filtered_inventory() -> None:
     set_up(fe)
     assert b"[78563412500104E0" in send(fe, trf.inventory(afi=0x07))
     assert b"4433" not in send(fe, trf.inventory(afi=0x07))
+
+
+def written_at(fe: TrfFrontEnd, replies: list[WireReply]) -> list[tuple[float, bytes]]:
+    """When each write reaches the host, in seconds after the request arrived: SimulatedReader
+    sleeps each reply's delay plus its line time, one reply after the other."""
+    at, writes = 0.0, []
+    for reply in replies:
+        at += reply.delay_s + fe.line.line_time_s(len(reply.data))
+        writes.append((at, reply.data))
+    return writes
+
+
+CRLF_S = 2 * 10 / 115200  # two characters at 115200 8N1
+
+
+def inventory_times(*, high_rate: bool) -> tuple[float, float, float]:
+    """Tags in slots 1 and 9: when each one's line reaches the host complete (with the CRLF
+    the next print starts with), and when the 16-slot round ends on the air."""
+    a, b = Uid.from_text("E004010000000001"), Uid.from_text("E004010000000009")
+    fe = front_end(slix(a), slix(b))
+    set_up(fe)
+    request = trf.inventory(high_data_rate=high_rate)
+    writes = written_at(fe, fe.receive(request.encode()))
+    assert all(data.endswith(b"\r\n") for _, data in writes)  # whole lines only
+    (line_a,) = [at for at, data in writes if b"[01000000000104E0,7F]\r\n" in data]
+    (line_b,) = [at for at, data in writes if b"[09000000000104E0,7F]\r\n" in data]
+
+    def slots(busy: int, empty: int) -> float:
+        return (request_time_s(INVENTORY_REQUEST_BYTES)
+                + busy * slot_time_s(INVENTORY_REPLY_BYTES, high_rate=high_rate)
+                + empty * slot_time_s(None, high_rate=high_rate))
+    # Line a ends with the CRLF that slot 9's print starts with; line b with the final CRLF.
+    assert line_a == pytest.approx(slots(2, 8) + CRLF_S, abs=1e-6)
+    assert line_b == pytest.approx(slots(2, 14) + CRLF_S, abs=1e-6)
+    return line_a, line_b, slots(2, 14)
+
+
+def test_inventory_lines_leave_when_their_slot_has_ended() -> None:
+    line_a, line_b, air_end = inventory_times(high_rate=True)
+    assert line_a < line_b - 2e-3  # two writes, not one burst
+    assert line_b > air_end
+
+
+def test_inventory_air_time_follows_the_requested_data_rate() -> None:
+    *_, air_high = inventory_times(high_rate=True)
+    *_, air_low = inventory_times(high_rate=False)
+    assert air_low > 2 * air_high
 
 
 def test_iso_errors_collisions_and_crc_errors() -> None:

@@ -57,9 +57,9 @@ NO_RESPONSE_WAIT_S = 0xFF * 37.76e-6
 SUBROUND_DELAY_S = 0.002
 # iso15693.c: the recursion continues while "new_length < 61".
 MAX_MASK_LENGTH = 60
-# [INFERRED] Prints of one inventory closer together than this leave the UART as one burst
-# (one pty write); noise between writes then falls between bursts, not inside a line.
-PRINT_BURST_S = 0.02
+# [INFERRED] Inventory lines completed less than this apart go to the pty as one write: finer
+# writes would only cost event-loop wake-ups.
+PRINT_MERGE_S = 0.002
 # TRF7970A power-on register values [INFERRED from the datasheet defaults]: RF off, ISO
 # 15693 high data rate.
 POWER_ON_CHIP_STATUS = 0x01
@@ -198,21 +198,49 @@ class TrfFrontEnd(FrontEnd):
             end = self._round(prints, base, afi, slots=slots, mask_length=0, mask=0, start=0.0)
         else:
             end = request_time_s(INVENTORY_REQUEST_BYTES) + slots * slot_time_s(None)
-        # The UART output is one stream; prints less than PRINT_BURST_S apart leave as one
-        # write (one burst), when the burst's first print is due.
         pieces = [(at, trf.encode_inventory_slots([group])) for at, group in prints]
         pieces.append((max(end, pieces[-1][0] if pieces else 0.0), trf.CRLF))
-        replies = [WireReply(echo, FIRMWARE_OVERHEAD_S)]
-        sent_at = first_at = last_at = 0.0
-        burst = b""
+        return [WireReply(echo, FIRMWARE_OVERHEAD_S),
+                *self._uart_stream(pieces, busy_until=FIRMWARE_OVERHEAD_S + self._line_s(echo))]
+
+    def _line_s(self, text: bytes) -> float:
+        return self.line.line_time_s(len(text))
+
+    def _uart_stream(self, pieces: list[tuple[float, bytes]], *, busy_until: float
+                     ) -> list[WireReply]:
+        """Prints due at ``at`` (seconds after the request) as the UART sends them: each one
+        starts when it is due or when the one before has left, whichever is later.
+
+        The pty gets the text line by line: a write ends where a CRLF has just left the UART,
+        at that moment. A tag print (CRLF, then ``[UID,RSSI]``) completes the line before it,
+        and its own line is completed by the next print; the host can act on a line only once
+        its CRLF is in, so this loses no timing, and wire noise between writes falls between
+        lines, never inside one. Writes less than PRINT_MERGE_S apart are joined.
+        ``busy_until`` is when the echo has left.
+        """
+        cuts: list[tuple[float, bytes]] = []  # (when its last byte has left, text)
+        pending, uart_free = b"", busy_until
         for at, text in pieces:
-            if burst and at - last_at > PRINT_BURST_S:
-                replies.append(WireReply(burst, first_at - sent_at))
-                sent_at, burst = first_at, b""
-            if not burst:
-                first_at = at
-            burst, last_at = burst + text, at
-        replies.append(WireReply(burst, first_at - sent_at))
+            start = max(at, uart_free)
+            uart_free = start + self._line_s(text)
+            done = 0
+            while (end := text.find(trf.CRLF, done) + len(trf.CRLF)) >= len(trf.CRLF):
+                cuts.append((start + self._line_s(text[:end]), pending + text[done:end]))
+                pending, done = b"", end
+            pending += text[done:]
+        if pending:
+            cuts.append((uart_free, pending))
+        merged: list[tuple[float, bytes]] = []
+        for left_at, text in cuts:
+            if merged and left_at - merged[-1][0] <= PRINT_MERGE_S:
+                merged[-1] = (left_at, merged[-1][1] + text)
+            else:
+                merged.append((left_at, text))
+        # The server sleeps each reply's delay plus its line time, then writes.
+        replies, written_at = [], busy_until
+        for left_at, text in merged:
+            replies.append(WireReply(text, max(0.0, left_at - self._line_s(text) - written_at)))
+            written_at = left_at
         return replies
 
     def _round(self, prints: list[tuple[float, trf.TrfGroup]], flags: RequestFlag,
@@ -224,10 +252,11 @@ class TrfFrontEnd(FrontEnd):
                                     flags=flags)
         result = self.field.transact(request)
         at = start + request_time_s(len(result.request_frame))
+        high_rate = RequestFlag.DATA_RATE in flags  # what the host's flags asked the tags for
         collided: list[int] = []
         for slot in result.slots:
             busy = slot.outcome is not AirOutcome.NO_REPLY
-            at += slot_time_s(INVENTORY_REPLY_BYTES if busy else None)
+            at += slot_time_s(INVENTORY_REPLY_BYTES if busy else None, high_rate=high_rate)
             if slot.outcome is AirOutcome.REPLY:
                 response = slot.replies[0].response
                 if isinstance(response, InventoryResponse):

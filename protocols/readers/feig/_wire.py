@@ -10,6 +10,7 @@ Not responsible for: the layouts themselves (each command module owns its own).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar, Self
 
 import construct
@@ -23,11 +24,14 @@ class Cursor:
     """Reads DATA front to back; every error names the field and its byte offset in the frame.
 
     :meth:`error` points at the start of the field read last, the one a check is about.
+    ``frame`` (the whole frame an error quotes) may be given as a callable, e.g. a response's
+    ``encode``: it is then built only when there is an error to report, not on every decode.
     """
 
     __slots__ = ("_at", "_base", "_data", "_field", "_frame", "what")
 
-    def __init__(self, data: bytes, *, what: str, frame: bytes = b"", base: int = 0) -> None:
+    def __init__(self, data: bytes, *, what: str, frame: bytes | Callable[[], bytes] = b"",
+                 base: int = 0) -> None:
         self._data = data
         self._at = 0
         self._field = 0
@@ -40,9 +44,8 @@ class Cursor:
         return len(self._data) - self._at
 
     def error(self, reason: str) -> FrameError:
-        return FrameError(
-            f"{self.what}: {reason}", frame=self._frame, offset=self._base + self._field
-        )
+        frame = self._frame() if callable(self._frame) else self._frame
+        return FrameError(f"{self.what}: {reason}", frame=frame, offset=self._base + self._field)
 
     def take(self, count: int, field: str) -> bytes:
         self._field = self._at
@@ -105,18 +108,17 @@ class RequestBody:
 
     @classmethod
     def from_request(cls, request: FeigRequest) -> Self:
-        frame = request.encode()
         prefix = cls.prefix()
         if request.command != cls.COMMAND or request.data[: len(prefix)] != prefix:
             raise FrameError(
                 f"{cls.__name__}: not a [0x{cls.COMMAND:02X}] {prefix.hex(' ').upper()} request",
-                frame=frame,
+                frame=request.encode(),
                 offset=request.data_offset - 1,
             )
         cursor = Cursor(
             request.data[len(prefix) :],
             what=cls.__name__,
-            frame=frame,
+            frame=request.encode,  # quoted only if the DATA turn out to be wrong
             base=request.data_offset + len(prefix),
         )
         body = cls.parse(cursor)
@@ -147,22 +149,23 @@ class ResponseBody:
 
     @classmethod
     def from_response(cls, response: FeigResponse, request: FeigRequest | None = None) -> Self:
-        frame = response.encode()
         if response.command != cls.COMMAND:
             raise FrameError(
                 f"{cls.__name__}: response to [0x{response.command:02X}], "
                 f"expected [0x{cls.COMMAND:02X}]",
-                frame=frame,
+                frame=response.encode(),
                 offset=response.data_offset - 2,
             )
         if response.status not in cls.STATUSES:
             raise FrameError(
                 f"{cls.__name__}: status 0x{response.status:02X} {status_name(response.status)} "
                 "carries no such data (decode it as a Failure)",
-                frame=frame,
+                frame=response.encode(),
                 offset=response.data_offset - 1,
             )
-        cursor = Cursor(response.data, what=cls.__name__, frame=frame, base=response.data_offset)
+        # The frame is re-encoded (a CRC over all of it) only to quote it in an error.
+        cursor = Cursor(response.data, what=cls.__name__, frame=response.encode,
+                        base=response.data_offset)
         body = cls.parse(cursor, response.status, request)
         cursor.end()
         return body

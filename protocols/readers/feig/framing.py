@@ -47,13 +47,24 @@ CRC_PRESET = 0xFFFF
 CRC_POLYNOMIAL = 0x8408
 
 
+def _table_entry(index: int) -> int:
+    # The manual's bitwise loop [CPR §3.2] run on one byte from a zero register.
+    crc = index
+    for _ in range(8):
+        crc = (crc >> 1) ^ CRC_POLYNOMIAL if crc & 1 else crc >> 1
+    return crc
+
+
+_CRC_TABLE: tuple[int, ...] = tuple(_table_entry(index) for index in range(256))
+"""Byte-at-a-time table for the reflected polynomial: 8x fewer steps than bit by bit."""
+
+
 def crc16(data: bytes) -> int:
-    """CRC-16/MCRF4XX as the FEIG manual's C example computes it [CPR §3.2]."""
-    crc = CRC_PRESET
+    """CRC-16/MCRF4XX [CPR §3.2], one table lookup per byte; tests check it against the
+    manual's bitwise C example."""
+    crc, table = CRC_PRESET, _CRC_TABLE
     for byte in data:
-        crc ^= byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ CRC_POLYNOMIAL if crc & 1 else crc >> 1
+        crc = (crc >> 8) ^ table[(crc ^ byte) & 0xFF]
     return crc
 
 

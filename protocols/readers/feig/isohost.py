@@ -15,6 +15,7 @@ memory layouts (:mod:`protocols.iso28560`), or what a failure status means (:mod
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import ClassVar, Self
@@ -178,11 +179,13 @@ class Inventory(RequestBody):
         return cls(bool(mode & INVENTORY_MORE), afi, bool(mode & INVENTORY_PRESC), ntfc)
 
 
-# One data set of the inventory response for an ISO 15693 tag [ISC.PR101 §6.1.1]
-INVENTORY_RECORD = Struct(
-    "tr_type" / Int8ub,  # TR-TYPE: RF_TEC b7..6, TYPE_NO b3..0; 0x03 = ISO 15693
-    "dsfid" / Int8ub,  # DSFID: data storage format identifier, 0x00 if unused
-    "uid" / Bytes(UID_SIZE),  # UID, MSB (E0) first
+# One data set of the inventory response for an ISO 15693 tag [ISC.PR101 §6.1.1]. A struct, not
+# construct: up to 24 of these per frame on the hot inventory path (construct: ~20 us each).
+INVENTORY_RECORD = struct.Struct(
+    ">"
+    "B"  # TR-TYPE: RF_TEC b7..6, TYPE_NO b3..0; 0x03 = ISO 15693
+    "B"  # DSFID: data storage format identifier, 0x00 if unused
+    f"{UID_SIZE}s"  # UID, MSB (E0) first
 )
 
 
@@ -243,9 +246,7 @@ class InventoryResult(ResponseBody):
             return b""
         body = bytearray((len(self.records),))
         for record in self.records:
-            body += INVENTORY_RECORD.build(
-                {"tr_type": record.tr_type, "dsfid": record.dsfid, "uid": record.uid}
-            )
+            body += INVENTORY_RECORD.pack(record.tr_type, record.dsfid, record.uid)
         return bytes(body)
 
     @classmethod
@@ -255,10 +256,11 @@ class InventoryResult(ResponseBody):
         count = cursor.u8("DATA-SETS")
         records = []
         for index in range(count):
-            v = cursor.layout(INVENTORY_RECORD, f"data set {index}")
-            if v.tr_type != TR_TYPE_ISO15693:
-                raise cursor.error(f"data set {index}: TR-TYPE 0x{v.tr_type:02X} is not ISO 15693")
-            records.append(InventoryRecord(v.uid, v.dsfid, v.tr_type))
+            tr_type, dsfid, uid = INVENTORY_RECORD.unpack(
+                cursor.take(INVENTORY_RECORD.size, f"data set {index}"))
+            if tr_type != TR_TYPE_ISO15693:
+                raise cursor.error(f"data set {index}: TR-TYPE 0x{tr_type:02X} is not ISO 15693")
+            records.append(InventoryRecord(uid, dsfid, tr_type))
         return cls(tuple(records), status)
 
 
