@@ -10,7 +10,8 @@ import sys
 
 from bench.common import Result
 
-MODULES = ("bench.tag_codec", "bench.store", "bench.sip2", "bench.readers", "bench.daemon")
+MODULES = ("bench.tag_codec", "bench.store", "bench.sip2", "bench.readers", "bench.daemon",
+           "bench.mqtt", "bench.gateway")
 
 
 def main() -> int:

@@ -27,6 +27,9 @@ READER_ROLES = ("pad", "gate", "staff")
 PROTOCOLS = ("feig", "3m", "trf7970a")
 SECURITY_SCHEMES = ("iso", "3m", "eas", "iso+eas")
 SYNC_MODES = ("normal", "full")
+CIRCULATION_BACKENDS = ("sip2", "mqtt")
+SIP2_LINE_ENDINGS = ("CR", "CRLF")
+SIP2_PATRON_SECRETS = ("pin", "password", "none")
 POLL_INTERVAL_MS = {"pad": 300, "gate": 100, "staff": 1000}
 """Default presence inventory period per reader role: a gate must see a walking patron's items
 several times in ~200-360 ms (reliability_perf.md 5.4); a pad and a desk pad can be slower."""
@@ -100,6 +103,29 @@ class ReaderConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class CirculationConfig:
+    """How the workflows reach the ILS: ``sip2`` (direct) or ``mqtt`` (the catalog gateway)."""
+
+    backend: str = "mqtt"
+    reply_timeout_ms: int = 10_000
+    sip2_host: str = ""
+    sip2_port: int = 6001
+    sip2_tls: bool = False
+    sip2_ca_file: str = ""
+    sip2_profile: str = "generic"
+    sip2_institution_id: str = ""
+    sip2_location_code: str = ""
+    sip2_login_user: str = ""
+    sip2_password_file: str = ""
+    sip2_charset: str = "utf-8"
+    sip2_line_ending: str = "CR"
+    sip2_error_detection: bool = True
+    sip2_patron_secret: str = "pin"  # noqa: S105 - a mode name, not a secret
+    sip2_timeout_ms: int = 10_000
+    sip2_offline_no_block: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class LoggingConfig:
     level: str = "info"
 
@@ -111,13 +137,14 @@ class Config:
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
     security: SecurityConfig = field(default_factory=SecurityConfig)
+    circulation: CirculationConfig = field(default_factory=CirculationConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     readers: tuple[ReaderConfig, ...] = ()
 
 
 _SECTIONS: dict[str, type[Any]] = {
     "node": NodeConfig, "storage": StorageConfig, "mqtt": MqttConfig, "api": ApiConfig,
-    "security": SecurityConfig, "logging": LoggingConfig,
+    "security": SecurityConfig, "circulation": CirculationConfig, "logging": LoggingConfig,
 }
 
 
@@ -191,6 +218,7 @@ def _validate(config: Config) -> None:
     if bool(config.mqtt.cert_file) != bool(config.mqtt.key_file):
         raise ConfigError("mqtt.cert_file", "a client certificate needs cert_file and key_file")
     _check_choice("security.scheme", config.security.scheme, SECURITY_SCHEMES)
+    _validate_circulation(config.circulation)
     _check_choice("logging.level", config.logging.level, ("trace", "debug", "info", "warning",
                                                          "error"))
     names: set[str] = set()
@@ -207,6 +235,20 @@ def _validate(config: Config) -> None:
             raise ConfigError(f"{where}.port", "give the device path (/dev/serial/by-id/...)")
         _check_range(f"{where}.baud", reader.baud, 0, 4_000_000)
         _check_range(f"{where}.poll_interval_ms", reader.poll_interval_ms, 0, 600_000)
+
+
+def _validate_circulation(circ: CirculationConfig) -> None:
+    _check_choice("circulation.backend", circ.backend, CIRCULATION_BACKENDS)
+    _check_range("circulation.reply_timeout_ms", circ.reply_timeout_ms, 100, 600_000)
+    _check_range("circulation.sip2_port", circ.sip2_port, 1, 65535)
+    _check_range("circulation.sip2_timeout_ms", circ.sip2_timeout_ms, 100, 600_000)
+    _check_choice("circulation.sip2_line_ending", circ.sip2_line_ending, SIP2_LINE_ENDINGS)
+    _check_choice("circulation.sip2_patron_secret", circ.sip2_patron_secret,
+                  SIP2_PATRON_SECRETS)
+    if circ.backend == "sip2":
+        for key in ("sip2_host", "sip2_institution_id"):
+            if not getattr(circ, key):
+                raise ConfigError(f"circulation.{key}", "is required when backend is sip2")
 
 
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, str]]:

@@ -12,6 +12,8 @@ import sys
 from collections.abc import Sequence
 
 from edge_service.cli import demo as demo_commands
+from edge_service.cli import events as events_commands
+from edge_service.cli import gateway as gateway_commands
 from edge_service.cli import reader as reader_commands
 from edge_service.cli import run as run_commands
 from edge_service.cli import sim as sim_commands
@@ -25,6 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo_commands.register(commands)
+    gateway_commands.register(commands)
+    events_commands.register(commands)
     reader_commands.register(commands)
     run_commands.register(commands)
     sim_commands.register(commands)

@@ -3,7 +3,7 @@
 
 The only package that imports sqlite3 (and sqlite-utils). See ``database`` for opening it,
 ``writer`` for the one-writer group commit and its loss bound, ``cache`` and ``outbox`` for what
-is stored, ``schema`` for the migrations.
+is stored, ``schema`` for the migrations; ``gateway_state`` is the catalog gateway's own file.
 """
 
 from edge_service.store.cache import (
@@ -28,6 +28,7 @@ from edge_service.store.errors import (
     TransientStoreError,
     WriteFailed,
 )
+from edge_service.store.gateway_state import GatewayState, ItemChange
 from edge_service.store.model import (
     CIRCULATION_STATUS_CODES,
     CachedItem,
@@ -60,8 +61,10 @@ __all__ = [
     "DatabaseUnreadable",
     "DeltaResult",
     "DuplicateEvent",
+    "GatewayState",
     "InvalidRecord",
     "ItemCache",
+    "ItemChange",
     "ItemRecord",
     "MigrationFailed",
     "Outbox",

@@ -5,6 +5,7 @@
 - ``envelope``: the CloudEvents-style :class:`Event`, :func:`encode_event`/:func:`decode_event`;
 - ``messages``: node status/meta/device state, twin, commands, item delta and snapshot pages;
 - ``events``: the data of each event type and the type catalogue;
+- ``circulation``: a node's circulation requests to the catalog gateway and its replies;
 - ``uuid7``, ``timefmt``: event ids and the one time format;
 - ``sequence``: delta sequence and record-version ordering;
 - ``privacy``: patron identifiers only as salted hashes;
@@ -16,6 +17,19 @@ Documentation: docs/mqtt/README.md, docs/mqtt/asyncapi.yaml, docs/mqtt/schemas/.
 Not responsible for: the MQTT client, sessions, the outbox, or retries (edge_service).
 """
 
+from protocols.contract.circulation import (
+    REQUEST_TYPES,
+    CheckinRequest,
+    CheckoutRequest,
+    CirculationOutcome,
+    CirculationReply,
+    CirculationRequest,
+    ItemInfoRequest,
+    PatronCheckRequest,
+    RenewRequest,
+    SyncItemsRequest,
+    decode_request,
+)
 from protocols.contract.envelope import TYPE_PATTERN, Event, decode_event, encode_event
 from protocols.contract.errors import ContractError
 from protocols.contract.events import (
@@ -75,6 +89,7 @@ from protocols.contract.topics import (
     command_topic,
     device_state_topic,
     event_topic,
+    gateway_request_filter,
     items_delta_topic,
     items_snapshot_topic,
     meta_topic,
@@ -82,6 +97,8 @@ from protocols.contract.topics import (
     parse_source,
     parse_topic,
     render_mosquitto_acl,
+    reply_topic,
+    request_topic,
     response_topic,
     status_topic,
     topic_matches,
@@ -92,19 +109,22 @@ from protocols.contract.uuid7 import Uuid7Sequence, is_uuid7, uuid7, uuid7_time_
 
 __all__ = [
     "CHANNELS", "CIRCULATION_STATUSES", "EVENT_KINDS", "EVENT_TYPES", "MAX_DEPTH",
-    "MAX_PAYLOAD_BYTES", "MAX_SAFE_INTEGER", "TYPE_PATTERN", "CentralStatus", "Channel",
-    "CirculationData", "CommandRequest", "CommandResponse", "ContractError",
-    "ContractRejectedData", "DeltaSequencer", "DeviceInfo", "DeviceState", "Event", "EventType",
-    "ExceptionData", "GateAlarmData", "GateAlarmItem", "GateCountData", "Hold", "InventoryData",
-    "ItemDelta", "ItemRecord", "ItemRef", "LastCirculation", "Message", "NodeMeta", "NodeStatus",
-    "ResponseError", "SecurityMismatchData", "SecurityOutcome", "SeqVerdict", "SetParts",
-    "SipOutcome", "SnapshotPage", "TagWriteData", "Topic", "TopicKind", "TwinDesired",
-    "TwinReported", "Uuid7Sequence", "acl_patterns", "central_acl_patterns",
-    "central_status_topic", "check_event_topic", "check_no_patron_identifiers", "command_topic",
-    "decode_event", "device_state_topic", "encode_event", "event_data", "event_topic",
-    "event_type", "format_time", "is_newer", "is_uuid7", "items_delta_topic",
+    "MAX_PAYLOAD_BYTES", "MAX_SAFE_INTEGER", "REQUEST_TYPES", "TYPE_PATTERN", "CentralStatus",
+    "Channel", "CheckinRequest", "CheckoutRequest", "CirculationData", "CirculationOutcome",
+    "CirculationReply", "CirculationRequest", "CommandRequest", "CommandResponse",
+    "ContractError", "ContractRejectedData", "DeltaSequencer", "DeviceInfo", "DeviceState",
+    "Event", "EventType", "ExceptionData", "GateAlarmData", "GateAlarmItem", "GateCountData",
+    "Hold", "InventoryData", "ItemDelta", "ItemInfoRequest", "ItemRecord", "ItemRef",
+    "LastCirculation", "Message", "NodeMeta", "NodeStatus", "PatronCheckRequest",
+    "RenewRequest", "ResponseError", "SecurityMismatchData", "SecurityOutcome", "SeqVerdict",
+    "SetParts", "SipOutcome", "SnapshotPage", "SyncItemsRequest", "TagWriteData", "Topic",
+    "TopicKind", "TwinDesired", "TwinReported", "Uuid7Sequence", "acl_patterns",
+    "central_acl_patterns", "central_status_topic", "check_event_topic",
+    "check_no_patron_identifiers", "command_topic", "decode_event", "decode_request",
+    "device_state_topic", "encode_event", "event_data", "event_topic", "event_type",
+    "format_time", "gateway_request_filter", "is_newer", "is_uuid7", "items_delta_topic",
     "items_snapshot_topic", "make_event", "meta_topic", "node_prefix", "parse_source",
-    "parse_time", "parse_topic", "render_mosquitto_acl", "resolve_command", "response_topic",
-    "status_topic", "topic_matches", "twin_desired_topic", "twin_reported_topic", "uuid7",
-    "uuid7_time_ms",
+    "parse_time", "parse_topic", "render_mosquitto_acl", "reply_topic", "request_topic",
+    "resolve_command", "response_topic", "status_topic", "topic_matches", "twin_desired_topic",
+    "twin_reported_topic", "uuid7", "uuid7_time_ms",
 ]

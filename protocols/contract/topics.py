@@ -15,6 +15,8 @@ here (builders, :func:`parse_topic`, the ACL) is derived from it:
     EVENT           {node}/evt/{event_kind}                up    1    no    from the outbox
     COMMAND         {node}/cmd/{command}                   down  1    no    expires
     RESPONSE        {node}/res                             up    1    no
+    REQUEST         {node}/req/{request}                   up    1    no    expires; to the gateway
+    REPLY           {node}/rsp                             down  1    no    the gateway's answer
     ITEMS_DELTA     items/delta                            down  1    no    per-site seq
     ITEMS_SNAPSHOT  items/snapshot/{page}                  down  1    no
     CENTRAL_STATUS  lib/v1/{tenant}/central/status         down  1    yes   (no site)
@@ -31,6 +33,10 @@ Segments:
 - ``command`` is a lowercase dotted name, 1-64 characters (``sync.items``, ``door.unlock``):
   ``[a-z][a-z0-9_-]*`` words joined by ``.``. The set of commands is open; a node answers a
   command it does not know with an error response (``unknown_command``).
+- ``request`` is a circulation request name (``circ.checkout``), the same rule as ``command``;
+  the set is open and the gateway answers one it does not know with ``unknown_request``. The
+  gateway reads every node's requests with one shared subscription
+  (:func:`gateway_request_filter`), so several gateway instances share the work.
 - ``page`` is a snapshot page number 1..99999 in decimal without leading zeros.
 
 Not responsible for: payloads (:mod:`protocols.contract.messages`), MQTT sessions and
@@ -85,6 +91,8 @@ class TopicKind(StrEnum):
     EVENT = "event"
     COMMAND = "command"
     RESPONSE = "response"
+    REQUEST = "request"
+    REPLY = "reply"
     ITEMS_DELTA = "items_delta"
     ITEMS_SNAPSHOT = "items_snapshot"
     CENTRAL_STATUS = "central_status"
@@ -119,6 +127,8 @@ CHANNELS: dict[TopicKind, Channel] = {c.kind: c for c in (
     Channel(TopicKind.EVENT, _NODE + "/evt/{event_kind}", "up", 1, False),
     Channel(TopicKind.COMMAND, _NODE + "/cmd/{command}", "down", 1, False),
     Channel(TopicKind.RESPONSE, _NODE + "/res", "up", 1, False),
+    Channel(TopicKind.REQUEST, _NODE + "/req/{request}", "up", 1, False),
+    Channel(TopicKind.REPLY, _NODE + "/rsp", "down", 1, False),
     Channel(TopicKind.ITEMS_DELTA, PREFIX + "/{tenant}/{site}/items/delta", "down", 1, False),
     Channel(TopicKind.ITEMS_SNAPSHOT, PREFIX + "/{tenant}/{site}/items/snapshot/{page}",
             "down", 1, False),
@@ -179,7 +189,8 @@ def _check_page(value: object, what: str) -> int:
 
 
 _CHECKS = {"tenant": check_id, "site": check_id, "node": check_id, "device": check_id,
-           "event_kind": _check_event_kind, "command": check_name}
+           "event_kind": _check_event_kind, "command": check_name, "request": check_name}
+_PLACEHOLDERS = ("tenant", "site", "node", "device", "event_kind", "command", "request", "page")
 
 
 @dataclass(frozen=True)
@@ -194,13 +205,14 @@ class Topic:
     event_kind: str | None = None
     command: str | None = None
     page: int | None = None
+    request: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in CHANNELS:
             raise ContractError(f"{self.kind!r} is not a topic kind", field="kind")
         kind = TopicKind(self.kind)
         wanted = CHANNELS[kind].placeholders
-        for name in ("tenant", "site", "node", "device", "event_kind", "command", "page"):
+        for name in _PLACEHOLDERS:
             value = getattr(self, name)
             if name not in wanted:
                 if value is not None:
@@ -294,6 +306,25 @@ def command_topic(tenant: str, site: str, node: str, command: str) -> str:
 
 def response_topic(tenant: str, site: str, node: str) -> str:
     return str(Topic(TopicKind.RESPONSE, tenant, site, node))
+
+
+def request_topic(tenant: str, site: str, node: str, request: str) -> str:
+    """``{node}/req/{request}``: a node's circulation request to the catalog gateway."""
+    return str(Topic(TopicKind.REQUEST, tenant, site, node, request=request))
+
+
+def reply_topic(tenant: str, site: str, node: str) -> str:
+    """``{node}/rsp``: where the gateway answers the node's requests."""
+    return str(Topic(TopicKind.REPLY, tenant, site, node))
+
+
+def gateway_request_filter(tenant: str, *, group: str = "gateway") -> str:
+    """The shared subscription every gateway instance of ``tenant`` makes:
+    ``$share/{group}/lib/v1/{tenant}/+/+/req/+``; the broker hands each request to one of them
+    (MQTT 5 section 4.8.2, supported by Mosquitto 2 under 3.1.1 as well)."""
+    check_id(tenant, "tenant")
+    check_id(group, "group")
+    return f"$share/{group}/" + _pattern(CHANNELS[TopicKind.REQUEST], tenant=tenant)
 
 
 def items_delta_topic(tenant: str, site: str) -> str:

@@ -17,7 +17,10 @@ from referencing.jsonschema import DRAFT7
 
 from protocols.contract import (
     CentralStatus,
+    CheckinRequest,
+    CheckoutRequest,
     CirculationData,
+    CirculationReply,
     CommandRequest,
     CommandResponse,
     ContractRejectedData,
@@ -28,12 +31,16 @@ from protocols.contract import (
     GateCountData,
     InventoryData,
     ItemDelta,
+    ItemInfoRequest,
     ItemRecord,
     Message,
     NodeMeta,
     NodeStatus,
+    PatronCheckRequest,
+    RenewRequest,
     SecurityMismatchData,
     SnapshotPage,
+    SyncItemsRequest,
     TagWriteData,
     TwinDesired,
     TwinReported,
@@ -63,6 +70,13 @@ SCHEMA_OF: dict[type[Message], str] = {
     InventoryData: "data-inventory.json",
     ExceptionData: "data-exception.json",
     ContractRejectedData: "data-contract-rejected.json",
+    PatronCheckRequest: "circ-patron-request.json",
+    CheckoutRequest: "circ-checkout-request.json",
+    CheckinRequest: "circ-checkin-request.json",
+    ItemInfoRequest: "circ-item-request.json",
+    RenewRequest: "circ-renew-request.json",
+    SyncItemsRequest: "sync-items-request.json",
+    CirculationReply: "circ-reply.json",
 }
 
 

@@ -18,6 +18,7 @@ from protocols.contract import (
     make_event,
     uuid7,
 )
+from protocols.contract.circulation import REQUEST_TYPES, CirculationOutcome, CirculationReply
 from protocols.contract.events import GateCountData, SetParts
 from protocols.contract.fields import (
     Array,
@@ -34,6 +35,7 @@ from protocols.contract.fields import (
     Version,
 )
 from protocols.contract.jsonio import MAX_SAFE_INTEGER
+from protocols.contract.messages import CORR, ResponseError
 from protocols.contract.privacy import is_patron_key
 from protocols.contract.timefmt import MAX_TIME_MS, MIN_TIME_MS
 from protocols.contract.topics import (
@@ -136,7 +138,18 @@ def _gate_counts(draw: st.DrawFn) -> GateCountData:
                          end=format_time(end))
 
 
+@st.composite
+def _circulation_replies(draw: st.DrawFn) -> CirculationReply:
+    common = {"corr": draw(codec_strategy(CORR)), "replayed": draw(st.none() | st.booleans()),
+              "request": draw(st.sampled_from(sorted(REQUEST_TYPES)))}
+    if draw(st.booleans()):
+        return CirculationReply(status="ok", outcome=draw(messages(CirculationOutcome)),
+                                **common)
+    return CirculationReply(status="error", error=draw(messages(ResponseError)), **common)
+
+
 _OVERRIDES: dict[type[Message], st.SearchStrategy[Any]] = {
+    CirculationReply: _circulation_replies(),
     SetParts: _set_parts(),
     GateCountData: _gate_counts(),
 }

@@ -22,6 +22,7 @@ from protocols.contract import (
     command_topic,
     device_state_topic,
     event_topic,
+    gateway_request_filter,
     items_delta_topic,
     items_snapshot_topic,
     meta_topic,
@@ -29,6 +30,8 @@ from protocols.contract import (
     parse_source,
     parse_topic,
     render_mosquitto_acl,
+    reply_topic,
+    request_topic,
     response_topic,
     status_topic,
     topic_matches,
@@ -55,6 +58,8 @@ def node_topics(tenant: str, site: str, node: str) -> dict[TopicKind, str]:
         TopicKind.EVENT: event_topic(tenant, site, node, "gate.alarm"),
         TopicKind.COMMAND: command_topic(tenant, site, node, "sync.items"),
         TopicKind.RESPONSE: response_topic(tenant, site, node),
+        TopicKind.REQUEST: request_topic(tenant, site, node, "circ.checkout"),
+        TopicKind.REPLY: reply_topic(tenant, site, node),
         TopicKind.ITEMS_DELTA: items_delta_topic(tenant, site),
         TopicKind.ITEMS_SNAPSHOT: items_snapshot_topic(tenant, site, 3),
         TopicKind.CENTRAL_STATUS: central_status_topic(tenant),
@@ -73,6 +78,8 @@ def test_every_builder_gives_the_documented_topic() -> None:
         TopicKind.EVENT: f"{BASE}/{N}/evt/gate.alarm",
         TopicKind.COMMAND: f"{BASE}/{N}/cmd/sync.items",
         TopicKind.RESPONSE: f"{BASE}/{N}/res",
+        TopicKind.REQUEST: f"{BASE}/{N}/req/circ.checkout",
+        TopicKind.REPLY: f"{BASE}/{N}/rsp",
         TopicKind.ITEMS_DELTA: f"{BASE}/items/delta",
         TopicKind.ITEMS_SNAPSHOT: f"{BASE}/items/snapshot/3",
         TopicKind.CENTRAL_STATUS: f"lib/v1/{T}/central/status",
@@ -96,6 +103,8 @@ def test_parse_fills_exactly_the_placeholders() -> None:
         TopicKind.DEVICE_STATE, T, S, N, device="gate-1")
     assert parse_topic(f"{BASE}/{N}/cmd/door.unlock") == Topic(
         TopicKind.COMMAND, T, S, N, command="door.unlock")
+    assert parse_topic(f"{BASE}/{N}/req/circ.renew") == Topic(
+        TopicKind.REQUEST, T, S, N, request="circ.renew")
     assert parse_topic(f"{BASE}/items/snapshot/12").page == 12
     central = parse_topic(f"lib/v1/{T}/central/status")
     assert (central.site, central.node) == (None, None)
@@ -108,8 +117,8 @@ def test_the_channel_table_is_the_e2_layout() -> None:
                         TopicKind.CENTRAL_STATUS}
     assert {c.qos for c in CHANNELS.values()} == {1}
     down = {k for k, c in CHANNELS.items() if c.direction == "down"}
-    assert down == {TopicKind.TWIN_DESIRED, TopicKind.COMMAND, TopicKind.ITEMS_DELTA,
-                    TopicKind.ITEMS_SNAPSHOT, TopicKind.CENTRAL_STATUS}
+    assert down == {TopicKind.TWIN_DESIRED, TopicKind.COMMAND, TopicKind.REPLY,
+                    TopicKind.ITEMS_DELTA, TopicKind.ITEMS_SNAPSHOT, TopicKind.CENTRAL_STATUS}
 
 
 @settings(max_examples=300)
@@ -278,8 +287,10 @@ topic write {BASE}/{N}/dev/+/state
 topic write {BASE}/{N}/twin/reported
 topic write {BASE}/{N}/evt/+
 topic write {BASE}/{N}/res
+topic write {BASE}/{N}/req/+
 topic read {BASE}/{N}/twin/desired
 topic read {BASE}/{N}/cmd/+
+topic read {BASE}/{N}/rsp
 topic read {BASE}/items/delta
 topic read {BASE}/items/snapshot/+
 topic read lib/v1/{T}/central/status
@@ -305,3 +316,17 @@ def test_the_readme_acl_example_is_what_the_code_renders() -> None:
     readme = (Path(__file__).resolve().parents[2] / "docs" / "mqtt" / "README.md").read_text()
     block = readme.split("<!-- acl-example:")[1].split("```\n")[1]
     assert block == render_mosquitto_acl(T, S, N, username="DK-718501.kiosk-2")
+
+
+def test_the_gateway_filter_is_a_shared_subscription_to_every_nodes_requests() -> None:
+    shared = gateway_request_filter(T)
+    assert shared == f"$share/gateway/lib/v1/{T}/+/+/req/+"
+    plain = shared.split("/", 2)[2]
+    assert topic_matches(plain, request_topic(T, S, N, "circ.patron"))
+    assert not topic_matches(plain, request_topic("DK-999999", S, N, "circ.patron"))
+    assert not topic_matches(plain, command_topic(T, S, N, "circ.patron"))
+    assert gateway_request_filter(T, group="gw-2").startswith("$share/gw-2/")
+    with pytest.raises(ContractError):
+        gateway_request_filter(T, group="a/b")
+    with pytest.raises(ContractError):
+        request_topic(T, S, N, "Circ.Checkout")

@@ -1,0 +1,368 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The catalog gateway's core: answer the nodes' requests through SIP2, publish item deltas,
+serve snapshots, and turn refused off-line replays into exception events.
+
+One message at a time goes through :meth:`Gateway.handle`:
+
+1. parse the topic (only ``{node}/req/{name}`` is ours) and the payload (a request outside the
+   contract with a readable ``corr`` is answered ``invalid_request``; without one, dropped);
+2. claim ``(node, corr)`` in the shared state: a request answered before (a redelivery, maybe
+   to another instance) gets the stored reply again, marked ``replayed``, and is NOT run
+   again; one being run elsewhere is dropped (that run answers it);
+3. refuse an expired request (``expired``): the kiosk gave up on it;
+4. run it through the SIP2 pool; an ILS that cannot be reached gives ``ils_unavailable``,
+   and the claim is released so a redelivery tries again;
+5. a checkout, checkin or renewal the ILS did changes the item: a new record version and the
+   site's next delta ``seq`` in one state transaction, then the delta is published;
+6. an off-line replay the ILS refused (or the site's policy refuses) becomes a
+   ``lib.exception.v1`` for staff, published as the gateway's own node of that site;
+7. store the reply, then publish it on the node's ``rsp``.
+
+Deltas of one instance go out in seq order (a lock covers numbering and publishing); with
+several instances two deltas may cross on the broker, which a node sees as a gap and heals by
+resync (docs/gateway.md). Patron identifiers and PINs are passed to SIP2 only: never logged,
+never in a delta, an event or an error message.
+
+Not responsible for: the MQTT connection (:class:`GatewayTransport`), SIP2 sessions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from edge_service.circulation import (
+    CirculationFailed,
+    ItemKey,
+    Sip2Backend,
+    TransientCirculationError,
+)
+from edge_service.ils import Sip2Client, Sip2Pool
+from edge_service.store import GatewayState, ItemChange
+from protocols.contract import (
+    CheckinRequest,
+    CheckoutRequest,
+    CirculationOutcome,
+    CirculationReply,
+    CirculationRequest,
+    ContractError,
+    ExceptionData,
+    Hold,
+    ItemDelta,
+    ItemInfoRequest,
+    ItemRecord,
+    PatronCheckRequest,
+    RenewRequest,
+    ResponseError,
+    SnapshotPage,
+    SyncItemsRequest,
+    TopicKind,
+    decode_request,
+    encode_event,
+    event_topic,
+    format_time,
+    items_delta_topic,
+    items_snapshot_topic,
+    make_event,
+    node_prefix,
+    parse_time,
+    parse_topic,
+    reply_topic,
+    uuid7,
+)
+from protocols.contract.messages import MAX_ITEMS_PER_MESSAGE
+
+log = logging.getLogger(__name__)
+
+OfflinePolicy = Literal["no_block", "checked", "refuse"]
+"""``no_block``: replay with SIP2 no block = Y (the ILS records what happened); ``checked``:
+replay with the loan rules applied (the ILS may refuse); ``refuse``: never replay, every
+off-line transaction goes to staff as an exception."""
+
+SNAPSHOT_PAGE_ITEMS = 500
+DEDUPE_WINDOW_S = 24 * 3600
+"""How long an answered request id is remembered: longer than any kiosk's retry horizon."""
+EVENT_NODE = "gateway"
+UUID_RANDOM_BYTES = 10
+CHARGED, AVAILABLE, HOLD_SHELF, IN_TRANSIT = "04", "03", "08", "10"
+ALERT_HOLD_HERE, ALERT_HOLD_ELSEWHERE, ALERT_TRANSIT = "01", "02", "04"
+
+
+class GatewayTransport(Protocol):
+    """What the gateway needs of MQTT: publish (QoS 1, awaiting the PUBACK)."""
+
+    async def publish(self, topic: str, payload: bytes) -> None: ...
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    tenant: str
+    offline_policy: dict[str, OfflinePolicy] = field(default_factory=dict)
+    """Per site; a site not listed gets ``default_offline_policy``."""
+    default_offline_policy: OfflinePolicy = "no_block"
+    event_node: str = EVENT_NODE
+    snapshot_page_items: int = SNAPSHOT_PAGE_ITEMS
+    dedupe_window_s: int = DEDUPE_WINDOW_S
+
+
+@dataclass
+class GatewayCounters:
+    requests: int = 0
+    replayed: int = 0
+    dropped_running: int = 0
+    invalid: int = 0
+    expired: int = 0
+    ils_unavailable: int = 0
+    deltas: int = 0
+    exceptions: int = 0
+
+
+@dataclass(frozen=True)
+class ImportedItem:
+    """One item of a bulk import (CSV, MARC holdings)."""
+
+    owner_institution: str
+    primary_item_id: str
+    circulation_status: str = AVAILABLE
+    title: str | None = None
+    media: str | None = None
+    set_size: int | None = None
+    sort_bin: str | None = None
+
+
+class Gateway:
+    def __init__(self, settings: GatewaySettings, sip2: Sip2Pool | Sip2Client,
+                 state: GatewayState, transport: GatewayTransport, *,
+                 clock_ms: Callable[[], int] = _now_ms) -> None:
+        self.settings = settings
+        self.state = state
+        self.transport = transport
+        self.counters = GatewayCounters()
+        self._backends = {True: Sip2Backend(sip2, offline_no_block=True),
+                          False: Sip2Backend(sip2, offline_no_block=False)}
+        self._clock_ms = clock_ms
+        self._delta_lock = asyncio.Lock()
+
+    # --- entry -------------------------------------------------------------------------------
+
+    async def handle(self, topic: str, payload: bytes) -> None:
+        """Process one inbound message (anything but a request topic is ignored)."""
+        try:
+            parsed = parse_topic(topic)
+        except ContractError:
+            return
+        if parsed.kind is not TopicKind.REQUEST or parsed.site is None or parsed.node is None:
+            return
+        site, node, name = parsed.site, parsed.node, parsed.request or ""
+        rsp = reply_topic(parsed.tenant, site, node)
+        try:
+            request = decode_request(name, payload)
+        except ContractError as exc:
+            self.counters.invalid += 1
+            corr = _readable_corr(payload)
+            log.warning("invalid request from %s/%s: %s", site, node, exc.field or "payload")
+            if corr is not None and name in _REQUEST_NAMES:
+                code = "invalid_request"
+                await self._send(rsp, CirculationReply(
+                    corr=corr, request=name, status="error",
+                    error=ResponseError(code=code, message=f"outside the contract: {exc}")))
+            return
+        await self._answer(site, node, rsp, request)
+
+    async def _answer(self, site: str, node: str, rsp: str, request: CirculationRequest) -> None:
+        requester = f"{self.settings.tenant}/{site}/{node}"
+        now = self._clock_ms()
+        claim = await self.state.claim_request(requester, request.corr, now)
+        if isinstance(claim, bytes):
+            self.counters.replayed += 1
+            stored = CirculationReply.from_json(claim)
+            await self._send(rsp, dataclasses.replace(stored, replayed=True))
+            return
+        if claim == "running":
+            self.counters.dropped_running += 1
+            return
+        self.counters.requests += 1
+        if request.is_expired(now):
+            self.counters.expired += 1
+            reply = _error(request, "expired", "the request expired before the gateway ran it")
+        else:
+            try:
+                reply = await self._run(site, request)
+            except TransientCirculationError as exc:
+                self.counters.ils_unavailable += 1
+                await self.state.release_request(requester, request.corr)
+                await self._send(rsp, _error(request, "ils_unavailable", exc.reason))
+                return
+            except CirculationFailed as exc:
+                reply = _error(request, exc.code, exc.reason)
+        await self.state.store_reply(requester, request.corr, reply.to_json())
+        await self._send(rsp, reply)
+
+    async def _send(self, topic: str, reply: CirculationReply) -> None:
+        await self.transport.publish(topic, reply.to_json())
+
+    # --- running requests --------------------------------------------------------------------
+
+    def _policy(self, site: str) -> OfflinePolicy:
+        return self.settings.offline_policy.get(site, self.settings.default_offline_policy)
+
+    async def _run(self, site: str, request: CirculationRequest) -> CirculationReply:
+        if isinstance(request, SyncItemsRequest):
+            return _ok(request, await self.publish_snapshot(site))
+        if isinstance(request, PatronCheckRequest):
+            backend = self._backends[True]
+            return _ok(request, await backend.patron_check(request.patron_id, pin=request.pin))
+        item = ItemKey(request.owner_institution, request.primary_item_id)
+        if isinstance(request, ItemInfoRequest):
+            return _ok(request, await self._backends[True].item_info(item))
+        offline_at = (parse_time(request.transaction_time)
+                      if request.offline and request.transaction_time else None)
+        policy = self._policy(site)
+        if offline_at is not None and policy == "refuse":
+            outcome = CirculationOutcome(ok=False, screen_message=())
+            await self._exception(site, request, "the site's policy refuses off-line replays")
+            return _ok(request, outcome)
+        backend = self._backends[policy == "no_block"]
+        if isinstance(request, CheckoutRequest):
+            outcome = await backend.checkout(
+                item, request.patron_id, pin=request.pin, offline_at_ms=offline_at,
+                related_event=request.related_event,
+                set_parts_present=request.set_parts_present)
+        elif isinstance(request, RenewRequest):
+            outcome = await backend.renew(item, request.patron_id, pin=request.pin,
+                                          offline_at_ms=offline_at,
+                                          related_event=request.related_event)
+        else:
+            outcome = await backend.checkin(item, offline_at_ms=offline_at,
+                                            related_event=request.related_event,
+                                            location=request.location)
+        if outcome.ok:
+            await self.publish_changes(site, [_record_after(request, outcome)])
+        elif offline_at is not None:
+            await self._exception(site, request, f"off-line {request.NAME} refused by the ILS")
+        return _ok(request, outcome)
+
+    async def _exception(self, site: str, request: CheckoutRequest | CheckinRequest
+                         | RenewRequest, detail: str) -> None:
+        """A ``lib.exception.v1`` for staff; the detail never quotes the ILS's screen message
+        (it may name the patron)."""
+        tenant, node = self.settings.tenant, self.settings.event_node
+        source = node_prefix(tenant, site, node)
+        now = self._clock_ms()
+        data = ExceptionData(kind="offline_rejected", primary_item_id=request.primary_item_id,
+                             owner_institution=request.owner_institution,
+                             related_event=request.related_event, detail=detail)
+        event = make_event("lib.exception.v1", data, id=uuid7(now, os.urandom(UUID_RANDOM_BYTES)),
+                           source=source, time=format_time(now),
+                           seq=await self.state.next_event_seq(source), offline=True)
+        await self.transport.publish(event_topic(tenant, site, node, "exception"),
+                                     encode_event(event))
+        self.counters.exceptions += 1
+
+    # --- deltas and snapshots ----------------------------------------------------------------
+
+    async def publish_changes(self, site: str, records: Iterable[ItemRecord]) -> list[int]:
+        """Give each record its next version, number the delta(s) and publish them; the seqs."""
+        pending = list(records)
+        seqs = []
+        for start in range(0, len(pending), MAX_ITEMS_PER_MESSAGE):
+            batch = [_change(site, r) for r in pending[start:start + MAX_ITEMS_PER_MESSAGE]]
+            async with self._delta_lock:
+                seq, texts = await self.state.record_changes(site, batch)
+                items = tuple(ItemRecord.from_json(t.encode()) for t in texts)
+                await self.transport.publish(items_delta_topic(self.settings.tenant, site),
+                                             ItemDelta(seq=seq, items=items).to_json())
+            self.counters.deltas += 1
+            seqs.append(seq)
+        return seqs
+
+    async def import_items(self, site: str, items: Iterable[ImportedItem]) -> list[int]:
+        return await self.publish_changes(site, (ItemRecord(
+            primary_item_id=i.primary_item_id, owner_institution=i.owner_institution,
+            version=0, circulation_status=i.circulation_status,
+            security_expected=i.circulation_status != CHARGED, set_size=i.set_size,
+            title=i.title, media=i.media, sort_bin=i.sort_bin) for i in items))
+
+    async def publish_snapshot(self, site: str) -> CirculationOutcome:
+        """Publish the site's snapshot pages; the outcome names them."""
+        seq, texts = await self.state.snapshot(site)
+        size = self.settings.snapshot_page_items
+        chunks = [texts[i:i + size] for i in range(0, len(texts), size)] or [[]]
+        snapshot_id = f"snap-{seq}-{os.urandom(4).hex()}"
+        for number, chunk in enumerate(chunks, start=1):
+            page = SnapshotPage(snapshot_id=snapshot_id, page=number, pages=len(chunks),
+                                seq_at_snapshot=seq,
+                                items=tuple(ItemRecord.from_json(t.encode()) for t in chunk))
+            await self.transport.publish(
+                items_snapshot_topic(self.settings.tenant, site, number), page.to_json())
+        return CirculationOutcome(ok=True, screen_message=(), snapshot_id=snapshot_id,
+                                  pages=len(chunks), seq_at_snapshot=seq)
+
+    async def prune(self) -> int:
+        return await self.state.prune_requests(
+            self._clock_ms() - self.settings.dedupe_window_s * 1000)
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+_REQUEST_NAMES = ("circ.patron", "circ.checkout", "circ.checkin", "circ.item", "circ.renew",
+                  "sync.items")
+
+
+def _readable_corr(payload: bytes) -> str | None:
+    try:
+        corr = json.loads(payload).get("corr")
+    except (ValueError, AttributeError):
+        return None
+    ok = isinstance(corr, str) and 0 < len(corr) <= 128 and all(
+        c.isascii() and (c.isalnum() or c in "._:-") for c in corr)
+    return corr if ok else None
+
+
+def _ok(request: CirculationRequest, outcome: CirculationOutcome) -> CirculationReply:
+    return CirculationReply(corr=request.corr, request=request.NAME, status="ok",
+                            outcome=outcome)
+
+
+def _error(request: CirculationRequest, code: str, message: str) -> CirculationReply:
+    return CirculationReply(corr=request.corr, request=request.NAME, status="error",
+                            error=ResponseError(code=code, message=message[:512] or code))
+
+
+def _record_after(request: CheckoutRequest | CheckinRequest | RenewRequest,
+                  outcome: CirculationOutcome) -> ItemRecord:
+    """The item as the ILS left it after a successful transaction."""
+    hold = None
+    if isinstance(request, CheckinRequest):
+        status = AVAILABLE
+        if outcome.alert_type == ALERT_HOLD_HERE:
+            status, hold = HOLD_SHELF, Hold(here=True)
+        elif outcome.alert_type == ALERT_HOLD_ELSEWHERE:
+            status, hold = IN_TRANSIT, Hold(here=False, destination=outcome.destination)
+        elif outcome.alert_type == ALERT_TRANSIT:
+            status = IN_TRANSIT
+    else:
+        status = CHARGED
+    return ItemRecord(primary_item_id=request.primary_item_id,
+                      owner_institution=request.owner_institution, version=0,
+                      circulation_status=status, security_expected=status != CHARGED,
+                      title=outcome.title, media=outcome.media, sort_bin=outcome.sort_bin,
+                      hold=hold)
+
+
+def _change(site: str, record: ItemRecord) -> ItemChange:
+    def render(version: int) -> str:
+        values = {s.name: getattr(record, s.name) for s in record.field_specs()}
+        return ItemRecord(**{**values, "version": version}).to_json().decode()
+    return ItemChange(site, record.owner_institution, record.primary_item_id, render)

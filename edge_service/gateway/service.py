@@ -1,0 +1,192 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Running the gateway: its settings file, the MQTT transport, and the serve loop.
+
+Settings (TOML)::
+
+    [gateway]
+    tenant = "DK-718500"
+    state_path = "gateway.db"      # SQLite; every instance of this tenant shares it
+    group = "gateway"              # the shared-subscription group
+    instance = "gw-1"              # MQTT client id suffix; unique per instance
+    event_node = "gateway"         # node id the gateway's exception events are published as
+    pool_size = 4                  # SIP2 connections
+    snapshot_page_items = 500
+    default_offline_policy = "no_block"   # or "checked", "refuse"
+
+    [gateway.offline_policy]       # per site
+    DK-718501 = "checked"
+
+    [mqtt]
+    host = "localhost"
+    port = 1883
+    username = ""
+    password_file = ""
+
+    [sip2]                         # a Sip2Profile table (edge_service.ils.profile)
+    host = "ils.example"
+    port = 6001
+    institution_id = "DK-718500"
+
+Not responsible for: what a request does (:mod:`edge_service.gateway.core`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import tomllib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, get_args
+
+from edge_service.gateway.core import (
+    SNAPSHOT_PAGE_ITEMS,
+    Gateway,
+    GatewaySettings,
+    OfflinePolicy,
+)
+from edge_service.gateway.errors import GatewayConfigError
+from edge_service.ils import IlsConfigError, Sip2Pool, Sip2Profile
+from edge_service.store import GatewayState
+from edge_service.sync.mqtt_client import ClientSettings, MqttClient
+from protocols.contract import ContractError, gateway_request_filter
+
+log = logging.getLogger(__name__)
+
+DEFAULT_POOL_SIZE = 4
+CLOSE_TIMEOUT_S = 5.0
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    gateway: GatewaySettings
+    state_path: str
+    group: str
+    instance: str
+    pool_size: int
+    mqtt: ClientSettings
+    sip2: Sip2Profile
+
+
+def _get(table: dict[str, Any], key: str, kind: type, default: Any, where: str) -> Any:
+    value = table.get(key, default)
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        raise GatewayConfigError(f"{where}.{key}", f"expected {kind.__name__}, got {value!r}")
+    return value
+
+
+def parse_settings(document: dict[str, Any]) -> ServiceSettings:
+    gw = document.get("gateway", {})
+    mqtt = document.get("mqtt", {})
+    policies = _get(gw, "offline_policy", dict, {}, "gateway")
+    allowed = get_args(OfflinePolicy)
+    default_policy = _get(gw, "default_offline_policy", str, "no_block", "gateway")
+    for site, policy in {**policies, "(default)": default_policy}.items():
+        if policy not in allowed:
+            raise GatewayConfigError(f"gateway.offline_policy.{site}",
+                                     f"expected one of {', '.join(allowed)}, got {policy!r}")
+    try:
+        gateway_request_filter(_get(gw, "tenant", str, "", "gateway"),
+                               group=_get(gw, "group", str, "gateway", "gateway"))
+    except ContractError as exc:
+        raise GatewayConfigError("gateway.tenant/group", str(exc)) from None
+    password = None
+    if mqtt.get("password_file"):
+        password = Path(mqtt["password_file"]).read_text(encoding="utf-8").strip()
+    instance = _get(gw, "instance", str, "gw-1", "gateway")
+    try:
+        profile = Sip2Profile.from_mapping(_get(document, "sip2", dict, {}, "sip2"))
+    except IlsConfigError as exc:
+        raise GatewayConfigError("sip2", str(exc)) from None
+    settings = GatewaySettings(
+        tenant=gw["tenant"], offline_policy=dict(policies), default_offline_policy=default_policy,
+        event_node=_get(gw, "event_node", str, "gateway", "gateway"),
+        snapshot_page_items=_get(gw, "snapshot_page_items", int, SNAPSHOT_PAGE_ITEMS, "gateway"))
+    return ServiceSettings(
+        gateway=settings, state_path=_get(gw, "state_path", str, "gateway.db", "gateway"),
+        group=gw.get("group", "gateway"), instance=instance,
+        pool_size=_get(gw, "pool_size", int, DEFAULT_POOL_SIZE, "gateway"),
+        mqtt=ClientSettings(
+            host=_get(mqtt, "host", str, "localhost", "mqtt"),
+            port=_get(mqtt, "port", int, 1883, "mqtt"),
+            client_id=f"libedge-gateway-{settings.tenant}-{instance}",
+            username=mqtt.get("username") or None, password=password),
+        sip2=profile)
+
+
+def load_settings(path: str | Path) -> ServiceSettings:
+    try:
+        document = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise GatewayConfigError("", f"cannot read {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise GatewayConfigError("", f"{path} is not valid TOML: {exc}") from None
+    return parse_settings(document)
+
+
+class MqttGatewayTransport:
+    """:class:`~edge_service.gateway.core.GatewayTransport` over the project's MQTT client."""
+
+    def __init__(self, client: MqttClient) -> None:
+        self.client = client
+
+    async def publish(self, topic: str, payload: bytes) -> None:
+        await self.client.publish(topic, payload, qos=1)
+
+
+async def serve(client: MqttClient, gateway: Gateway, *, group: str,
+                max_concurrent: int) -> None:
+    """Subscribe (shared) and answer requests until cancelled; ``max_concurrent`` requests
+    run at once (the SIP2 pool queues the rest)."""
+    client.subscribe(gateway_request_filter(gateway.settings.tenant, group=group), 1)
+    slots = asyncio.Semaphore(max_concurrent)
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def one(topic: str, payload: bytes) -> None:
+        try:
+            await gateway.handle(topic, payload)
+        except Exception:   # one bad request must not stop the gateway
+            log.exception("request on %s failed", topic)
+        finally:
+            slots.release()
+
+    try:
+        async for message in client.messages():
+            await slots.acquire()
+            task = asyncio.create_task(one(message.topic, message.payload))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+@contextlib.asynccontextmanager
+async def running(settings: ServiceSettings) -> AsyncIterator[Gateway]:
+    """Everything up: state, SIP2 pool, MQTT connection, serve loop; yields the Gateway."""
+    state = await GatewayState.open(settings.state_path)
+    pool = Sip2Pool(settings.sip2, settings.pool_size)
+    client = MqttClient(settings.mqtt)
+    connection = asyncio.create_task(client.run())
+    loop_task: asyncio.Task[None] | None = None
+    try:
+        await pool.connect()
+        await client.wait_connected()
+        gateway = Gateway(settings.gateway, pool, state, MqttGatewayTransport(client))
+        loop_task = asyncio.create_task(serve(client, gateway, group=settings.group,
+                                              max_concurrent=settings.pool_size * 2))
+        yield gateway
+    finally:
+        if loop_task is not None:
+            loop_task.cancel()
+            await asyncio.gather(loop_task, return_exceptions=True)
+        await client.close()   # ends run() without a will
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(connection), CLOSE_TIMEOUT_S)
+        connection.cancel()
+        await asyncio.gather(connection, return_exceptions=True)
+        await pool.close()
+        await state.close()

@@ -1,0 +1,465 @@
+# SPDX-License-Identifier: Apache-2.0
+"""An asyncio MQTT client over paho-mqtt 2.x; the only module of LibEdge that imports paho.
+
+Threading: each connection attempt builds a fresh paho ``Client`` and runs its network loop
+in paho's own thread (``loop_start``). Every paho callback does one thing: copy what it got
+into plain values and hop to the event loop with ``loop.call_soon_threadsafe``; each is wrapped
+so that nothing ever raises into paho (an exception in a callback stops paho's loop thread,
+reference §1.1). All state lives on the event loop.
+
+Connection: ``run()`` is our own reconnect loop (paho's has no jitter, §1.1): connect, wait
+for CONNACK, re-subscribe, run the ``on_connect`` hooks (birth, retained state, outbox wake),
+wait for the disconnect, back off with full jitter ``uniform(0, min(cap, base * 2**n))`` (the
+AWS "Full Jitter" scheme), and again. ``n`` resets after a connection that stayed up for
+``STABLE_CONNECTION_S``. paho's own reconnect is off (``reconnect_on_failure=False``): its
+thread ends with the connection and the next attempt uses a new client, so no paho state
+(message ids, its in-memory queue) outlives a connection.
+
+Sessions: MQTT 5 with Clean Start 0 and an explicit Session Expiry Interval (without one the
+session ends with the connection, §1.1), or MQTT 3.1.1 with ``clean_session=False``.
+
+Publishing: ``await publish()`` resolves on the PUBACK, matched by message id in
+``on_publish`` (never ``MessageInfo.wait_for_publish``, which raises while offline). A
+disconnect fails every pending publish with :class:`NotConnected`; a PUBACK with a failure
+reason code (MQTT 5) raises :class:`PublishRefused`. The caller owns durability (the outbox).
+
+Not responsible for: what is published (``sync``), payload validation (``downlink``), storing
+anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import ssl
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from edge_service.sync.errors import ConnectRefused, NotConnected, PublishRefused
+
+logger = logging.getLogger(__name__)
+
+BACKOFF_BASE_S = 0.5
+"""First reconnect delay cap; doubled per failed attempt up to ``BACKOFF_CAP_S``."""
+BACKOFF_CAP_S = 60.0
+STABLE_CONNECTION_S = 60.0
+"""A connection that lasted this long resets the backoff (thin-edge.io #2899's idea)."""
+CONNACK_TIMEOUT_S = 10.0
+MAX_INFLIGHT = 100
+"""paho's in-flight window (default 20); the broker's Receive Maximum still caps it."""
+INBOUND_QUEUE_MAX = 10_000
+"""Inbound messages not yet consumed; beyond it new ones are dropped and counted (a lost
+delta is a gap that resync heals; a lost command is retried by central)."""
+PROTOCOLS = {5: MQTTProtocolVersion.MQTTv5, 311: MQTTProtocolVersion.MQTTv311}
+
+
+@dataclass(frozen=True, slots=True)
+class Tls:
+    ca_file: str | None = None
+    """None: the system's trust store."""
+    cert_file: str | None = None
+    key_file: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Will:
+    topic: str
+    payload: bytes
+    qos: int = 1
+    retain: bool = True
+    delay_s: int = 0
+    """MQTT 5 Will Delay Interval: a reconnect within it sends no will."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClientSettings:
+    host: str
+    port: int
+    client_id: str
+    protocol: int = 5
+    keepalive_s: int = 30
+    session_expiry_s: int = 86_400
+    persistent_session: bool = True
+    """False for throwaway consumers (``libedge events tail`` without ``--session``)."""
+    username: str | None = None
+    password: str | None = None
+    tls: Tls | None = None
+    will: Will | None = None
+    backoff_base_s: float = BACKOFF_BASE_S
+    backoff_cap_s: float = BACKOFF_CAP_S
+    max_inflight: int = MAX_INFLIGHT
+
+
+@dataclass(frozen=True, slots=True)
+class PublishProperties:
+    """MQTT 5 publish properties (ignored under 3.1.1, where the payload carries them)."""
+
+    response_topic: str | None = None
+    correlation_data: bytes | None = None
+    message_expiry_s: int | None = None
+    content_type: str | None = "application/json"
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    topic: str
+    payload: bytes
+    qos: int
+    retain: bool
+    received_ms: int
+    response_topic: str | None = None
+    correlation_data: bytes | None = None
+    message_expiry_s: int | None = None
+    """Remaining Message Expiry Interval as the broker forwarded it (MQTT 5)."""
+
+
+@dataclass(slots=True)
+class ClientCounters:
+    connects: int = 0
+    connect_failures: int = 0
+    disconnects: int = 0
+    published: int = 0
+    received: int = 0
+    inbound_dropped: int = 0
+    last_error: str | None = None
+
+
+@dataclass(slots=True)
+class _Connection:
+    """One connection attempt's paho client and the futures its callbacks settle."""
+
+    client: paho.Client
+    connack: asyncio.Future[None]
+    closed: asyncio.Future[str]
+    pending: dict[int, tuple[str, asyncio.Future[None]]] = field(default_factory=dict)
+
+
+def _properties(packet_type: int) -> Any:
+    return Properties(packet_type)  # type: ignore[no-untyped-call]
+
+
+def _reason_text(reason_code: object) -> str:
+    # paho 2.x passes a ReasonCode (or, in some paths, a bare int); never int() it blindly.
+    if isinstance(reason_code, ReasonCode):
+        return f"{reason_code.getName()} ({reason_code.value})"
+    return str(reason_code)
+
+
+def _is_failure(reason_code: object) -> bool:
+    if isinstance(reason_code, ReasonCode):
+        return bool(reason_code.is_failure)
+    return isinstance(reason_code, int) and reason_code >= 0x80
+
+
+def backoff_delay(attempt: int, rng: random.Random, *, base_s: float, cap_s: float) -> float:
+    """Full-jitter backoff: uniform over [0, min(cap, base * 2**attempt)]."""
+    return rng.uniform(0.0, min(cap_s, base_s * 2 ** min(attempt, 30)))
+
+
+class MqttClient:
+    """One MQTT connection kept up by ``run()``; see the module docstring."""
+
+    def __init__(self, settings: ClientSettings, *, rng: random.Random | None = None) -> None:
+        if settings.protocol not in PROTOCOLS:
+            raise ValueError(f"protocol must be 5 or 311, got {settings.protocol}")
+        self.settings = settings
+        self.counters = ClientCounters()
+        self.on_connect: list[Callable[[], Awaitable[None]]] = []
+        """Run in order after each CONNACK (and re-subscription); failures are logged."""
+        self._rng = rng or random.Random()
+        self._subscriptions: dict[str, int] = {}
+        self._inbound: asyncio.Queue[InboundMessage] = asyncio.Queue(INBOUND_QUEUE_MAX)
+        self._connected = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._connection: _Connection | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def mqtt5(self) -> bool:
+        return self.settings.protocol == 5
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    async def wait_connected(self) -> None:
+        await self._connected.wait()
+
+    # --- the reconnect loop ------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Connect and stay connected until ``close()``; never raises for network trouble."""
+        self._loop = asyncio.get_running_loop()
+        attempt = 0
+        while not self._stopping.is_set():
+            started = time.monotonic()
+            try:
+                await self._connect_once()
+            except (OSError, ConnectRefused, TimeoutError, ssl.SSLError) as exc:
+                self.counters.connect_failures += 1
+                self.counters.last_error = str(exc)
+                logger.info("MQTT connect to %s:%s failed: %s", self.settings.host,
+                            self.settings.port, exc)
+            if time.monotonic() - started >= STABLE_CONNECTION_S:
+                attempt = 0
+            if self._stopping.is_set():
+                break
+            delay = backoff_delay(attempt, self._rng, base_s=self.settings.backoff_base_s,
+                                  cap_s=self.settings.backoff_cap_s)
+            attempt += 1
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), delay)
+
+    async def _connect_once(self) -> None:
+        loop = asyncio.get_running_loop()
+        client = await asyncio.to_thread(self._new_client)   # TLS files are read here
+        conn = _Connection(client, loop.create_future(), loop.create_future())
+        self._bind_callbacks(conn, loop)
+        self._connection = conn
+        try:
+            await asyncio.to_thread(self._blocking_connect, client)
+            client.loop_start()
+            async with asyncio.timeout(CONNACK_TIMEOUT_S):
+                await conn.connack
+            self.counters.connects += 1
+            if self._stopping.is_set():
+                return
+            self._resubscribe(conn)
+            self._connected.set()
+            logger.info("MQTT connected to %s:%s", self.settings.host, self.settings.port)
+            await self._run_hooks()
+            reason = await conn.closed
+            self.counters.disconnects += 1
+            if not self._stopping.is_set():
+                logger.warning("MQTT connection lost: %s", reason)
+        finally:
+            self._connected.clear()
+            self._fail_pending(conn, "publishing")
+            self._connection = None
+            await asyncio.to_thread(self._shutdown_client, client)
+
+    def _blocking_connect(self, client: paho.Client) -> None:
+        settings = self.settings
+        if self.mqtt5:
+            props = _properties(PacketTypes.CONNECT)
+            if settings.persistent_session:
+                props.SessionExpiryInterval = settings.session_expiry_s
+            client.connect(settings.host, settings.port, settings.keepalive_s,
+                           clean_start=not settings.persistent_session, properties=props)
+        else:
+            client.connect(settings.host, settings.port, settings.keepalive_s)
+
+    @staticmethod
+    def _shutdown_client(client: paho.Client) -> None:
+        with contextlib.suppress(Exception):
+            client.disconnect()
+        client.loop_stop()
+
+    def _new_client(self) -> paho.Client:
+        s = self.settings
+        client = paho.Client(
+            CallbackAPIVersion.VERSION2, client_id=s.client_id, protocol=PROTOCOLS[s.protocol],
+            clean_session=None if self.mqtt5 else not s.persistent_session,
+            reconnect_on_failure=False)
+        client.max_inflight_messages_set(s.max_inflight)
+        if s.username is not None:
+            client.username_pw_set(s.username, s.password)
+        if s.tls is not None:
+            client.tls_set(ca_certs=s.tls.ca_file, certfile=s.tls.cert_file,
+                           keyfile=s.tls.key_file, cert_reqs=ssl.CERT_REQUIRED,
+                           tls_version=ssl.PROTOCOL_TLS_CLIENT)
+        if s.will is not None:
+            props = None
+            if self.mqtt5 and s.will.delay_s:
+                props = _properties(PacketTypes.WILLMESSAGE)
+                props.WillDelayInterval = s.will.delay_s
+            client.will_set(s.will.topic, s.will.payload, qos=s.will.qos, retain=s.will.retain,
+                            properties=props)
+        return client
+
+    async def _run_hooks(self) -> None:
+        for hook in list(self.on_connect):
+            try:
+                await hook()
+            except NotConnected:
+                return
+            except Exception:
+                logger.exception("MQTT on-connect hook %r failed", hook)
+
+    async def close(self) -> None:
+        """Disconnect cleanly (no will is sent) and end ``run()``."""
+        self._stopping.set()
+        conn = self._connection
+        if conn is not None and not conn.closed.done():
+            conn.client.disconnect()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(conn.closed), CONNACK_TIMEOUT_S)
+
+    # --- callbacks: paho thread -> event loop ------------------------------------------------
+
+    def _bind_callbacks(self, conn: _Connection, loop: asyncio.AbstractEventLoop) -> None:
+        def hop(function: Callable[..., None], *args: Any) -> None:
+            # RuntimeError: the event loop is closed, nobody is listening any more.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(function, conn, *args)
+
+        def on_connect(_c: Any, _u: Any, _flags: Any, reason_code: Any, _p: Any) -> None:
+            try:
+                hop(self._connack, _is_failure(reason_code), _reason_text(reason_code))
+            except Exception:
+                logger.exception("MQTT on_connect callback")
+
+        def on_disconnect(_c: Any, _u: Any, _flags: Any, reason_code: Any, _p: Any) -> None:
+            try:
+                hop(self._closed, _reason_text(reason_code))
+            except Exception:
+                logger.exception("MQTT on_disconnect callback")
+
+        def on_connect_fail(_c: Any, _u: Any) -> None:
+            try:
+                hop(self._closed, "connect failed")
+            except Exception:
+                logger.exception("MQTT on_connect_fail callback")
+
+        def on_publish(_c: Any, _u: Any, mid: int, reason_code: Any, _p: Any) -> None:
+            try:
+                hop(self._puback, mid, _is_failure(reason_code), _reason_text(reason_code))
+            except Exception:
+                logger.exception("MQTT on_publish callback")
+
+        def on_message(_c: Any, _u: Any, msg: paho.MQTTMessage) -> None:
+            try:
+                hop(self._message, _inbound(msg))
+            except Exception:
+                logger.exception("MQTT on_message callback")
+
+        conn.client.on_connect = on_connect
+        conn.client.on_disconnect = on_disconnect
+        conn.client.on_connect_fail = on_connect_fail
+        conn.client.on_publish = on_publish
+        conn.client.on_message = on_message
+
+    def _connack(self, conn: _Connection, failed: bool, reason: str) -> None:
+        if conn.connack.done():
+            return
+        if failed:
+            conn.connack.set_exception(
+                ConnectRefused(self.settings.host, self.settings.port, reason))
+            if not conn.closed.done():
+                conn.closed.set_result(reason)
+        else:
+            conn.connack.set_result(None)
+
+    def _closed(self, conn: _Connection, reason: str) -> None:
+        if not conn.connack.done():
+            conn.connack.set_exception(ConnectRefused(self.settings.host, self.settings.port,
+                                                      f"closed before CONNACK: {reason}"))
+        if not conn.closed.done():
+            conn.closed.set_result(reason)
+        if conn is self._connection:
+            self._connected.clear()
+        self._fail_pending(conn, "publishing")
+
+    def _puback(self, conn: _Connection, mid: int, failed: bool, reason: str) -> None:
+        entry = conn.pending.pop(mid, None)
+        if entry is None or entry[1].done():
+            return
+        topic, future = entry
+        if failed:
+            future.set_exception(PublishRefused(topic, reason))
+        else:
+            self.counters.published += 1
+            future.set_result(None)
+
+    def _message(self, conn: _Connection, message: InboundMessage) -> None:
+        self.counters.received += 1
+        try:
+            self._inbound.put_nowait(message)
+        except asyncio.QueueFull:
+            self.counters.inbound_dropped += 1
+            logger.warning("MQTT inbound queue full: message on %r dropped", message.topic)
+
+    def _fail_pending(self, conn: _Connection, doing: str) -> None:
+        pending, conn.pending = conn.pending, {}
+        for topic, future in pending.values():
+            if not future.done():
+                future.set_exception(NotConnected(f"{doing} to {topic!r}"))
+
+    # --- publish and subscribe ---------------------------------------------------------------
+
+    def publish_nowait(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False,
+                       properties: PublishProperties | None = None) -> asyncio.Future[None]:
+        """Hand one message to paho now; the future resolves on its PUBACK (QoS 1) or once it
+        is written (QoS 0). Raises :class:`NotConnected` when there is no connection. Calling
+        this in order keeps the order: paho writes and the broker forwards in order."""
+        conn = self._connection
+        if conn is None or not self._connected.is_set():
+            raise NotConnected(f"publishing to {topic!r}")
+        props = None
+        if self.mqtt5 and properties is not None:
+            props = _properties(PacketTypes.PUBLISH)
+            if properties.response_topic is not None:
+                props.ResponseTopic = properties.response_topic
+            if properties.correlation_data is not None:
+                props.CorrelationData = properties.correlation_data
+            if properties.message_expiry_s is not None:
+                props.MessageExpiryInterval = properties.message_expiry_s
+            if properties.content_type is not None:
+                props.ContentType = properties.content_type
+                props.PayloadFormatIndicator = 1
+        info = conn.client.publish(topic, payload, qos=qos, retain=retain, properties=props)
+        if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            # NO_CONN still queues the message inside paho; this client is discarded at the
+            # disconnect, so it never goes out twice on our account.
+            raise NotConnected(f"publishing to {topic!r} ({paho.error_string(info.rc)})")
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        # on_publish hops through call_soon_threadsafe, so it runs after this line even when
+        # the PUBACK is already in: no race between registering and settling.
+        conn.pending[info.mid] = (topic, future)
+        return future
+
+    async def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False,
+                      properties: PublishProperties | None = None) -> None:
+        """Publish and wait for the PUBACK; :class:`NotConnected` if the link drops first."""
+        await self.publish_nowait(topic, payload, qos=qos, retain=retain, properties=properties)
+
+    def subscribe(self, topic_filter: str, qos: int = 1) -> None:
+        """Subscribe now if connected, and again after every reconnect."""
+        self._subscriptions[topic_filter] = qos
+        conn = self._connection
+        if conn is not None and self._connected.is_set():
+            conn.client.subscribe(topic_filter, qos)
+
+    def _resubscribe(self, conn: _Connection) -> None:
+        if self._subscriptions:
+            conn.client.subscribe(list(self._subscriptions.items()))
+
+    async def messages(self) -> AsyncIterator[InboundMessage]:
+        """Inbound messages in arrival order, for as long as the caller iterates."""
+        while True:
+            yield await self._inbound.get()
+
+
+def _inbound(msg: paho.MQTTMessage) -> InboundMessage:
+    """Plain values out of a paho message (runs on paho's thread)."""
+    props = getattr(msg, "properties", None)
+    response_topic = getattr(props, "ResponseTopic", None) if props is not None else None
+    correlation = getattr(props, "CorrelationData", None) if props is not None else None
+    expiry = getattr(props, "MessageExpiryInterval", None) if props is not None else None
+    return InboundMessage(
+        topic=msg.topic, payload=bytes(msg.payload), qos=msg.qos, retain=bool(msg.retain),
+        received_ms=time.time_ns() // 1_000_000,
+        response_topic=response_topic if isinstance(response_topic, str) else None,
+        correlation_data=bytes(correlation) if isinstance(correlation, bytes | bytearray)
+        else None,
+        message_expiry_s=expiry if isinstance(expiry, int) else None)

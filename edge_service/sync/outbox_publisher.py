@@ -1,0 +1,180 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Drains the store's outbox to the broker: in order, QoS 1, deleted only after the PUBACK.
+
+    wait connected -> peek the oldest events -> publish them in outbox order, at most
+    ``window`` unacknowledged -> each acknowledged prefix is deleted (one writer operation
+    per ``DELETE_BATCH``) -> again; empty outbox: sleep until ``wake()``
+
+- At least once: an event is deleted only after its PUBACK, so a crash or a disconnect after
+  the PUBACK but before the delete publishes it again; consumers de-duplicate by ``id``.
+- In order: events go out in outbox order on one connection. After a disconnect everything not
+  yet acknowledged is published again from the oldest, so a consumer may see a repeat of a
+  recent event, but the first arrival of each event is in ``seq`` order.
+- Never busy-polls: an empty outbox waits on an event set by ``wake()`` (the daemon calls it
+  after committing an event) and by every reconnect.
+- Waits while central says it is offline (retained ``central/status`` ``online: false``):
+  the broker would only queue the events for nobody (contract README, durability rule 2).
+
+Not responsible for: creating events (``events.record_event``), the connection (``mqtt_client``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from dataclasses import dataclass
+
+from edge_service.store import Outbox, OutboxEntry, StoreError
+from edge_service.sync.errors import NotConnected, PublishRefused
+from edge_service.sync.mqtt_client import MqttClient
+
+logger = logging.getLogger(__name__)
+
+WINDOW = 100
+"""Events published but not yet acknowledged. 100 keeps a LAN broker busy; the broker's
+Receive Maximum (Mosquitto's max_inflight_messages) throttles it further through paho."""
+PEEK_BATCH = 1000
+DELETE_BATCH = 500
+"""Acknowledged events per DELETE: one writer operation per batch, not per event."""
+MAX_UNDELETED = 5000
+"""Acknowledged events whose DELETE has not committed yet. DELETEs wait for the writer's
+group-commit window (``Outbox.delete`` does not commit at once), so several run concurrently
+and share one commit; publishing goes on meanwhile, up to this many."""
+MAX_PEEK = 10_000
+STORE_RETRY_S = 1.0
+"""Pause after a store error (the writer is busy or closing) before reading the outbox again."""
+
+
+@dataclass(slots=True)
+class PublisherCounters:
+    published: int = 0
+    acknowledged: int = 0
+    deleted: int = 0
+    refused: int = 0
+    retries: int = 0
+
+
+class OutboxPublisher:
+    """See the module docstring. ``run()`` until cancelled."""
+
+    def __init__(self, outbox: Outbox, client: MqttClient, *, window: int = WINDOW,
+                 peek_batch: int = PEEK_BATCH, delete_batch: int = DELETE_BATCH) -> None:
+        if window < 1 or peek_batch < window or delete_batch < 1:
+            raise ValueError("need window >= 1, peek_batch >= window, delete_batch >= 1")
+        self.outbox = outbox
+        self.client = client
+        self.window = window
+        self.peek_batch = peek_batch
+        self.delete_batch = delete_batch
+        self.counters = PublisherCounters()
+        self.central_online = True
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._deleting: deque[tuple[int, asyncio.Task[None]]] = deque()
+        self._undeleted: list[int] = []
+
+    def wake(self) -> None:
+        """Something was committed to the outbox (or the link came back): look again."""
+        self._wake.set()
+
+    def set_central_online(self, online: bool) -> None:
+        self.central_online = online
+        if online:
+            self.wake()
+
+    async def wait_idle(self) -> None:
+        """Until the outbox was found empty (after the last ``wake``)."""
+        await self._idle.wait()
+
+    async def run(self) -> None:
+        try:
+            while True:
+                await self.client.wait_connected()
+                if not self.central_online:
+                    self._wake.clear()
+                    await self._wake.wait()
+                    continue
+                self._wake.clear()
+                try:
+                    drained = await self._drain()
+                except NotConnected:
+                    self.counters.retries += 1
+                    continue
+                except StoreError as exc:
+                    logger.warning("outbox: %s; retrying", exc)
+                    await asyncio.sleep(STORE_RETRY_S)
+                    continue
+                if drained:
+                    self._idle.set()
+                    await self._wake.wait()
+                    self._idle.clear()
+        finally:
+            if self._deleting:
+                await asyncio.wait([task for _, task in self._deleting])
+
+    async def _drain(self) -> bool:
+        """Publish until the outbox is empty (True) or the link drops (NotConnected)."""
+        high_water = 0   # outbox ids up to here are acknowledged (maybe not deleted yet)
+        while True:
+            # Acknowledged rows may still await their DELETE; peek past them.
+            limit = min(MAX_PEEK, self.peek_batch + self._rows_not_deleted())
+            entries = [e for e in self.outbox.peek(limit) if e.id > high_water][: self.peek_batch]
+            if not entries:
+                await self._flush_deletes()
+                return True
+            high_water = await self._publish_in_order(entries) or high_water
+
+    async def _publish_in_order(self, entries: list[OutboxEntry]) -> int | None:
+        """Publish ``entries`` with at most ``window`` in flight; the last acknowledged id."""
+        in_flight: deque[tuple[OutboxEntry, asyncio.Future[None]]] = deque()
+        last: int | None = None
+        try:
+            for entry in entries:
+                if len(in_flight) >= self.window:
+                    last = await self._settle_oldest(in_flight)
+                in_flight.append((entry, self.client.publish_nowait(entry.topic, entry.payload)))
+                self.counters.published += 1
+            while in_flight:
+                last = await self._settle_oldest(in_flight)
+        except NotConnected:
+            for _, future in in_flight:   # failed by the disconnect; mark them retrieved
+                if future.done() and not future.cancelled():
+                    future.exception()
+            await self._flush_deletes()
+            raise
+        return last
+
+    async def _settle_oldest(
+            self, in_flight: deque[tuple[OutboxEntry, asyncio.Future[None]]]) -> int:
+        entry, future = in_flight.popleft()
+        try:
+            await future
+        except PublishRefused as exc:
+            # The ACL forbids the topic: retrying cannot help, and keeping it would block
+            # every later event. Logged with its id so that it can be traced; dropped.
+            self.counters.refused += 1
+            logger.warning("outbox event %s dropped: %s", entry.event_id, exc)
+        self.counters.acknowledged += 1
+        self._undeleted.append(entry.id)
+        if len(self._undeleted) >= self.delete_batch:
+            ids, self._undeleted = self._undeleted, []
+            self._deleting.append(
+                (len(ids), asyncio.create_task(self._delete(ids), name="outbox delete")))
+            while self._rows_not_deleted() > MAX_UNDELETED:
+                await self._deleting.popleft()[1]
+        return entry.id
+
+    def _rows_not_deleted(self) -> int:
+        return len(self._undeleted) + sum(rows for rows, _ in self._deleting)
+
+    async def _delete(self, ids: list[int]) -> None:
+        self.counters.deleted += await self.outbox.delete(ids)
+
+    async def _flush_deletes(self) -> None:
+        """Delete every acknowledged id and wait for the DELETEs to commit."""
+        while self._deleting:
+            await self._deleting.popleft()[1]
+        ids, self._undeleted = self._undeleted, []
+        if ids:
+            await self._delete(ids)

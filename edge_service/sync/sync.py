@@ -1,0 +1,348 @@
+# SPDX-License-Identifier: Apache-2.0
+"""MqttSync: the daemon's MQTT link, assembled from the parts of this package.
+
+    start():  boot_seq += 1 (stored) -> client with the will (retained ``status`` offline,
+              Will Delay 30 s under MQTT 5) -> reconnect loop, outbox publisher, downlink
+    each (re)connect: subscribe (site ``items/delta`` and ``items/snapshot/+``, own ``cmd/+``
+              and ``twin/desired``, ``central/status``) -> retained birth ``status`` online
+              with ``boot_seq`` -> retained ``meta`` -> ``twin/reported`` -> every device's
+              retained state (a broker may have lost them) -> resync if the cache has no
+              baseline -> wake the outbox
+    stop():   retained ``status`` offline -> drain the outbox for up to ``STOP_FLUSH_S`` ->
+              DISCONNECT (a normal disconnect: the broker drops the will)
+
+Inbound messages are dispatched one at a time in arrival order (deltas depend on it); every
+failure is caught and logged there, so a hostile message can never stop the link.
+
+Not responsible for: creating events (``events.record_event``, in the workflows' writer
+operations), the meaning of commands (registered handlers), the daemon's lifecycle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Iterable
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+from edge_service.config import Config, MqttConfig, NodeConfig
+from edge_service.store import Store
+from edge_service.sync.commands import CommandHandler, Commands, Twin, TwinHandler, accept_config
+from edge_service.sync.downlink import ItemDownlink
+from edge_service.sync.errors import NotConnected, SettingsInvalid, SyncError
+from edge_service.sync.mqtt_client import (
+    BACKOFF_BASE_S,
+    BACKOFF_CAP_S,
+    ClientSettings,
+    InboundMessage,
+    MqttClient,
+    Tls,
+    Will,
+)
+from edge_service.sync.node_state import next_boot_seq
+from edge_service.sync.outbox_publisher import OutboxPublisher
+from edge_service.sync.rejections import RejectionReporter
+from protocols.contract import (
+    CentralStatus,
+    ContractError,
+    DeviceInfo,
+    DeviceState,
+    NodeMeta,
+    NodeStatus,
+    TopicKind,
+    central_status_topic,
+    command_topic,
+    device_state_topic,
+    format_time,
+    items_delta_topic,
+    items_snapshot_topic,
+    meta_topic,
+    node_prefix,
+    parse_topic,
+    status_topic,
+    twin_desired_topic,
+)
+
+logger = logging.getLogger(__name__)
+
+WILL_DELAY_S = 30
+"""MQTT 5 Will Delay: a restart or a short network blip within it does not flap ``offline``."""
+STOP_FLUSH_S = 5.0
+"""How long ``stop()`` keeps draining the outbox; the rest waits on disk for the next start."""
+STOP_PUBLISH_TIMEOUT_S = 2.0
+Role = Literal["kiosk", "gate", "staff"]
+ROLES: dict[str, tuple[Role, ...]] = {"kiosk": ("kiosk",), "gate": ("gate",), "staff": ("staff",),
+                                      "all": ("kiosk", "gate", "staff")}
+Health = Literal["ok", "degraded", "fault"]
+MAX_DETAIL_CHARS = 256
+MAX_FIRMWARE_CHARS = 64
+
+
+def _software_version() -> str:
+    try:
+        return metadata.version("libedge")
+    except metadata.PackageNotFoundError:
+        return "0.0.0"
+
+
+def _read_password(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+    except OSError as exc:
+        raise SettingsInvalid("mqtt.password_file", f"cannot read {path}: {exc.strerror}") from None
+
+
+def client_settings(node: NodeConfig, mqtt: MqttConfig, *, will: Will | None,
+                    backoff_base_s: float = BACKOFF_BASE_S,
+                    backoff_cap_s: float = BACKOFF_CAP_S) -> ClientSettings:
+    """The client's settings from the daemon's configuration (reads the password file)."""
+    tls = None
+    if mqtt.tls:
+        tls = Tls(ca_file=mqtt.ca_file or None, cert_file=mqtt.cert_file or None,
+                  key_file=mqtt.key_file or None)
+    return ClientSettings(
+        host=mqtt.host, port=mqtt.port,
+        client_id="libedge:" + node_prefix(node.tenant, node.site, node.node)[len("lib/v1/"):],
+        protocol=mqtt.protocol, keepalive_s=mqtt.keepalive_s,
+        session_expiry_s=mqtt.session_expiry_s, username=mqtt.username or None,
+        password=_read_password(mqtt.password_file) if mqtt.password_file else None,
+        tls=tls, will=will, backoff_base_s=backoff_base_s, backoff_cap_s=backoff_cap_s)
+
+
+def device_state(state: dict[str, object], *, now_ms: int) -> DeviceState:
+    """The contract's device state from the daemon's device document (``public_state``)."""
+    connected = state.get("connected") is True
+    health: Health = "ok" if connected else "fault"
+    for known in get_args(Health):
+        if state.get("health") == known:
+            health = known
+    raw_counters = state.get("counters")
+    counters = {str(k): v for k, v in raw_counters.items()
+                if isinstance(v, int) and not isinstance(v, bool) and v >= 0
+                } if isinstance(raw_counters, dict) else {}
+    firmware, detail = state.get("firmware"), state.get("last_error")
+    return DeviceState(
+        connected=connected, health=health, time=format_time(now_ms), counters=counters,
+        firmware=firmware[:MAX_FIRMWARE_CHARS] if isinstance(firmware, str) else None,
+        detail=detail[:MAX_DETAIL_CHARS] if isinstance(detail, str) and detail else None)
+
+
+class MqttSync:
+    """The MQTT link of one node; see the module docstring."""
+
+    def __init__(self, node: NodeConfig, mqtt: MqttConfig, store: Store, *,
+                 software_version: str, tag_models: Iterable[str] = (),
+                 twin_handler: TwinHandler = accept_config,
+                 backoff_base_s: float = BACKOFF_BASE_S, backoff_cap_s: float = BACKOFF_CAP_S,
+                 resync_timeout_s: float | None = None, rng: random.Random | None = None) -> None:
+        self.node = node
+        self.mqtt = mqtt
+        self.store = store
+        self.software_version = software_version
+        self.tag_models = tuple(tag_models)
+        self._twin_handler = twin_handler
+        self._backoff = (backoff_base_s, backoff_cap_s)
+        self._resync_timeout_s = resync_timeout_s
+        self._rng = rng or random.Random()
+        self._handlers: dict[str, CommandHandler] = {}
+        self._devices: dict[str, DeviceState] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self.boot_seq: int | None = None
+        self._since_ms = 0
+        self.client: MqttClient | None = None
+        self.publisher: OutboxPublisher | None = None
+        self.downlink: ItemDownlink | None = None
+        self.commands: Commands | None = None
+        self.twin: Twin | None = None
+        self.rejections: RejectionReporter | None = None
+
+    # --- the daemon's interface --------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        return self.client is not None and self.client.connected
+
+    def register_command(self, name: str, handler: CommandHandler) -> None:
+        """Add a command handler (before or after ``start``)."""
+        self._handlers[name] = handler
+        if self.commands is not None:
+            self.commands.register(name, handler)
+
+    async def start(self) -> None:
+        if self.client is not None:
+            raise SyncError("MqttSync already started")
+        n = self.node
+        self.boot_seq = await next_boot_seq(self.store)
+        self._since_ms = time.time_ns() // 1_000_000
+        will = Will(status_topic(n.tenant, n.site, n.node),
+                    NodeStatus.will(boot_seq=self.boot_seq).to_json(), qos=1, retain=True,
+                    delay_s=WILL_DELAY_S)
+        client = MqttClient(client_settings(n, self.mqtt, will=will,
+                                            backoff_base_s=self._backoff[0],
+                                            backoff_cap_s=self._backoff[1]), rng=self._rng)
+        self.client = client
+        self.publisher = OutboxPublisher(self.store.outbox, client)
+        self.rejections = RejectionReporter(self.store, n, self.publisher.wake)
+        timeouts: dict[str, Any] = {}
+        if self._resync_timeout_s is not None:
+            timeouts = {"first_page_timeout_s": self._resync_timeout_s,
+                        "page_timeout_s": self._resync_timeout_s}
+        self.downlink = ItemDownlink(n, self.store, client, self.rejections, rng=self._rng,
+                                     **timeouts)
+        self.commands = Commands(client, self.rejections)
+        self.commands.register("sync.items", self._sync_items_command)
+        for name, handler in self._handlers.items():
+            self.commands.register(name, handler)
+        self.twin = Twin(n, self.store, client, self.rejections, self._twin_handler)
+        for topic_filter in (items_delta_topic(n.tenant, n.site),
+                             items_snapshot_topic(n.tenant, n.site, 1)[:-1] + "+",
+                             command_topic(n.tenant, n.site, n.node, "x")[:-1] + "+",
+                             twin_desired_topic(n.tenant, n.site, n.node),
+                             central_status_topic(n.tenant)):
+            client.subscribe(topic_filter, 1)
+        client.on_connect.append(self._on_connected)
+        self._tasks = [asyncio.create_task(client.run(), name="mqtt connection"),
+                       asyncio.create_task(self.publisher.run(), name="mqtt outbox"),
+                       asyncio.create_task(self._dispatch(), name="mqtt downlink")]
+
+    async def stop(self) -> None:
+        client, publisher = self.client, self.publisher
+        if client is None or publisher is None:
+            return
+        n = self.node
+        if client.connected and self.boot_seq is not None:
+            with contextlib.suppress(SyncError, TimeoutError):
+                async with asyncio.timeout(STOP_PUBLISH_TIMEOUT_S):
+                    await client.publish(status_topic(n.tenant, n.site, n.node),
+                                         NodeStatus.will(boot_seq=self.boot_seq).to_json(),
+                                         retain=True)
+            if client.connected:
+                publisher.wake()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(publisher.wait_idle(), STOP_FLUSH_S)
+        for task in self._tasks[1:]:
+            task.cancel()
+        await asyncio.wait(self._tasks[1:])
+        if self.downlink is not None:
+            await self.downlink.close()
+        if self.commands is not None:
+            await self.commands.close()
+        await client.close()
+        await asyncio.wait(self._tasks[:1])
+        self._tasks = []
+        self.client = None
+
+    def wake_outbox(self) -> None:
+        if self.publisher is not None:
+            self.publisher.wake()
+
+    async def publish_device_state(self, dev: str, state: dict[str, object]) -> None:
+        """Remember the device's state and publish it retained (now, or at the next connect)."""
+        n = self.node
+        try:
+            topic = device_state_topic(n.tenant, n.site, n.node, dev)
+            document = device_state(state, now_ms=time.time_ns() // 1_000_000)
+        except ContractError as exc:
+            raise SettingsInvalid(f"device {dev!r}", str(exc)) from None
+        self._devices[dev] = document
+        if self.client is not None and self.client.connected:
+            with contextlib.suppress(NotConnected):
+                await self.client.publish(topic, document.to_json(), retain=True)
+
+    # --- on connect --------------------------------------------------------------------------
+
+    async def _on_connected(self) -> None:
+        client, n = self.client, self.node
+        assert client is not None
+        assert self.boot_seq is not None
+        birth = NodeStatus.birth(boot_seq=self.boot_seq, sw=self.software_version,
+                                 since_ms=self._since_ms)
+        await client.publish(status_topic(n.tenant, n.site, n.node), birth.to_json(), retain=True)
+        await client.publish(meta_topic(n.tenant, n.site, n.node), self._meta().to_json(),
+                             retain=True)
+        if self.twin is not None:
+            await self.twin.report()
+        for dev, document in list(self._devices.items()):
+            await client.publish(device_state_topic(n.tenant, n.site, n.node, dev),
+                                 document.to_json(), retain=True)
+        if self.downlink is not None:
+            await self.downlink.on_connected()
+        self.wake_outbox()
+
+    def _meta(self) -> NodeMeta:
+        return NodeMeta(
+            sw=self.software_version, roles=ROLES.get(self.node.mode, ("kiosk",)),
+            capabilities=self.commands.names if self.commands else (),
+            devices=tuple(DeviceInfo(dev=dev, kind="reader") for dev in sorted(self._devices)),
+            tag_models=self.tag_models)
+
+    async def _sync_items_command(self, args: dict[str, Any]) -> dict[str, Any]:
+        assert self.downlink is not None
+        self.downlink.start_resync("central")
+        return {"last_seq": self.downlink.last_applied}
+
+    # --- inbound -----------------------------------------------------------------------------
+
+    async def _dispatch(self) -> None:
+        assert self.client is not None
+        async for message in self.client.messages():
+            try:
+                await self._handle(message)
+            except asyncio.CancelledError:
+                raise
+            except Exception:   # never let one message end the downlink
+                logger.exception("handling a message on %r failed", message.topic)
+
+    async def _handle(self, message: InboundMessage) -> None:
+        assert self.downlink is not None
+        assert self.commands is not None
+        assert self.twin is not None
+        assert self.rejections is not None
+        n = self.node
+        try:
+            topic = parse_topic(message.topic)
+        except ContractError as exc:
+            await self.rejections.reject(message.topic, message.payload, exc.reason, exc.field)
+            return
+        ours = topic.tenant == n.tenant and topic.site in (None, n.site) \
+            and topic.node in (None, n.node)
+        if not ours:
+            await self.rejections.reject(message.topic, message.payload,
+                                         "topic of another tenant, site or node")
+            return
+        if topic.kind is TopicKind.ITEMS_DELTA:
+            await self.downlink.on_delta(message.topic, message.payload)
+        elif topic.kind is TopicKind.ITEMS_SNAPSHOT:
+            await self.downlink.on_snapshot_page(message.topic, message.payload)
+        elif topic.kind is TopicKind.COMMAND:
+            await self.commands.on_command(topic, message)
+        elif topic.kind is TopicKind.TWIN_DESIRED:
+            await self.twin.on_desired(message.topic, message.payload)
+        elif topic.kind is TopicKind.CENTRAL_STATUS:
+            await self._on_central_status(message)
+        else:
+            await self.rejections.reject(message.topic, message.payload,
+                                         f"a node does not receive {topic.kind} messages")
+
+    async def _on_central_status(self, message: InboundMessage) -> None:
+        assert self.publisher is not None
+        assert self.rejections is not None
+        if not message.payload:
+            self.publisher.set_central_online(True)   # cleared: nobody says central is down
+            return
+        try:
+            status = CentralStatus.from_json(message.payload)
+        except ContractError as exc:
+            await self.rejections.reject(message.topic, message.payload, exc.reason, exc.field)
+            return
+        self.publisher.set_central_online(status.online)
+
+
+def create_sync(config: Config, store: Store) -> MqttSync:
+    """The daemon's factory (``edge_service.daemon.SyncFactory``)."""
+    return MqttSync(config.node, config.mqtt, store, software_version=_software_version())

@@ -1,0 +1,145 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The gateway core against the ILS simulator over TCP, with an in-memory transport and a real
+SQLite state file: answers, dedupe, deltas, snapshots, off-line replay and exceptions."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from edge_service.gateway import Gateway, GatewaySettings, ImportedItem
+from edge_service.ils import IlsSimulator, Sip2Pool
+from edge_service.store import GatewayState
+from protocols.contract import (
+    CheckinRequest,
+    ItemDelta,
+    ItemInfoRequest,
+    PatronCheckRequest,
+    SnapshotPage,
+    SyncItemsRequest,
+    decode_event,
+    event_data,
+    format_time,
+)
+from tests.gateway.helpers import (
+    OWNER,
+    MemoryTransport,
+    S,
+    T,
+    checkout,
+    expires,
+    topic_of,
+)
+from tests.ils.helpers import BOOK, NOT_FOR_LOAN, PINS, SOREN, clock, profile_for, simulator
+
+OFFLINE_AT = "2024-04-30T13:00:00.000Z"
+
+
+@contextlib.asynccontextmanager
+async def gateway(tmp_path: Path, **settings: object
+                  ) -> AsyncIterator[tuple[Gateway, MemoryTransport, IlsSimulator]]:
+    async with simulator() as sim:
+        pool = Sip2Pool(profile_for(sim, login_user="gateway", login_password="gateway-secret"),
+                        2, clock=clock)
+        state = await GatewayState.open(tmp_path / "gateway.db")
+        transport = MemoryTransport()
+        try:
+            async with pool:
+                yield Gateway(GatewaySettings(tenant=T, **settings),  # type: ignore[arg-type]
+                              pool, state, transport), transport, sim
+        finally:
+            await state.close()
+
+
+async def test_a_checkout_is_answered_and_becomes_a_delta(tmp_path: Path) -> None:
+    async with gateway(tmp_path) as (gw, transport, _):
+        request = checkout("c-1", BOOK, SOREN, pin=PINS[SOREN])
+        await gw.handle(topic_of(request), request.to_json())
+        (reply,) = transport.replies()
+        assert reply.status == "ok"
+        assert reply.outcome
+        assert reply.outcome.ok
+        assert reply.outcome.desensitize == "Y"
+        (delta,) = [ItemDelta.from_json(p) for p in transport.on("/items/delta")]
+        assert delta.seq == 1
+        assert (delta.items[0].circulation_status, delta.items[0].version) == ("04", 1)
+        back = CheckinRequest(corr="c-2", expires=expires(), primary_item_id=BOOK,
+                              owner_institution=OWNER)
+        await gw.handle(topic_of(back), back.to_json())
+        second = ItemDelta.from_json(transport.on("/items/delta")[-1])
+        assert (second.seq, second.items[0].version) == (2, 2)
+        assert second.items[0].circulation_status == "03"
+        for _, payload in transport.published:   # neither barcode nor PIN leaves in a reply
+            assert SOREN.encode() not in payload
+            assert PINS[SOREN].encode() not in payload
+
+
+async def test_a_redelivered_request_is_answered_from_the_store(tmp_path: Path) -> None:
+    async with gateway(tmp_path) as (gw, transport, sim):
+        request = checkout("c-9", BOOK, SOREN, pin=PINS[SOREN])
+        for _ in range(3):
+            await gw.handle(topic_of(request), request.to_json())
+        replies = transport.replies()
+        assert [r.replayed for r in replies] == [None, True, True]
+        assert {r.outcome for r in replies} == {replies[0].outcome}
+        assert sim.counters.executed["11"] == 1   # the ILS saw ONE checkout
+        assert len(transport.on("/items/delta")) == 1
+
+
+async def test_expired_invalid_and_patron_requests(tmp_path: Path) -> None:
+    async with gateway(tmp_path) as (gw, transport, sim):
+        late = ItemInfoRequest(corr="e-1", expires=format_time(0), primary_item_id=BOOK,
+                               owner_institution=OWNER)
+        await gw.handle(topic_of(late), late.to_json())
+        bad = b'{"corr":"e-2","expires":"x"}'
+        await gw.handle(topic_of(late), bad)
+        patron = PatronCheckRequest(corr="e-3", expires=expires(), patron_id=SOREN, pin="0000")
+        await gw.handle(topic_of(patron), patron.to_json())
+        expired, invalid, check = transport.replies()
+        assert expired.error
+        assert expired.error.code == "expired"
+        assert invalid.error
+        assert invalid.error.code == "invalid_request"
+        assert check.outcome
+        assert (check.outcome.pin_ok, check.outcome.may_borrow) == (False, False)
+        assert "17" not in sim.counters.executed
+
+
+async def test_offline_replay_refused_by_the_ils_becomes_an_exception(tmp_path: Path) -> None:
+    async with gateway(tmp_path, offline_policy={S: "checked"}) as (gw, transport, _):
+        event_id = "01a0f6f5-d8eb-7012-8d15-9e26af37bc04"
+        ok = checkout("o-1", BOOK, SOREN, offline=True, transaction_time=OFFLINE_AT)
+        refused = checkout("o-2", NOT_FOR_LOAN, SOREN, offline=True,
+                           transaction_time=OFFLINE_AT, related_event=event_id)
+        for request in (ok, refused):
+            await gw.handle(topic_of(request), request.to_json())
+        first, second = transport.replies()
+        assert first.outcome
+        assert first.outcome.ok
+        assert second.outcome
+        assert second.outcome.ok is False
+        (payload,) = transport.on("/evt/exception")
+        event = decode_event(payload)
+        assert event.source == f"lib/v1/{T}/{S}/gateway"
+        assert event.offline
+        data = event_data(event)
+        assert (data.kind, data.primary_item_id, data.related_event) == (
+            "offline_rejected", NOT_FOR_LOAN, event_id)
+        assert SOREN.encode() not in payload
+
+
+async def test_snapshot_pages_after_an_import(tmp_path: Path) -> None:
+    async with gateway(tmp_path, snapshot_page_items=2) as (gw, transport, _):
+        seqs = await gw.import_items(S, [ImportedItem(OWNER, f"30000{i}") for i in range(5)])
+        assert seqs == [1]
+        sync = SyncItemsRequest(corr="s-1", expires=expires())
+        await gw.handle(topic_of(sync), sync.to_json())
+        (reply,) = transport.replies()
+        assert reply.outcome
+        assert (reply.outcome.pages, reply.outcome.seq_at_snapshot) == (3, 1)
+        pages = [SnapshotPage.from_json(p) for t, p in transport.published
+                 if "/items/snapshot/" in t]
+        assert [p.page for p in pages] == [1, 2, 3]
+        assert sum(len(p.items) for p in pages) == 5
+        assert {p.snapshot_id for p in pages} == {reply.outcome.snapshot_id}

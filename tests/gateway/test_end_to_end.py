@@ -1,0 +1,86 @@
+# SPDX-License-Identifier: Apache-2.0
+"""End to end on a real Mosquitto: an edge's MqttBackend -> broker -> two gateway instances
+(shared subscription) -> SIP2 -> the ILS simulator, and back."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from edge_service.circulation import ItemKey, MqttBackend, TransientCirculationError
+from edge_service.gateway import GatewaySettings, ServiceSettings, running
+from edge_service.sync.mqtt_client import ClientSettings, MqttClient
+from tests.gateway.broker import MOSQUITTO, mosquitto
+from tests.gateway.helpers import OWNER, S, T
+from tests.ils.helpers import BOOK, PINS, SOREN, simulator
+
+pytestmark = pytest.mark.skipif(not Path(MOSQUITTO).exists(), reason="mosquitto is needed")
+ITEMS = [f"50123456{n:02d}" for n in range(1, 21)]
+READY_TIMEOUT_S = 10.0
+
+
+def service(port: int, sim_port: int, state: Path, instance: str) -> ServiceSettings:
+    from edge_service.ils import Sip2Profile  # noqa: PLC0415 - keeps the header short
+    profile = Sip2Profile(host="127.0.0.1", port=sim_port, login_user="gateway",
+                          login_password="gateway-secret", location_code="MAIN",
+                          institution_id=OWNER, timeout_s=5.0, heartbeat_s=0)
+    return ServiceSettings(
+        gateway=GatewaySettings(tenant=T), state_path=str(state), group="gateway",
+        instance=instance, pool_size=2, sip2=profile,
+        mqtt=ClientSettings(host="127.0.0.1", port=port, client_id=f"gw-{instance}",
+                            persistent_session=False))
+
+
+@contextlib.asynccontextmanager
+async def edge(port: int, node: str = "kiosk-2") -> AsyncIterator[MqttBackend]:
+    client = MqttClient(ClientSettings(host="127.0.0.1", port=port, client_id=f"edge-{node}",
+                                       persistent_session=False))
+    connection = asyncio.create_task(client.run())
+    backend = MqttBackend(client, tenant=T, site=S, node=node, timeout_s=1.0)
+    pump = asyncio.create_task(backend.pump(client.messages()))
+    try:
+        await client.wait_connected()
+        yield backend
+    finally:
+        pump.cancel()
+        await client.close()
+        connection.cancel()
+        await asyncio.gather(pump, connection, return_exceptions=True)
+
+
+async def until_answered(backend: MqttBackend) -> None:
+    """Subscriptions are not acknowledged to the caller: ask until the gateways answer."""
+    deadline = asyncio.get_running_loop().time() + READY_TIMEOUT_S
+    while True:
+        try:
+            await backend.item_info(ItemKey(OWNER, BOOK))
+        except TransientCirculationError:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+        else:
+            return
+
+
+async def test_two_gateways_share_the_load_without_duplicates(tmp_path: Path) -> None:
+    with mosquitto(tmp_path) as port:
+        async with (simulator() as sim,
+                    running(service(port, sim.port, tmp_path / "gw.db", "a")) as gw_a,
+                    running(service(port, sim.port, tmp_path / "gw.db", "b")) as gw_b,
+                    edge(port) as backend):
+            await until_answered(backend)
+            before = sim.counters.executed.get("11", 0)
+            patron = await backend.patron_check(SOREN, pin=PINS[SOREN])
+            assert patron.may_borrow
+            outcomes = await asyncio.gather(*(
+                backend.checkout(ItemKey(OWNER, item), SOREN, pin=PINS[SOREN])
+                for item in ITEMS))
+            assert len(outcomes) == len(ITEMS)
+            assert sim.counters.executed["11"] - before == len(ITEMS)   # each exactly once
+            assert gw_a.counters.requests > 0
+            assert gw_b.counters.requests > 0
+            assert gw_a.counters.deltas + gw_b.counters.deltas == sum(o.ok for o in outcomes)
+            assert await gw_a.state.site_seq(S) == sum(o.ok for o in outcomes)

@@ -1,0 +1,118 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Commands over a real broker: MQTT 5 Response Topic + Correlation Data, the 3.1.1 payload
+fallback, an expired command not executed, an unknown command answered; the twin applied,
+stored and reported."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from edge_service.config import MqttConfig
+from edge_service.store import Store, StoreConfig
+from edge_service.sync import CommandFailed, MqttSync, PublishProperties
+from protocols.contract import (
+    CommandResponse,
+    TwinDesired,
+    TwinReported,
+    command_topic,
+    format_time,
+    response_topic,
+    twin_desired_topic,
+    twin_reported_topic,
+)
+from tests.sync.broker import Mosquitto
+from tests.sync.central import until
+from tests.sync.conftest import NODE
+from tests.sync.helpers import FAST_BACKOFF, client
+
+RES = response_topic(NODE.tenant, NODE.site, NODE.node)
+REPORTED = twin_reported_topic(NODE.tenant, NODE.site, NODE.node)
+
+
+def cmd(name: str) -> str:
+    return command_topic(NODE.tenant, NODE.site, NODE.node, name)
+
+
+async def test_commands_answer_with_correlation_and_expired_ones_do_not_run(
+        tmp_path: Path, broker: Mosquitto, mqtt_config: MqttConfig) -> None:
+    runs: list[dict[str, Any]] = []
+
+    async def echo(args: dict[str, Any]) -> dict[str, Any]:
+        runs.append(args)
+        return {"echo": args["x"]}
+
+    async def refuse(args: dict[str, Any]) -> dict[str, Any]:
+        raise CommandFailed("invalid_args", "no door here")
+
+    async with await Store.open(StoreConfig(tmp_path / "edge.db")) as store, \
+            client(broker.port, "central", RES) as (central, seen):
+        sync = MqttSync(NODE, mqtt_config, store, software_version="t", **FAST_BACKOFF)
+        sync.register_command("test.echo", echo)
+        sync.register_command("door.unlock", refuse)
+        await sync.start()
+        try:
+            await until(lambda: sync.connected)
+            late = {"name": "test.echo", "args": {"x": 2}, "corr": "c-2",
+                    "expires": format_time(1_000)}     # 3.1.1 style, long expired
+            await central.publish(cmd("test.echo"), json.dumps(late).encode())
+            await central.publish(cmd("test.echo"), b'{"name": "test.echo", "args": {"x": 1}}',
+                                  properties=PublishProperties(
+                                      response_topic=RES, correlation_data=b"c-1",
+                                      message_expiry_s=30))
+            fresh = {"name": "door.unlock", "args": {}, "corr": "c-3", "reply_to": RES,
+                     "expires": format_time(4_000_000_000_000)}
+            await central.publish(cmd("door.unlock"), json.dumps(fresh).encode())
+            await central.publish(cmd("no.such"), b'{"name": "no.such", "args": {}}',
+                                  properties=PublishProperties(correlation_data=b"c-4",
+                                                               message_expiry_s=30))
+
+            def responses() -> dict[str, CommandResponse]:
+                out = {}
+                for message in seen.others:
+                    body = json.loads(message.payload)
+                    if "status" in body:
+                        out[body["corr"]] = CommandResponse.from_json(message.payload)
+                return out
+
+            await seen.wait_for(lambda: len(responses()) >= 4)
+        finally:
+            await sync.stop()
+    got = responses()
+    assert got["c-1"].status == "ok"
+    assert got["c-1"].data == {"echo": 1}
+    assert got["c-2"].error is not None
+    assert got["c-2"].error.code == "expired"
+    assert got["c-3"].error is not None
+    assert got["c-3"].error.code == "invalid_args"
+    assert got["c-4"].error is not None
+    assert got["c-4"].error.code == "unknown_command"
+    assert runs == [{"x": 1}]    # the expired one never ran
+    c1 = next(m for m in seen.others if b'"c-1"' in m.payload)
+    assert c1.correlation_data == b"c-1"   # MQTT 5 property echoed
+
+
+async def test_twin_desired_is_applied_stored_and_reported(
+        tmp_path: Path, broker: Mosquitto, mqtt_config: MqttConfig) -> None:
+    applied: list[dict[str, Any]] = []
+
+    async def apply(config: dict[str, Any]) -> dict[str, Any]:
+        applied.append(config)
+        return {**config, "effective": True}
+
+    desired = twin_desired_topic(NODE.tenant, NODE.site, NODE.node)
+    async with await Store.open(StoreConfig(tmp_path / "edge.db")) as store, \
+            client(broker.port, "central", REPORTED) as (central, seen):
+        await central.publish(desired, TwinDesired(version=3, config={"gate": "strict"}
+                                                   ).to_json(), retain=True)
+        for _boot in range(2):    # the second start re-reports without applying again
+            sync = MqttSync(NODE, mqtt_config, store, software_version="t",
+                            twin_handler=apply, **FAST_BACKOFF)
+            await sync.start()
+            count = len(seen.others)
+            await seen.wait_for(lambda c=count: len(seen.others) > c)
+            await sync.stop()
+    reported = TwinReported.from_json(seen.others[-1].payload)
+    assert (reported.version, reported.config) == (3, {"gate": "strict", "effective": True})
+    assert applied == [{"gate": "strict"}]

@@ -1,0 +1,42 @@
+# SPDX-License-Identifier: Apache-2.0
+"""``libedge events tail`` against a real broker: events printed once each (by id)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+from edge_service.store import Store, StoreConfig
+from edge_service.sync import OutboxPublisher
+from tests.sync.broker import Mosquitto
+from tests.sync.conftest import NODE
+from tests.sync.helpers import client, produce
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+async def test_events_tail_prints_each_event_once(tmp_path: Path, broker: Mosquitto) -> None:
+    tail = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", "import sys; from edge_service.cli import main; "
+        "sys.exit(main(sys.argv[1:]))", "events", "tail", "--host", "127.0.0.1",
+        "--port", str(broker.port), "--tenant", NODE.tenant, "--site", NODE.site,
+        "--json", "--count", "3", cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    assert tail.stderr is not None
+    assert (await tail.stderr.readline()).startswith(b"listening on lib/v1/")
+    async with await Store.open(StoreConfig(tmp_path / "edge.db")) as store, \
+            client(broker.port, "node") as (node_client, _):
+        events = [await produce(store, NODE, n) for n in range(3)]
+        publisher = OutboxPublisher(store.outbox, node_client)
+        entries = store.outbox.peek(10)
+        await node_client.publish(entries[0].topic, entries[0].payload)   # a duplicate first
+        draining = asyncio.create_task(publisher.run())
+        publisher.wake()
+        out, err = await asyncio.wait_for(tail.communicate(), 10)
+        draining.cancel()
+        await asyncio.wait([draining])
+    assert tail.returncode == 0, err
+    lines = [json.loads(line) for line in out.decode().splitlines()]
+    assert [line["id"] for line in lines] == [e.id for e in events]
