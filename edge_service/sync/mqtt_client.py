@@ -33,6 +33,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import socket
 import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -343,6 +344,15 @@ class MqttClient:
             except Exception:
                 logger.exception("MQTT on_message callback")
 
+        def on_socket_open(_c: Any, _u: Any, sock: Any) -> None:
+            # paho leaves Nagle on: a reply published right after a PUBACK then waits for the
+            # peer's delayed ACK (~40 ms a hop), which made every gateway round trip ~88 ms.
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except (OSError, AttributeError):
+                logger.debug("MQTT socket: TCP_NODELAY not available")
+
+        conn.client.on_socket_open = on_socket_open
         conn.client.on_connect = on_connect
         conn.client.on_disconnect = on_disconnect
         conn.client.on_connect_fail = on_connect_fail

@@ -27,6 +27,7 @@ def mosquitto(directory: Path) -> Iterator[int]:
     port = free_port()
     config = directory / "mosquitto.conf"
     config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\nuser root\n"
+                      "set_tcp_nodelay true\n"
                       "max_queued_messages 10000\n")
     process = subprocess.Popen([MOSQUITTO, "-c", str(config)], stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
