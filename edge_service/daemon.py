@@ -4,9 +4,10 @@
 Lifecycle (``Daemon.run``, called by ``libedge run --config FILE``)::
 
     open store --> start reader supervisors --> wait for each first open attempt
-      --> API listening --> MQTT started (if mqtt.enabled) --> READY=1
+      --> API listening --> MQTT started (if mqtt.enabled) --> circulation backend built
+      (its ILS link opened in the background) --> READY=1
       --> [serve; SIGHUP: reload] --> SIGTERM/SIGINT: STOPPING=1
-      --> MQTT, API, readers stopped --> store flushed and closed --> exit 0
+      --> ILS link closed --> MQTT, API, readers stopped --> store flushed and closed --> exit 0
 
 - READY=1 goes out once storage is open and every configured reader has been tried once
   (connected or found absent; an absent reader is retried in the background and shown as
@@ -16,8 +17,12 @@ Lifecycle (``Daemon.run``, called by ``libedge run --config FILE``)::
 - SIGHUP re-reads the file and the environment. An invalid new configuration is logged (naming
   the key) and the running one kept. A valid one applies ``logging.level`` and the readers
   (added, removed, changed ones restarted; READY=1 again once they were tried); ``node``,
-  ``storage``, ``api``, ``mqtt`` and ``security`` changes are logged as taking effect at the
-  next restart.
+  ``storage``, ``api``, ``mqtt``, ``security`` and ``circulation`` changes are logged as taking
+  effect at the next restart.
+- The circulation backend (``[circulation] backend``: ``sip2`` direct, ``mqtt`` through the
+  gateway on the MQTT link's client) is owned here for the workflows (:attr:`Daemon.ils_link`).
+  An ILS that is down never blocks READY: it is retried in the background and shown as
+  ``ils: unreachable`` in ``/api/v1/health`` and ``/api/v1/devices`` (not a 503).
 - A device error never ends the process; a store that cannot open, an API port that cannot be
   bound, exit with 1 and a message. A bad configuration at start is exit 2 (``cli.run``).
 
@@ -42,6 +47,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from edge_service.circulation import IlsLink, MqttLink, Sip2Backend, backend_from_config
 from edge_service.config import Config, ConfigError, load_config
 from edge_service.devices import FREEZE_FILE_VARIABLE, DeviceSupervisor
 from edge_service.health import (
@@ -49,10 +55,12 @@ from edge_service.health import (
     DeviceSnapshot,
     HealthReport,
     Heartbeat,
+    IlsSnapshot,
     Liveness,
     StoreSnapshot,
     feed_watchdog,
 )
+from edge_service.ils import IlsError
 from edge_service.logs import set_level
 from edge_service.store import Store, StoreConfig, StoreError, Synchronous, WriteConnection
 from edge_service.systemd_notify import Notifier
@@ -88,6 +96,13 @@ class SyncComponent(Protocol):
     def wake_outbox(self) -> None: ...
 
     async def publish_device_state(self, dev: str, state: dict[str, object]) -> None: ...
+
+
+@runtime_checkable
+class ReplyRouting(Protocol):
+    """A link that can carry the gateway-mode circulation backend (``MqttSync`` can)."""
+
+    def circulation_link(self, on_reply: Callable[[bytes], object]) -> MqttLink: ...
 
 
 SyncFactory = Callable[[Config, Store], SyncComponent]
@@ -139,6 +154,8 @@ class Daemon:
         self.store: Store | None = None
         self.supervisors: dict[str, DeviceSupervisor] = {}
         self.sync: SyncComponent | None = None
+        self.ils_link: IlsLink | None = None
+        """The circulation backend the workflows use (``ils_link.backend``) and its state."""
         self.api_address: tuple[str, int] | None = None
         self._api: ApiServer | None = None
         self._writer_beat: Heartbeat | None = None
@@ -192,6 +209,7 @@ class Daemon:
         await self._start_api()
         if self.config.mqtt.enabled:
             await self._start_sync()
+        self._start_circulation()
         interval = self.notifier.watchdog_interval_s
         if interval is not None:
             self._tasks.append(asyncio.create_task(
@@ -225,7 +243,35 @@ class Daemon:
         for supervisor in self.supervisors.values():
             self._publish_state(supervisor.name, supervisor.public_state())
 
+    def _start_circulation(self) -> None:
+        """Build the configured backend and start its ILS link; never fails the start."""
+        circ, sync = self.config.circulation, self.sync
+        if circ.backend == "sip2":
+            try:
+                backend = backend_from_config(circ, self.config.node)
+            except (ConfigError, IlsError) as exc:   # an unreadable password file, a bad charset
+                link = IlsLink.absent("sip2", str(exc))
+                logger.error("circulation backend unusable: %s", exc)  # noqa: TRY400
+            else:
+                assert isinstance(backend, Sip2Backend)
+                link = IlsLink.direct(backend)
+        elif isinstance(sync, ReplyRouting):
+            def on_reply(payload: bytes) -> object:
+                return mqtt_backend.handle_reply(payload)
+            mqtt_backend = backend_from_config(circ, self.config.node,
+                                               mqtt_link=sync.circulation_link(on_reply))
+            link = IlsLink.gateway(mqtt_backend, lambda: sync.connected)
+        else:
+            # Gateway mode needs the MQTT link; without one, circulation is off-line only.
+            link = IlsLink.absent("mqtt", "no MQTT link to the catalog gateway (mqtt.enabled)")
+            logger.info("circulation: %s", link.last_error)
+        self.ils_link = link
+        link.start()
+
     async def _shutdown(self) -> None:
+        link, self.ils_link = self.ils_link, None
+        if link is not None:
+            await link.close()
         if self.sync is not None:
             with contextlib.suppress(Exception):
                 await self.sync.stop()
@@ -310,12 +356,13 @@ class Daemon:
 
     async def _apply(self, new: Config) -> None:
         old = self.config
-        for section in ("node", "storage", "api", "mqtt", "security"):
+        for section in ("node", "storage", "api", "mqtt", "security", "circulation"):
             if getattr(new, section) != getattr(old, section):
                 logger.warning("%s changed: takes effect at the next restart", section)
         set_level(new.logging.level)
         self.config = dataclasses.replace(new, node=old.node, storage=old.storage, api=old.api,
-                                          mqtt=old.mqtt, security=old.security)
+                                          mqtt=old.mqtt, security=old.security,
+                                          circulation=old.circulation)
         old_readers = {r.name: r for r in old.readers}
         new_readers = {r.name: r for r in new.readers}
         stopping = [n for n, r in old_readers.items() if new_readers.get(n) != r]
@@ -362,6 +409,13 @@ class Daemon:
             operations_failed=counters.operations_failed, liveness_probes=self._probes,
             last_error=counters.last_error)
 
+    def ils(self) -> IlsSnapshot | None:
+        link = self.ils_link
+        if link is None:
+            return None
+        return IlsSnapshot(backend=link.kind, state=link.state, last_error=link.last_error,
+                           since=link.since)
+
     @property
     def mqtt_connected(self) -> bool | None:
         if not self.config.mqtt.enabled:
@@ -383,7 +437,7 @@ class Daemon:
         return HealthReport(healthy=not problems, problems=tuple(problems), storage=storage,
                             devices=devices, mqtt_enabled=self.config.mqtt.enabled,
                             mqtt_connected=self.mqtt_connected,
-                            uptime_s=time.monotonic() - self._started_s)
+                            uptime_s=time.monotonic() - self._started_s, ils=self.ils())
 
     def _status_line(self) -> str:
         connected = sum(1 for s in self.supervisors.values() if s.state == "connected")

@@ -25,7 +25,7 @@ from typing import Protocol
 from edge_service.systemd_notify import Notifier
 
 __all__ = ["DEFAULT_STALE_AFTER_S", "DaemonView", "DeviceSnapshot", "HealthReport", "Heartbeat",
-           "Liveness", "StoreSnapshot", "feed_watchdog"]
+           "IlsSnapshot", "Liveness", "StoreSnapshot", "feed_watchdog"]
 
 logger = logging.getLogger(__name__)
 
@@ -132,6 +132,20 @@ class StoreSnapshot:
 
 
 @dataclass(frozen=True, slots=True)
+class IlsSnapshot:
+    """The circulation backend's link to the ILS (``[circulation]``)."""
+
+    backend: str
+    """``sip2`` (direct) or ``mqtt`` (through the catalog gateway)."""
+    state: str
+    """``connecting`` (first attempt running), ``connected``, ``unreachable`` (retrying in the
+    background; workflows go off-line). For ``mqtt``, the state of the broker link."""
+    last_error: str | None
+    since: str
+    """UTC time of the last state change, ISO 8601."""
+
+
+@dataclass(frozen=True, slots=True)
 class HealthReport:
     healthy: bool
     problems: tuple[str, ...]
@@ -140,6 +154,9 @@ class HealthReport:
     mqtt_enabled: bool
     mqtt_connected: bool | None
     uptime_s: float
+    ils: IlsSnapshot | None = None
+    """None when the daemon has no circulation backend (not started yet, or stopped). An
+    unreachable ILS is reported here, not as a problem: the box works off-line without it."""
 
 
 class DaemonView(Protocol):
@@ -150,6 +167,8 @@ class DaemonView(Protocol):
     def devices(self) -> tuple[DeviceSnapshot, ...]: ...
 
     def storage(self) -> StoreSnapshot: ...
+
+    def ils(self) -> IlsSnapshot | None: ...
 
     @property
     def mqtt_connected(self) -> bool | None: ...

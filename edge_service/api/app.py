@@ -9,8 +9,9 @@ and their lifespan; uvicorn runs with ``lifespan="off"`` (see ``server``). Handl
 - ``/api/v1/health`` needs no token (systemd, load balancers, the kiosk page poll it): 200 when
   the storage writer and every configured reader's supervisor are alive, else 503; the body says
   why either way. A reader that is unplugged but retrying is alive (its supervisor is); the body
-  shows it as ``unreachable``.
-- ``/api/v1/devices``: state and cumulative health counters per configured reader.
+  shows it as ``unreachable``. The ILS link (``ils``) is reported, never a reason for 503: an
+  unreachable ILS means off-line circulation, not a broken box.
+- ``/api/v1/devices``: state and cumulative health counters per configured reader, and ``ils``.
 - ``/metrics``: Prometheus text exposition from the app's own registry (``metrics``).
 
 Not responsible for: authentication of the later workflow endpoints (role tokens, next issues).
@@ -25,7 +26,13 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from edge_service.api.metrics import metrics_registry
-from edge_service.health import DaemonView, DeviceSnapshot, HealthReport, StoreSnapshot
+from edge_service.health import (
+    DaemonView,
+    DeviceSnapshot,
+    HealthReport,
+    IlsSnapshot,
+    StoreSnapshot,
+)
 
 __all__ = ["create_app"]
 
@@ -47,6 +54,13 @@ def _storage_json(store: StoreSnapshot) -> dict[str, Any]:
             "commits_failed": store.commits_failed, "last_error": store.last_error}
 
 
+def _ils_json(ils: IlsSnapshot | None) -> dict[str, Any] | None:
+    if ils is None:
+        return None
+    return {"backend": ils.backend, "state": ils.state, "last_error": ils.last_error,
+            "since": ils.since}
+
+
 def _health_json(report: HealthReport) -> dict[str, Any]:
     return {
         "status": "ok" if report.healthy else "unhealthy",
@@ -56,6 +70,7 @@ def _health_json(report: HealthReport) -> dict[str, Any]:
         "devices": {d.name: {"alive": d.alive, "state": d.state, "connected": d.connected,
                              "last_error": d.last_error} for d in report.devices},
         "mqtt": {"enabled": report.mqtt_enabled, "connected": report.mqtt_connected},
+        "ils": _ils_json(report.ils),
     }
 
 
@@ -74,8 +89,10 @@ def create_app(view: DaemonView, *, version: str = "0") -> FastAPI:
 
     @app.get("/api/v1/devices", tags=["devices"])
     async def devices() -> dict[str, Any]:
-        """Every configured reader: state, identity and cumulative health counters."""
-        return {"devices": [_device_json(d) for d in view.devices()]}
+        """Every configured reader: state, identity and cumulative health counters; and the
+        link to the ILS (``ils``), the other device a circulation depends on."""
+        return {"devices": [_device_json(d) for d in view.devices()],
+                "ils": _ils_json(view.ils())}
 
     @app.get("/metrics", tags=["operations"], response_class=Response)
     async def metrics() -> Response:

@@ -16,6 +16,7 @@ from edge_service.circulation.errors import (
     TransientCirculationError,
 )
 from edge_service.circulation.factory import backend_from_config, sip2_profile_from_config
+from edge_service.circulation.ils_link import CHECK_INTERVAL_S, IlsLink
 from edge_service.circulation.mqtt_backend import REPLY_TIMEOUT_S, MqttBackend, MqttLink
 from edge_service.circulation.outcomes import (
     circulation_status_code,
@@ -27,10 +28,12 @@ from edge_service.circulation.outcomes import (
 from edge_service.circulation.sip2_backend import Sip2Backend, local_time
 
 __all__ = [
+    "CHECK_INTERVAL_S",
     "REPLY_TIMEOUT_S",
     "CirculationBackend",
     "CirculationError",
     "CirculationFailed",
+    "IlsLink",
     "ItemKey",
     "MqttBackend",
     "MqttLink",

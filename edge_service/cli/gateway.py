@@ -1,7 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
 """``libedge gateway --config FILE``: run the catalog gateway in the foreground (Ctrl-C stops);
 ``libedge gateway import --config FILE --site S FILE.csv|FILE.mrc``: publish a bulk import as
-item deltas. Exit status: 0 ok, 1 runtime failure, 2 unusable settings or import file.
+item deltas (the whole file is read and checked first: a bad row publishes nothing; no SIP2
+login, no share of the edges' requests). Exit status: 0 ok, 1 runtime failure (broker
+unreachable), 2 unusable settings, site or import file.
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ from edge_service.gateway import (
     GatewayError,
     ImportFormatError,
     load_settings,
+    publishing,
     read_items,
     running,
 )
 from edge_service.ils import IlsError
+from protocols.contract import ContractError, items_delta_topic
 
 
 async def _serve(config: str) -> int:
@@ -33,11 +37,18 @@ async def _serve(config: str) -> int:
 
 async def _import(config: str, site: str, path: Path, owner: str | None) -> int:
     settings = load_settings(config)
+    try:
+        items_delta_topic(settings.gateway.tenant, site)   # checks the site id
+    except ContractError as exc:
+        raise ImportFormatError("--site", str(exc)) from None
     items = list(read_items(path, owner=owner))   # read all first: a bad line publishes nothing
-    async with running(settings) as gateway:
+    if not items:
+        print(f"{path}: no items (nothing published)")
+        return 0
+    async with publishing(settings) as gateway:
         seqs = await gateway.import_items(site, items)
     print(f"{len(items)} items published to site {site} in {len(seqs)} deltas "
-          f"(seq {seqs[0] if seqs else '-'}..{seqs[-1] if seqs else '-'})")
+          f"(seq {seqs[0]}..{seqs[-1]})")
     return 0
 
 

@@ -24,6 +24,7 @@ from edge_service.gateway.service import (
     ServiceSettings,
     load_settings,
     parse_settings,
+    publishing,
     running,
     serve,
 )
@@ -44,6 +45,7 @@ __all__ = [
     "ServiceSettings",
     "load_settings",
     "parse_settings",
+    "publishing",
     "read_csv",
     "read_items",
     "read_marc",

@@ -27,6 +27,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO, Any, BinaryIO, cast
 
 from pymarc import MARCReader, Record
 
@@ -51,28 +52,52 @@ def _checked(item: ImportedItem, where: str) -> ImportedItem:
 
 
 def read_csv(path: Path, *, owner: str | None = None) -> Iterator[ImportedItem]:
-    with path.open(encoding="utf-8", newline="") as handle:
-        reader = csv.DictReader(handle)
-        unknown = set(reader.fieldnames or ()) - set(CSV_COLUMNS)
-        if unknown or "primary_item_id" not in (reader.fieldnames or ()):
-            raise ImportFormatError(f"{path}:1", f"columns must be from {', '.join(CSV_COLUMNS)}"
-                                    " with primary_item_id")
-        for row in reader:
-            where = f"{path}:{reader.line_num}"
-            status = row.get("circulation_status") or AVAILABLE
-            if status not in CIRCULATION_STATUSES:
-                raise ImportFormatError(where, f"circulation_status {status!r} is not 01..13")
-            size = row.get("set_size") or None
-            if size is not None and not size.isdigit():
-                raise ImportFormatError(where, f"set_size {size!r} is not a number")
-            item_owner = row.get("owner_institution") or owner
-            if not item_owner:
-                raise ImportFormatError(where, "no owner_institution (give --owner)")
-            yield _checked(ImportedItem(
-                owner_institution=item_owner, primary_item_id=row["primary_item_id"],
-                circulation_status=status, title=row.get("title") or None,
-                media=row.get("media") or None, set_size=int(size) if size else None,
-                sort_bin=row.get("sort_bin") or None), where)
+    """Every row as an item; the first bad row raises :class:`ImportFormatError` naming its line
+    and column (the CLI reads the whole file before publishing, so nothing is half-imported)."""
+    with _opened(path, "rb") as handle:
+        yield from _csv_rows(csv.DictReader(_utf8_lines(handle, path)), path, owner)
+
+
+def _utf8_lines(handle: IO[bytes], path: Path) -> Iterator[str]:
+    """The file's lines as text; a line that is not UTF-8 is named (decoding line by line, as
+    a text stream decodes ahead in blocks and would blame the wrong line)."""
+    for number, raw in enumerate(handle, start=1):
+        try:
+            # utf-8-sig on the first line: spreadsheets save CSV with a byte order mark, which
+            # would otherwise become part of the first column's name.
+            yield raw.decode("utf-8-sig" if number == 1 else "utf-8")
+        except UnicodeDecodeError as exc:
+            raise ImportFormatError(f"{path}:{number}",
+                                    f"not UTF-8 (byte {raw[exc.start]:#04x})") from None
+
+
+def _csv_rows(reader: csv.DictReader[str], path: Path, owner: str | None
+              ) -> Iterator[ImportedItem]:
+    columns = reader.fieldnames or ()
+    unknown = set(columns) - set(CSV_COLUMNS)
+    if unknown or "primary_item_id" not in columns:
+        raise ImportFormatError(f"{path}:1", f"columns must be from {', '.join(CSV_COLUMNS)}"
+                                f" with primary_item_id (unknown: {', '.join(sorted(unknown))})"
+                                if unknown else "no primary_item_id column")
+    for row in reader:
+        where = f"{path}:{reader.line_num}"
+        if None in row or None in row.values():
+            raise ImportFormatError(where, f"{len(columns)} columns expected, the row has "
+                                    f"{len([v for v in row.values() if v is not None])}")
+        status = row.get("circulation_status") or AVAILABLE
+        if status not in CIRCULATION_STATUSES:
+            raise ImportFormatError(where, f"circulation_status: {status!r} is not 01..13")
+        size = row.get("set_size") or None
+        if size is not None and not size.isdigit():
+            raise ImportFormatError(where, f"set_size: {size!r} is not a number")
+        item_owner = row.get("owner_institution") or owner
+        if not item_owner:
+            raise ImportFormatError(where, "owner_institution: empty (or give --owner)")
+        yield _checked(ImportedItem(
+            owner_institution=item_owner, primary_item_id=row["primary_item_id"],
+            circulation_status=status, title=row.get("title") or None,
+            media=row.get("media") or None, set_size=int(size) if size else None,
+            sort_bin=row.get("sort_bin") or None), where)
 
 
 def _title(record: Record) -> str | None:
@@ -107,13 +132,24 @@ def items_of_record(record: Record, *, owner: str | None, where: str) -> Iterato
 
 
 def read_marc(path: Path, *, owner: str | None = None) -> Iterator[ImportedItem]:
-    with path.open("rb") as handle:
-        for number, record in enumerate(MARCReader(handle, to_unicode=True, permissive=True),
-                                        start=1):
+    """Items of every record's holdings; a record without any yields none. The first record
+    that cannot be read raises :class:`ImportFormatError` with its number (1-based)."""
+    with _opened(path, "rb") as handle:
+        reader = MARCReader(cast(BinaryIO, handle), to_unicode=True, permissive=True)
+        for number, record in enumerate(reader, start=1):
             where = f"{path} record {number}"
             if record is None:
-                raise ImportFormatError(where, "not a readable MARC 21 record")
+                reason = reader.current_exception or "unknown"
+                raise ImportFormatError(where, f"not a readable MARC 21 record ({reason})")
             yield from items_of_record(record, owner=owner, where=where)
+
+
+def _opened(path: Path, mode: str, **options: Any) -> IO[Any]:
+    """``path`` opened, or an :class:`ImportFormatError` naming it (a bad file, not a crash)."""
+    try:
+        return path.open(mode, **options)
+    except OSError as exc:
+        raise ImportFormatError(str(path), f"cannot read it: {exc.strerror}") from None
 
 
 def read_items(path: Path, *, owner: str | None = None) -> Iterator[ImportedItem]:

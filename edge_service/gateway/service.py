@@ -34,7 +34,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
+import os
 import tomllib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -57,6 +59,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_POOL_SIZE = 4
 CLOSE_TIMEOUT_S = 5.0
+IMPORT_CONNECT_TIMEOUT_S = 10.0
+"""How long ``libedge gateway import`` waits for the broker before giving up (exit 1)."""
 
 
 @dataclass(frozen=True)
@@ -78,8 +82,8 @@ def _get(table: dict[str, Any], key: str, kind: type, default: Any, where: str) 
 
 
 def parse_settings(document: dict[str, Any]) -> ServiceSettings:
-    gw = document.get("gateway", {})
-    mqtt = document.get("mqtt", {})
+    gw = _get(document, "gateway", dict, {}, "(file)")
+    mqtt = _get(document, "mqtt", dict, {}, "(file)")
     policies = _get(gw, "offline_policy", dict, {}, "gateway")
     allowed = get_args(OfflinePolicy)
     default_policy = _get(gw, "default_offline_policy", str, "no_block", "gateway")
@@ -93,8 +97,12 @@ def parse_settings(document: dict[str, Any]) -> ServiceSettings:
     except ContractError as exc:
         raise GatewayConfigError("gateway.tenant/group", str(exc)) from None
     password = None
-    if mqtt.get("password_file"):
-        password = Path(mqtt["password_file"]).read_text(encoding="utf-8").strip()
+    if password_file := _get(mqtt, "password_file", str, "", "mqtt"):
+        try:
+            password = Path(password_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise GatewayConfigError("mqtt.password_file",
+                                     f"cannot read {password_file}: {exc.strerror}") from None
     instance = _get(gw, "instance", str, "gw-1", "gateway")
     try:
         profile = Sip2Profile.from_mapping(_get(document, "sip2", dict, {}, "sip2"))
@@ -162,6 +170,34 @@ async def serve(client: MqttClient, gateway: Gateway, *, group: str,
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+@contextlib.asynccontextmanager
+async def publishing(settings: ServiceSettings) -> AsyncIterator[Gateway]:
+    """State and MQTT only, for a bulk import next to running instances: no SIP2 login and no
+    shared subscription (an import must not take edges' requests, nor need the ILS), and its
+    own throwaway client id (reusing an instance's id would make the broker drop that one)."""
+    state = await GatewayState.open(settings.state_path)
+    pool = Sip2Pool(settings.sip2, 1)   # never connected: the import sends no request
+    client = MqttClient(dataclasses.replace(
+        settings.mqtt, client_id=f"{settings.mqtt.client_id}-import-{os.getpid()}",
+        persistent_session=False, will=None))
+    connection = asyncio.create_task(client.run())
+    try:
+        try:
+            async with asyncio.timeout(IMPORT_CONNECT_TIMEOUT_S):
+                await client.wait_connected()
+        except TimeoutError:
+            raise ConnectionError(f"MQTT broker {settings.mqtt.host}:{settings.mqtt.port} not "
+                                  f"reachable within {IMPORT_CONNECT_TIMEOUT_S:.0f} s") from None
+        yield Gateway(settings.gateway, pool, state, MqttGatewayTransport(client))
+    finally:
+        await client.close()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(connection), CLOSE_TIMEOUT_S)
+        connection.cancel()
+        await asyncio.gather(connection, return_exceptions=True)
+        await state.close()
 
 
 @contextlib.asynccontextmanager

@@ -8,6 +8,8 @@
               with ``boot_seq`` -> retained ``meta`` -> ``twin/reported`` -> every device's
               retained state (a broker may have lost them) -> resync if the cache has no
               baseline -> wake the outbox
+    circulation_link(on_reply): the client for the gateway-mode circulation backend; the
+              node's ``rsp`` replies are handed to ``on_reply``
     stop():   retained ``status`` offline -> drain the outbox for up to ``STOP_FLUSH_S`` ->
               DISCONNECT (a normal disconnect: the broker drops the will)
 
@@ -25,7 +27,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -160,6 +162,7 @@ class MqttSync:
         self.commands: Commands | None = None
         self.twin: Twin | None = None
         self.rejections: RejectionReporter | None = None
+        self._on_reply: Callable[[bytes], object] | None = None
 
     # --- the daemon's interface --------------------------------------------------------------
 
@@ -236,6 +239,16 @@ class MqttSync:
         await asyncio.wait(self._tasks[:1])
         self._tasks = []
         self.client = None
+
+    def circulation_link(self, on_reply: Callable[[bytes], object]) -> MqttClient:
+        """The started client, for the circulation backend to publish requests on (``MqttLink``);
+        from now on every message on this node's ``rsp`` topic goes to ``on_reply`` (the backend
+        subscribes to it). One inbound stream per client, so replies are routed here rather than
+        read by a second consumer."""
+        if self.client is None:
+            raise SyncError("MqttSync not started")
+        self._on_reply = on_reply
+        return self.client
 
     def wake_outbox(self) -> None:
         if self.publisher is not None:
@@ -325,6 +338,8 @@ class MqttSync:
             await self.twin.on_desired(message.topic, message.payload)
         elif topic.kind is TopicKind.CENTRAL_STATUS:
             await self._on_central_status(message)
+        elif topic.kind is TopicKind.REPLY and self._on_reply is not None:
+            self._on_reply(message.payload)
         else:
             await self.rejections.reject(message.topic, message.payload,
                                          f"a node does not receive {topic.kind} messages")

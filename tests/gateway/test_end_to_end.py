@@ -1,11 +1,13 @@
 # SPDX-License-Identifier: Apache-2.0
 """End to end on a real Mosquitto: an edge's MqttBackend -> broker -> two gateway instances
-(shared subscription) -> SIP2 -> the ILS simulator, and back."""
+(shared subscription) -> SIP2 -> the ILS simulator, and back; a refused off-line replay comes
+out as a staff exception event on the broker."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,9 +15,12 @@ import pytest
 
 from edge_service.circulation import ItemKey, MqttBackend, TransientCirculationError
 from edge_service.gateway import GatewaySettings, ServiceSettings, running
+from edge_service.ils import SimFaults
 from edge_service.sync.mqtt_client import ClientSettings, MqttClient
+from protocols.contract import decode_event, event_data
 from tests.gateway.broker import MOSQUITTO, mosquitto
 from tests.gateway.helpers import OWNER, S, T
+from tests.gateway.listener import listening
 from tests.ils.helpers import BOOK, PINS, SOREN, simulator
 
 pytestmark = pytest.mark.skipif(not Path(MOSQUITTO).exists(), reason="mosquitto is needed")
@@ -84,3 +89,42 @@ async def test_two_gateways_share_the_load_without_duplicates(tmp_path: Path) ->
             assert gw_b.counters.requests > 0
             assert gw_a.counters.deltas + gw_b.counters.deltas == sum(o.ok for o in outcomes)
             assert await gw_a.state.site_seq(S) == sum(o.ok for o in outcomes)
+
+
+@pytest.mark.parametrize("refusal", ["ils", "policy"])
+async def test_a_refused_offline_replay_reaches_staff_as_an_exception_event(
+        tmp_path: Path, refusal: str) -> None:
+    """The ILS refuses replays (``SimFaults``) or the site's policy does; either way the edge
+    gets ok=false and an exception event for staff is on the broker, without the patron."""
+    related = "01a0f6f5-d8eb-7012-8d15-9e26af37bc04"
+    offline_at_ms = 1_714_557_600_000   # 2024-05-01T10:00:00Z, the kiosk's own clock
+    faults = SimFaults(refuse_offline_replay=refusal == "ils")
+    policy = GatewaySettings(tenant=T, offline_policy={S: "refuse" if refusal == "policy"
+                                                       else "no_block"})
+    with mosquitto(tmp_path) as port:
+        async with (simulator(faults) as sim,
+                    running(dataclasses.replace(service(port, sim.port, tmp_path / "gw.db", "a"),
+                                                gateway=policy)) as gw,
+                    edge(port) as backend,
+                    listening(port, f"lib/v1/{T}/{S}/+/evt/+",
+                              f"lib/v1/{T}/{S}/probe/evt/probe") as staff):
+            await until_answered(backend)
+            executed = sim.counters.executed.get("11", 0)
+            outcome = await backend.checkout(ItemKey(OWNER, BOOK), SOREN, pin=PINS[SOREN],
+                                             offline_at_ms=offline_at_ms,
+                                             related_event=related)
+            assert outcome.ok is False
+            message = await staff.next_on("/evt/exception")
+            # The ILS saw the replay only when the policy let it through.
+            assert sim.counters.executed.get("11", 0) - executed == (refusal == "ils")
+            assert gw.counters.exceptions == 1
+            assert gw.counters.deltas == 0   # nothing changed hands
+    assert message.topic == f"lib/v1/{T}/{S}/gateway/evt/exception"
+    event = decode_event(message.payload)
+    assert (event.type, event.source, event.offline) == (
+        "lib.exception.v1", f"lib/v1/{T}/{S}/gateway", True)
+    data = event_data(event)
+    assert (data.kind, data.primary_item_id, data.owner_institution, data.related_event) == (
+        "offline_rejected", BOOK, OWNER, related)
+    assert SOREN.encode() not in message.payload
+    assert PINS[SOREN].encode() not in message.payload
