@@ -70,15 +70,21 @@ async def test_birth_is_retained_and_stop_says_offline(
             sync = MqttSync(NODE, mqtt_config, store, software_version="1.2.3", **FAST_BACKOFF)
             await sync.start()
             async with client(broker.port, f"watch-{boot}", status) as (_, seen):
-                await seen.wait_for(lambda: bool(seen.others))
+                # The watcher may first get the previous boot's retained "offline" (under load
+                # the new birth can land after the subscription); wait for this boot's birth.
+                def this_boot(boot: int = boot) -> bool:
+                    return any(NodeStatus.from_json(m.payload).boot_seq == boot
+                               for m in seen.others)
+                await seen.wait_for(this_boot)
                 birth = NodeStatus.from_json(seen.others[-1].payload)
                 assert (birth.state, birth.boot_seq, birth.sw) == ("online", boot, "1.2.3")
                 async with client(broker.port, f"late-{boot}", status) as (_, late):
                     await late.wait_for(lambda: bool(late.others))
                     assert late.others[0].retain
                     assert late.others[0].payload == seen.others[-1].payload
+                before_stop = len(seen.others)
                 await sync.stop()
-                await seen.wait_for(lambda: len(seen.others) >= 2)
+                await seen.wait_for(lambda: len(seen.others) > before_stop)
                 offline = NodeStatus.from_json(seen.others[-1].payload)
                 assert (offline.state, offline.boot_seq) == ("offline", boot)
 
