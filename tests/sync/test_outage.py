@@ -84,7 +84,7 @@ async def test_birth_is_retained_and_stop_says_offline(
                     assert late.others[0].payload == seen.others[-1].payload
                 before_stop = len(seen.others)
                 await sync.stop()
-                await seen.wait_for(lambda: len(seen.others) > before_stop)
+                await seen.wait_for(lambda n=before_stop: len(seen.others) > n)
                 offline = NodeStatus.from_json(seen.others[-1].payload)
                 assert (offline.state, offline.boot_seq) == ("offline", boot)
 
