@@ -42,9 +42,8 @@ from typing import Any
 from edge_service.config import ReaderConfig, poll_interval_s
 from edge_service.health import DeviceSnapshot, Heartbeat, Liveness
 from edge_service.store import LAST_SEEN_RESOLUTION_S, Store, StoreError
-from firmware_bridge import BridgeError, TransientError
+from firmware_bridge import BridgeError, HealthCounters, Reader, TagSighting, TransientError
 from firmware_bridge.drivers import reader_for
-from firmware_bridge.reader import HealthCounters, Reader, TagSighting
 from protocols.iso15693 import Uid
 from protocols.iso28560 import decode_any
 

@@ -16,8 +16,7 @@ from edge_service.ils import (
     LoanResult,
     PatronStatusResult,
 )
-from protocols.contract import CirculationOutcome
-from protocols.contract.circulation import MAX_BLOCKS, MAX_SCREEN_LINES, YesNoUnknown
+from protocols.contract import MAX_BLOCKS, MAX_SCREEN_LINES, CirculationOutcome, YesNoUnknown
 
 SCREEN_LINE_MAX = 512
 TITLE_MAX = 512

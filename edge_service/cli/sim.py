@@ -16,9 +16,8 @@ from typing import Any
 
 from edge_service.cli.sim_ils import register_sim as register_sim_ils
 from firmware_bridge import PtyEndpoint
-from firmware_bridge.simulator import ScenarioError, load_scenario
+from firmware_bridge.simulator import ScenarioError, SimulatedReader, load_scenario
 from firmware_bridge.simulator.frontends import FRONT_ENDS, front_end_for
-from firmware_bridge.simulator.server import SimulatedReader
 
 
 async def serve_reader(args: argparse.Namespace) -> int:

@@ -42,6 +42,34 @@ def parse_hex(text: str, *, what: str = "tag image") -> bytes:
     return bytes.fromhex(digits)
 
 
+def hex_byte(text: str) -> int:
+    """An argparse type: one byte in hex ("06"), refused with a usage error otherwise."""
+    try:
+        value = int(text, 16)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not hex (00-FF)") from None
+    if not 0 <= value <= 0xFF:
+        raise argparse.ArgumentTypeError(f"{text!r} is not one byte (00-FF)")
+    return value
+
+
+MAX_TAG_BYTES = 8192
+"""Largest HF user memory LibEdge writes: 256 blocks of 32 bytes, above every ISO 15693 tag."""
+
+
+def tag_size(text: str) -> int:
+    """An argparse type for --size: whole 4-byte blocks, 4..MAX_TAG_BYTES."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of bytes") from None
+    if not 4 <= value <= MAX_TAG_BYTES or value % 4:
+        raise argparse.ArgumentTypeError(
+            f"{value} is not a whole number of 4-byte blocks from 4 to {MAX_TAG_BYTES}"
+        )
+    return value
+
+
 def decode_text(text: str, *, dsfid: int | None = None) -> LibraryTag:
     """Decode one image as typed by a person: HF memory, or ``EPC/USER`` for UHF."""
     if "/" in text:
@@ -64,7 +92,7 @@ def _print_human(tag: LibraryTag) -> None:
 
 
 def _cmd_decode(args: argparse.Namespace) -> int:
-    dsfid = int(args.dsfid, 16) if args.dsfid else None
+    dsfid = args.dsfid
     if args.stdin:
         return _decode_stream(dsfid)
     if not args.hex:
@@ -86,7 +114,9 @@ def _decode_stream(dsfid: int | None) -> int:
     out = sys.stdout
     for number, line in enumerate(sys.stdin, start=1):
         text = line.strip()
-        if not text:
+        if not text:  # answered too, so output line N still belongs to input line N
+            out.write(json.dumps({"line": number, "error": "empty line"}))
+            out.write("\n")
             continue
         try:
             record = tag_to_json(decode_text(text, dsfid=dsfid))
@@ -113,6 +143,8 @@ def _element_value(name: str, text: str) -> tuple[str, Any]:
 
 def tag_from_args(args: argparse.Namespace) -> LibraryTag:
     """The tag described by the options of :func:`add_encode_options`."""
+    if not args.item_id.strip():
+        raise TagFormatError("--item-id: the primary item identifier cannot be empty")
     values: dict[str, Any] = {"primary_item_id": args.item_id}
     if args.owner:
         values["owner_institution"] = args.owner
@@ -122,8 +154,8 @@ def tag_from_args(args: argparse.Namespace) -> LibraryTag:
         values["set_total"], values["set_part"] = args.set_total, args.set_part
     if args.type_of_usage is not None:
         try:
-            values["type_of_usage"] = int(args.type_of_usage, 16)
-        except ValueError:
+            values["type_of_usage"] = hex_byte(args.type_of_usage)
+        except argparse.ArgumentTypeError:
             raise TagFormatError(
                 f"--type-of-usage {args.type_of_usage}: give two hex digits, e.g. 10"
             ) from None
@@ -135,6 +167,8 @@ def tag_from_args(args: argparse.Namespace) -> LibraryTag:
             values["set_total"], values["set_part"] = parse_set_information(text)
             continue
         attribute, value = _element_value(name, text)
+        if attribute == "primary_item_id":
+            raise TagFormatError("--element primary_item_identifier: give it with --item-id")
         values[attribute] = value
     return LibraryTag(model=TagModel(args.model), **values)
 
@@ -203,12 +237,14 @@ def register(commands: Any) -> None:
     decode.add_argument("--stdin", action="store_true",
                         help="one image per line on standard input, one JSON object per line out")
     decode.add_argument("--json", action="store_true", help="print JSON")
-    decode.add_argument("--dsfid", help="the tag's DSFID in hex, if the reader reported it")
+    decode.add_argument("--dsfid", type=hex_byte,
+                        help="the tag's DSFID in hex (00-FF), if the reader reported it")
     decode.set_defaults(handler=_cmd_decode)
 
     encode = sub.add_parser("encode", help="print the memory image for the given data")
     add_encode_options(encode)
-    encode.add_argument("--size", type=int, help="tag user memory in bytes (refuse if larger)")
+    encode.add_argument("--size", type=tag_size,
+                        help="tag user memory in bytes (refuse if the data needs more)")
     encode.add_argument("--json", action="store_true", help="print JSON with the lock map")
     encode.set_defaults(handler=_cmd_encode)
 

@@ -47,6 +47,7 @@ from edge_service.circulation import (
 from edge_service.ils import Sip2Client, Sip2Pool
 from edge_service.store import GatewayState, ItemChange
 from protocols.contract import (
+    MAX_ITEMS_PER_MESSAGE,
     CheckinRequest,
     CheckoutRequest,
     CirculationOutcome,
@@ -77,7 +78,6 @@ from protocols.contract import (
     reply_topic,
     uuid7,
 )
-from protocols.contract.messages import MAX_ITEMS_PER_MESSAGE
 
 log = logging.getLogger(__name__)
 

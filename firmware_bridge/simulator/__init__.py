@@ -28,6 +28,7 @@ from firmware_bridge.simulator.scenario import (
     ScenarioError,
     load_scenario,
 )
+from firmware_bridge.simulator.server import FrontEnd, SimulatedReader, WireReply
 from firmware_bridge.simulator.tag import (
     DEFAULT_FAMILY_BY_MANUFACTURER,
     EAS_SEQUENCE,
@@ -52,6 +53,7 @@ __all__ = [
     "Event",
     "Fault",
     "FaultKind",
+    "FrontEnd",
     "InjectFault",
     "InventoryRun",
     "IsoState",
@@ -62,9 +64,11 @@ __all__ = [
     "Scenario",
     "ScenarioError",
     "SetCoupling",
+    "SimulatedReader",
     "Slot",
     "TagFamily",
     "TagSpec",
     "VirtualTag",
+    "WireReply",
     "load_scenario",
 ]

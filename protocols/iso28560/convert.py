@@ -69,10 +69,26 @@ class Conversion:
     dropped: tuple[str, ...]
 
 
+MEDIA_FORMAT_UNDEFINED = 0  # ISO 28560-1 4.2.19: 0 = undefined, i.e. no information
+
+
 def _comparable(tag: LibraryTag) -> dict[str, Any]:
+    """The elements that carry information: an empty text or media format 0 ("undefined")
+    says nothing, and some models cannot store them at all (part 3 reads both as absent)."""
     values = {name: getattr(tag, name) for name in ELEMENT_ATTRIBUTES}
     values["set_information"] = tag.set_information
-    return {k: v for k, v in values.items() if v is not None}
+    if values.get("media_format") == MEDIA_FORMAT_UNDEFINED:
+        values["media_format"] = None
+    return {k: v for k, v in values.items() if v is not None and v != ""}
+
+
+def _fits(target: TagModel, tag: LibraryTag, name: str) -> bool:
+    """Whether ``target`` can hold ``tag``'s value of an element the model carries."""
+    if target is TagModel.LEGACY_3M and name == "media_format":
+        return tag.media_format in legacy_3m.ITEM_TYPE_BY_MEDIA_FORMAT
+    if target is TagModel.LEGACY_3M and name == "set_information":
+        return (tag.set_total or 0) <= legacy_3m.MAX_SET_TOTAL
+    return True
 
 
 def _vendor_value_elsewhere(tag: LibraryTag, key: str, value: int | str) -> bool:
@@ -112,16 +128,16 @@ def convert(
     wanted = replace(source, **(overrides or {}))
     carried = CARRIES[target]
     present = _comparable(wanted)
-    lost = [name for name in present if name not in carried]
+    lost = [name for name in present if name not in carried or not _fits(target, wanted, name)]
     if source.model is not target:
         lost += _meaningful_vendor_data(wanted)
         lost += [f"unknown:{u.kind}:{u.key}" for u in wanted.unknown_data]
     if lost and not allow_loss:
         raise ConversionRefused(target, tuple(lost))
     stripped: dict[str, Any] = {
-        name: None for name in present if name not in carried and name in ELEMENT_ATTRIBUTES
+        name: None for name in lost if name in ELEMENT_ATTRIBUTES
     }
-    if "set_information" in present and "set_information" not in carried:
+    if "set_information" in lost:
         stripped |= {"set_total": None, "set_part": None}
     keep_extras = source.model is target
     to_write = replace(

@@ -67,6 +67,7 @@ ITEM_TYPE_OTHER = 0
 
 VENDOR_KEYS = ("3m_item_type", "3m_branch", "3m_library", "3m_custom")
 SET_KEY = "3m_set"
+MAX_SET_TOTAL = 0x0F  # part and total share byte 1, one nibble each
 
 # The only LibraryTag elements this layout can carry.
 _CARRIED = frozenset({"primary_item_identifier", "set_information", "media_format"})
@@ -170,6 +171,12 @@ def encode(tag: LibraryTag, *, size: int = DEFAULT_SIZE) -> TagImage:
     item_type = _vendor_int(tag, "3m_item_type", 0, 0xFF)
     if tag.media_format is not None:
         if tag.vendor("3m_item_type") is None:
+            if tag.media_format not in ITEM_TYPE_BY_MEDIA_FORMAT and tag.media_format != 0:
+                known = ", ".join(str(m) for m in sorted(ITEM_TYPE_BY_MEDIA_FORMAT))
+                raise TagFormatError(
+                    f"media format {tag.media_format} has no 3M item type "
+                    f"(3M carries media formats {known}, and 0 as 'other')"
+                )
             item_type = ITEM_TYPE_BY_MEDIA_FORMAT.get(tag.media_format, ITEM_TYPE_OTHER)
         elif MEDIA_FORMAT_BY_ITEM_TYPE.get(item_type) != tag.media_format:
             raise TagFormatError(
@@ -180,7 +187,7 @@ def encode(tag: LibraryTag, *, size: int = DEFAULT_SIZE) -> TagImage:
     custom = _vendor_int(tag, "3m_custom", -(1 << 31), (1 << 31) - 1)
 
     if tag.set_total is not None and tag.set_part is not None:
-        if tag.set_total > 0x0F:
+        if tag.set_total > MAX_SET_TOTAL:
             raise TagFormatError(
                 f"set of {tag.set_total} parts does not fit the 3M set nibble (at most 15)"
             )

@@ -105,9 +105,39 @@ def test_decode_stdin_bulk_keeps_going_past_bad_lines() -> None:
         input="\n".join(lines), capture_output=True, text=True, check=True, timeout=60,
     )
     records = [json.loads(line) for line in done.stdout.splitlines()]
-    assert len(records) == 800  # empty lines are skipped, every other line answered
-    assert [r.get("model", "error") for r in records[:4]] == [
-        "iso28560-2", "error", "iso28560-3", "3m",
+    assert len(records) == 1000  # one answer per input line, empty ones included
+    assert [r.get("model", "error") for r in records[:5]] == [
+        "iso28560-2", "error", "iso28560-3", "error", "3m",
     ]
     assert records[1]["line"] == 2
     assert "not a hex digit" in records[1]["error"]
+    assert records[3] == {"line": 4, "error": "empty line"}
+
+
+@pytest.mark.parametrize(("argv", "words"), [
+    (["tag", "decode", "0102", "--dsfid", "zz"], "not hex"),
+    (["tag", "decode", "0102", "--dsfid", "1FF"], "not one byte"),
+    (["tag", "encode", "--model", "3m", "--item-id", "1", "--size", "100000000"], "4-byte blocks"),
+    (["tag", "encode", "--model", "3m", "--item-id", "1", "--size", "33"], "4-byte blocks"),
+])
+def test_bad_arguments_are_usage_errors(capsys: pytest.CaptureFixture[str], argv: list[str],
+                                        words: str) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    assert words in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("extra", "words"), [
+    (["--item-id", ""], "cannot be empty"),
+    (["--item-id", "1", "--type-of-usage", "999"], "two hex digits"),
+    (["--item-id", "1", "--element", "primary_item_identifier=5"], "--item-id"),
+    (["--item-id", "31234", "--model", "3m", "--element", "media_format=6"], "no 3M item type"),
+])
+def test_encode_refuses_what_it_cannot_write(capsys: pytest.CaptureFixture[str],
+                                             extra: list[str], words: str) -> None:
+    model = [] if "--model" in extra else ["--model", "iso28560-2"]
+    code, out, err = run(capsys, "tag", "encode", *model, *extra)
+    assert code == 1
+    assert out == ""
+    assert words in err

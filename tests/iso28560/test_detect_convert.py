@@ -142,3 +142,24 @@ def test_part2_images_carry_dsfid_06_for_system_memory() -> None:
     image = part2.encode(LibraryTag(model=TagModel.PART2, primary_item_id="1"))
     assert image.dsfid == 0x06
     assert part3.encode(LibraryTag(model=TagModel.PART3, primary_item_id="1")).dsfid is None
+
+
+def test_a_media_format_3m_cannot_hold_is_refused_by_name() -> None:
+    source = LibraryTag(model=TagModel.PART2, primary_item_id="31234", media_format=6)
+    with pytest.raises(ConversionRefused) as refused:
+        convert(source, TagModel.LEGACY_3M)
+    assert refused.value.lost == ("media_format",)
+    assert convert(source, TagModel.LEGACY_3M, allow_loss=True).dropped == ("media_format",)
+
+
+def test_undefined_media_format_and_empty_text_carry_no_information() -> None:
+    source = LibraryTag(model=TagModel.PART2, primary_item_id="7", media_format=0, title="")
+    result = convert(source, TagModel.PART3)
+    assert result.dropped == ()
+    assert result.tag.primary_item_id == "7"
+
+
+def test_a_set_too_large_for_the_3m_nibble_is_refused() -> None:
+    source = LibraryTag(model=TagModel.PART2, primary_item_id="7", set_total=20, set_part=2)
+    with pytest.raises(ConversionRefused, match="set_information"):
+        convert(source, TagModel.LEGACY_3M)

@@ -127,7 +127,7 @@ def test_signature_rejects_part3_and_empty_barcode() -> None:
         pytest.param(1, 1, id="book"),
         pytest.param(2, 6, id="cd-dvd"),
         pytest.param(3, 4, id="magnetic-tape"),
-        pytest.param(5, 0, id="careful-handling-is-other"),
+        pytest.param(0, 0, id="undefined-is-other"),
     ],
 )
 def test_item_type_from_media_format(media_format: int | None, item_type: int) -> None:
@@ -142,6 +142,8 @@ def test_item_type_from_media_format(media_format: int | None, item_type: int) -
         pytest.param({"primary_item_id": "12345678901234567"}, "16", id="barcode-too-long"),
         pytest.param({"primary_item_id": "ø"}, "ASCII", id="barcode-not-ascii"),
         pytest.param({"set_total": 16, "set_part": 1}, "nibble", id="set-above-15"),
+        # "careful handling" has no 3M item type: refused rather than written as "other".
+        pytest.param({"media_format": 5}, "no 3M item type", id="media-format-without-type"),
         pytest.param({"vendor_data": (("3m_branch", 4096),)}, "3m_branch", id="branch-12-bits"),
         pytest.param({"vendor_data": (("3m_custom", "x"),)}, "3m_custom", id="custom-not-int"),
         pytest.param({"media_format": 2, "vendor_data": (("3m_item_type", 1),)}, "contradicts",
