@@ -9,7 +9,9 @@ daemon uses on top of them, the same way for every protocol:
   tag while it stays in the field: see :meth:`Reader.remembered_info`);
 - :meth:`Reader.write_memory` writes, reads back and compares, retrying transient failures;
 - :meth:`Reader.set_security` writes AFI and/or EAS per a :class:`SecurityScheme`, reads them
-  back and reports the verified state.
+  back and reports the verified state;
+- :meth:`Reader.set_dsfid` writes the DSFID and reads it back from the system information;
+- :meth:`Reader.lock_and_verify` locks blocks and reads their security status back.
 
 "No tag in the field" is a result (an empty inventory), not an exception. An addressed tag that
 does not answer raises :class:`TagNotResponding` (transient: the patron may move the item back).
@@ -24,7 +26,7 @@ from __future__ import annotations
 import abc
 import enum
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 from firmware_bridge.errors import BridgeError, TransientError
@@ -37,6 +39,11 @@ oldest is forgotten first."""
 WRITE_ATTEMPTS = 3
 """Biblio-RFID and pyrfidgeek retry writes; three verified attempts cover a patron's hand
 moving the item once (reader_protocols.md §5.8)."""
+# An armed tag is silent too when its EAS alarm reply is lost (weak coupling, an air CRC
+# error), and a disarmed one only ever answers with silence: "off" after one silent alarm would
+# verify a checkout whose item still alarms at the gate. So "off" takes this many consecutive
+# silent alarms (each one after the first counted in health.extra["eas_retries"]).
+EAS_OFF_CONFIRMATIONS = 3
 
 
 class Capability(enum.Flag):
@@ -157,9 +164,14 @@ class OutputPulse:
 
 @dataclass(frozen=True, slots=True)
 class InputState:
-    """Digital inputs (light barriers, door contacts) as bits, and people counters if any."""
+    """Digital inputs (light barriers, door contacts): ``inputs`` their levels as bits (bit 0 =
+    input 1), ``changed`` the inputs that changed since the previous read (latches the reader
+    clears when read; 0 when the reader has none). ``counters`` are people counters, empty
+    unless a reader reports them: none of the three drivers does (FEIG's [0x78] counters have
+    no documented read command)."""
 
     inputs: int
+    changed: int = 0
     counters: tuple[int, ...] = ()
 
 
@@ -236,8 +248,17 @@ class Reader(abc.ABC):
     async def read_eas(self, uid: Uid) -> bool:
         raise Unsupported(f"{self.protocol}: reading the EAS bit is not supported")
 
+    async def write_dsfid(self, uid: Uid, dsfid: int) -> None:
+        """Write the DSFID (no read-back; see :meth:`set_dsfid`)."""
+        raise Unsupported(f"{self.protocol}: writing the DSFID is not supported")
+
     async def lock_blocks(self, uid: Uid, blocks: Sequence[int]) -> None:
+        """Lock blocks (no read-back; see :meth:`lock_and_verify`)."""
         raise Unsupported(f"{self.protocol}: locking blocks is not supported")
+
+    async def read_lock_status(self, uid: Uid, first: int, count: int) -> tuple[bool, ...]:
+        """Whether each of ``count`` blocks from ``first`` is locked (block security status)."""
+        raise Unsupported(f"{self.protocol}: reading the block lock status is not supported")
 
     async def rf_reset(self) -> None:
         raise Unsupported(f"{self.protocol}: RF reset is not supported")
@@ -290,6 +311,30 @@ class Reader(abc.ABC):
         info = self._tag_info.get(uid)
         if info is not None:
             self._tag_info[uid] = replace(info, afi=afi)
+
+    def _dsfid_written(self, uid: Uid, dsfid: int) -> None:
+        """Drivers call this after a successful WRITE DSFID."""
+        info = self._tag_info.get(uid)
+        if info is not None:
+            self._tag_info[uid] = replace(info, dsfid=dsfid)
+
+    async def _eas_from_alarms(
+        self, alarm: Callable[[], Awaitable[bool]], present: Callable[[], Awaitable[object]],
+    ) -> bool:
+        """The EAS bit from addressed EAS alarms (``alarm``: True when the tag answered one).
+
+        True at the first answer; False only after :data:`EAS_OFF_CONFIRMATIONS` consecutive
+        silences, with ``present`` (which raises for an absent tag) asked after the first, so
+        an absent tag is an error rather than "off".
+        """
+        for silence in range(EAS_OFF_CONFIRMATIONS):
+            if silence:
+                self.health.extra["eas_retries"] = self.health.extra.get("eas_retries", 0) + 1
+            if await alarm():
+                return True
+            if not silence:
+                await present()
+        return False
 
     async def _fresh_info(self, uid: Uid) -> TagSystemInfo:
         try:
@@ -385,3 +430,91 @@ class Reader(abc.ABC):
         self.health.writes_failed += 1
         assert last is not None
         raise last
+
+    async def set_dsfid(
+        self, uid: Uid, dsfid: int, *, attempts: int = WRITE_ATTEMPTS,
+    ) -> TagSystemInfo:
+        """Write the DSFID, read it back from the system information, retry transient
+        failures; returns the verified system information."""
+        if not 0 <= dsfid <= 0xFF:
+            raise ValueError(f"DSFID {dsfid} is not a byte")
+        last: BridgeError | None = None
+        for attempt in range(attempts):
+            if attempt:
+                self.health.retries += 1
+            try:
+                await self.write_dsfid(uid, dsfid)
+                info = await self._fresh_info(uid)
+            except TransientError as exc:
+                last = exc
+                continue
+            except BridgeError:
+                self.health.writes_failed += 1
+                raise
+            if info.dsfid == dsfid:
+                self.health.writes_ok += 1
+                return info
+            last = VerificationFailed(
+                "DSFID", uid=uid, expected=f"{dsfid:02X}",
+                actual="none" if info.dsfid is None else f"{info.dsfid:02X}",
+            )
+        self.health.writes_failed += 1
+        assert last is not None
+        raise last
+
+    async def lock_and_verify(
+        self, uid: Uid, blocks: Sequence[int], *, attempts: int = WRITE_ATTEMPTS,
+    ) -> tuple[int, ...]:
+        """Lock ``blocks``, read their security status back, retry transient failures; returns
+        the blocks verified locked (sorted). A block still unlocked after an acknowledged lock
+        is :class:`VerificationFailed`."""
+        wanted = tuple(sorted(set(blocks)))
+        if not wanted:
+            return ()
+        last: BridgeError | None = None
+        for attempt in range(attempts):
+            if attempt:
+                self.health.retries += 1
+            try:
+                await self.lock_blocks(uid, wanted)
+                unlocked = await self._unlocked(uid, wanted)
+            except TransientError as exc:
+                last = exc
+                continue
+            except BridgeError:
+                self.health.writes_failed += 1
+                raise
+            if not unlocked:
+                self.health.writes_ok += 1
+                return wanted
+            last = VerificationFailed(
+                "lock status", uid=uid, expected=f"blocks {list(wanted)} locked",
+                actual=f"blocks {unlocked} unlocked",
+            )
+        self.health.writes_failed += 1
+        assert last is not None
+        raise last
+
+    async def _unlocked(self, uid: Uid, blocks: Sequence[int]) -> list[int]:
+        """Those of ``blocks`` (sorted, distinct) whose security status says unlocked."""
+        unlocked: list[int] = []
+        for first, last in block_runs(blocks):
+            status = await self.read_lock_status(uid, first, last - first + 1)
+            if len(status) != last - first + 1:
+                raise ReaderFault(
+                    f"tag {uid}: asked the lock status of blocks {first}-{last}, "
+                    f"got {len(status)}", port=self.port,
+                )
+            unlocked += [first + i for i, locked in enumerate(status) if not locked]
+        return unlocked
+
+
+def block_runs(blocks: Iterable[int]) -> list[tuple[int, int]]:
+    """Consecutive runs of block numbers (sorted, duplicates dropped), as (first, last)."""
+    runs: list[tuple[int, int]] = []
+    for block in sorted(set(blocks)):
+        if runs and block == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], block)
+        else:
+            runs.append((block, block))
+    return runs

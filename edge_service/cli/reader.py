@@ -2,10 +2,12 @@
 """``libedge reader ...``: one reader, one operation, for staff and integrators.
 
 ``info``, ``inventory``, ``read`` (the tag decoded, same JSON as ``libedge tag decode``),
-``write`` (program a tag from the ``tag encode`` options, verified by read-back; a tag that
-already holds data is only overwritten with ``--force``), ``secure`` / ``unsecure`` (AFI and/or
-EAS per ``--security``, verified). Without ``--uid`` the one tag in the field is used; two or more
-tags stop the operation, so a write never lands on the wrong item.
+``write`` (program a tag from the ``tag encode`` options, verified by read-back, then its DSFID:
+the image's, or 00 when a part 2 tag (DSFID 06) is rewritten in another model; ``--lock`` locks
+the model's lock plan and reads the lock status back; a tag that already holds data is only
+overwritten with ``--force``), ``secure`` / ``unsecure`` (AFI and/or EAS per ``--security``,
+verified). Without ``--uid`` the one tag in the field is used; two or more tags stop the
+operation, so a write never lands on the wrong item.
 Exit status: 0 done, 1 the reader or tag refused or failed, 2 bad usage.
 """
 
@@ -19,24 +21,36 @@ from typing import Any
 
 from edge_service.cli.tag import add_encode_options, tag_from_args
 from edge_service.tag_json import tag_to_json
-from firmware_bridge import SECURITY_PRESETS, BridgeError
+from firmware_bridge import SECURITY_PRESETS, BridgeError, Reader, TagSighting
 from firmware_bridge.drivers import DRIVERS, reader_for
-from firmware_bridge.reader import Reader, TagSighting
 from protocols import ProtocolError
 from protocols.iso15693 import Uid
-from protocols.iso28560 import TagModel, decode_any, encode_tag
+from protocols.iso28560 import TagModel, decode_any, encode_tag, part2
+
+NO_DSFID = 0x00
+"""ISO/IEC 15693 DSFID 0x00: no data storage format given."""
 
 
 class UsageProblem(Exception):
     """Something the person must change in the command (not a device failure)."""
 
 
-async def _pick_tag(reader: Reader, uid_text: str | None) -> Uid:
-    if uid_text:
-        try:
-            return Uid.from_text(uid_text)
-        except ProtocolError as exc:
-            raise UsageProblem(f"--uid: {exc}") from None
+def _parse_uid(uid_text: str) -> Uid:
+    try:
+        uid = Uid.from_text(uid_text)
+    except ProtocolError as exc:
+        raise UsageProblem(f"--uid: {exc}") from None
+    if not uid.is_iso15693:
+        raise UsageProblem(
+            f"--uid {uid_text}: an ISO 15693 UID starts with E0 as readers print it "
+            "(is it written least significant byte first?)"
+        )
+    return uid
+
+
+async def _pick_tag(reader: Reader, given: Uid | None) -> Uid:
+    if given is not None:
+        return given
     seen = await reader.inventory()
     if len(seen) != 1:
         listed = ", ".join(str(s.uid) for s in seen) or "none"
@@ -55,6 +69,9 @@ def _sighting_json(s: TagSighting) -> dict[str, Any]:
 async def _run(args: argparse.Namespace) -> dict[str, Any]:
     options: dict[str, Any] = {"baudrate": args.baud} if args.baud else {}
     scheme = SECURITY_PRESETS[args.security]
+    given = _parse_uid(args.uid) if getattr(args, "uid", None) else None
+    if args.reader_command == "write":
+        _check_write_arguments(args)
     async with reader_for(args.protocol, args.port, **options) as reader:
         action = args.reader_command
         if action == "info":
@@ -64,7 +81,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
         if action == "inventory":
             afi = int(args.afi, 16) if args.afi else None
             return {"tags": [_sighting_json(s) for s in await reader.inventory(afi=afi)]}
-        uid = await _pick_tag(reader, args.uid)
+        uid = await _pick_tag(reader, given)
         if action == "read":
             memory, info = await reader.read_memory(uid)
             tag = decode_any(memory, dsfid=info.dsfid)
@@ -80,6 +97,16 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
                 "afi": None if state.afi is None else f"{state.afi:02X}", "eas": state.eas}
 
 
+def _check_write_arguments(args: argparse.Namespace) -> None:
+    """Bad write options are the person's to fix: say so before any tag is touched."""
+    if args.model == TagModel.PART4.value:
+        raise UsageProblem("UHF (iso28560-4) tags are not written through HF readers")
+    try:
+        encode_tag(tag_from_args(args))
+    except ProtocolError as exc:
+        raise UsageProblem(str(exc)) from None
+
+
 async def _write(reader: Reader, uid: Uid, args: argparse.Namespace) -> dict[str, Any]:
     memory, info = await reader.read_memory(uid)
     current = decode_any(memory, dsfid=info.dsfid)
@@ -90,16 +117,24 @@ async def _write(reader: Reader, uid: Uid, args: argparse.Namespace) -> dict[str
         )
     block_size = info.block_size or 4
     encoded = encode_tag(tag_from_args(args), size=len(memory) or None)
-    if encoded.image is None:
-        raise UsageProblem("UHF (iso28560-4) tags are not written through HF readers")
+    assert encoded.image is not None  # UHF refused by _check_write_arguments
     await reader.write_memory(uid, encoded.image.memory, block_size=block_size)
-    locked: list[int] = []
-    if args.lock and encoded.image.locked_blocks:
-        locked = list(encoded.image.locked_blocks)
-        await reader.lock_blocks(uid, locked)
-    written = decode_any(await reader.read_blocks(uid, 0, len(encoded.image.memory) // block_size))
-    return {"uid": str(uid), "verified": True, "locked_blocks": locked,
-            "tag": tag_to_json(written)}
+    dsfid = encoded.image.dsfid
+    if dsfid is None and info.dsfid == part2.DSFID:
+        dsfid = NO_DSFID  # rewritten in another model: the tag must stop claiming part 2
+    if dsfid is not None:
+        info = await reader.set_dsfid(uid, dsfid)
+    result: dict[str, Any] = {"uid": str(uid), "verified": True,
+                              "dsfid": None if info.dsfid is None else f"{info.dsfid:02X}"}
+    locked: tuple[int, ...] = ()
+    if args.lock:
+        if encoded.image.locked_blocks:
+            locked = await reader.lock_and_verify(uid, encoded.image.locked_blocks)
+        else:
+            result["lock"] = f"no lock plan for {encoded.model.value}"
+    written = decode_any(await reader.read_blocks(uid, 0, len(encoded.image.memory) // block_size),
+                         dsfid=info.dsfid)
+    return {**result, "locked_blocks": list(locked), "tag": tag_to_json(written)}
 
 
 def _cmd_reader(args: argparse.Namespace) -> int:

@@ -10,8 +10,11 @@ AFI filter          yes        0xFE with the AFI byte (0 = all tags)
 read blocks         yes        0x02 Read multiblock, old style, ``MAX_READ_BLOCKS`` a call
 write blocks        yes        0x04 Write multiblock, ``MAX_WRITE_BLOCKS`` a call
 write / read AFI    yes        0x09 Write AFI / 0x0D Tag info (read_security)
-EAS set / check     yes        0x0C EAS control / 0x03 Check EAS (NXP tags)
+write DSFID         yes        0x0B Write DSFID; read back through 0x0D Tag info
+EAS set / check     yes        0x0C EAS control / 0x03 Check EAS (NXP tags); "off" after
+                               ``EAS_OFF_CONFIRMATIONS`` silent checks
 lock blocks         yes        0x08 Lock block, one block a command; re-lock is verified
+lock status         yes        0x02 Read multiblock: its lock byte per block
 system info         yes        0x0D Tag info (DSFID, AFI, memory size, IC reference)
 RF reset / on-off   no         Unsupported: the 3M command set has none (0x13 is unknown)
 outputs / inputs    no         Unsupported: the pads have no host-driven LEDs or inputs
@@ -25,8 +28,9 @@ builds the common :class:`~firmware_bridge.reader.Reader` interface on it.
 Status mapping (reader_protocols.md §4, 3M column; :data:`STATUS_ERRORS`):
 
 - 0x06 no transponder: an empty inventory; for an addressed command :class:`TagNotResponding`
-  (transient). Check EAS answers 0x06 for "EAS off" too: the driver then confirms the tag is
-  there with Get AFI before reporting ``False``.
+  (transient). Check EAS answers 0x06 for "EAS off" too (and for an armed tag whose reply was
+  lost): the driver confirms the tag is there with Get AFI and reports ``False`` only after
+  ``EAS_OFF_CONFIRMATIONS`` silent checks.
 - 0x16 memory not written at block k: :class:`TagWriteFailed` (a transient
   :class:`TagNotResponding` carrying ``block``); blocks before k are written, k and later maybe
   not. :meth:`Reader.write_memory` rewrites and reads back, as Biblio-RFID does.
@@ -451,15 +455,17 @@ class D6Reader(Reader):
         await self.chipset.write_afi(uid, afi)
         self._afi_written(uid, afi)
 
+    async def write_dsfid(self, uid: Uid, dsfid: int) -> None:
+        await self.chipset.write_dsfid(uid, dsfid)
+        self._dsfid_written(uid, dsfid)
+
     async def set_eas(self, uid: Uid, enabled: bool) -> None:
         await self.chipset.set_eas(uid, enabled)
 
     async def read_eas(self, uid: Uid) -> bool:
-        if await self.chipset.check_eas(uid):
-            return True
         # Status 06 is both "EAS off" and "no tag": Get AFI tells them apart (raises if gone).
-        await self.chipset.read_afi(uid)
-        return False
+        return await self._eas_from_alarms(lambda: self.chipset.check_eas(uid),
+                                           lambda: self.chipset.read_afi(uid))
 
     async def lock_blocks(self, uid: Uid, blocks: Sequence[int]) -> None:
         for block in blocks:
@@ -469,9 +475,16 @@ class D6Reader(Reader):
                 # 0x12 is also "already locked": a resent lock whose answer was lost.
                 if refused.iso_error != 0x12:
                     raise
-                (record,) = await self.chipset.read_blocks(uid, block, 1)
-                if not record.locked:
+                if not all(await self.read_lock_status(uid, block, 1)):
                     raise
+
+    async def read_lock_status(self, uid: Uid, first: int, count: int) -> tuple[bool, ...]:
+        """From the lock byte each old-style Read multiblock record carries."""
+        locked: list[bool] = []
+        for start in range(first, first + count, MAX_READ_BLOCKS):
+            size = min(MAX_READ_BLOCKS, first + count - start)
+            locked += (record.locked for record in await self.chipset.read_blocks(uid, start, size))
+        return tuple(locked)
 
     # -- verified operations: the 3M scheme unless told otherwise ----------------------------
 

@@ -8,15 +8,18 @@
 | AFI filter        | yes          | [0xB0 01] MODE.AFI ([UNCERTAIN] bit position, see codec)    |
 | read blocks       | yes          | [0xB0 23] addressed, at most 128 data bytes per call        |
 | write blocks      | yes          | [0xB0 24] addressed; one block per call if the tag refuses  |
-| lock blocks       | yes          | [0xB0 22] addressed; "already locked" counts as done        |
+| lock blocks       | yes          | [0xB0 22] addressed; "already locked" only once [0xB0 2C]   |
+|                   |              | confirms it                                                 |
+| lock status       | yes          | [0xB0 2C] Get multiple block security status                |
 | AFI               | yes          | [0xB0 27] write; read back through [0xB0 2B]                |
-| DSFID             | firmware     | [0xB0 29]                                                   |
-| EAS               | NXP tags     | [0xB1 04 A2/A3] set/reset; read: addressed [0xB1 04 A5]     |
+| DSFID             | yes          | [0xB0 29] write; read back through [0xB0 2B]                |
+| EAS               | NXP tags     | [0xB1 04 A2/A3] set/reset; read: addressed [0xB1 04 A5],    |
+|                   |              | "off" after ``EAS_OFF_CONFIRMATIONS`` silent alarms         |
 | system info       | yes          | [0xB0 2B]; MEM-SIZE minus-one coded [INFERRED]              |
 | passwords         | firmware     | [0xB1 04 B2/B3]; an RF reset follows a wrong password       |
 | RF reset / on-off | yes          | [0x69] / [0x6A]                                             |
 | outputs           | yes          | [0x71]: 1 green LED, 2 red LED, 3 beeper, 4 relay           |
-| inputs            | yes          | [0x74] IN1..IN3 levels                                      |
+| inputs            | yes          | [0x74] IN1..IN3 levels and change latches, sent once        |
 | buffered read     | no           | the codec has [0x22]..[0x33]; no driver method yet          |
 
 "firmware": a :class:`FeigFirmware` method, not part of the common interface.
@@ -36,9 +39,10 @@ statuses -> :class:`ReaderFault`, transient where the codec's table says so.
 Serial level: a reply with a bad CRC is dropped by the :class:`~protocols.framing.Reassembler`
 (a reader does the same to ours and stays silent); no reply within the per-command timeout
 (:func:`~protocols.readers.feig.command_timeout_s`) is :class:`ReaderTimeout`, and idempotent
-requests are sent again up to ``EXCHANGE_ATTEMPTS`` times. While the port is down an exchange
-waits up to ``RECONNECT_WAIT_S`` for the transport to reopen it; the transport's ``on_open``
-hook re-probes the reader with [0x65] after every open (reference §5.1).
+requests are sent again up to ``EXCHANGE_ATTEMPTS`` times; those that are not ([0x74], which
+clears the change latches; SET PASSWORD; a MORE page) are sent once. While the port is down an
+exchange waits up to ``RECONNECT_WAIT_S`` for the transport to reopen it; the transport's
+``on_open`` hook re-probes the reader with [0x65] after every open (reference §5.1).
 
 Byte order: FEIG sends UIDs and block data "MSB first", each block byte-reversed relative to tag
 memory [INFERRED from Biblio-RFID; CPR Annex F is images only]; ``reverse_blocks=False`` turns
@@ -76,6 +80,7 @@ from firmware_bridge.reader import (
     TagSystemInfo,
     TransientReaderFault,
     Unsupported,
+    block_runs,
 )
 from firmware_bridge.session import FrameSession
 from firmware_bridge.transport import LineSettings, SerialTransport
@@ -117,6 +122,9 @@ INVENTORY_TIMEOUT_TAGS = feig.MAX_RECORDS_STANDARD_FRAME
 """Tags an inventory timeout allows for: one full standard frame of records."""
 UNKNOWN_BLOCK_SIZE = 8
 """Block size assumed to size reads before a tag's is known (8 covers ICODE, ST and TI)."""
+MAX_SECURITY_STATUS_BLOCKS = 64
+"""[INFERRED] Blocks per [0xB0 2C] call: one status byte each, so the reply stays as short as a
+128-byte read's."""
 MAX_WRITE_BYTES = feig.MAX_READ_BYTES
 """[INFERRED] Data bytes per [0x24] call: the read cap; a short run keeps a write within
 TR-RESPONSE-TIME even at 26 ms per block (TI option-flag writes)."""
@@ -141,6 +149,10 @@ READER_MODELS: dict[int, str] = {
 # ISO errors that say "this command, not this data": the tag lacks WRITE MULTIPLE BLOCKS.
 _MULTI_BLOCK_REFUSALS = frozenset({0x01, 0x02, 0x03})
 _ALREADY_LOCKED = 0x11
+_SEC_STATUS_LOCKED = 0x01  # ISO 15693 block security status b0: the block is locked
+# [0x74] INPUTS: b0..2 IN1..IN3 levels, b4..6 their "changed since last poll" latches [CPR §6.9].
+INPUT_LEVEL_BITS = 0b111
+INPUT_LATCH_SHIFT = 4
 _WRONG_PASSWORD = 0x0F
 
 CAPABILITIES = (
@@ -417,8 +429,13 @@ class FeigFirmware:
         await self.acknowledge(command, what="[0x72] set output")
 
     async def get_input(self) -> feig.InputState:
-        """[0x74] IN1..IN3 levels and changed-since-last-poll latches (cleared by reading)."""
-        return await self.call(feig.GetInput(), feig.InputState, what="[0x74] get input")
+        """[0x74] IN1..IN3 levels and changed-since-last-poll latches (cleared by reading).
+
+        Sent once: were the reply lost, a resend would find the latches already cleared.
+        """
+        return await self.call(
+            feig.GetInput(), feig.InputState, what="[0x74] get input", attempts=1
+        )
 
     # -- ISO host commands [0xB0] ----------------------------------------------------------------
 
@@ -472,6 +489,18 @@ class FeigFirmware:
         body = feig.LockMultipleBlocks(first, count, feig.Addressing.ADDRESSED, _uid_bytes(uid))
         await self.acknowledge(
             body, what=f"[0xB0 22] lock blocks {first}+{count}", uid=uid, blocks=count
+        )
+
+    async def get_multiple_block_security_status(
+        self, uid: Uid, first: int, count: int
+    ) -> feig.SecurityStatusResult:
+        """[0xB0 2C] addressed: one SEC-STATUS byte per block (b0: locked)."""
+        body = feig.GetMultipleBlockSecurityStatus(
+            first, count, feig.Addressing.ADDRESSED, _uid_bytes(uid)
+        )
+        return await self.call(
+            body, feig.SecurityStatusResult,
+            what=f"[0xB0 2C] block security status {first}+{count}", uid=uid,
         )
 
     async def write_afi(self, uid: Uid, afi: int) -> None:
@@ -671,18 +700,36 @@ class FeigReader(Reader):
             index += n
 
     async def lock_blocks(self, uid: Uid, blocks: Sequence[int]) -> None:
-        for first, last in _runs(sorted(set(blocks))):
+        for first, last in block_runs(blocks):
             start = first
             while start <= last:
                 try:
                     await self.firmware.lock_multiple_blocks(uid, start, last - start + 1)
                 except TagRefused as exc:
-                    if exc.iso_error != _ALREADY_LOCKED:
+                    if exc.iso_error != _ALREADY_LOCKED or exc.block is None:
                         raise
-                    # A retried lock meets its own earlier success: that block is done.
-                    start = (exc.block if exc.block is not None else start) + 1
+                    # A retried lock meets its own earlier success: that block is done, once
+                    # its security status says so.
+                    if not all(await self.read_lock_status(uid, exc.block, 1)):
+                        raise
+                    start = exc.block + 1
                 else:
                     break
+
+    async def read_lock_status(self, uid: Uid, first: int, count: int) -> tuple[bool, ...]:
+        if count < 1:
+            raise ValueError(f"lock status of {count} blocks")
+        locked: list[bool] = []
+        for start in range(first, first + count, MAX_SECURITY_STATUS_BLOCKS):
+            n = min(MAX_SECURITY_STATUS_BLOCKS, first + count - start)
+            result = await self.firmware.get_multiple_block_security_status(uid, start, n)
+            if len(result.security) != n:
+                raise ReaderFault(
+                    f"tag {uid}: asked the security status of {n} blocks from {start}, got "
+                    f"{len(result.security)}", port=self.port,
+                )
+            locked += (bool(status & _SEC_STATUS_LOCKED) for status in result.security)
+        return tuple(locked)
 
     async def system_info(self, uid: Uid) -> TagSystemInfo:
         info = await self.firmware.get_system_information(uid)
@@ -704,17 +751,21 @@ class FeigReader(Reader):
         await self.firmware.write_afi(uid, afi)
         self._afi_written(uid, afi)
 
+    async def write_dsfid(self, uid: Uid, dsfid: int) -> None:
+        await self.firmware.write_dsfid(uid, dsfid)
+        self._dsfid_written(uid, dsfid)
+
     async def set_eas(self, uid: Uid, enabled: bool) -> None:
         _require_nxp(uid, self.protocol)
         await self.firmware.nxp_set_eas(uid, enabled)
 
     async def read_eas(self, uid: Uid) -> bool:
         _require_nxp(uid, self.protocol)
-        if await self.firmware.nxp_eas_alarm(uid):
-            return True
-        # 0x01 means "no armed tag answered": make sure this one is there at all.
-        await self.firmware.get_system_information(uid)
-        return False
+        # 0x01 means "no armed tag answered": system information checks this one is there.
+        return await self._eas_from_alarms(
+            lambda: self.firmware.nxp_eas_alarm(uid),
+            lambda: self.firmware.get_system_information(uid),
+        )
 
     async def rf_reset(self) -> None:
         await self.firmware.rf_reset()
@@ -745,7 +796,10 @@ class FeigReader(Reader):
 
     async def get_inputs(self) -> InputState:
         state = await self.firmware.get_input()
-        return InputState(inputs=state.inputs & 0b111)
+        return InputState(
+            inputs=state.inputs & INPUT_LEVEL_BITS,
+            changed=state.inputs >> INPUT_LATCH_SHIFT & INPUT_LEVEL_BITS,
+        )
 
 
 def _require_nxp(uid: Uid, protocol: str) -> None:
@@ -754,17 +808,6 @@ def _require_nxp(uid: Uid, protocol: str) -> None:
         raise Unsupported(
             f"{protocol}: tag {uid} ({uid.manufacturer or 'unknown maker'}) has no NXP EAS bit"
         )
-
-
-def _runs(blocks: list[int]) -> list[tuple[int, int]]:
-    """Consecutive runs of sorted block numbers, as (first, last)."""
-    runs: list[tuple[int, int]] = []
-    for block in blocks:
-        if runs and block == runs[-1][1] + 1:
-            runs[-1] = (runs[-1][0], block)
-        else:
-            runs.append((block, block))
-    return runs
 
 
 __all__ = [

@@ -11,10 +11,14 @@ read blocks            yes        0x18 request mode: READ MULTIPLE BLOCKS (23) i
 write blocks           yes        0x18: WRITE SINGLE BLOCK (21) per block; TI tags with the
                                   option flag (the firmware then sends the EOF after 20 ms)
 write AFI              yes        0x18: WRITE AFI (27), option flag for TI tags
+write DSFID            yes        0x18: WRITE DSFID (29), option flag for TI tags
 lock blocks            yes        0x18: LOCK BLOCK (22), option flag for TI tags
+lock status            yes        0x18: GET MULTIPLE BLOCK SECURITY STATUS (2C)
 system information     yes        0x18: GET SYSTEM INFORMATION (2B)
-EAS set/reset/read     NXP tags   0x18: NXP custom SET EAS (A2), RESET EAS (A3), EAS ALARM (A5)
-password (NXP)         NXP tags   0x18: GET RANDOM NUMBER (B2) + SET PASSWORD (B3)
+EAS set/reset/read     NXP tags   0x18: NXP custom SET EAS (A2), RESET EAS (A3), EAS ALARM (A5);
+                                  "off" after ``EAS_OFF_CONFIRMATIONS`` silent alarms
+password (NXP)         NXP tags   0x18: GET RANDOM NUMBER (B2) + SET PASSWORD (B3), each sent
+                                  once; an RF reset follows a failed SET PASSWORD
 RF on/off, RF reset    yes        0x10 register write of the chip status control (b5 rf_on)
 outputs, inputs        no         the board has LEDs only for its own GUI; Unsupported
 =====================  =========  ============================================================
@@ -41,9 +45,13 @@ guarantee, and how the driver reports it (reader_protocols.md §4, TI EVM column
   out of range, 0x0F wrong password, ...).
 - A reply line garbled in transit is rejected by the line decoder; a tag answer whose length or
   layout does not fit the request is rejected by :func:`protocols.iso15693.decode_response`.
-  Either is a transient failure, retried :data:`LINK_ATTEMPTS` times here (every request the
-  driver tunnels is idempotent; a repeated LOCK BLOCK answering 0x11 "already locked" counts as
-  locked). No reply at all is a :class:`ReaderTimeout`, after which the board is probed again.
+  Either is a transient failure, retried :data:`LINK_ATTEMPTS` times here for the requests that
+  are idempotent (a repeated LOCK BLOCK answering 0x11 "already locked" counts as locked once
+  GET MULTIPLE BLOCK SECURITY STATUS confirms it). GET RANDOM NUMBER and SET PASSWORD are not:
+  the tag spends its random number on the first SET PASSWORD, so a resend is a wrong password
+  that mutes the tag. They are sent once, and an RF reset follows a failed SET PASSWORD (its
+  outcome on the tag is unknown). No reply at all is a :class:`ReaderTimeout`, after which the
+  board is probed again.
 - Bytes dropped on the line can only shorten a reply, and every shortened answer fails the
   length check; inserted noise that happens to spell a whole valid line cannot be told from the
   board's own text. There is no stronger guarantee without a checksum: the verified operations
@@ -56,6 +64,7 @@ Not responsible for: choosing or probing ports, tag data models, or retrying tag
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
 
@@ -87,6 +96,7 @@ from protocols.iso15693 import (
     Request,
     RequestFlag,
     Response,
+    SecurityStatusResponse,
     SystemInfoResponse,
     Uid,
     decode_response,
@@ -132,7 +142,10 @@ RF_CHECK_INTERVAL_S = 1.0
 # -- retries ---------------------------------------------------------------------------------
 
 LINK_ATTEMPTS = 3
-"""Request-mode exchanges repeated after a lost or garbled reply (idempotent requests)."""
+"""Request-mode exchanges repeated after a lost or garbled reply (idempotent requests only)."""
+SECURITY_STATUS_MAX_BLOCKS = 64
+"""Blocks per GET MULTIPLE BLOCK SECURITY STATUS: one byte each, a reply line as short as a
+16-block read's [INFERRED]."""
 PROBE_ATTEMPTS = 3
 """Ping + set-up attempts per probe."""
 
@@ -164,6 +177,10 @@ WRITE_OPTION_BY_MANUFACTURER: Mapping[int, bool] = {
     MFG_TI: True,  # TI S6350: "Option_Flag must be set to 1 for all Write and Lock commands"
 }
 """Which IC makers need the option flag on writes and locks (default: no), by UID byte 2."""
+WRONG_PASSWORD_ERROR = ErrorCode.UNKNOWN
+"""SLIX: a wrong SET PASSWORD answers ISO error 0x0F, then the tag is mute."""
+SEC_STATUS_LOCKED = 0x01
+"""ISO/IEC 15693-3 block security status b0: the block is locked."""
 EAS_MANUFACTURERS = frozenset({MFG_NXP})
 """EAS is an NXP ICODE custom command set (A2-A5)."""
 
@@ -328,12 +345,16 @@ class TrfReader(Reader):
     # -- ISO 15693 through request mode ---------------------------------------------------
 
     async def _transact(self, request: Request, *, block: int | None = None,
-                        rf_checked: bool = False) -> Response:
-        """Tunnel ``request``; the tag's answer, or the §4 exception for what the board said."""
+                        rf_checked: bool = False, attempts: int = LINK_ATTEMPTS) -> Response:
+        """Tunnel ``request``; the tag's answer, or the §4 exception for what the board said.
+
+        ``attempts``: sends after a lost or garbled reply; 1 for a request that must not be
+        repeated, which is then not resent after an RF restore either.
+        """
         frame = encode_request(request, with_crc=False)
         last: BridgeError | None = None
         reply: trf.TrfReply | None = None
-        for attempt in range(LINK_ATTEMPTS):
+        for attempt in range(max(1, attempts)):
             if attempt:
                 self.health.retries += 1
                 if self._needs_probe:
@@ -359,8 +380,9 @@ class TrfReader(Reader):
             raise TransientReaderFault(
                 f"tag {request.uid}: {request.name}: collision or receive error [z]",
                 port=self.port)
-        if not rf_checked and self._rf_wanted and await self._rf_lost():
-            return await self._transact(request, block=block, rf_checked=True)
+        if not rf_checked and self._rf_wanted and await self._rf_lost() and attempts > 1:
+            return await self._transact(request, block=block, rf_checked=True,
+                                        attempts=attempts)
         raise TagNotResponding(f"{request.name}: no response []", uid=request.uid,
                                port=self.port)
 
@@ -470,6 +492,12 @@ class TrfReader(Reader):
                                                flags=self.flags))
         self._afi_written(uid, afi)
 
+    async def write_dsfid(self, uid: Uid, dsfid: int) -> None:
+        await self._ready()
+        await self._transact(Request.write_dsfid(dsfid, uid=uid, option=_needs_option(uid),
+                                                 flags=self.flags))
+        self._dsfid_written(uid, dsfid)
+
     async def lock_blocks(self, uid: Uid, blocks: Sequence[int]) -> None:
         await self._ready()
         option = _needs_option(uid)
@@ -479,9 +507,31 @@ class TrfReader(Reader):
                                                         flags=self.flags),
                                      block=block)
             except TagRefused as exc:
-                # A repeated lock (its first answer lost on the line) finds the block locked.
+                # A repeated lock (its first answer lost on the line) finds the block locked,
+                # once its security status says so.
                 if exc.iso_error != ErrorCode.BLOCK_ALREADY_LOCKED:
                     raise
+                if not all(await self.read_lock_status(uid, block, 1)):
+                    raise
+
+    async def read_lock_status(self, uid: Uid, first: int, count: int) -> tuple[bool, ...]:
+        await self._ready()
+        if count < 1:
+            raise ValueError(f"lock status of {count} blocks")
+        locked: list[bool] = []
+        for start in range(first, first + count, SECURITY_STATUS_MAX_BLOCKS):
+            chunk = min(SECURITY_STATUS_MAX_BLOCKS, first + count - start)
+            response = await self._transact(
+                Request.get_multiple_block_security_status(start, chunk, uid=uid,
+                                                           flags=self.flags), block=start)
+            if not isinstance(response, SecurityStatusResponse):
+                raise ReaderFault(f"tag {uid}: GET MULTIPLE BLOCK SECURITY STATUS answered "
+                                  f"{type(response).__name__}", port=self.port)
+            if len(response.statuses) != chunk:
+                raise ReaderFault(f"tag {uid}: security status of {chunk} blocks from {start} "
+                                  f"gave {len(response.statuses)}", port=self.port)
+            locked += (bool(status & SEC_STATUS_LOCKED) for status in response.statuses)
+        return tuple(locked)
 
     async def set_eas(self, uid: Uid, enabled: bool) -> None:
         self._check_eas(uid)
@@ -491,13 +541,17 @@ class TrfReader(Reader):
 
     async def read_eas(self, uid: Uid) -> bool:
         """EAS ALARM: an armed tag answers with its EAS sequence, a disarmed one stays silent,
-        so silence is checked against a system-information request (is the tag there?)."""
+        so silence is checked against a system-information request (is the tag there?) and
+        repeated (:meth:`Reader._eas_from_alarms`)."""
         self._check_eas(uid)
         await self._ready()
+        return await self._eas_from_alarms(lambda: self._eas_alarm(uid),
+                                           lambda: self.system_info(uid))
+
+    async def _eas_alarm(self, uid: Uid) -> bool:
         try:
             response = await self._transact(Request.eas_alarm(uid=uid, flags=self.flags))
         except TagNotResponding:
-            await self.system_info(uid)
             return False
         return isinstance(response, EasAlarmResponse)
 
@@ -508,15 +562,27 @@ class TrfReader(Reader):
                               port=self.port)
 
     async def set_password(self, uid: Uid, password_id: int, password: int) -> None:
-        """NXP SET PASSWORD (after GET RANDOM NUMBER). A wrong password answers ISO error
-        0x0F (TagRefused) and mutes the tag until :meth:`rf_reset` (SLIX datasheet)."""
+        """NXP SET PASSWORD (after GET RANDOM NUMBER), each sent once: the tag spends its
+        random number on the first SET PASSWORD, so a resent frame would be a wrong password.
+        A wrong password answers ISO error 0x0F (TagRefused) and mutes the tag until the field
+        drops (SLIX datasheet), so :meth:`rf_reset` follows it before it is raised; so it does
+        after any other failure of SET PASSWORD, whose outcome on the tag is unknown."""
         await self._ready()
-        response = await self._transact(Request.get_random_number(uid=uid, flags=self.flags))
+        response = await self._transact(Request.get_random_number(uid=uid, flags=self.flags),
+                                        attempts=1)
         if not isinstance(response, RandomNumberResponse):
             raise ReaderFault(f"tag {uid}: GET RANDOM NUMBER answered "
                               f"{type(response).__name__}", port=self.port)
-        await self._transact(Request.set_password(
-            password_id, password, response.random_number, uid=uid, flags=self.flags))
+        try:
+            await self._transact(Request.set_password(
+                password_id, password, response.random_number, uid=uid, flags=self.flags),
+                attempts=1)
+        except BridgeError as exc:
+            if isinstance(exc, TagRefused) and exc.iso_error != WRONG_PASSWORD_ERROR:
+                raise
+            with contextlib.suppress(BridgeError):
+                await self.rf_reset()
+            raise
 
     async def rf_power(self, on: bool) -> None:
         await self._ready()

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -23,13 +24,20 @@ BLANK = "E004015012345679"
 
 @pytest.fixture
 def simulated_3m(tmp_path: Path) -> Iterator[str]:
-    scenario = tmp_path / "pad.json"
-    scenario.write_text(json.dumps({"tags": [
+    with simulated(tmp_path, "3m", [
         {"uid": SECURED_ITEM, "memory": PART3, "afi": "D7"},
         {"uid": BLANK, "afi": "DA"},
-    ]}))
+    ]) as port:
+        yield port
+
+
+@contextlib.contextmanager
+def simulated(tmp_path: Path, protocol: str, tags: list[dict[str, str]]) -> Iterator[str]:
+    """`libedge sim reader` with ``tags`` in a child process; yields its pty."""
+    scenario = tmp_path / "pad.json"
+    scenario.write_text(json.dumps({"tags": tags}))
     child = subprocess.Popen(
-        [sys.executable, "-m", "edge_service", "sim", "reader", "--protocol", "3m",
+        [sys.executable, "-m", "edge_service", "sim", "reader", "--protocol", protocol,
          "--scenario", str(scenario)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
@@ -84,6 +92,45 @@ def test_inventory_read_write_secure(simulated_3m: str, capsys: pytest.CaptureFi
                                "eas": None}
 
 
+PART2_ITEM = "E004015012345670"
+
+
+def test_write_sets_the_dsfid_and_locks_per_the_plan(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Part 2 gets DSFID 06 and its lock plan; a part 2 tag rewritten as part 3 gets DSFID 00
+    (it must stop claiming part 2), and part 3 has no lock plan to lock."""
+    tags = [{"uid": BLANK}, {"uid": PART2_ITEM, "dsfid": "06", "memory": "AA" * 16}]
+    with simulated(tmp_path, "feig", tags) as port:
+        on = ["--port", port, "--protocol", "feig"]
+        code, out, err = reader(
+            capsys, "write", *on, "--uid", BLANK, "--model", "iso28560-2", "--item-id", "1234",
+            "--lock", "--json",
+        )
+        assert code == 0, err
+        result = json.loads(out)
+        assert (result["dsfid"], result["locked_blocks"]) == ("06", [0])
+        assert "lock" not in result
+        assert result["tag"]["model"] == "iso28560-2"
+
+        code, out, err = reader(
+            capsys, "write", *on, "--uid", PART2_ITEM, "--model", "iso28560-3",
+            "--item-id", "5678", "--force", "--lock", "--json",
+        )
+        assert code == 0, err
+        result = json.loads(out)
+        assert (result["dsfid"], result["locked_blocks"]) == ("00", [])
+        assert result["lock"] == "no lock plan for iso28560-3"
+
+        code, out, _ = reader(capsys, "inventory", *on, "--json")
+        assert {tag["uid"]: tag["dsfid"] for tag in json.loads(out)["tags"]} == {
+            BLANK: "06", PART2_ITEM: "00",
+        }
+        code, out, _ = reader(capsys, "read", *on, "--uid", PART2_ITEM, "--json")
+        assert (json.loads(out)["model"], json.loads(out)["primary_item_id"]) == (
+            "iso28560-3", "5678")
+
+
 def test_missing_device_is_a_clear_failure(capsys: pytest.CaptureFixture[str],
                                            tmp_path: Path) -> None:
     code, _, err = reader(capsys, "info", "--port", os.fspath(tmp_path / "ttyNONE"),
@@ -110,3 +157,25 @@ def test_repeated_commands_reopen_the_same_pty(tmp_path: Path,
     finally:
         child.send_signal(signal.SIGTERM)
         child.communicate(timeout=10)
+
+
+@pytest.mark.parametrize(("extra", "words"), [
+    (["--model", "iso28560-4", "--item-id", "1"], "UHF"),
+    (["--model", "iso28560-2", "--item-id", "1", "--type-of-usage", "zz"], "two hex digits"),
+    (["--model", "3m", "--item-id", "1", "--element", "title=x"], "no place for title"),
+])
+def test_write_arguments_are_checked_before_any_device_is_opened(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path, extra: list[str], words: str) -> None:
+    """The port does not exist: a usage error proves nothing was opened or read."""
+    code, _, err = reader(capsys, "write", "--port", os.fspath(tmp_path / "ttyNONE"),
+                          "--protocol", "3m", *extra)
+    assert code == 2
+    assert words in err
+
+
+def test_a_uid_written_backwards_is_refused(capsys: pytest.CaptureFixture[str],
+                                           tmp_path: Path) -> None:
+    code, _, err = reader(capsys, "read", "--port", os.fspath(tmp_path / "ttyNONE"),
+                          "--protocol", "3m", "--uid", "78563412500104E0")
+    assert code == 2
+    assert "starts with E0" in err

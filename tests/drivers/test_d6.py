@@ -21,11 +21,13 @@ from firmware_bridge.drivers import reader_for
 from firmware_bridge.drivers.d6 import D6Reader, TagWriteFailed
 from firmware_bridge.pty import PtyEndpoint, WireFaults
 from firmware_bridge.reader import (
+    EAS_OFF_CONFIRMATIONS,
     Capability,
     OutputPulse,
     TagNotResponding,
     TagRefused,
     Unsupported,
+    VerificationFailed,
 )
 from firmware_bridge.security import PRESETS
 from firmware_bridge.simulator import Fault, FaultKind, RfField, load_scenario
@@ -174,6 +176,43 @@ async def test_lock_blocks_then_writes_are_refused(tmp_path: Path) -> None:
         assert reader.health.writes_failed == 1
         assert field.tag(NXP).memory[4:8] == bytes(4)  # block 1 went in before the refusal
         assert field.tag(NXP).memory[8:16] == MEMORY[8:16]
+
+
+async def test_lock_and_verify_reads_the_lock_bytes_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with served(tmp_path, two_tags()) as (reader, _, field):
+        assert await reader.lock_and_verify(NXP, [9, 2, 3]) == (2, 3, 9)
+        assert await reader.read_lock_status(NXP, 1, 10) == (
+            False, True, True, False, False, False, False, False, True, False)
+
+        async def acknowledged_only(uid: Uid, block: int) -> None:
+            pass  # a reader that says "locked" without the tag locking anything
+
+        monkeypatch.setattr(reader.chipset, "lock_block", acknowledged_only)
+        with pytest.raises(VerificationFailed, match=r"blocks \[5\] unlocked"):
+            await reader.lock_and_verify(NXP, [3, 5])
+        assert not field.tag(NXP).locked[5]
+        assert reader.health.writes_failed == 1
+
+
+async def test_dsfid_is_written_and_verified(tmp_path: Path) -> None:
+    async with served(tmp_path, two_tags()) as (reader, _, field):
+        field.inject(Fault(FaultKind.AIR_CRC_ERROR, NXP, count=1, command=0x29))
+        info = await reader.set_dsfid(NXP, 0x06)  # 0x16 on the first try, then retried
+        assert (info.dsfid, field.tag(NXP).dsfid) == (0x06, 0x06)
+        assert reader.health.retries >= 1
+        assert await reader.chipset.read_dsfid(NXP) == 0x06
+
+
+async def test_one_lost_check_eas_reply_is_not_eas_off(tmp_path: Path) -> None:
+    armed = field_of({"uid": str(NXP), "eas": True, "afi": "D7"}, {"uid": str(NXP_2), "afi": "DA"})
+    async with served(tmp_path, armed) as (reader, _, field):
+        field.inject(Fault(FaultKind.AIR_CRC_ERROR, NXP, count=1, command=0xA5))
+        assert await reader.read_eas(NXP) is True
+        assert reader.health.extra["eas_retries"] == 1
+        assert await reader.read_eas(NXP_2) is False
+        assert reader.health.extra["eas_retries"] == EAS_OFF_CONFIRMATIONS
 
 
 async def test_block_out_of_range_is_refused(tmp_path: Path) -> None:

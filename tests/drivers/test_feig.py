@@ -24,12 +24,16 @@ from firmware_bridge.drivers.feig import FeigReader, TagWriteFailed
 from firmware_bridge.errors import ReaderTimeout, TransientError
 from firmware_bridge.pty import PtyEndpoint, WireFaults
 from firmware_bridge.reader import (
+    EAS_OFF_CONFIRMATIONS,
+    WRITE_ATTEMPTS,
     Capability,
+    InputState,
     OutputPulse,
     TagNotResponding,
     TagRefused,
     TransientReaderFault,
     Unsupported,
+    VerificationFailed,
 )
 from firmware_bridge.security import PRESETS
 from firmware_bridge.simulator import Fault, FaultKind, RfField, load_scenario
@@ -39,7 +43,14 @@ from firmware_bridge.simulator.scenario import ReaderFault
 from firmware_bridge.simulator.server import SimulatedReader
 from firmware_bridge.wiretap import Direction
 from protocols.iso15693 import Uid
-from protocols.readers.feig import OutputMode, PasswordId, Status, decode_response
+from protocols.readers.feig import (
+    Acknowledgement,
+    Failure,
+    OutputMode,
+    PasswordId,
+    Status,
+    decode_response,
+)
 
 NXP = Uid.from_text("E004010012345678")
 NXP_2 = Uid.from_text("E0040100ABCDEF01")
@@ -269,6 +280,41 @@ async def test_lock_blocks_then_a_write_is_refused(tmp_path: Path) -> None:
         assert rig.reader.health.writes_failed == 1
 
 
+async def test_lock_and_verify_reads_the_block_security_status_back(tmp_path: Path) -> None:
+    async with served(tmp_path, library_field()) as rig:
+        assert await rig.reader.lock_and_verify(NXP, [5, 1, 2]) == (1, 2, 5)
+        assert await rig.reader.read_lock_status(NXP, 0, 6) == (
+            False, True, True, False, False, True)
+        assert rig.reader.health.writes_ok == 1
+
+
+async def test_an_acknowledged_lock_that_did_not_lock_is_not_verified(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with served(tmp_path, library_field()) as rig:
+        # A reader that acknowledges [0xB0 22] without the tag locking anything.
+        monkeypatch.setattr(rig.front, "_lock", lambda body: (Acknowledgement(body.COMMAND), 0.0))
+        with pytest.raises(VerificationFailed, match=r"blocks \[3\] unlocked"):
+            await rig.reader.lock_and_verify(NXP, [3])
+        assert rig.reader.health.writes_failed == 1
+        assert rig.reader.health.retries == WRITE_ATTEMPTS - 1
+
+
+async def test_already_locked_counts_only_when_the_status_confirms_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with served(tmp_path, library_field()) as rig:
+        # The tag answers "block already locked" (0x11) for a block that is not locked.
+        monkeypatch.setattr(rig.front, "_lock", lambda body: (Failure(
+            Status.ISO15693_ERROR, iso_error=0x11, failed_block=body.first_block), 0.0))
+        with pytest.raises(TagRefused) as refused:
+            await rig.reader.lock_blocks(NXP, [3])
+        assert (refused.value.iso_error, refused.value.block) == (0x11, 3)
+        with pytest.raises(TagRefused):
+            await rig.reader.lock_and_verify(NXP, [3])
+        assert not rig.field.tag(NXP).locked[3]
+
+
 # --- security --------------------------------------------------------------------------------
 
 
@@ -298,6 +344,51 @@ async def test_read_eas_of_an_absent_tag_is_not_a_false(tmp_path: Path) -> None:
     async with served(tmp_path, library_field()) as rig:
         with pytest.raises(TagNotResponding):
             await rig.reader.read_eas(ABSENT)
+
+
+async def test_one_lost_eas_alarm_reply_is_not_eas_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    armed = field_of({"uid": str(NXP), "eas": True}, {"uid": str(NXP_2)})
+    async with served(tmp_path, armed) as rig:
+        alarms: list[bool] = []
+        alarm = rig.reader.firmware.nxp_eas_alarm
+
+        async def counted(uid: Uid | None = None) -> bool:
+            alarms.append(await alarm(uid))
+            return alarms[-1]
+
+        monkeypatch.setattr(rig.reader.firmware, "nxp_eas_alarm", counted)
+        rig.field.inject(Fault(FaultKind.AIR_CRC_ERROR, NXP, count=1, command=0xA5))
+        assert await rig.reader.read_eas(NXP) is True
+        assert alarms == [False, True]
+        assert rig.reader.health.extra["eas_retries"] == 1
+        alarms.clear()
+        assert await rig.reader.read_eas(NXP_2) is False  # only after silent alarms in a row
+        assert alarms == [False] * EAS_OFF_CONFIRMATIONS
+        assert rig.reader.health.extra["eas_retries"] == EAS_OFF_CONFIRMATIONS
+
+
+async def test_dsfid_is_written_and_verified(tmp_path: Path) -> None:
+    async with served(tmp_path, library_field()) as rig:
+        rig.field.inject(Fault(FaultKind.AIR_CRC_ERROR, NXP, count=1, command=0x29))
+        info = await rig.reader.set_dsfid(NXP, 0x06)  # the garbled first reply is retried
+        assert (info.dsfid, rig.field.tag(NXP).dsfid) == (0x06, 0x06)
+        assert rig.reader.health.retries >= 1
+        assert (await rig.reader.read_memory(NXP))[1].dsfid == 0x06
+
+
+async def test_dsfid_that_does_not_read_back_fails_verification(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with served(tmp_path, library_field()) as rig:
+        async def acknowledged_only(uid: Uid, dsfid: int) -> None:
+            pass
+
+        monkeypatch.setattr(rig.reader.firmware, "write_dsfid", acknowledged_only)
+        with pytest.raises(VerificationFailed, match="DSFID read back as 3E, expected 06"):
+            await rig.reader.set_dsfid(NXP, 0x06)
+        assert rig.reader.health.writes_failed == 1
 
 
 async def test_dsfid_and_write_afi_firmware_methods(tmp_path: Path) -> None:
@@ -348,6 +439,23 @@ async def test_outputs_and_inputs(tmp_path: Path) -> None:
         assert state.is_active(3)
         assert not (await rig.reader.firmware.get_input()).has_changed(1)  # latch cleared
         assert (await rig.reader.get_inputs()).inputs == 0b101
+        rig.front.set_input(2, True)
+        rig.front.set_input(1, False)
+        assert await rig.reader.get_inputs() == InputState(inputs=0b110, changed=0b011)
+        assert await rig.reader.get_inputs() == InputState(inputs=0b110, changed=0)
+
+
+async def test_get_inputs_is_not_resent_after_a_lost_reply(tmp_path: Path) -> None:
+    """The lost reply's [0x74] cleared the latches: a resend would report "nothing changed"."""
+    faults = (ReaderFault("silence", at=0.3, count=1),)
+    async with served(tmp_path, library_field(), reader_faults=faults) as rig:
+        await wait_until(rig.simulator, 0.3)
+        rig.front.set_input(2, True)
+        sent_before = rig.reader.health.frames_sent
+        with pytest.raises(ReaderTimeout):
+            await rig.reader.get_inputs()
+        assert rig.reader.health.frames_sent == sent_before + 1  # [0x74] sent once
+        assert rig.reader.health.timeouts == 1
 
 
 # --- faults from the §4 table ----------------------------------------------------------------

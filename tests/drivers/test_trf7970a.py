@@ -25,6 +25,7 @@ from firmware_bridge.drivers.trf7970a import TrfReader
 from firmware_bridge.errors import ReaderTimeout, TransientError
 from firmware_bridge.pty import PtyEndpoint, WireFaults
 from firmware_bridge.reader import (
+    EAS_OFF_CONFIRMATIONS,
     Capability,
     OutputPulse,
     TagNotResponding,
@@ -44,6 +45,7 @@ from firmware_bridge.simulator import (
 from firmware_bridge.simulator.frontends.trf7970a import TrfFrontEnd
 from firmware_bridge.simulator.server import SimulatedReader, WireReply
 from protocols.iso15693 import PasswordId, Uid
+from protocols.readers import trf7970a as trf
 
 NXP = Uid.from_text("E004015012345678")
 NXP2 = Uid.from_text("E0040150AABBCCDD")
@@ -209,6 +211,58 @@ async def test_lock_then_write_is_refused_and_out_of_range(tmp_path: Path) -> No
         assert out_of_range.value.iso_error == 0x10
 
 
+class _SaysAlreadyLocked(TrfFrontEnd):
+    """Answers LOCK BLOCK with ISO error 0x11 "already locked" without locking anything."""
+
+    def _request_mode(self, echo: bytes, params: bytes) -> list[WireReply]:
+        if params[1:2] != b"\x22":
+            return super()._request_mode(echo, params)
+        refusal = trf.encode_groups([trf.data_group(bytes((0x01, 0x11)))]) + trf.CRLF
+        return [WireReply(echo, 0.001), WireReply(refusal, 0.01)]
+
+
+async def test_lock_and_verify_reads_the_security_status_back(tmp_path: Path) -> None:
+    async with rig(tmp_path, slix(), tagit()) as r:
+        assert await r.reader.lock_and_verify(NXP, [4, 2]) == (2, 4)
+        assert await r.reader.read_lock_status(NXP, 1, 4) == (False, True, False, True)
+        assert await r.reader.lock_and_verify(TI, [0]) == (0,)  # option flag for TI
+        assert any(frame[1] == 0x2C for frame in iso_commands(r))
+
+
+async def test_already_locked_counts_only_when_the_status_confirms_it(tmp_path: Path) -> None:
+    async with rig(tmp_path, slix(), front_end=_SaysAlreadyLocked) as r:
+        with pytest.raises(TagRefused) as refused:
+            await r.reader.lock_and_verify(NXP, [6])
+        assert (refused.value.iso_error, refused.value.block) == (0x11, 6)
+        assert not r.field.tag(NXP).locked[6]
+        r.field.tag(NXP).locked[6] = 1
+        await r.reader.lock_blocks(NXP, [6])  # now the status confirms it: done
+
+
+async def test_dsfid_is_written_with_the_option_flag_for_ti_and_verified(
+    tmp_path: Path,
+) -> None:
+    async with rig(tmp_path, slix(), tagit()) as r:
+        r.field.inject(Fault(FaultKind.AIR_CRC_ERROR, NXP, count=1, command=0x29))
+        assert (await r.reader.set_dsfid(NXP, 0x06)).dsfid == 0x06  # [z] once, retried
+        assert r.reader.health.retries >= 1
+        assert (await r.reader.set_dsfid(TI, 0x06)).dsfid == 0x06
+        assert (r.field.tag(NXP).dsfid, r.field.tag(TI).dsfid) == (0x06, 0x06)
+        writes = [frame for frame in iso_commands(r) if frame[1] == 0x29]
+        assert [bool(frame[0] & 0x40) for frame in writes] == [False, False, True]
+
+
+async def test_one_unanswered_eas_alarm_is_not_eas_off(tmp_path: Path) -> None:
+    async with rig(tmp_path, slix(eas=True), slix(NXP2)) as r:
+        r.field.inject(Fault(FaultKind.NO_TAG, NXP, count=1, command=0xA5))
+        assert await r.reader.read_eas(NXP) is True
+        assert r.reader.health.extra["eas_retries"] == 1
+        assert await r.reader.read_eas(NXP2) is False
+        assert r.reader.health.extra["eas_retries"] == EAS_OFF_CONFIRMATIONS
+        alarms = [frame for frame in iso_commands(r) if frame[1] == 0xA5]
+        assert len(alarms) == 2 + EAS_OFF_CONFIRMATIONS
+
+
 async def test_rf_power_and_unsupported_outputs(tmp_path: Path) -> None:
     async with rig(tmp_path, slix()) as r:
         await r.reader.rf_power(False)
@@ -272,15 +326,41 @@ async def test_locked_block_fault_is_refused(tmp_path: Path) -> None:
         assert r.reader.health.writes_failed == 1
 
 
-async def test_wrong_password_mutes_the_tag_until_rf_reset(tmp_path: Path) -> None:
+async def test_wrong_password_resets_rf_so_the_tag_speaks_again(tmp_path: Path) -> None:
     async with rig(tmp_path, slix()) as r:
         r.field.inject(Fault(FaultKind.WRONG_PASSWORD, NXP, count=1))
         with pytest.raises(TagRefused) as refused:
             await r.reader.set_password(NXP, PasswordId.EAS_AFI, 0x12345678)
         assert refused.value.iso_error == 0x0F
-        with pytest.raises(TagNotResponding):
-            await r.reader.system_info(NXP)
-        await r.reader.rf_reset()
+        assert r.field.tag(NXP).muted is False  # the driver's RF reset lifted the mute
+        assert commands(r)[-2:] == [0x10, 0x10]  # RF off, RF on
+        assert (await r.reader.system_info(NXP)).uid == NXP
+
+
+class _LosesPasswordReply(TrfFrontEnd):
+    """Prints the echo of the first SET PASSWORD request but never its result line."""
+
+    lost = 0
+
+    def receive(self, data: bytes) -> list[WireReply]:
+        replies = super().receive(data)
+        request = self.requests[-1] if self.requests else None
+        if (replies and request is not None and request.command == 0x18
+                and request.params[1:2] == b"\xB3" and not self.lost):
+            self.lost += 1
+            return replies[:1]
+        return replies
+
+
+async def test_set_password_is_sent_once_and_followed_by_an_rf_reset(tmp_path: Path) -> None:
+    async with rig(tmp_path, slix(), front_end=_LosesPasswordReply) as r:
+        with pytest.raises(ReaderTimeout):
+            await r.reader.set_password(NXP, PasswordId.EAS_AFI, 0)
+        assert [frame[1] for frame in iso_commands(r)] == [0xB2, 0xB3]  # no resend
+        tag = r.field.tag(NXP)
+        assert not tag.muted  # a resend would have been a wrong password
+        assert tag.authenticated == set()  # the RF reset ended the (unconfirmed) session
+        assert commands(r)[-2:] == [0x10, 0x10]  # RF off, RF on
         assert (await r.reader.system_info(NXP)).uid == NXP
 
 
