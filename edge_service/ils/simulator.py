@@ -41,6 +41,7 @@ import contextlib
 import dataclasses
 import hmac
 import logging
+import ssl as ssl_module
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -146,8 +147,10 @@ class IlsSimulator:
         clock: Callable[[], datetime] = _local_now,
         host: str = "127.0.0.1",
         port: int = 0,
+        ssl: ssl_module.SSLContext | None = None,
     ) -> None:
         self.data = data
+        self._ssl = ssl
         self.settings = data.settings
         self.faults = faults or SimFaults()
         self.counters = SimCounters()
@@ -177,7 +180,7 @@ class IlsSimulator:
 
     async def start(self) -> int:
         self._server = await asyncio.start_server(self._serve, self._host, self._port,
-                                                  limit=MAX_MESSAGE_BYTES)
+                                                  limit=MAX_MESSAGE_BYTES, ssl=self._ssl)
         self._port = self._server.sockets[0].getsockname()[1]
         return self._port
 
