@@ -28,10 +28,13 @@ import enum
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
 from firmware_bridge.errors import BridgeError, TransientError
 from firmware_bridge.security import SecurityScheme
 from protocols.iso15693 import Uid
+
+T = TypeVar("T")
 
 TAG_INFO_MEMORY = 64
 """Tags whose system information a reader remembers (a pad's stack is a few dozen items); the
@@ -370,29 +373,16 @@ class Reader(abc.ABC):
         """
         padded = data + bytes(-len(data) % block_size)
         count = len(padded) // block_size
-        last: BridgeError | None = None
-        for attempt in range(attempts):
-            if attempt:
-                self.health.retries += 1
-            try:
-                await self.write_blocks(uid, first_block, padded, block_size=block_size)
-                actual = await self.read_blocks(uid, first_block, count)
-            except TransientError as exc:
-                last = exc
-                continue
-            except BridgeError:
-                self.health.writes_failed += 1
-                raise
-            if actual == padded:
-                self.health.writes_ok += 1
-                return
-            last = VerificationFailed(
+
+        async def write_and_check() -> tuple[None, BridgeError | None]:
+            await self.write_blocks(uid, first_block, padded, block_size=block_size)
+            actual = await self.read_blocks(uid, first_block, count)
+            return None, None if actual == padded else VerificationFailed(
                 f"blocks {first_block}-{first_block + count - 1}", uid=uid,
                 expected=padded.hex().upper(), actual=actual.hex().upper(),
             )
-        self.health.writes_failed += 1
-        assert last is not None
-        raise last
+
+        await self._write_verified(write_and_check, attempts)
 
     async def read_security(self, uid: Uid, scheme: SecurityScheme) -> SecurityState:
         """AFI and/or EAS as read from the tag now (never from memory)."""
@@ -404,32 +394,19 @@ class Reader(abc.ABC):
         self, uid: Uid, secured: bool, scheme: SecurityScheme, *, attempts: int = WRITE_ATTEMPTS,
     ) -> SecurityState:
         """Write AFI and/or EAS for ``secured``, read back, and return the verified state."""
-        last: BridgeError | None = None
-        for attempt in range(attempts):
-            if attempt:
-                self.health.retries += 1
-            try:
-                if scheme.use_afi:
-                    await self.write_afi(uid, scheme.afi_for(secured))
-                if scheme.use_eas:
-                    await self.set_eas(uid, secured)
-                state = await self.read_security(uid, scheme)
-            except TransientError as exc:
-                last = exc
-                continue
-            except BridgeError:
-                self.health.writes_failed += 1
-                raise
-            if state.secured is secured:
-                self.health.writes_ok += 1
-                return state
-            last = VerificationFailed(
+
+        async def write_and_check() -> tuple[SecurityState, BridgeError | None]:
+            if scheme.use_afi:
+                await self.write_afi(uid, scheme.afi_for(secured))
+            if scheme.use_eas:
+                await self.set_eas(uid, secured)
+            state = await self.read_security(uid, scheme)
+            return state, None if state.secured is secured else VerificationFailed(
                 "security", uid=uid, expected="secured" if secured else "unsecured",
                 actual=f"AFI {state.afi!r} EAS {state.eas!r}",
             )
-        self.health.writes_failed += 1
-        assert last is not None
-        raise last
+
+        return await self._write_verified(write_and_check, attempts)
 
     async def set_dsfid(
         self, uid: Uid, dsfid: int, *, attempts: int = WRITE_ATTEMPTS,
@@ -438,29 +415,16 @@ class Reader(abc.ABC):
         failures; returns the verified system information."""
         if not 0 <= dsfid <= 0xFF:
             raise ValueError(f"DSFID {dsfid} is not a byte")
-        last: BridgeError | None = None
-        for attempt in range(attempts):
-            if attempt:
-                self.health.retries += 1
-            try:
-                await self.write_dsfid(uid, dsfid)
-                info = await self._fresh_info(uid)
-            except TransientError as exc:
-                last = exc
-                continue
-            except BridgeError:
-                self.health.writes_failed += 1
-                raise
-            if info.dsfid == dsfid:
-                self.health.writes_ok += 1
-                return info
-            last = VerificationFailed(
+
+        async def write_and_check() -> tuple[TagSystemInfo, BridgeError | None]:
+            await self.write_dsfid(uid, dsfid)
+            info = await self._fresh_info(uid)
+            return info, None if info.dsfid == dsfid else VerificationFailed(
                 "DSFID", uid=uid, expected=f"{dsfid:02X}",
                 actual="none" if info.dsfid is None else f"{info.dsfid:02X}",
             )
-        self.health.writes_failed += 1
-        assert last is not None
-        raise last
+
+        return await self._write_verified(write_and_check, attempts)
 
     async def lock_and_verify(
         self, uid: Uid, blocks: Sequence[int], *, attempts: int = WRITE_ATTEMPTS,
@@ -471,26 +435,41 @@ class Reader(abc.ABC):
         wanted = tuple(sorted(set(blocks)))
         if not wanted:
             return ()
+
+        async def lock_and_check() -> tuple[tuple[int, ...], BridgeError | None]:
+            await self.lock_blocks(uid, wanted)
+            unlocked = await self._unlocked(uid, wanted)
+            return wanted, None if not unlocked else VerificationFailed(
+                "lock status", uid=uid, expected=f"blocks {list(wanted)} locked",
+                actual=f"blocks {unlocked} unlocked",
+            )
+
+        return await self._write_verified(lock_and_check, attempts)
+
+    async def _write_verified(
+        self,
+        write_and_check: Callable[[], Awaitable[tuple[T, BridgeError | None]]],
+        attempts: int,
+    ) -> T:
+        """The one verified-write loop: run ``write_and_check`` (a write and its read-back,
+        returning the value and a mismatch or None) until the read-back agrees, retrying only
+        transient failures and mismatches, at most ``attempts`` times; counted in health."""
         last: BridgeError | None = None
         for attempt in range(attempts):
             if attempt:
                 self.health.retries += 1
             try:
-                await self.lock_blocks(uid, wanted)
-                unlocked = await self._unlocked(uid, wanted)
+                value, mismatch = await write_and_check()
             except TransientError as exc:
                 last = exc
                 continue
             except BridgeError:
                 self.health.writes_failed += 1
                 raise
-            if not unlocked:
+            if mismatch is None:
                 self.health.writes_ok += 1
-                return wanted
-            last = VerificationFailed(
-                "lock status", uid=uid, expected=f"blocks {list(wanted)} locked",
-                actual=f"blocks {unlocked} unlocked",
-            )
+                return value
+            last = mismatch
         self.health.writes_failed += 1
         assert last is not None
         raise last
