@@ -8,10 +8,10 @@ circulation, landscape §E4); it validates itself on construction and names the 
 (named tuples: they are built on the lookup hot path, where a tuple is several times cheaper
 than a frozen dataclass).
 
-Catalog versions (``catalog_version_newer``): two versions that are both integers (ASCII digits
-only) compare numerically, anything else compares as text, code point by code point; ISO-8601
-timestamps therefore order correctly only in one fixed form (UTC, same precision), which is
-what the catalog gateway must send.
+Catalog versions (``catalog_version_newer``): the MQTT contract's rule
+(:func:`protocols.contract.is_newer`), so the cache and the sync layer always agree: integers
+(stored as ASCII digits) compare numerically, two RFC 3339 times with a zone compare as instants
+(``10:00+02:00`` is older than ``09:00Z``), anything else as text, code point by code point.
 
 Not responsible for: parsing MQTT payloads into records (the sync layer) or the SIP2 meaning of a
 circulation status (the SIP2 layer); here a status is one of the codes '01'..'13'.
@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from typing import NamedTuple
 
 from edge_service.store.errors import InvalidRecord
+from protocols.contract import is_newer
 
 CIRCULATION_STATUS_CODES = frozenset(f"{code:02d}" for code in range(1, 14))
 """SIP2 circulation status codes (SIP2 2.00, item information response): 01 other .. 13 missing."""
@@ -42,9 +43,12 @@ MAX_UID_HEX_CHARS = 64
 
 def catalog_version_newer(candidate: str, current: str) -> bool:
     """True when ``candidate`` is strictly newer than ``current`` (rule in the module docstring)."""
-    if candidate.isascii() and current.isascii() and candidate.isdigit() and current.isdigit():
-        return int(candidate) > int(current)
-    return candidate > current
+    return is_newer(_typed(current), _typed(candidate))
+
+
+def _typed(version: str) -> int | str:
+    """A stored version as the contract types it: digits are an integer version."""
+    return int(version) if version.isascii() and version.isdigit() else version
 
 
 def utc_timestamp(moment: datetime) -> str:

@@ -32,7 +32,8 @@ from tests.store.conftest import OWNER, item
     ("0010", "9", True),
     ("2026-10-01T10:15:02.123Z", "2026-09-30T23:00:00.000Z", True),
     ("2026-09-30T23:00:00.000Z", "2026-10-01T10:15:02.123Z", False),
-    ("10", "2026-01-01", False),  # mixed: as text
+    ("10", "2026-01-01", True),  # mixed kinds: the contract's rule counts it as newer
+    ("2026-10-01T09:00:00Z", "2026-10-01T10:00:00+02:00", True),  # instants, not text
     ("\u0661\u0662", "5", True),  # Arabic-Indic digits are not integers here: text order
 ])
 def test_catalog_version_rule(candidate: str, current: str, newer: bool) -> None:
