@@ -112,6 +112,7 @@ def test_request_mode_sketches_parse(index: int, vector: dict[str, Any]) -> None
     assert reply.echo == "Request mode."
     assert {83: reply.iso_response == H("00"), 84: reply.no_response,
             85: reply.collision}[index]
+    assert trf.encode_reply(0x18, groups=reply.groups) == text  # and back, byte for byte
 
 
 # --- reply lines ---------------------------------------------------------------------------------
