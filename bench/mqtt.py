@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import getpass
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -33,19 +32,13 @@ from edge_service.store import Store, StoreConfig, WriteConnection
 from edge_service.sync import MqttSync, record_event
 from edge_service.sync.outbox_publisher import WINDOW
 from protocols.contract import GateCountData
+from tests.sync.broker import MOSQUITTO, free_port
 
 EVENTS = 50_000
 QUICK_EVENTS = 5_000
 BUDGET_EVENTS_S = 3_000
 RECORD_BATCH = 500
 NODE = NodeConfig(tenant="DK-718500", site="DK-718501", node="bench-1", mode="gate")
-MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _start_broker(directory: Path, port: int) -> subprocess.Popen[bytes]:
@@ -144,7 +137,7 @@ def run(*, quick: bool = False) -> list[Result]:
     count = QUICK_EVENTS if quick else EVENTS
     with tempfile.TemporaryDirectory(prefix="libedge-bench-mqtt-") as tmp:
         directory = Path(tmp)
-        port = _free_port()
+        port = free_port()
         elapsed, payloads = asyncio.run(_drain(directory, port, count))
         broker = _start_broker(directory, port)
         try:

@@ -24,21 +24,14 @@ from protocols.contract import (
     render_mosquitto_acl,
     status_topic,
 )
+from tests.sync.broker import MOSQUITTO, free_port
 
 T, S = "DK-718500", "DK-718501"
-MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 PASSWD = shutil.which("mosquitto_passwd")
 pytestmark = pytest.mark.skipif(
     not (Path(MOSQUITTO).exists() and PASSWD),
     reason="mosquitto and mosquitto_passwd are needed (Debian package mosquitto)")
 WAIT_S = 5.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture

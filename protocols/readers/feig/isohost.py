@@ -265,11 +265,10 @@ class InventoryResult(ResponseBody):
 
 
 @dataclass(frozen=True, slots=True)
-class StayQuiet(RequestBody):
-    """[0x02] Stay quiet: addressed only."""
+class _AddressedOnly(RequestBody):
+    """An [0xB0] command whose only parameter is the UID and that has no other mode."""
 
-    COMMAND: ClassVar[int] = Command.ISO_HOST
-    SUB: ClassVar[int | None] = IsoCommand.STAY_QUIET
+    WHAT: ClassVar[str] = ""
     uid: bytes
 
     def __post_init__(self) -> None:
@@ -282,30 +281,26 @@ class StayQuiet(RequestBody):
     def parse(cls, cursor: Cursor) -> Self:
         addressing, uid, _ = read_address(cursor)
         if uid is None:
-            raise cursor.error(f"stay quiet is addressed only, MODE says {addressing.name}")
+            raise cursor.error(f"{cls.WHAT} is addressed only, MODE says {addressing.name}")
         return cls(uid)
 
 
 @dataclass(frozen=True, slots=True)
-class Select(RequestBody):
+class StayQuiet(_AddressedOnly):
+    """[0x02] Stay quiet: addressed only."""
+
+    COMMAND: ClassVar[int] = Command.ISO_HOST
+    SUB: ClassVar[int | None] = IsoCommand.STAY_QUIET
+    WHAT: ClassVar[str] = "stay quiet"
+
+
+@dataclass(frozen=True, slots=True)
+class Select(_AddressedOnly):
     """[0x25] Select: the addressed tag becomes the one "selected" mode talks to."""
 
     COMMAND: ClassVar[int] = Command.ISO_HOST
     SUB: ClassVar[int | None] = IsoCommand.SELECT
-    uid: bytes
-
-    def __post_init__(self) -> None:
-        check_uid(self.uid, Addressing.ADDRESSED)
-
-    def payload(self) -> bytes:
-        return address_bytes(Addressing.ADDRESSED, self.uid)
-
-    @classmethod
-    def parse(cls, cursor: Cursor) -> Self:
-        addressing, uid, _ = read_address(cursor)
-        if uid is None:
-            raise cursor.error(f"select is addressed only, MODE says {addressing.name}")
-        return cls(uid)
+    WHAT: ClassVar[str] = "select"
 
 
 @dataclass(frozen=True, slots=True)
