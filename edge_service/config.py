@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -30,6 +31,10 @@ SYNC_MODES = ("normal", "full")
 CIRCULATION_BACKENDS = ("sip2", "mqtt")
 SIP2_LINE_ENDINGS = ("CR", "CRLF")
 SIP2_PATRON_SECRETS = ("pin", "password", "none")
+SET_POLICIES = ("allow", "warn", "refuse")
+DATA_MODELS = ("iso28560-2", "iso28560-3")
+ISIL_PATTERN = re.compile(r"[A-Za-z]{1,4}-[A-Za-z0-9:/-]{1,11}")
+"""ISO 15511: a prefix (country code or other), a hyphen, then up to 11 characters."""
 POLL_INTERVAL_MS = {"pad": 300, "gate": 100, "staff": 1000}
 """Default presence inventory period per reader role: a gate must see a walking patron's items
 several times in ~200-360 ms (reliability_perf.md 5.4); a pad and a desk pad can be slower."""
@@ -126,6 +131,67 @@ class CirculationConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class LibraryConfig:
+    """Who "we" are on a tag: the owner ISIL this box writes and the ISILs it treats as its own."""
+
+    isil: str = ""
+    """Owner institution written to new tags and expected on circulating ones; empty: any."""
+    also_ours: str = ""
+    """Comma-separated further ISILs that are ours (branches, a consortium's members)."""
+    data_model: str = "iso28560-2"
+
+    def ours(self, owner_institution: str | None) -> bool:
+        """Whether an item of ``owner_institution`` is ours (an item without one is ours when
+        no ISIL is configured: a library that never wrote one)."""
+        own = self.own_isils()
+        if not own:
+            return True
+        return owner_institution is not None and owner_institution in own
+
+    def own_isils(self) -> frozenset[str]:
+        extra = (p.strip() for p in self.also_ours.split(","))
+        return frozenset(x for x in (self.isil, *extra) if x)
+
+
+@dataclass(frozen=True, slots=True)
+class SelfCheckConfig:
+    """Kiosk policy (docs/configuration.md#selfcheck)."""
+
+    set_policy: str = "refuse"
+    """An item whose parts are not all on the pad: ``allow``, ``warn`` (allow, tell the patron),
+    ``refuse`` (wait for the missing parts)."""
+    set_wait_ms: int = 1500
+    """How long an item's parts may take to all appear before the set policy applies."""
+    session_timeout_s: int = 90
+    """Inactivity that ends a session (the patron walked away)."""
+    put_back_attempts: int = 3
+    """Security writes tried per item (each after the patron puts it back) before staff."""
+    offline_checkout: bool = False
+    """Check-out while the ILS is unreachable (queued and replayed); off by default."""
+    offline_checkin: bool = True
+    offline_max_items: int = 5
+    """Most items one patron may check out off-line in one session."""
+    offline_max_hours: int = 24
+    """Off-line check-out stops this long after the ILS was last reachable."""
+
+
+@dataclass(frozen=True, slots=True)
+class GateConfig:
+    """Security gate policy (docs/configuration.md#gate)."""
+
+    foreign: str = "report"
+    """A secured tag of another library: ``alarm``, ``report`` (event, no alarm), ``ignore``."""
+    unknown: str = "alarm"
+    """A secured tag this box cannot name an item for: ``alarm`` or ``report``."""
+    grace_s: int = 120
+    """Items checked out here within this window never alarm (their tag may be a beat late)."""
+    alarm_ms: int = 3000
+    """How long the alarm outputs (light, buzzer) stay on."""
+    realarm_s: int = 10
+    """The same tag alarms again only after this long in the field or after leaving it."""
+
+
+@dataclass(frozen=True, slots=True)
 class LoggingConfig:
     level: str = "info"
 
@@ -138,13 +204,17 @@ class Config:
     api: ApiConfig = field(default_factory=ApiConfig)
     security: SecurityConfig = field(default_factory=SecurityConfig)
     circulation: CirculationConfig = field(default_factory=CirculationConfig)
+    library: LibraryConfig = field(default_factory=LibraryConfig)
+    selfcheck: SelfCheckConfig = field(default_factory=SelfCheckConfig)
+    gate: GateConfig = field(default_factory=GateConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     readers: tuple[ReaderConfig, ...] = ()
 
 
 _SECTIONS: dict[str, type[Any]] = {
     "node": NodeConfig, "storage": StorageConfig, "mqtt": MqttConfig, "api": ApiConfig,
-    "security": SecurityConfig, "circulation": CirculationConfig, "logging": LoggingConfig,
+    "security": SecurityConfig, "circulation": CirculationConfig, "library": LibraryConfig,
+    "selfcheck": SelfCheckConfig, "gate": GateConfig, "logging": LoggingConfig,
 }
 
 
@@ -219,6 +289,7 @@ def _validate(config: Config) -> None:
         raise ConfigError("mqtt.cert_file", "a client certificate needs cert_file and key_file")
     _check_choice("security.scheme", config.security.scheme, SECURITY_SCHEMES)
     _validate_circulation(config.circulation)
+    _validate_workflows(config)
     _check_choice("logging.level", config.logging.level, ("trace", "debug", "info", "warning",
                                                          "error"))
     names: set[str] = set()
@@ -249,6 +320,27 @@ def _validate_circulation(circ: CirculationConfig) -> None:
         for key in ("sip2_host", "sip2_institution_id"):
             if not getattr(circ, key):
                 raise ConfigError(f"circulation.{key}", "is required when backend is sip2")
+
+
+def _validate_workflows(config: Config) -> None:
+    lib, kiosk, gate = config.library, config.selfcheck, config.gate
+    for key, raw in (("library.isil", lib.isil), *(("library.also_ours", v)
+                                                  for v in lib.also_ours.split(",") if v)):
+        value = raw.strip()
+        if value and not ISIL_PATTERN.fullmatch(value):
+            raise ConfigError(key, f"{value!r} is not an ISIL (like DK-718500)")
+    _check_choice("library.data_model", lib.data_model, DATA_MODELS)
+    _check_choice("selfcheck.set_policy", kiosk.set_policy, SET_POLICIES)
+    _check_range("selfcheck.set_wait_ms", kiosk.set_wait_ms, 0, 60_000)
+    _check_range("selfcheck.session_timeout_s", kiosk.session_timeout_s, 10, 3600)
+    _check_range("selfcheck.put_back_attempts", kiosk.put_back_attempts, 1, 10)
+    _check_range("selfcheck.offline_max_items", kiosk.offline_max_items, 0, 1000)
+    _check_range("selfcheck.offline_max_hours", kiosk.offline_max_hours, 0, 24 * 30)
+    _check_choice("gate.foreign", gate.foreign, ("alarm", "report", "ignore"))
+    _check_choice("gate.unknown", gate.unknown, ("alarm", "report"))
+    _check_range("gate.grace_s", gate.grace_s, 0, 86_400)
+    _check_range("gate.alarm_ms", gate.alarm_ms, 100, 60_000)
+    _check_range("gate.realarm_s", gate.realarm_s, 1, 3600)
 
 
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, str]]:

@@ -7,11 +7,19 @@ Contract:
   device is absent it retries with exponential back-off (``OPEN_FIRST_DELAY_S`` doubling up to
   ``OPEN_MAX_DELAY_S``); once open, the driver's transport reopens a lost port by itself and
   this loop only reports the state.
-- Presence loop: an inventory every ``poll_interval_s``. A tag that arrives is identified from
-  the cache (``by_uid``) or else by reading and decoding its memory (ISO 28560, any model), and
-  recorded through the store writer (``record_tag_seen``); a tag that stays is recorded again
-  every ``LAST_SEEN_RESOLUTION_S``. Tags without a primary item id (blank, unknown model) are
-  counted, not stored.
+- Presence loop: an inventory every ``poll_interval_s`` (AFI-filtered when ``inventory_afi``
+  is given: a gate asks only secured tags to answer). A tag that arrives is identified from
+  the cache (``by_uid``) or else by reading and decoding its memory (ISO 28560, any model); on
+  a pad or staff reader its memory is always read (set parts, patron cards and the data model
+  are on the tag, not in the cache). It is recorded through the store writer
+  (``record_tag_seen``); a tag that stays is recorded again every ``LAST_SEEN_RESOLUTION_S``.
+  Tags without a primary item id (blank, unknown model) are counted, not stored.
+- The field: ``field`` maps each tag in the field to a :class:`TagInField`. Field listeners
+  (``add_field_listener``) are called synchronously after every inventory with the whole field,
+  first with what the cache knows (a gate decides on that, before any tag read), then again
+  once arriving tags were read. A listener must be quick and must not raise (it is logged).
+- ``reader`` is the open driver (None while absent): the workflows write tags through it; the
+  driver's session serializes their commands with the presence loop's.
 - Every device error is caught, counted, kept as ``last_error`` and retried later; nothing a
   reader does can end this task except cancellation (daemon stop or reload).
 - The heartbeat beats once per loop turn and while waiting (every ``Liveness.tick_s``); a turn
@@ -47,7 +55,8 @@ from firmware_bridge.drivers import reader_for
 from protocols.iso15693 import Uid
 from protocols.iso28560 import decode_any
 
-__all__ = ["FREEZE_FILE_VARIABLE", "DeviceSupervisor", "StateListener"]
+__all__ = ["FREEZE_FILE_VARIABLE", "DeviceSupervisor", "FieldListener", "StateListener",
+           "TagInField"]
 
 logger = logging.getLogger(__name__)
 
@@ -75,12 +84,32 @@ def _utc_now() -> str:
 
 
 @dataclass(slots=True)
-class _Seen:
-    owner_institution: str | None
-    primary_item_id: str | None
-    recorded_s: float
+class TagInField:
+    """One tag a reader sees now, with what is known of it (see the module docstring)."""
+
+    uid: Uid
+    arrived_s: float
+    """``time.monotonic()`` of the inventory that first saw it."""
+    owner_institution: str | None = None
+    primary_item_id: str | None = None
     afi: int | None = None
-    """From the system information read on arrival, for readers whose inventory omits it."""
+    """From the inventory, or the system information read on arrival."""
+    antenna: int | None = None
+    read: bool = False
+    """True once its memory was read and decoded on this visit."""
+    model: str | None = None
+    set_part: int | None = None
+    set_total: int | None = None
+    type_of_usage: int | None = None
+    memory: bytes | None = None
+    dsfid: int | None = None
+    read_error: str | None = None
+    recorded_s: float = -LAST_SEEN_RESOLUTION_S
+    """When it was last recorded in the store (internal)."""
+
+
+FieldListener = Callable[[str, Mapping[Uid, TagInField]], None]
+"""Called with (device name, field) after every inventory; see the module docstring."""
 
 
 class DeviceSupervisor:
@@ -89,7 +118,8 @@ class DeviceSupervisor:
     def __init__(self, config: ReaderConfig, store: Store, liveness: Liveness, *,
                  on_state: StateListener | None = None,
                  freeze_file: Path | None = None,
-                 driver_options: Mapping[str, Any] | None = None) -> None:
+                 driver_options: Mapping[str, Any] | None = None,
+                 inventory_afi: int | None = None) -> None:
         self.config = config
         self.name = config.name
         self.poll_interval_s = poll_interval_s(config)
@@ -106,7 +136,10 @@ class DeviceSupervisor:
         self._own: dict[str, int] = {"inventories": 0, "inventory_errors": 0,
                                      "open_failures": 0, "tags_recorded": 0,
                                      "tags_unidentified": 0, "record_errors": 0}
-        self._in_field: dict[Uid, _Seen] = {}
+        self._in_field: dict[Uid, TagInField] = {}
+        self._field_listeners: list[FieldListener] = []
+        self.inventory_afi = inventory_afi
+        self.read_on_arrival = config.role in ("pad", "staff")
         self.state = "starting"
         self.model: str | None = None
         self.firmware: str | None = None
@@ -187,7 +220,7 @@ class DeviceSupervisor:
             await self._frozen()
             self._heartbeat.beat()
             try:
-                sightings = await reader.inventory()
+                sightings = await reader.inventory(afi=self.inventory_afi)
             except TransientError as exc:
                 failures += 1
                 self._own["inventory_errors"] += 1
@@ -212,23 +245,32 @@ class DeviceSupervisor:
         present = {s.uid: s for s in sightings}
         for gone in set(self._in_field) - set(present):
             del self._in_field[gone]
-        due: list[tuple[TagSighting, _Seen]] = []
+        arrived: list[TagInField] = []
         for uid, sighting in present.items():
-            seen = self._in_field.get(uid)
-            if seen is None:
-                seen = self._in_field[uid] = await self._identify_tag(reader, uid)
-            elif now - seen.recorded_s < LAST_SEEN_RESOLUTION_S:
-                continue
-            if seen.primary_item_id is not None:
-                due.append((sighting, seen))
+            tag = self._in_field.get(uid)
+            if tag is None:
+                tag = self._in_field[uid] = self._from_cache(uid, now)
+                arrived.append(tag)
+            if sighting.afi is not None:
+                tag.afi = sighting.afi
+            if sighting.antenna is not None:
+                tag.antenna = sighting.antenna
+        self._notify_field()
+        to_read = [t for t in arrived if self.read_on_arrival or t.primary_item_id is None]
+        for tag in to_read:
+            await self._read_tag(reader, tag)
+        if to_read:
+            self._notify_field()
+        due = [(present[uid], tag) for uid, tag in self._in_field.items()
+               if tag.primary_item_id is not None
+               and now - tag.recorded_s >= LAST_SEEN_RESOLUTION_S]
         if not due:
             return
         results = await asyncio.gather(
-            *(self._store.cache.record_tag_seen(str(s.uid), seen.owner_institution or "",
-                                                seen.primary_item_id or "",
-                                                afi=s.afi if s.afi is not None else seen.afi)
-              for s, seen in due), return_exceptions=True)
-        for (sighting, seen), result in zip(due, results, strict=True):
+            *(self._store.cache.record_tag_seen(str(s.uid), tag.owner_institution or "",
+                                                tag.primary_item_id or "", afi=tag.afi)
+              for s, tag in due), return_exceptions=True)
+        for (sighting, tag), result in zip(due, results, strict=True):
             if isinstance(result, BaseException):
                 if not isinstance(result, StoreError):
                     raise result
@@ -237,26 +279,68 @@ class DeviceSupervisor:
                 logger.warning("%s: tag %s not recorded: %s", self.name, sighting.uid, result,
                                extra={"fields": {"device": self.name}})
             else:
-                seen.recorded_s = now
+                tag.recorded_s = now
                 self._own["tags_recorded"] += 1
 
-    async def _identify_tag(self, reader: Reader, uid: Uid) -> _Seen:
+    def _from_cache(self, uid: Uid, now: float) -> TagInField:
         known = self._store.cache.by_uid(str(uid))
-        if known is not None:
-            return _Seen(known.owner_institution, known.primary_item_id, -LAST_SEEN_RESOLUTION_S)
+        if known is None:
+            return TagInField(uid, now)
+        return TagInField(uid, now, known.owner_institution, known.primary_item_id,
+                          afi=known.last_afi)
+
+    async def _read_tag(self, reader: Reader, tag: TagInField) -> None:
         try:
-            memory, info = await reader.read_memory(uid)
+            memory, info = await reader.read_memory(tag.uid)
         except BridgeError as exc:
             # The tag may have left already; it is read again when it next arrives.
-            logger.debug("%s: tag %s unreadable: %s", self.name, uid, exc)
+            logger.debug("%s: tag %s unreadable: %s", self.name, tag.uid, exc)
             self._own["tags_unidentified"] += 1
-            return _Seen(None, None, time.monotonic())
-        tag = decode_any(memory, dsfid=info.dsfid)
-        if not tag.primary_item_id:
+            tag.read_error = str(exc)
+            return
+        decoded = decode_any(memory, dsfid=info.dsfid)
+        tag.read, tag.read_error = True, None
+        tag.memory, tag.dsfid = memory, info.dsfid
+        tag.model = decoded.model.value
+        tag.owner_institution = decoded.owner_institution
+        tag.primary_item_id = decoded.primary_item_id
+        tag.set_part, tag.set_total = decoded.set_part, decoded.set_total
+        tag.type_of_usage = decoded.type_of_usage
+        if info.afi is not None:
+            tag.afi = info.afi
+        if not decoded.primary_item_id:
             self._own["tags_unidentified"] += 1
-            logger.debug("%s: tag %s holds no item id (%s)", self.name, uid, tag.model)
-        return _Seen(tag.owner_institution, tag.primary_item_id, -LAST_SEEN_RESOLUTION_S,
-                     afi=info.afi)
+            logger.debug("%s: tag %s holds no item id (%s)", self.name, tag.uid, tag.model)
+
+    # -- the field, for the workflows ------------------------------------------------------------
+
+    @property
+    def reader(self) -> Reader | None:
+        """The open driver, or None while the reader is absent."""
+        return self._reader
+
+    @property
+    def field(self) -> Mapping[Uid, TagInField]:
+        return self._in_field
+
+    def add_field_listener(self, listener: FieldListener) -> None:
+        self._field_listeners.append(listener)
+
+    def remove_field_listener(self, listener: FieldListener) -> None:
+        with contextlib.suppress(ValueError):
+            self._field_listeners.remove(listener)
+
+    def forget(self, uid: Uid) -> None:
+        """Drop what is known of ``uid``: it is identified afresh at the next inventory (after a
+        workflow rewrote its memory)."""
+        self._in_field.pop(uid, None)
+
+    def _notify_field(self) -> None:
+        for listener in list(self._field_listeners):
+            try:
+                listener(self.name, self._in_field)
+            except Exception:  # a workflow bug must not stop the presence loop
+                logger.exception("%s: field listener failed", self.name)
 
     # -- waiting, state, counters --------------------------------------------------------------
 
@@ -279,7 +363,9 @@ class DeviceSupervisor:
 
     def _lost(self, reason: str, *, log: bool) -> None:
         self.last_error = reason
-        self._in_field.clear()
+        if self._in_field:
+            self._in_field.clear()
+            self._notify_field()
         if log:
             logger.warning("%s: %s", self.name, reason,
                            extra={"fields": {"device": self.name, "event": "unreachable"}})

@@ -29,6 +29,14 @@ from edge_service.store.errors import (
     WriteFailed,
 )
 from edge_service.store.gateway_state import GatewayState, ItemChange
+from edge_service.store.journal import (
+    Journal,
+    JournalEntry,
+    JournalError,
+    journal_advance,
+    journal_begin,
+    journal_end,
+)
 from edge_service.store.model import (
     CIRCULATION_STATUS_CODES,
     CachedItem,
@@ -66,6 +74,9 @@ __all__ = [
     "ItemCache",
     "ItemChange",
     "ItemRecord",
+    "Journal",
+    "JournalEntry",
+    "JournalError",
     "MigrationFailed",
     "Outbox",
     "OutboxEntry",
@@ -85,6 +96,9 @@ __all__ = [
     "WriteFailed",
     "WriterCounters",
     "catalog_version_newer",
+    "journal_advance",
+    "journal_begin",
+    "journal_end",
     "write_security_expected",
     "write_tag_seen",
 ]

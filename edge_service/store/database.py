@@ -17,6 +17,7 @@ from types import TracebackType
 
 from edge_service.store.cache import ItemCache
 from edge_service.store.connection import READER_MMAP_BYTES, ReadConnections, Synchronous
+from edge_service.store.journal import Journal
 from edge_service.store.outbox import Outbox
 from edge_service.store.writer import DEFAULT_MAX_BATCH, DEFAULT_MAX_DELAY_S, StoreWriter
 
@@ -32,13 +33,15 @@ class StoreConfig:
 
 
 class Store:
-    """The opened database: ``writer``, ``cache``, ``outbox`` and the read connections."""
+    """The opened database: ``writer``, ``cache``, ``outbox``, ``journal`` and the read
+    connections."""
 
     def __init__(self, writer: StoreWriter, readers: ReadConnections) -> None:
         self.writer = writer
         self.readers = readers
         self.cache = ItemCache(writer, readers)
         self.outbox = Outbox(writer, readers)
+        self.journal = Journal(writer, readers)
 
     @classmethod
     async def open(cls, config: StoreConfig) -> Store:

@@ -1,0 +1,60 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The transaction journal on a real SQLite file: steps, merge, end, the patron rule."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edge_service.store import JournalError, Store, StoreConfig
+
+
+async def test_steps_merge_data_and_ending_forgets_the_patron(db_path: Path) -> None:
+    async with await Store.open(StoreConfig(db_path)) as store:
+        journal = store.journal
+        await journal.begin("t1", "checkout", "started", {"item": "A1"}, patron="card-42")
+        assert journal.patron_of("t1") == "card-42"
+        entry = await journal.advance("t1", "ils_done", {"due": "2026-12-24"})
+        assert entry.data == {"item": "A1", "due": "2026-12-24"}
+        assert [e.id for e in journal.open_entries("checkout")] == ["t1"]
+        ended = await journal.end("t1", "committed", {"verified": True})
+        assert ended.ended
+        assert journal.patron_of("t1") is None
+        assert journal.open_entries() == []
+        stored = journal.get("t1")
+        assert stored is not None
+        assert stored.state == "committed"
+        assert stored.data == {"item": "A1", "due": "2026-12-24", "verified": True}
+
+
+async def test_an_ended_transaction_refuses_late_steps(db_path: Path) -> None:
+    async with await Store.open(StoreConfig(db_path)) as store:
+        await store.journal.begin("t1", "checkout", "started", {})
+        await store.journal.end("t1", "refused")
+        with pytest.raises(JournalError, match="already ended"):
+            await store.journal.advance("t1", "ils_done")
+        with pytest.raises(JournalError, match="already ended"):
+            await store.journal.end("t1", "committed")
+        with pytest.raises(JournalError, match="no journal transaction t2"):
+            await store.journal.advance("t2", "ils_done")
+        with pytest.raises(JournalError, match="exists already"):
+            await store.journal.begin("t1", "checkout", "started", {})
+
+
+async def test_open_transactions_survive_a_reopen(db_path: Path) -> None:
+    async with await Store.open(StoreConfig(db_path)) as store:
+        await store.journal.begin("t1", "checkout", "started", {"n": 1}, patron="p")
+        await store.journal.begin("t2", "checkin", "started", {"n": 2})
+        await store.journal.end("t2", "committed")
+    async with await Store.open(StoreConfig(db_path)) as store:
+        entries = store.journal.open_entries()
+        assert [(e.id, e.state, e.data) for e in entries] == [("t1", "started", {"n": 1})]
+        assert store.journal.patron_of("t1") == "p"
+
+
+async def test_data_that_is_not_json_is_refused_before_writing(db_path: Path) -> None:
+    async with await Store.open(StoreConfig(db_path)) as store:
+        with pytest.raises(JournalError, match="not JSON"):
+            await store.journal.begin("t1", "checkout", "started", {"x": object()})
+        assert store.journal.get("t1") is None
