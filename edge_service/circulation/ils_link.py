@@ -106,6 +106,7 @@ class IlsLink:
         if self._sip2 is not None:
             with contextlib.suppress(IlsError, OSError):
                 await self._sip2.close()
+            self._set("unreachable", "closed")
 
     async def _keep_open(self, client: Sip2Client) -> None:
         while True:

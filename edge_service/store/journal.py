@@ -150,6 +150,17 @@ class Journal:
             raise self._read_error(exc, "reading open journal transactions") from exc
         return [_entry(row) for row in rows]
 
+    def in_states(self, states: tuple[str, ...], *, limit: int = 100) -> list[JournalEntry]:
+        """Transactions (open or ended) now in one of ``states``, newest first."""
+        marks = ", ".join("?" * len(states))
+        sql = (f"SELECT {_COLUMNS} FROM journal WHERE state IN ({marks}) "  # noqa: S608
+               "ORDER BY updated_at DESC, id LIMIT ?")
+        try:
+            rows = self._readers.cursor().execute(sql, (*states, limit)).fetchall()
+        except sqlite3.Error as exc:
+            raise self._read_error(exc, "reading journal transactions by state") from exc
+        return [_entry(row) for row in rows]
+
     def patron_of(self, entry_id: str) -> str | None:
         """The patron identifier an open transaction holds (None once it has ended)."""
         row = self._read("SELECT patron_identifier FROM journal_patron WHERE journal_id = ?",

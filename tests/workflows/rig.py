@@ -61,6 +61,22 @@ def item_tag(number: int, *, owner: str = OWNER, afi: int = 0x07, part: int | No
             "afi": f"{afi:02X}", "dsfid": f"{image.dsfid or 0:02X}", "eas": eas}
 
 
+def catalog_uid(barcode: str, part: int = 1) -> Uid:
+    return Uid.from_text(f"E00401{part:02X}{int(barcode) % 2**32:08X}")
+
+
+def catalog_tag(barcode: str, *, owner: str = OWNER, afi: int = 0x07, part: int | None = None,
+                total: int | None = None, usage: int | None = 0x10) -> dict[str, Any]:
+    """A scenario tag holding the ILS barcode ``barcode`` (ISO 28560-2), e.g. an item of the
+    ILS simulator's sample catalogue."""
+    library_tag = LibraryTag(TagModel.PART2, primary_item_id=barcode, owner_institution=owner,
+                             set_part=part, set_total=total, type_of_usage=usage)
+    image = encode_tag(library_tag, size=MEMORY_BYTES).image
+    assert image is not None
+    return {"uid": str(catalog_uid(barcode, part or 1)), "memory": image.memory.hex(),
+            "afi": f"{afi:02X}", "dsfid": f"{image.dsfid or 0:02X}"}
+
+
 @dataclass
 class Rig:
     store: Store

@@ -1,0 +1,238 @@
+# SPDX-License-Identifier: Apache-2.0
+"""After a crash, and while the ILS was away: finishing what the journal says is unfinished.
+
+``recover()`` runs once at start, before the kiosk takes a patron; ``run()`` then retries, every
+``RETRY_INTERVAL_S`` while the ILS is reachable, what could not be settled yet (an ILS that was
+down) and replays off-line transactions with their original time. The decisions, by journal
+state (``selfcheck`` writes them):
+
+    checkout started / ils_failed  the ILS may or may not have checked it out: item information
+                                   decides. Not on loan: nothing happened ("abandoned"). On
+                                   loan: we cannot tell to whom, so staff are told
+                                   (``other`` exception, "needs_staff"); the tag was never
+                                   touched, so it is still secured.
+    checkout ils_done / securing / put_back / rollback_pending
+                                   the patron never saw "done": the checkout is undone (ILS
+                                   checkin) and a ``write_failed`` exception says so (for
+                                   ``securing``: the tag may already be unsecured, staff check).
+    checkout offline / checkin offline (security not committed)
+                                   nothing reached the ILS: "abandoned" (an off-line checkout
+                                   whose write may have happened gets a ``write_failed`` event).
+    checkin started / ils_failed   item information: still on loan means the return did not
+                                   happen ("abandoned" + ``other`` exception for staff);
+                                   otherwise the ILS has it back and the tag was not secured:
+                                   ``lib.security.mismatch.v1`` to staff.
+    checkin ils_done / securing / put_back
+                                   the ILS has it back, the tag is not known to be secured:
+                                   ``lib.security.mismatch.v1`` to staff ("needs_staff").
+    offline_queued                 replayed when the ILS is reachable, with ``offline_at_ms``
+                                   and the off-line event's id; a refusal ends it
+                                   "replay_rejected" with an ``offline_rejected`` exception
+                                   (the exception queue).
+
+Nothing here ever gives up silently: what cannot be settled now stays open and is retried.
+
+Not responsible for: the live kiosk session (``selfcheck``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from datetime import datetime
+
+from edge_service.circulation import CirculationError, ItemKey
+from edge_service.store import JournalEntry, WriteConnection, journal_end
+from edge_service.sync.events import record_event
+from edge_service.workflows.selfcheck import SelfCheck
+from protocols.contract.events import ExceptionData
+from protocols.contract.timefmt import parse_time
+from protocols.iso15693 import Uid
+
+__all__ = ["Recovery"]
+
+logger = logging.getLogger(__name__)
+
+RETRY_INTERVAL_S = 5.0
+CHARGED = "04"
+"""SIP2 circulation status "charged": the item is on loan."""
+
+
+def _key(entry: JournalEntry) -> ItemKey:
+    return ItemKey(str(entry.data.get("owner_institution") or ""),
+                   str(entry.data.get("primary_item_id") or ""))
+
+
+def _uids(entry: JournalEntry) -> list[Uid]:
+    return [Uid.from_text(u) for u in entry.data.get("uids", []) if isinstance(u, str)]
+
+
+class Recovery:
+    """Settles the journal's unfinished transactions; see the module docstring."""
+
+    def __init__(self, selfcheck: SelfCheck, *, retry_interval_s: float = RETRY_INTERVAL_S
+                 ) -> None:
+        self.kiosk = selfcheck
+        self.store = selfcheck.store
+        self.retry_interval_s = retry_interval_s
+        self._task: asyncio.Task[None] | None = None
+        self.settled: dict[str, int] = {}
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self.run(), name="libedge journal recovery")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.settle()
+            except Exception:  # a bug here must not end retries for good
+                logger.exception("journal recovery pass failed")
+            await asyncio.sleep(self.retry_interval_s)
+
+    async def recover(self) -> int:
+        """One pass at start (the ILS may be down: what needs it stays open)."""
+        return await self.settle()
+
+    async def settle(self) -> int:
+        """One pass over the open transactions not owned by a live session; how many ended."""
+        live = self._live_journal_ids()
+        ended = 0
+        for entry in self.store.journal.open_entries():
+            if entry.id in live:
+                continue
+            try:
+                done = await self._settle(entry)
+            except CirculationError as exc:
+                logger.info("journal %s (%s %s) waits for the ILS: %s", entry.id, entry.kind,
+                            entry.state, exc.reason)
+                continue
+            if done:
+                ended += 1
+                self.settled[entry.state] = self.settled.get(entry.state, 0) + 1
+        return ended
+
+    def _live_journal_ids(self) -> set[str]:
+        session = self.kiosk.session
+        if session is None or not session.open:
+            return set()
+        return {i.journal_id for i in session.items.values() if i.journal_id}
+
+    async def _settle(self, entry: JournalEntry) -> bool:
+        offline = bool(entry.data.get("offline"))
+        if entry.state == "offline_queued":
+            return await self._replay(entry) if self.kiosk.online() else False
+        if entry.state == "offline" or (offline and entry.state in ("securing", "put_back")):
+            return await self._abandon_offline(entry)
+        if entry.kind == "checkout":
+            return await self._settle_checkout(entry)
+        if entry.kind == "checkin":
+            return await self._settle_checkin(entry)
+        logger.warning("journal %s: unknown kind %r left open", entry.id, entry.kind)
+        return False
+
+    async def _settle_checkout(self, entry: JournalEntry) -> bool:
+        key = _key(entry)
+        if entry.state in ("started", "ils_failed"):
+            if not self.kiosk.online():
+                return False
+            info = await self.kiosk.backend().item_info(key)
+            if info.circulation_status != CHARGED:
+                await self._end(entry, "abandoned", None)
+                return True
+            await self._end(entry, "needs_staff", ExceptionData(
+                kind="other", primary_item_id=key.primary_item_id,
+                owner_institution=key.owner_institution or None,
+                detail="a checkout was interrupted by a restart and the ILS shows the item on "
+                       "loan: check who has it; its tag is still secured"))
+            return True
+        if not self.kiosk.online():
+            return False
+        why = ("the checkout was interrupted while its tag was being written (the tag may be "
+               "unsecured: check it)" if entry.state == "securing"
+               else "security could not be switched off")
+        return await self.kiosk.rollback_checkout(entry.id, key, offline=False,
+                                                  uids=_uids(entry), why=why)
+
+    async def _settle_checkin(self, entry: JournalEntry) -> bool:
+        key = _key(entry)
+        if entry.state in ("started", "ils_failed"):
+            if not self.kiosk.online():
+                return False
+            info = await self.kiosk.backend().item_info(key)
+            if info.circulation_status == CHARGED:
+                await self._end(entry, "abandoned", ExceptionData(
+                    kind="other", primary_item_id=key.primary_item_id,
+                    owner_institution=key.owner_institution or None,
+                    detail="a return was interrupted by a restart; the item is still on loan"))
+                return True
+        await self.kiosk.alert_unsecured_checkin(entry.id, key, _uids(entry))
+        return True
+
+    async def _abandon_offline(self, entry: JournalEntry) -> bool:
+        key = _key(entry)
+        exception = None
+        if entry.kind == "checkout" and entry.state != "offline":
+            exception = ExceptionData(
+                kind="write_failed", primary_item_id=key.primary_item_id,
+                owner_institution=key.owner_institution or None,
+                uid=str(_uids(entry)[0]) if _uids(entry) else None,
+                detail="an off-line checkout was interrupted while its tag was being written; "
+                       "nothing was checked out (the tag may be unsecured: check it)")
+        await self._end(entry, "abandoned", exception)
+        return True
+
+    async def _replay(self, entry: JournalEntry) -> bool:
+        key = _key(entry)
+        backend = self.kiosk.backend()
+        at_ms = parse_time(entry.created_at)
+        related = entry.data.get("event")
+        related_event = related if isinstance(related, str) else None
+        if entry.kind == "checkout":
+            patron = self.store.journal.patron_of(entry.id)
+            if patron is None:
+                await self._end(entry, "replay_rejected", self._rejected(
+                    entry, key, "the patron identifier needed to replay it is missing"))
+                return True
+            outcome = await backend.checkout(key, patron, offline_at_ms=at_ms,
+                                             related_event=related_event)
+        else:
+            outcome = await backend.checkin(key, offline_at_ms=at_ms,
+                                            related_event=related_event)
+        if outcome.ok:
+            await self._end(entry, "replayed", None)
+        else:
+            await self._end(entry, "replay_rejected",
+                            self._rejected(entry, key, "refused by the ILS on replay"))
+        return True
+
+    def _rejected(self, entry: JournalEntry, key: ItemKey, why: str) -> ExceptionData:
+        related = entry.data.get("event")
+        return ExceptionData(kind="offline_rejected", primary_item_id=key.primary_item_id,
+                             owner_institution=key.owner_institution or None,
+                             uid=str(_uids(entry)[0]) if _uids(entry) else None,
+                             related_event=related if isinstance(related, str) else None,
+                             detail=f"off-line {entry.kind} {why}")
+
+    async def _end(self, entry: JournalEntry, state: str,
+                   exception: ExceptionData | None) -> None:
+        now: datetime = self.kiosk.now()
+        node, outbox = self.kiosk.node, self.store.outbox
+
+        def write(conn: WriteConnection) -> None:
+            if exception is not None:
+                record_event(conn, outbox, node, "exception", "lib.exception.v1", exception,
+                             now=now, rand=os.urandom(10))
+            journal_end(conn, entry.id, state, None, now=now)
+
+        await self.store.writer.submit(write, name=f"recovery {state}", commit_now=True)
+        if exception is not None:
+            self.kiosk.wake_outbox()
+        logger.info("journal %s (%s) settled: %s", entry.id, entry.kind, state)
+

@@ -1,0 +1,880 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Self-check: a patron's session at the kiosk, and each item's journaled, verified transaction.
+
+A session is opened with the patron's card (and PIN where the ILS wants one), checked by the
+ILS. While it is open, every item on the pad is processed once:
+
+    checkout:  journal "started" -> ILS checkout -> "ils_done" -> "securing" -> security off,
+               read back -> commit (journal ended "committed" + cache + outbox event, ONE
+               transaction)
+    checkin:   the same with ILS checkin and security on (sort bin / destination shown)
+
+Every journal step is committed before the next step starts (``commit_now``), so a crash
+leaves an exact record (``recovery``). Rules the patron can rely on:
+
+- An item is processed once per session; putting it back down does not check it out twice.
+- Sets: an item whose tags say "part n of m" waits ``set_wait_ms`` for its parts, then follows
+  ``selfcheck.set_policy`` (``refuse``: it waits for the parts, an ``incomplete_set``
+  exception event is recorded when the session ends without them; ``warn``/``allow``: it is
+  processed, ``warn`` tells the patron).
+- A security write that fails after the reader's own verified retries asks the patron to put
+  the item back; it is tried again when the item is re-placed (or every
+  ``PUT_BACK_RETRY_S`` while it stays), ``put_back_attempts`` times in all. An item whose
+  security cannot be set is never reported done: when the session ends its ILS checkout is
+  undone (checkin), so the ILS and the tag agree, and a ``write_failed`` exception event tells
+  staff.
+- Off-line (the ILS link is not connected): check-in per ``offline_checkin``; check-out only with
+  ``offline_checkout``, at most ``offline_max_items`` per session and not later than
+  ``offline_max_hours`` after the ILS was last reachable. An off-line session is opened
+  *unverified*: the card cannot be checked and a PIN is never accepted blindly (it is not used
+  and not stored); the replay checks the patron, and a rejection becomes an
+  ``offline_rejected`` exception event. Off-line transactions keep their journal row (and the
+  patron identifier the replay needs) until replayed with their original time.
+- Patron identifiers live in memory for the session and in ``journal_patron`` while a
+  transaction needs them; events carry only a salted hash (``patron_hash``).
+
+Not responsible for: reading the pad (``devices``), the ILS protocol (``circulation``), HTTP
+(``api``), crash recovery and replay (``recovery``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import hashlib
+import hmac
+import logging
+import os
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from edge_service.circulation import (
+    CirculationBackend,
+    CirculationError,
+    IlsLink,
+    ItemKey,
+    TransientCirculationError,
+)
+from edge_service.config import LibraryConfig, NodeConfig, SelfCheckConfig
+from edge_service.devices import DeviceSupervisor, TagInField
+from edge_service.store import (
+    Store,
+    WriteConnection,
+    journal_advance,
+    journal_end,
+    write_security_expected,
+)
+from edge_service.sync.events import record_event
+from edge_service.workflows.errors import WorkflowError
+from edge_service.workflows.live import LiveEvents
+from edge_service.workflows.pad import ItemOnPad, PadContents, group_items
+from firmware_bridge import BridgeError
+from firmware_bridge.security import SecurityScheme
+from protocols.contract import CirculationOutcome
+from protocols.contract.events import (
+    CirculationData,
+    ExceptionData,
+    SecurityMismatchData,
+    SecurityOutcome,
+    SetParts,
+    SipOutcome,
+)
+from protocols.iso15693 import Uid
+
+__all__ = ["ItemState", "KioskSession", "SelfCheck", "SessionItem", "patron_hash"]
+
+logger = logging.getLogger(__name__)
+
+Mode = Literal["checkout", "checkin"]
+
+LOOP_TICK_S = 0.25
+"""How often the session loop looks at timeouts and put-back retries without a pad change."""
+PUT_BACK_RETRY_S = 1.5
+"""A failed item left where it is is tried again after this long (coupling may have changed)."""
+
+
+def patron_hash(salt: bytes, patron_id: str) -> str:
+    """The only form of a patron identifier that may leave the box (``h:<32 hex>``)."""
+    digest = hmac.new(salt, patron_id.encode(), hashlib.sha256).hexdigest()
+    return f"h:{digest[:32]}"
+
+
+def _afi_text(value: int | None) -> str | None:
+    return None if value is None else f"{value:02X}"
+
+
+class ItemState(enum.StrEnum):
+    WAITING = "waiting"              # on the pad, not processed yet (maybe waiting for parts)
+    INCOMPLETE = "incomplete_set"    # parts missing, policy refuse: waiting for them
+    PROCESSING = "processing"
+    DONE = "done"
+    REFUSED = "refused"              # the ILS said no (its message is shown)
+    PUT_BACK = "put_back"            # security write failed: put the item back on the pad
+    NEEDS_STAFF = "needs_staff"
+    NOT_OURS = "not_ours"            # another library's item
+
+
+FINAL_STATES = frozenset({ItemState.DONE, ItemState.REFUSED, ItemState.NEEDS_STAFF,
+                          ItemState.NOT_OURS})
+
+PATRON_TEXT = {
+    ItemState.WAITING: "Reading…",
+    ItemState.INCOMPLETE: "Please put all parts of this item on the pad",
+    ItemState.PROCESSING: "Working…",
+    ItemState.DONE: "Done",
+    ItemState.REFUSED: "This item cannot be processed here",
+    ItemState.PUT_BACK: "Please put this item back on the pad",
+    ItemState.NEEDS_STAFF: "Please take this item to the staff desk",
+    ItemState.NOT_OURS: "This item belongs to another library: please see staff",
+}
+
+
+@dataclass(slots=True)
+class SessionItem:
+    """One item as this session knows it (what the kiosk screen lists)."""
+
+    key: ItemKey
+    uids: list[Uid]
+    state: ItemState = ItemState.WAITING
+    message: str = PATRON_TEXT[ItemState.WAITING]
+    title: str | None = None
+    due: str | None = None
+    sort_bin: str | None = None
+    destination: str | None = None
+    warning: str | None = None
+    parts_seen: list[int] = field(default_factory=list)
+    set_total: int | None = None
+    journal_id: str | None = None
+    attempts: int = 0
+    last_try_s: float = 0.0
+    arrived_s: float = 0.0
+    offline: bool = False
+    ils_done: bool = False
+    desensitize: bool = True
+    outcome: CirculationOutcome | None = None
+
+    def set(self, state: ItemState, message: str | None = None) -> None:
+        self.state = state
+        self.message = message or PATRON_TEXT[state]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"owner_institution": self.key.owner_institution or None,
+                "primary_item_id": self.key.primary_item_id, "uids": [str(u) for u in self.uids],
+                "state": self.state.value, "message": self.message, "title": self.title,
+                "due": self.due, "sort_bin": self.sort_bin, "destination": self.destination,
+                "warning": self.warning, "parts_seen": self.parts_seen,
+                "set_total": self.set_total, "offline": self.offline}
+
+
+@dataclass(slots=True)
+class KioskSession:
+    id: str
+    mode: Mode
+    patron_id: str | None
+    """Kept in memory for the session only (and in journal_patron while a transaction needs
+    it); never logged, never in an event."""
+    pin: str | None
+    patron_ref: str | None
+    """The salted hash: the only patron form in events."""
+    offline: bool
+    started_at: datetime
+    last_activity_s: float
+    screen_message: tuple[str, ...] = ()
+    items: dict[ItemKey, SessionItem] = field(default_factory=dict)
+    ended_at: datetime | None = None
+    end_reason: str | None = None
+    offline_items: int = 0
+
+    @property
+    def open(self) -> bool:
+        return self.ended_at is None
+
+    def to_json(self) -> dict[str, Any]:
+        counts: dict[str, int] = {}
+        for item in self.items.values():
+            counts[item.state.value] = counts.get(item.state.value, 0) + 1
+        return {"id": self.id, "mode": self.mode, "offline": self.offline,
+                "open": self.open, "started_at": _iso(self.started_at),
+                "ended_at": _iso(self.ended_at) if self.ended_at else None,
+                "end_reason": self.end_reason, "screen_message": list(self.screen_message),
+                "items": [i.to_json() for i in self.items.values()], "counts": counts}
+
+    def receipt(self, library_name: str) -> dict[str, Any]:
+        done = [i for i in self.items.values() if i.state is ItemState.DONE]
+        other = [i for i in self.items.values() if i.state is not ItemState.DONE]
+        verb = "Checked out" if self.mode == "checkout" else "Returned"
+        lines = [library_name, _iso(self.ended_at or self.started_at), ""]
+        lines.append(f"{verb}: {len(done)} item(s)")
+        for item in done:
+            due = f"  due {item.due}" if item.due else ""
+            lines.append(f"  {item.title or item.key.primary_item_id}{due}")
+        if other:
+            lines += ["", "Not processed (please see staff):"]
+            lines += [f"  {i.title or i.key.primary_item_id}: {i.message}" for i in other]
+        if self.offline:
+            lines += ["", "Processed off-line: the library system confirms it later."]
+        return {"session": self.id, "mode": self.mode, "text": "\n".join(lines),
+                "items": [i.to_json() for i in done],
+                "not_processed": [i.to_json() for i in other]}
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class SelfCheck:
+    """The kiosk workflow on one pad reader; see the module docstring."""
+
+    def __init__(self, pad: DeviceSupervisor, *, store: Store, node: NodeConfig,
+                 link: Callable[[], IlsLink | None], scheme: SecurityScheme,
+                 policy: SelfCheckConfig, library: LibraryConfig, live: LiveEvents,
+                 salt: bytes, wake_outbox: Callable[[], None] = lambda: None,
+                 clock: Callable[[], datetime] = _utc_now) -> None:
+        self.pad = pad
+        self.store = store
+        self.node = node
+        self._link = link
+        self.scheme = scheme
+        self.policy = policy
+        self.library = library
+        self.live = live
+        self._salt = salt
+        self.wake_outbox = wake_outbox
+        self._clock = clock
+        self.session: KioskSession | None = None
+        self.last_session: KioskSession | None = None
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._running: set[asyncio.Task[None]] = set()
+        self._ils_turn = asyncio.Lock()
+        self._tag_turn = asyncio.Lock()
+        self._session_lock = asyncio.Lock()
+        self._field_signature: tuple[Any, ...] = ()
+        self.ils_last_up_s: float | None = None
+        self.counters = {"checkouts": 0, "checkins": 0, "refused": 0, "put_back": 0,
+                         "rolled_back": 0, "offline": 0, "sessions": 0}
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.pad.add_field_listener(self._on_field)
+        self._task = asyncio.create_task(self._loop(), name=f"libedge selfcheck {self.pad.name}")
+
+    async def stop(self) -> None:
+        self.pad.remove_field_listener(self._on_field)
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        for running in list(self._running):
+            running.cancel()
+        await asyncio.gather(*self._running, return_exceptions=True)
+
+    # --- what the pad shows -----------------------------------------------------------------
+
+    def pad_contents(self) -> PadContents:
+        return group_items(self.pad.field)
+
+    def pad_json(self) -> dict[str, Any]:
+        contents = self.pad_contents()
+        session = self.session
+        items = []
+        for key, on_pad in contents.items.items():
+            known = session.items.get(key) if session else None
+            cached = self.store.cache.get(key.owner_institution, key.primary_item_id)
+            items.append({
+                "owner_institution": key.owner_institution or None,
+                "primary_item_id": key.primary_item_id, "uids": [str(u) for u in on_pad.uids],
+                "parts_seen": sorted(on_pad.parts_seen), "set_total": on_pad.set_total,
+                "title": (known.title if known else None) or (cached.title if cached else None),
+                "state": known.state.value if known else None})
+        return {"reader": self.pad.name, "connected": self.pad.reader is not None,
+                "items": items, "patron_card": bool(contents.patron_cards),
+                "unidentified": [str(t.uid) for t in contents.unidentified],
+                "reading": contents.pending}
+
+    def patron_card_on_pad(self) -> str | None:
+        cards = self.pad_contents().patron_cards
+        return cards[0].primary_item_id if cards and cards[0].primary_item_id else None
+
+    # --- sessions ---------------------------------------------------------------------------
+
+    def online(self) -> bool:
+        link = self._link()
+        up = link is not None and link.backend is not None and link.state == "connected"
+        if up:
+            self.ils_last_up_s = time.monotonic()
+        return up
+
+    def now(self) -> datetime:
+        return self._clock()
+
+    def backend(self) -> CirculationBackend:
+        link = self._link()
+        if link is None or link.backend is None:
+            raise TransientCirculationError("circulation", "no circulation backend", sent=False)
+        return link.backend
+
+    async def open_session(self, patron_id: str | None, pin: str | None = None,
+                           mode: Mode = "checkout") -> KioskSession:
+        """Open a session for ``patron_id`` (None: the patron card on the pad). Check-in
+        sessions need no patron."""
+        async with self._session_lock:
+            if self.session is not None and self.session.open:
+                raise WorkflowError("session_active", "A session is already open on this kiosk.")
+            if mode == "checkin":
+                session = self._new_session(mode, None, None, (), offline=not self.online())
+            else:
+                session = await self._checked_patron(patron_id, pin)
+            self.session = session
+            self.counters["sessions"] += 1
+        self.live.publish("session", {"event": "opened", "session": session.id,
+                                      "mode": session.mode, "offline": session.offline})
+        self._wake.set()
+        return session
+
+    async def _checked_patron(self, patron_id: str | None, pin: str | None) -> KioskSession:
+        patron_id = (patron_id or "").strip() or self.patron_card_on_pad()
+        if not patron_id:
+            raise WorkflowError("patron_required", "Please scan or type your library card.",
+                                status=422, field="patron")
+        if not self.online():
+            if not self.policy.offline_checkout:
+                raise WorkflowError(
+                    "ils_unreachable", "Borrowing is not possible right now. Please see staff.",
+                    status=503)
+            # Off-line: the card cannot be checked and the PIN is not accepted blindly;
+            # the replay asks the ILS (module docstring).
+            return self._new_session("checkout", patron_id, None, (), offline=True)
+        try:
+            outcome = await self.backend().patron_check(patron_id, pin=pin or None)
+        except CirculationError as exc:
+            logger.warning("patron check failed: %s", exc.reason)
+            raise WorkflowError("ils_unreachable", "The library system did not answer. "
+                                "Please try again or see staff.", status=503) from exc
+        if outcome.valid is False:
+            raise WorkflowError("patron_refused", "This card is not valid here. Please see staff.",
+                                status=403)
+        if outcome.pin_ok is False:
+            raise WorkflowError("pin_wrong", "The PIN is not right. Please try again.",
+                                status=403, field="pin")
+        if not outcome.ok or outcome.may_borrow is False:
+            raise WorkflowError("patron_refused", _first(outcome.screen_message)
+                                or "You cannot borrow right now. Please see staff.", status=403)
+        return self._new_session("checkout", patron_id, pin, outcome.screen_message,
+                                 offline=False)
+
+    def _new_session(self, mode: Mode, patron_id: str | None, pin: str | None,
+                     screen: tuple[str, ...], *, offline: bool) -> KioskSession:
+        ref = patron_hash(self._salt, patron_id) if patron_id else None
+        return KioskSession(uuid.uuid4().hex, mode, patron_id, pin, ref, offline,
+                            self._clock(), time.monotonic(), screen)
+
+    def get_session(self, session_id: str) -> KioskSession:
+        for session in (self.session, self.last_session):
+            if session is not None and session.id == session_id:
+                return session
+        raise WorkflowError("not_found", "No such session.", status=404)
+
+    async def end_session(self, session_id: str, reason: str = "patron") -> KioskSession:
+        """End the session: wait for running transactions, undo what could not be finished,
+        record incomplete sets, forget the patron."""
+        session = self.get_session(session_id)
+        if not session.open:
+            return session
+        session.ended_at = self._clock()
+        session.end_reason = reason
+        await asyncio.gather(*self._running, return_exceptions=True)
+        for item in session.items.values():
+            await self._finish_unresolved(session, item)
+        session.patron_id = session.pin = None
+        if self.session is session:
+            self.session, self.last_session = None, session
+        self.live.publish("session", {"event": "ended", "session": session.id,
+                                      "reason": reason, "counts": session.to_json()["counts"]})
+        return session
+
+    def touch(self, session_id: str) -> None:
+        self.get_session(session_id).last_activity_s = time.monotonic()
+
+    # --- the loop ---------------------------------------------------------------------------
+
+    def _on_field(self, name: str, field_now: Mapping[Uid, TagInField]) -> None:
+        signature = tuple(sorted((str(t.uid), t.read, t.arrived_s) for t in field_now.values()))
+        if signature != self._field_signature:
+            self._field_signature = signature
+            self.live.publish("pad", {"reader": name, "tags": len(field_now)})
+            self._wake.set()
+
+    async def _loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), LOOP_TICK_S)
+            self._wake.clear()
+            session = self.session
+            if session is None or not session.open:
+                continue
+            idle = time.monotonic() - session.last_activity_s
+            if idle > self.policy.session_timeout_s and not self._running:
+                await self.end_session(session.id, "timeout")
+                continue
+            try:
+                self._schedule(session)
+            except Exception:  # a bug here must not stop the kiosk
+                logger.exception("self-check: scheduling failed")
+
+    def _schedule(self, session: KioskSession) -> None:
+        contents = self.pad_contents()
+        now = time.monotonic()
+        if contents.items:
+            latest = max(i.arrived_s for i in contents.items.values())
+            session.last_activity_s = max(session.last_activity_s, latest)
+        for key, on_pad in contents.items.items():
+            item = session.items.get(key)
+            if item is None:
+                item = session.items[key] = SessionItem(key, list(on_pad.uids),
+                                                        arrived_s=on_pad.arrived_s)
+                self._publish_item(session, item)
+            item.uids = list(on_pad.uids)
+            item.parts_seen, item.set_total = sorted(on_pad.parts_seen), on_pad.set_total
+            if item.state in (ItemState.WAITING, ItemState.INCOMPLETE):
+                self._consider(session, item, on_pad, now)
+            elif item.state is ItemState.PUT_BACK:
+                replaced = on_pad.arrived_s > item.arrived_s
+                if replaced or now - item.last_try_s >= PUT_BACK_RETRY_S:
+                    item.arrived_s = on_pad.arrived_s
+                    self._run(session, item, self._secure_again(session, item))
+        # Items that left the pad before anything was done are forgotten.
+        for key in [k for k, i in session.items.items()
+                    if k not in contents.items and i.state in (ItemState.WAITING,
+                                                               ItemState.INCOMPLETE)]:
+            if session.items[key].state is ItemState.WAITING:
+                del session.items[key]
+
+    def _consider(self, session: KioskSession, item: SessionItem, on_pad: ItemOnPad,
+                  now: float) -> None:
+        if not self.library.ours(item.key.owner_institution or None):
+            item.set(ItemState.NOT_OURS)
+            self._publish_item(session, item)
+            return
+        if not on_pad.complete:
+            if now - on_pad.first_arrived_s < self.policy.set_wait_ms / 1000:
+                self._wake_later(self.policy.set_wait_ms / 1000)
+                return
+            missing = ", ".join(map(str, on_pad.missing_parts))
+            if self.policy.set_policy == "refuse":
+                if item.state is not ItemState.INCOMPLETE:
+                    item.set(ItemState.INCOMPLETE, f"Please put all parts of this item on the "
+                             f"pad (missing part {missing} of {on_pad.set_total})")
+                    self._publish_item(session, item)
+                return
+            if self.policy.set_policy == "warn":
+                item.warning = f"Part {missing} of {on_pad.set_total} is not on the pad"
+        item.set(ItemState.PROCESSING)
+        self._publish_item(session, item)
+        step = self._checkout(session, item) if session.mode == "checkout" else \
+            self._checkin(session, item)
+        self._run(session, item, step)
+
+    def _wake_later(self, delay_s: float) -> None:
+        asyncio.get_running_loop().call_later(delay_s, self._wake.set)
+
+    def _run(self, session: KioskSession, item: SessionItem, step: Any) -> None:
+        item.last_try_s = time.monotonic()
+        task: asyncio.Task[None] = asyncio.create_task(step, name=f"libedge item {item.key}")
+        self._running.add(task)
+
+        def done(finished: asyncio.Task[None]) -> None:
+            self._running.discard(finished)
+            if not finished.cancelled() and finished.exception() is not None:
+                logger.error("self-check: item transaction failed: %r", finished.exception())
+                item.set(ItemState.NEEDS_STAFF)
+                self._publish_item(session, item)
+            self._wake.set()
+
+        task.add_done_callback(done)
+
+    def _publish_item(self, session: KioskSession, item: SessionItem) -> None:
+        self.live.publish("item", {"session": session.id, **item.to_json()})
+
+    # --- checkout ---------------------------------------------------------------------------
+
+    async def _checkout(self, session: KioskSession, item: SessionItem) -> None:
+        online = self.online()
+        if not online and not self._offline_checkout_allowed(session):
+            item.set(ItemState.NEEDS_STAFF, "The library system cannot be reached. "
+                     "Please see staff.")
+            self._publish_item(session, item)
+            return
+        if not online:
+            session.offline_items += 1   # counted before any await: concurrent items see it
+        item.journal_id = uuid.uuid4().hex
+        item.offline = not online
+        await self.store.journal.begin(
+            item.journal_id, "checkout", "started" if online else "offline",
+            self._journal_data(session, item), patron=session.patron_id)
+        if online and not await self._ils_checkout(session, item):
+            return
+        await self._secure(session, item, secured=False)
+
+    def _offline_checkout_allowed(self, session: KioskSession) -> bool:
+        if not self.policy.offline_checkout or session.patron_id is None:
+            return False
+        if session.offline_items >= self.policy.offline_max_items:
+            return False
+        if self.ils_last_up_s is not None:
+            down_h = (time.monotonic() - self.ils_last_up_s) / 3600
+            if down_h > self.policy.offline_max_hours:
+                return False
+        return True
+
+    async def _ils_checkout(self, session: KioskSession, item: SessionItem) -> bool:
+        """The ILS step; True when the ILS checked the item out."""
+        assert item.journal_id is not None
+        assert session.patron_id is not None
+        parts = len(item.parts_seen) if item.set_total else None
+        try:
+            async with self._ils_turn:
+                outcome = await self.backend().checkout(
+                    item.key, session.patron_id, pin=session.pin, set_parts_present=parts)
+        except CirculationError as exc:
+            # Sent or not, the journal says "started": recovery asks the ILS what happened.
+            await self._end(item, "ils_failed", {"reason": exc.reason[:200]},
+                            ExceptionData(kind="other", primary_item_id=item.key.primary_item_id,
+                                          owner_institution=item.key.owner_institution or None,
+                                          detail=f"checkout not confirmed by the ILS: "
+                                                 f"{exc.reason}"[:512]),
+                            keep_open=isinstance(exc, TransientCirculationError) and exc.sent)
+            item.set(ItemState.NEEDS_STAFF, "The library system did not answer. "
+                     "Please see staff.")
+            self._publish_item(session, item)
+            return False
+        item.outcome = outcome
+        item.title = outcome.title or item.title
+        if not outcome.ok:
+            self.counters["refused"] += 1
+            await self._record_circulation(session, item, "refused", ended_state="refused",
+                                           reason=_first(outcome.screen_message))
+            item.set(ItemState.REFUSED, _first(outcome.screen_message))
+            self._publish_item(session, item)
+            return False
+        item.ils_done = True
+        item.due = outcome.due
+        item.desensitize = outcome.desensitize != "N"
+        await self.store.journal.advance(item.journal_id, "ils_done",
+                                         {"due": outcome.due, "title": outcome.title})
+        return True
+
+    # --- checkin ----------------------------------------------------------------------------
+
+    async def _checkin(self, session: KioskSession, item: SessionItem) -> None:
+        online = self.online()
+        if not online and not self.policy.offline_checkin:
+            item.set(ItemState.NEEDS_STAFF, "Returns are not possible right now. "
+                     "Please see staff.")
+            self._publish_item(session, item)
+            return
+        item.journal_id = uuid.uuid4().hex
+        item.offline = not online
+        await self.store.journal.begin(item.journal_id, "checkin",
+                                       "started" if online else "offline",
+                                       self._journal_data(session, item))
+        if online:
+            try:
+                async with self._ils_turn:
+                    outcome = await self.backend().checkin(item.key)
+            except CirculationError as exc:
+                await self._end(item, "ils_failed", {"reason": exc.reason[:200]}, None,
+                                keep_open=isinstance(exc, TransientCirculationError) and exc.sent)
+                item.set(ItemState.NEEDS_STAFF, "The library system did not answer. "
+                         "Please see staff.")
+                self._publish_item(session, item)
+                return
+            item.outcome = outcome
+            item.title = outcome.title or item.title
+            if not outcome.ok:
+                self.counters["refused"] += 1
+                await self._record_circulation(session, item, "refused", ended_state="refused",
+                                               reason=_first(outcome.screen_message))
+                item.set(ItemState.REFUSED, _first(outcome.screen_message))
+                self._publish_item(session, item)
+                return
+            item.ils_done = True
+            item.sort_bin, item.destination = outcome.sort_bin, outcome.destination
+            item.desensitize = outcome.resensitize is not False
+            await self.store.journal.advance(item.journal_id, "ils_done",
+                                             {"sort_bin": outcome.sort_bin})
+        await self._secure(session, item, secured=True)
+
+    # --- the security step ------------------------------------------------------------------
+
+    async def _secure(self, session: KioskSession, item: SessionItem, *, secured: bool) -> None:
+        assert item.journal_id is not None
+        if not item.desensitize:
+            # The ILS said not to touch security (desensitize N / resensitize N): honoured.
+            await self._commit(session, item, None)
+            return
+        await self.store.journal.advance(item.journal_id, "securing")
+        outcome = await self._write_security(item, secured=secured)
+        if outcome is None:
+            self.counters["put_back"] += 1
+            await self.store.journal.advance(item.journal_id, "put_back",
+                                             {"attempts": item.attempts})
+            if item.attempts >= self.policy.put_back_attempts:
+                item.set(ItemState.NEEDS_STAFF)
+            else:
+                item.set(ItemState.PUT_BACK)
+            self._publish_item(session, item)
+            return
+        await self._commit(session, item, outcome)
+
+    async def _secure_again(self, session: KioskSession, item: SessionItem) -> None:
+        item.set(ItemState.PROCESSING)
+        self._publish_item(session, item)
+        await self._secure(session, item, secured=session.mode == "checkin")
+
+    async def _write_security(self, item: SessionItem, *, secured: bool
+                              ) -> SecurityOutcome | None:
+        """Every tag of the item, verified; None (and ``attempts`` counted) on failure."""
+        item.attempts += 1
+        reader = self.pad.reader
+        if reader is None:
+            return None
+        before: int | None = None
+        after: int | None = None
+        try:
+            async with self._tag_turn:
+                for uid in item.uids:
+                    before = before if before is not None else _field_afi(self.pad, uid)
+                    state = await reader.set_security(uid, secured, self.scheme)
+                    after = state.afi
+        except BridgeError as exc:
+            logger.info("self-check: security write on %s failed (attempt %d): %s",
+                        item.key.primary_item_id, item.attempts, exc)
+            return None
+        method: Literal["afi", "eas", "both"] = (
+            "both" if self.scheme.use_afi and self.scheme.use_eas
+            else "afi" if self.scheme.use_afi else "eas")
+        return SecurityOutcome(method=method, verified=True, attempts=item.attempts,
+                               before=_afi_text(before), after=_afi_text(after))
+
+    # --- commit, end ------------------------------------------------------------------------
+
+    async def _commit(self, session: KioskSession, item: SessionItem,
+                      security: SecurityOutcome | None) -> None:
+        result: Literal["ok", "queued_offline"] = "queued_offline" if item.offline else "ok"
+        # Off-line transactions stay open (with the patron) until replayed.
+        state = "offline_queued" if item.offline else "committed"
+        await self._record_circulation(session, item, result, ended_state=state,
+                                       security=security, keep_open=item.offline)
+        self.counters["offline" if item.offline else
+                      ("checkouts" if session.mode == "checkout" else "checkins")] += 1
+        message = None
+        if session.mode == "checkin" and (item.sort_bin or item.destination):
+            message = f"Done: please put it in {item.sort_bin or item.destination}"
+        elif not item.desensitize:
+            message = "Done: please show this item at the staff desk on your way out"
+        item.set(ItemState.DONE, message)
+        self._publish_item(session, item)
+
+    async def _record_circulation(
+            self, session: KioskSession, item: SessionItem,
+            result: Literal["ok", "refused", "queued_offline", "needs_staff"], *,
+            ended_state: str, security: SecurityOutcome | None = None,
+            reason: str | None = None, keep_open: bool = False) -> None:
+        assert item.journal_id is not None
+        outcome = item.outcome
+        data = CirculationData(
+            primary_item_id=item.key.primary_item_id, result=result,
+            owner_institution=item.key.owner_institution or None,
+            uid=str(item.uids[0]) if item.uids else None,
+            parts=SetParts(n=1, of=item.set_total, seen=tuple(item.parts_seen))
+            if item.set_total and item.set_total > 1 else None,
+            patron=session.patron_ref,
+            sip=SipOutcome(ok=outcome.ok, desensitize=outcome.desensitize,
+                           resensitize=None if outcome.resensitize is None
+                           else ("Y" if outcome.resensitize else "N"),
+                           due=outcome.due, alert=outcome.alert, alert_type=outcome.alert_type,
+                           sort_bin=outcome.sort_bin, destination=outcome.destination)
+            if outcome is not None else None,
+            security=security, reason=reason[:256] if reason else None)
+        kind = "lib.circ.checkout.v1" if session.mode == "checkout" else "lib.circ.checkin.v1"
+        secured_now = session.mode == "checkin"
+        now = self._clock()
+        journal_id = item.journal_id
+        offline = item.offline
+        changes_security = result in ("ok", "queued_offline")
+
+        def commit(conn: WriteConnection) -> None:
+            if changes_security:
+                write_security_expected(conn, item.key.owner_institution,
+                                        item.key.primary_item_id, secured_now, now=now)
+            event = record_event(conn, self.store.outbox, self.node, "circ", kind, data,
+                                 now=now, rand=os.urandom(10), offline=offline)
+            if keep_open:
+                journal_advance(conn, journal_id, ended_state, {"event": event.id}, now=now)
+            else:
+                journal_end(conn, journal_id, ended_state, {"event": event.id}, now=now)
+
+        await self.store.writer.submit(commit, name=f"self-check {ended_state}",
+                                       commit_now=True)
+        self.wake_outbox()
+
+    async def _end(self, item: SessionItem, state: str, data: dict[str, Any],
+                   exception: ExceptionData | None, *, keep_open: bool = False) -> None:
+        """End (or, for recovery to look at, advance) the item's journal with an optional
+        exception event, in one transaction."""
+        assert item.journal_id is not None
+        journal_id, now = item.journal_id, self._clock()
+
+        def write(conn: WriteConnection) -> None:
+            if exception is not None:
+                record_event(conn, self.store.outbox, self.node, "exception",
+                             "lib.exception.v1", exception, now=now, rand=os.urandom(10))
+            if keep_open:
+                journal_advance(conn, journal_id, state, data, now=now)
+            else:
+                journal_end(conn, journal_id, state, data, now=now)
+
+        await self.store.writer.submit(write, name=f"self-check {state}", commit_now=True)
+        if exception is not None:
+            self.wake_outbox()
+
+    async def _finish_unresolved(self, session: KioskSession, item: SessionItem) -> None:
+        """At the end of a session: nothing may stay half-done (module docstring)."""
+        if item.state is ItemState.INCOMPLETE:
+            await self._exception_only(ExceptionData(
+                kind="incomplete_set", primary_item_id=item.key.primary_item_id,
+                owner_institution=item.key.owner_institution or None,
+                uid=str(item.uids[0]) if item.uids else None,
+                detail=f"parts {item.parts_seen} of {item.set_total} were on the pad"))
+            return
+        if item.journal_id is None or item.state not in (ItemState.PUT_BACK,
+                                                         ItemState.NEEDS_STAFF):
+            return
+        entry = self.store.journal.get(item.journal_id)
+        if entry is None or entry.ended:
+            return
+        if session.mode == "checkout":
+            await self.rollback_checkout(item.journal_id, item.key,
+                                         offline=item.offline, uids=item.uids)
+        else:
+            await self.alert_unsecured_checkin(item.journal_id, item.key, item.uids)
+        item.set(ItemState.NEEDS_STAFF)
+
+    async def rollback_checkout(self, journal_id: str, key: ItemKey, *, offline: bool,
+                                uids: list[Uid], why: str = "security could not be switched off"
+                                ) -> bool:
+        """Undo an ILS checkout whose tag could not be unsecured; False when the ILS could not
+        be asked (the journal stays ``rollback_pending`` for the recovery loop)."""
+        entry = self.store.journal.get(journal_id)
+        ils_done = entry is not None and entry.state not in ("started", "offline")
+        if ils_done and not offline:
+            try:
+                async with self._ils_turn:
+                    await self.backend().checkin(key)
+            except CirculationError as exc:
+                logger.warning("self-check: undoing checkout of %s failed: %s",
+                               key.primary_item_id, exc.reason)
+                now = self._clock()
+                await self.store.writer.submit(
+                    lambda conn: _advance(conn, journal_id, "rollback_pending", now),
+                    name="self-check rollback pending", commit_now=True)
+                return False
+        self.counters["rolled_back"] += 1
+        detail = (f"{why}; the checkout was undone" if ils_done and not offline
+                  else f"{why}; nothing was checked out")
+        exception = ExceptionData(kind="write_failed", primary_item_id=key.primary_item_id,
+                                  owner_institution=key.owner_institution or None,
+                                  uid=str(uids[0]) if uids else None, detail=detail)
+        now = self._clock()
+
+        def write(conn: WriteConnection) -> None:
+            record_event(conn, self.store.outbox, self.node, "exception", "lib.exception.v1",
+                         exception, now=now, rand=os.urandom(10))
+            journal_end(conn, journal_id, "rolled_back", {"detail": detail}, now=now)
+
+        await self.store.writer.submit(write, name="self-check rolled back", commit_now=True)
+        self.wake_outbox()
+        return True
+
+    async def alert_unsecured_checkin(self, journal_id: str, key: ItemKey,
+                                      uids: list[Uid]) -> None:
+        """A returned item whose tag could not be secured: the ILS has it back, the tag does
+        not say so. Staff are told; the item is marked security-expected in the cache."""
+        mismatch = SecurityMismatchData(
+            primary_item_id=key.primary_item_id, circulation_status="03",
+            security_expected=True, remediation="staff_alerted",
+            owner_institution=key.owner_institution or None,
+            uid=str(uids[0]) if uids else None)
+        now = self._clock()
+
+        def write(conn: WriteConnection) -> None:
+            write_security_expected(conn, key.owner_institution, key.primary_item_id, True,
+                                    now=now)
+            record_event(conn, self.store.outbox, self.node, "security",
+                         "lib.security.mismatch.v1", mismatch, now=now, rand=os.urandom(10))
+            journal_end(conn, journal_id, "needs_staff", {"detail": "tag not secured"}, now=now)
+
+        await self.store.writer.submit(write, name="self-check checkin alert", commit_now=True)
+        self.wake_outbox()
+
+    async def _exception_only(self, exception: ExceptionData) -> None:
+        now = self._clock()
+        await self.store.writer.submit(
+            lambda conn: record_event(conn, self.store.outbox, self.node, "exception",
+                                      "lib.exception.v1", exception, now=now,
+                                      rand=os.urandom(10)),
+            name="self-check exception", commit_now=True)
+        self.wake_outbox()
+
+    def _journal_data(self, session: KioskSession, item: SessionItem) -> dict[str, Any]:
+        return {"session": session.id, "owner_institution": item.key.owner_institution,
+                "primary_item_id": item.key.primary_item_id,
+                "uids": [str(u) for u in item.uids], "patron": session.patron_ref,
+                "parts_seen": item.parts_seen, "set_total": item.set_total,
+                "reader": self.pad.name, "offline": item.offline}
+
+    # --- renew ------------------------------------------------------------------------------
+
+    async def renew(self, session_id: str, key: ItemKey) -> dict[str, Any]:
+        session = self.get_session(session_id)
+        if not session.open or session.mode != "checkout" or session.patron_id is None:
+            raise WorkflowError("no_session", "Please start a session with your card first.")
+        if session.offline or not self.online():
+            raise WorkflowError("ils_unreachable", "Renewing is not possible right now.",
+                                status=503)
+        session.last_activity_s = time.monotonic()
+        try:
+            async with self._ils_turn:
+                outcome = await self.backend().renew(key, session.patron_id, pin=session.pin)
+        except CirculationError as exc:
+            raise WorkflowError("ils_unreachable", "The library system did not answer. "
+                                "Please try again.", status=503) from exc
+        return {"primary_item_id": key.primary_item_id, "renewed": outcome.ok,
+                "due": outcome.due, "title": outcome.title,
+                "message": _first(outcome.screen_message)
+                or ("Renewed" if outcome.ok else "This item cannot be renewed")}
+
+
+def _advance(conn: WriteConnection, journal_id: str, state: str, now: datetime) -> None:
+    journal_advance(conn, journal_id, state, None, now=now)
+
+
+def _field_afi(pad: DeviceSupervisor, uid: Uid) -> int | None:
+    tag = pad.field.get(uid)
+    return tag.afi if tag is not None else None
+
+
+def _first(lines: tuple[str, ...]) -> str | None:
+    return lines[0] if lines else None
+

@@ -1,0 +1,312 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Self-check through real parts: the pad simulator on a pty, the driver, a real SQLite store,
+the ILS simulator over SIP2/TCP. Every checkout is checked on the tag (the simulator's AFI),
+in the ILS (its loan records) and in the outbox (the event)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edge_service.circulation import ItemKey
+from edge_service.config import SelfCheckConfig
+from edge_service.workflows import WorkflowError
+from edge_service.workflows.recovery import Recovery
+from edge_service.workflows.selfcheck import ItemState
+from firmware_bridge.security import AFI_ISO_IN_STOCK, AFI_ISO_ON_LOAN
+from firmware_bridge.simulator import Fault, FaultKind
+from protocols.iso15693 import Command
+from tests.ils.helpers import BOOK, KAREN, NOT_FOR_LOAN, PINS, SET_ITEM, SOREN
+from tests.workflows.kiosk import SALT, kiosk
+from tests.workflows.rig import catalog_tag, catalog_uid, fast_timers, wait_for
+
+BOOKS = ["5012345602", "5012345603", "5012345604"]
+UNKNOWN = "5019999999"
+OWNER = "DK-718500"
+
+
+def _key(barcode: str) -> ItemKey:
+    return ItemKey(OWNER, barcode)
+
+
+@pytest.fixture(autouse=True)
+def _fast(monkeypatch: pytest.MonkeyPatch) -> None:
+    fast_timers(monkeypatch)
+
+
+async def test_a_stack_is_checked_out_unsecured_and_recorded(tmp_path: Path) -> None:
+    async with kiosk(tmp_path, [catalog_tag(b) for b in BOOKS]) as k:
+        await k.rig.wait_field(3)
+        session = await k.selfcheck.open_session(SOREN, PINS[SOREN])
+        await k.settled(session, 3)
+        assert {i.state for i in session.items.values()} == {ItemState.DONE}
+        for barcode in BOOKS:
+            assert k.rig.tag_afi(catalog_uid(barcode)) == AFI_ISO_ON_LOAN
+            assert k.ils.data.items[barcode].loaned_to == SOREN
+        events = k.events("lib.circ.checkout.v1")
+        assert sorted(e["data"]["primary_item_id"] for e in events) == sorted(BOOKS)
+        for event in events:
+            assert event["data"]["result"] == "ok"
+            assert event["data"]["security"]["verified"] is True
+            assert event["data"]["security"]["after"] == "C2"
+            assert event["data"]["patron"].startswith("h:")
+            assert SOREN not in str(event)
+        assert k.store.journal.open_entries() == []
+        assert k.ils.counters.executed["11"] == 3
+
+        # The same items stay on the pad: nothing is checked out twice.
+        k.rig.take(catalog_uid(BOOKS[0]))
+        k.rig.put(catalog_tag(BOOKS[0], afi=AFI_ISO_ON_LOAN))
+        await k.rig.wait_field(3)
+        await k.settled(session, 3)
+        assert k.ils.counters.executed["11"] == 3
+        ended = await k.selfcheck.end_session(session.id)
+        receipt = ended.receipt("Test Library")
+        assert "Checked out: 3 item(s)" in receipt["text"]
+        assert ended.patron_id is None
+
+
+async def test_wrong_pin_and_blocked_patron_are_refused_kindly(tmp_path: Path) -> None:
+    async with kiosk(tmp_path) as k:
+        with pytest.raises(WorkflowError) as wrong:
+            await k.selfcheck.open_session(SOREN, "0000")
+        assert wrong.value.code == "pin_wrong"
+        with pytest.raises(WorkflowError) as blocked:
+            await k.selfcheck.open_session(KAREN, PINS[KAREN])
+        assert blocked.value.code == "patron_refused"
+        assert k.selfcheck.session is None
+
+
+async def test_an_ils_refusal_leaves_the_tag_secured(tmp_path: Path) -> None:
+    async with kiosk(tmp_path, [catalog_tag(NOT_FOR_LOAN), catalog_tag(BOOK)]) as k:
+        await k.rig.wait_field(2)
+        session = await k.selfcheck.open_session(SOREN, PINS[SOREN])
+        await k.settled(session, 2)
+        states = {i.key.primary_item_id: i.state for i in session.items.values()}
+        assert states == {NOT_FOR_LOAN: ItemState.REFUSED, BOOK: ItemState.DONE}
+        assert k.rig.tag_afi(catalog_uid(NOT_FOR_LOAN)) == AFI_ISO_IN_STOCK
+        refused = [e for e in k.events("lib.circ.checkout.v1")
+                   if e["data"]["result"] == "refused"]
+        assert [e["data"]["primary_item_id"] for e in refused] == [NOT_FOR_LOAN]
+        assert refused[0]["data"]["security"] is None
+
+
+async def test_an_incomplete_set_waits_for_its_parts_then_goes(tmp_path: Path) -> None:
+    async with kiosk(tmp_path, [catalog_tag(SET_ITEM, part=1, total=2)]) as k:
+        await k.rig.wait_field(1)
+        session = await k.selfcheck.open_session(SOREN, PINS[SOREN])
+        await k.settled(session, 1)
+        (item,) = session.items.values()
+        assert item.state is ItemState.INCOMPLETE
+        assert "missing part 2 of 2" in item.message
+        assert k.ils.counters.executed.get("11", 0) == 0
+        k.rig.put(catalog_tag(SET_ITEM, part=2, total=2))
+        await k.rig.wait_field(2)
+        await k.settled(session, 1)
+        await_done = item.state
+        assert await_done is ItemState.DONE
+        for part in (1, 2):
+            assert k.rig.tag_afi(catalog_uid(SET_ITEM, part)) == AFI_ISO_ON_LOAN
+        (event,) = k.events("lib.circ.checkout.v1")
+        assert event["data"]["parts"] == {"n": 1, "of": 2, "seen": [1, 2]}
+
+
+async def test_an_incomplete_set_left_behind_becomes_an_exception(tmp_path: Path) -> None:
+    async with kiosk(tmp_path, [catalog_tag(SET_ITEM, part=2, total=2)]) as k:
+        await k.rig.wait_field(1)
+        session = await k.selfcheck.open_session(SOREN, PINS[SOREN])
+        await k.settled(session, 1)
+        await k.selfcheck.end_session(session.id)
+        (exception,) = k.events("lib.exception.v1")
+        assert exception["data"]["kind"] == "incomplete_set"
+        assert exception["data"]["primary_item_id"] == SET_ITEM
+
+
+async def test_warn_policy_checks_out_a_partial_set_and_says_so(tmp_path: Path) -> None:
+    policy = SelfCheckConfig(set_policy="warn", set_wait_ms=200)
+    async with kiosk(tmp_path, [catalog_tag(SET_ITEM, part=1, total=2)], policy=policy) as k:
+        await k.rig.wait_field(1)
+        session = await k.selfcheck.open_session(SOREN, PINS[SOREN])
+        await k.settled(session, 1)
+        (item,) = session.items.values()
+        assert item.warning == "Part 2 of 2 is not on the pad"
+        # The ILS decides for itself: the sample ILS refuses incomplete sets.
+        assert item.state in (ItemState.DONE, ItemState.REFUSED)
+        assert k.ils.counters.executed["11"] == 1
+
+
+async def test_another_librarys_item_is_not_touched(tmp_path: Path) -> None:
+    async with kiosk(tmp_path, [catalog_tag("7750000001", owner="DK-775100")]) as k:
+        await k.rig.wait_field(1)
+        session = await k.selfcheck.open_session(SOREN, PINS[SOREN])
+        await k.settled(session, 1)
+        (item,) = session.items.values()
+        assert item.state is ItemState.NOT_OURS
+        assert k.ils.counters.executed.get("11", 0) == 0
+        assert k.rig.tag_afi(catalog_uid("7750000001")) == AFI_ISO_IN_STOCK
+
+
+async def test_checkin_secures_and_shows_the_sort_bin(tmp_path: Path) -> None:
+    async with kiosk(tmp_path, [catalog_tag(BOOK)]) as k:
+        await k.rig.wait_field(1)
+        out = await k.selfcheck.open_session(SOREN, PINS[SOREN])
+        await k.settled(out, 1)
+        await k.selfcheck.end_session(out.id)
+        assert k.rig.tag_afi(catalog_uid(BOOK)) == AFI_ISO_ON_LOAN
+        back = await k.selfcheck.open_session(None, mode="checkin")
+        await k.settled(back, 1)
+        (item,) = back.items.values()
+        assert item.state is ItemState.DONE
+        assert item.sort_bin == "A1"
+        assert "A1" in item.message
+        assert k.rig.tag_afi(catalog_uid(BOOK)) == AFI_ISO_IN_STOCK
+        assert k.ils.data.items[BOOK].loaned_to is None
+        (event,) = k.events("lib.circ.checkin.v1")
+        assert event["data"]["sip"]["sort_bin"] == "A1"
+        assert event["data"]["patron"] is None
+
+
+def test_the_patron_hash_is_salted_and_stable() -> None:
+    from edge_service.workflows.selfcheck import patron_hash  # noqa: PLC0415
+    assert patron_hash(SALT, SOREN) == patron_hash(SALT, SOREN)
+    assert patron_hash(SALT, SOREN) != patron_hash(b"other", SOREN)
+    assert SOREN not in patron_hash(SALT, SOREN)
+
+
+# --- failures: the tag write, the ILS, a crash -----------------------------------------------
+
+def _no_afi_write(barcode: str, count: int | None) -> Fault:
+    return Fault(FaultKind.NO_TAG, uid=catalog_uid(barcode), command=Command.WRITE_AFI,
+                 count=count)
+
+
+async def test_a_failed_write_asks_for_the_item_back_then_succeeds(tmp_path: Path) -> None:
+    async with kiosk(tmp_path, [catalog_tag(b) for b in BOOKS]) as k:
+        await k.rig.wait_field(3)
+        # One verified write round (the driver's three attempts) fails for the middle item.
+        k.rig.field.inject(_no_afi_write(BOOKS[1], count=3))
+        session = await k.selfcheck.open_session(SOREN, PINS[SOREN])
+        await k.settled(session, 3)
+        states = {i.key.primary_item_id: i.state for i in session.items.values()}
+        if states[BOOKS[1]] is ItemState.PUT_BACK:
+            await k.settled(session, 3)
+            await wait_for(lambda: session.items[_key(BOOKS[1])].state is ItemState.DONE,
+                           5.0, "the retried item")
+        item = session.items[_key(BOOKS[1])]
+        assert item.state is ItemState.DONE
+        assert item.attempts == 2
+        assert k.rig.tag_afi(catalog_uid(BOOKS[1])) == AFI_ISO_ON_LOAN
+        assert k.ils.counters.executed["11"] == 3   # the ILS was asked once per item
+        (event,) = [e for e in k.events("lib.circ.checkout.v1")
+                    if e["data"]["primary_item_id"] == BOOKS[1]]
+        assert event["data"]["security"]["attempts"] == 2
+
+
+async def test_a_write_that_never_works_is_undone_in_the_ils(tmp_path: Path) -> None:
+    async with kiosk(tmp_path, [catalog_tag(b) for b in BOOKS]) as k:
+        await k.rig.wait_field(3)
+        k.rig.field.inject(_no_afi_write(BOOKS[2], count=None))
+        session = await k.selfcheck.open_session(SOREN, PINS[SOREN])
+        await wait_for(lambda: session.items.get(_key(BOOKS[2])) is not None
+                       and session.items[_key(BOOKS[2])].state is ItemState.NEEDS_STAFF,
+                       15.0, "the item to need staff")
+        assert session.items[_key(BOOKS[0])].state is ItemState.DONE
+        assert k.ils.data.items[BOOKS[2]].loaned_to == SOREN   # not undone yet: session open
+        await k.selfcheck.end_session(session.id)
+        # Nothing half-done: the ILS no longer lends it, the tag is still secured.
+        assert k.ils.data.items[BOOKS[2]].loaned_to is None
+        assert k.rig.tag_afi(catalog_uid(BOOKS[2])) == AFI_ISO_IN_STOCK
+        (exception,) = k.events("lib.exception.v1")
+        assert exception["data"]["kind"] == "write_failed"
+        assert exception["data"]["primary_item_id"] == BOOKS[2]
+        assert "checkout was undone" in exception["data"]["detail"]
+        assert not any(e["data"]["primary_item_id"] == BOOKS[2]
+                       for e in k.events("lib.circ.checkout.v1"))
+        assert k.store.journal.open_entries() == []
+
+
+async def test_a_crash_between_ils_and_tag_is_undone_at_restart(tmp_path: Path) -> None:
+    async with kiosk(tmp_path, [catalog_tag(BOOK)]) as k:
+        await k.rig.wait_field(1)
+        # The crash: the journal says the ILS checked it out, nothing else happened.
+        await k.selfcheck.backend().checkout(ItemKey(OWNER, BOOK), SOREN, pin=PINS[SOREN])
+        await k.store.journal.begin("crashed", "checkout", "started",
+                                    {"owner_institution": OWNER, "primary_item_id": BOOK,
+                                     "uids": [str(catalog_uid(BOOK))]}, patron=SOREN)
+        await k.store.journal.advance("crashed", "ils_done")
+        assert k.ils.data.items[BOOK].loaned_to == SOREN
+        ended = await Recovery(k.selfcheck).recover()
+        assert ended == 1
+        assert k.ils.data.items[BOOK].loaned_to is None
+        entry = k.store.journal.get("crashed")
+        assert entry is not None
+        assert entry.state == "rolled_back"
+        assert k.store.journal.patron_of("crashed") is None
+        (exception,) = k.events("lib.exception.v1")
+        assert exception["data"]["kind"] == "write_failed"
+
+
+async def test_a_crash_before_the_ils_answered_asks_the_ils(tmp_path: Path) -> None:
+    async with kiosk(tmp_path) as k:
+        for name, barcode, lent in (("never-sent", BOOKS[0], False),
+                                    ("sent", BOOKS[1], True)):
+            if lent:
+                await k.selfcheck.backend().checkout(ItemKey(OWNER, barcode), SOREN,
+                                                     pin=PINS[SOREN])
+            await k.store.journal.begin(name, "checkout", "started",
+                                        {"owner_institution": OWNER,
+                                         "primary_item_id": barcode}, patron=SOREN)
+        assert await Recovery(k.selfcheck).recover() == 2
+        assert k.store.journal.get("never-sent").state == "abandoned"   # type: ignore[union-attr]
+        assert k.store.journal.get("sent").state == "needs_staff"       # type: ignore[union-attr]
+        (exception,) = k.events("lib.exception.v1")
+        assert exception["data"]["primary_item_id"] == BOOKS[1]
+        assert "on loan" in exception["data"]["detail"]
+
+
+async def test_offline_checkout_is_capped_replayed_and_a_rejection_queued(
+        tmp_path: Path) -> None:
+    policy = SelfCheckConfig(offline_checkout=True, offline_max_items=2, set_wait_ms=200)
+    # The ILS never heard of UNKNOWN: off-line, the kiosk cannot know; the replay finds out.
+    async with kiosk(tmp_path, [catalog_tag(UNKNOWN), catalog_tag(BOOK)], policy=policy) as k:
+        await k.rig.wait_field(2)
+        await k.link.close()                 # the ILS link goes away
+        assert not k.selfcheck.online()
+        session = await k.selfcheck.open_session(SOREN, "0000")
+        assert session.offline
+        assert session.pin is None           # not checkable off-line: never used or stored
+        await k.settled(session, 2)
+        assert {i.state for i in session.items.values()} == {ItemState.DONE}
+        k.rig.put(catalog_tag(BOOKS[0]))     # a third item: beyond the off-line cap
+        await k.rig.wait_field(3)
+        await k.settled(session, 3)
+        assert session.items[_key(BOOKS[0])].state is ItemState.NEEDS_STAFF
+        assert k.rig.tag_afi(catalog_uid(BOOKS[0])) == AFI_ISO_IN_STOCK
+        assert k.rig.tag_afi(catalog_uid(BOOK)) == AFI_ISO_ON_LOAN
+        assert session.offline_items == 2
+        offline_ids = {UNKNOWN, BOOK}
+        await k.selfcheck.end_session(session.id)
+        offline_events = k.events("lib.circ.checkout.v1")
+        assert [e["data"]["result"] for e in offline_events] == ["queued_offline"] * 2
+        assert all(e["offline"] for e in offline_events)
+        queued = k.store.journal.in_states(("offline_queued",))
+        assert len(queued) == 2
+        assert all(k.store.journal.patron_of(e.id) == SOREN for e in queued)
+
+        # Back on-line: replayed with the original time; the unknown item is rejected.
+        k.link.start()
+        await wait_for(lambda: k.link.state == "connected", 5.0, "the ILS link again")
+        assert await Recovery(k.selfcheck).settle() == 2
+        final = {k.store.journal.get(e.id).data["primary_item_id"]:  # type: ignore[union-attr]
+                 k.store.journal.get(e.id).state for e in queued}  # type: ignore[union-attr]
+        other = (offline_ids - {UNKNOWN}).pop()
+        assert final == {UNKNOWN: "replay_rejected", other: "replayed"}
+        assert k.ils.data.items[other].loaned_to == SOREN
+        (rejected,) = k.events("lib.exception.v1")
+        assert rejected["data"]["kind"] == "offline_rejected"
+        assert rejected["data"]["primary_item_id"] == UNKNOWN
+        assert rejected["data"]["related_event"] in {e["id"] for e in offline_events}
+        assert all(k.store.journal.patron_of(e.id) is None for e in queued)
+        assert k.store.journal.in_states(("replay_rejected",))[0].data["primary_item_id"] \
+            == UNKNOWN
