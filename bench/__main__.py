@@ -10,8 +10,9 @@ import sys
 
 from bench.common import Result
 
-MODULES = ("bench.tag_codec", "bench.store", "bench.sip2", "bench.readers", "bench.daemon",
-           "bench.mqtt", "bench.gateway")
+MODULES = ("bench.tag_codec", "bench.store", "bench.sip2", "bench.readers", "bench.selfcheck",
+           "bench.daemon", "bench.mqtt", "bench.gateway",
+           "bench.gate")
 
 
 def main() -> int:

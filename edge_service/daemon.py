@@ -24,7 +24,8 @@ Lifecycle (``Daemon.run``, called by ``libedge run --config FILE``)::
   An ILS that is down never blocks READY: it is retried in the background and shown as
   ``ils: unreachable`` in ``/api/v1/health`` and ``/api/v1/devices`` (not a 503).
 - A device error never ends the process; a store that cannot open, an API port that cannot be
-  bound, exit with 1 and a message. A bad configuration at start is exit 2 (``cli.run``).
+  bound, an unusable tokens file (``api.tokens_file``), exit with 1 and a message. A bad
+  configuration at start is exit 2 (``cli.run``).
 
 The MQTT link is optional and implemented in ``edge_service.sync``: imported lazily, only when
 ``mqtt.enabled``, through the :class:`SyncComponent` protocol; the daemon runs without it.
@@ -64,6 +65,7 @@ from edge_service.ils import IlsError
 from edge_service.logs import set_level
 from edge_service.store import Store, StoreConfig, StoreError, Synchronous, WriteConnection
 from edge_service.systemd_notify import Notifier
+from edge_service.workflows import LiveEvents
 
 if TYPE_CHECKING:
     from edge_service.api import ApiServer
@@ -156,6 +158,8 @@ class Daemon:
         self.sync: SyncComponent | None = None
         self.ils_link: IlsLink | None = None
         """The circulation backend the workflows use (``ils_link.backend``) and its state."""
+        self.live = LiveEvents()
+        """What the screens watch: the workflows publish, the API's event stream serves."""
         self.api_address: tuple[str, int] | None = None
         self._api: ApiServer | None = None
         self._writer_beat: Heartbeat | None = None
@@ -218,9 +222,12 @@ class Daemon:
 
     async def _start_api(self) -> None:
         # Imported here: FastAPI and uvicorn stay out of `libedge tag ...` and other commands.
-        from edge_service.api import ApiServer, create_app  # noqa: PLC0415
+        from edge_service.api import ApiServer, create_app, open_token_book  # noqa: PLC0415
 
-        api = ApiServer(create_app(self), self.config.api.host, self.config.api.port)
+        tokens = open_token_book(self.config.api.tokens_file,
+                                 _store_config(self.config, self.environ).path.parent)
+        api = ApiServer(create_app(self, tokens=tokens), self.config.api.host,
+                        self.config.api.port)
         await api.start()
         self._api = api
         self.api_address = api.address

@@ -17,7 +17,7 @@ Contract:
 - The field: ``field`` maps each tag in the field to a :class:`TagInField`. Field listeners
   (``add_field_listener``) are called synchronously after every inventory with the whole field,
   first with what the cache knows (a gate decides on that, before any tag read), then again
-  once arriving tags were read. A listener must be quick and must not raise (it is logged).
+  after each arriving tag was read. A listener must be quick and must not raise (it is logged).
 - ``reader`` is the open driver (None while absent): the workflows write tags through it; the
   driver's session serializes their commands with the presence loop's.
 - Every device error is caught, counted, kept as ``last_error`` and retried later; nothing a
@@ -259,8 +259,10 @@ class DeviceSupervisor:
         to_read = [t for t in arrived if self.read_on_arrival or t.primary_item_id is None]
         for tag in to_read:
             await self._read_tag(reader, tag)
-        if to_read:
-            self._notify_field()
+            if tag.uid in self._in_field:
+                # Each tag as soon as it is known: a kiosk asks the ILS about the first item
+                # while the reader is still reading the rest of the stack.
+                self._notify_field()
         due = [(present[uid], tag) for uid, tag in self._in_field.items()
                if tag.primary_item_id is not None
                and now - tag.recorded_s >= LAST_SEEN_RESOLUTION_S]

@@ -20,9 +20,12 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from edge_service.systemd_notify import Notifier
+
+if TYPE_CHECKING:
+    from edge_service.workflows import LiveEvents
 
 __all__ = ["DEFAULT_STALE_AFTER_S", "DaemonView", "DeviceSnapshot", "HealthReport", "Heartbeat",
            "IlsSnapshot", "Liveness", "StoreSnapshot", "feed_watchdog"]
@@ -172,3 +175,8 @@ class DaemonView(Protocol):
 
     @property
     def mqtt_connected(self) -> bool | None: ...
+
+    @property
+    def live(self) -> LiveEvents:
+        """The in-process bus the API's event stream serves."""
+        ...

@@ -1,31 +1,47 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The FastAPI app: ``GET /api/v1/health``, ``GET /api/v1/devices``, ``GET /metrics``, ``/docs``.
+"""The FastAPI app: health, devices, metrics, the live event stream, ``/docs``.
 
-Contract: ``create_app(view)`` builds a fresh app around the daemon's :class:`DaemonView`; it
-opens nothing and starts nothing. The daemon owns every long-lived object (store, readers, MQTT)
-and their lifespan; uvicorn runs with ``lifespan="off"`` (see ``server``). Handlers are
-``async def`` reading in-memory snapshots: no request waits on a reader or the writer.
+Contract: ``create_app(view, tokens=book)`` builds a fresh app around the daemon's
+:class:`DaemonView` and its role tokens; it opens nothing and starts nothing. The daemon owns
+every long-lived object (store, readers, MQTT, the live bus) and their lifespan; uvicorn runs
+with ``lifespan="off"`` (see ``server``). Handlers are ``async def`` reading in-memory
+snapshots: no request waits on a reader or the writer.
 
 - ``/api/v1/health`` needs no token (systemd, load balancers, the kiosk page poll it): 200 when
   the storage writer and every configured reader's supervisor are alive, else 503; the body says
   why either way. A reader that is unplugged but retrying is alive (its supervisor is); the body
   shows it as ``unreachable``. The ILS link (``ils``) is reported, never a reason for 503: an
   unreachable ILS means off-line circulation, not a broken box.
-- ``/api/v1/devices``: state and cumulative health counters per configured reader, and ``ils``.
-- ``/metrics``: Prometheus text exposition from the app's own registry (``metrics``).
+- ``/api/v1/devices`` (any role): state and cumulative health counters per configured reader,
+  and ``ils``.
+- ``/api/v1/events/stream`` (any role, filtered by it): server-sent events (``stream``).
+- ``/metrics`` (admin, or any loopback client without a token): Prometheus text exposition from
+  the app's own registry (``metrics``).
+- ``/docs`` and ``/openapi.json`` need no token: the API's description is no secret.
+- Every error answers ``{"error": {"code", "message", "field"}}`` (``errors``); every route but
+  health declares its roles with ``require`` (``auth``); OpenAPI shows them as the scopes of
+  its security requirement.
 
-Not responsible for: authentication of the later workflow endpoints (role tokens, next issues).
+Without ``tokens`` every route that needs a token answers 401: safe, never open.
+
+Not responsible for: the tokens file (``tokens``), what the workflows publish.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Annotated, Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from edge_service.api.auth import ANY_ROLE, require
+from edge_service.api.errors import error_responses, install_error_handlers
 from edge_service.api.metrics import metrics_registry
+from edge_service.api.schemas import Devices, Health
+from edge_service.api.stream import EventStreams, events_router
+from edge_service.api.tokens import Principal, TokenBook
 from edge_service.health import (
     DaemonView,
     DeviceSnapshot,
@@ -39,17 +55,21 @@ __all__ = ["create_app"]
 API_VERSION = "1"
 
 
+def _age(seconds: float) -> float | None:
+    return round(seconds, 3) if math.isfinite(seconds) else None
+
+
 def _device_json(device: DeviceSnapshot) -> dict[str, Any]:
     return {"name": device.name, "protocol": device.protocol, "role": device.role,
             "port": device.port, "state": device.state, "connected": device.connected,
-            "alive": device.alive, "heartbeat_age_s": round(device.heartbeat_age_s, 3),
+            "alive": device.alive, "heartbeat_age_s": _age(device.heartbeat_age_s),
             "model": device.model, "firmware": device.firmware,
             "last_error": device.last_error, "since": device.since,
             "tags_in_field": device.tags_in_field, "counters": dict(device.counters)}
 
 
 def _storage_json(store: StoreSnapshot) -> dict[str, Any]:
-    return {"alive": store.alive, "heartbeat_age_s": round(store.heartbeat_age_s, 3),
+    return {"alive": store.alive, "heartbeat_age_s": _age(store.heartbeat_age_s),
             "outbox_backlog": store.outbox_backlog, "commits": store.commits,
             "commits_failed": store.commits_failed, "last_error": store.last_error}
 
@@ -74,29 +94,62 @@ def _health_json(report: HealthReport) -> dict[str, Any]:
     }
 
 
-def create_app(view: DaemonView, *, version: str = "0") -> FastAPI:
-    """A new app serving ``view``; one metrics registry per app."""
-    app = FastAPI(title="LibEdge local API", version=version,
-                  description="Health, device status and metrics of one LibEdge box.")
+AUTH_ERRORS = error_responses(401, 403, 500)
+"""What every route that needs a token may answer besides its own results."""
+
+
+def _operations_router(view: DaemonView) -> APIRouter:
+    router = APIRouter(tags=["operations"])
     registry = metrics_registry(view)
 
-    @app.get("/api/v1/health", tags=["operations"],
-             responses={503: {"description": "a loop is stuck or storage is down"}})
+    @router.get("/api/v1/health", response_model=Health,
+                responses={200: {"model": Health}, **error_responses(500),
+                           503: {"model": Health,
+                                 "description": "a loop is stuck or storage is down"}})
     async def health() -> JSONResponse:
         """200 while storage and every configured reader supervisor are alive, else 503."""
         report = view.health()
         return JSONResponse(_health_json(report), status_code=200 if report.healthy else 503)
 
-    @app.get("/api/v1/devices", tags=["devices"])
-    async def devices() -> dict[str, Any]:
+    @router.get("/metrics", response_class=Response, responses={
+        200: {"description": "Prometheus text exposition format",
+              "content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}}},
+        **AUTH_ERRORS})
+    async def metrics(
+            _: Annotated[Principal | None, Depends(require("admin", loopback=True))],
+    ) -> Response:
+        """Prometheus text exposition format. Needs no token from a loopback address (a
+        collector on the box); from elsewhere, the admin role."""
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+def _devices_router(view: DaemonView) -> APIRouter:
+    router = APIRouter(tags=["devices"], responses=AUTH_ERRORS)
+
+    @router.get("/api/v1/devices", response_model=Devices)
+    async def devices(_: Annotated[Principal | None, Depends(require(*ANY_ROLE))],
+                      ) -> dict[str, Any]:
         """Every configured reader: state, identity and cumulative health counters; and the
         link to the ILS (``ils``), the other device a circulation depends on."""
         return {"devices": [_device_json(d) for d in view.devices()],
                 "ils": _ils_json(view.ils())}
 
-    @app.get("/metrics", tags=["operations"], response_class=Response)
-    async def metrics() -> Response:
-        """Prometheus text exposition format."""
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    return router
 
+
+def create_app(view: DaemonView, *, tokens: TokenBook | None = None,
+               version: str = "0") -> FastAPI:
+    """A new app serving ``view``, admitting ``tokens``; one metrics registry per app."""
+    app = FastAPI(title="LibEdge local API", version=version,
+                  description="Health, devices, live events and metrics of one LibEdge box. "
+                              "Every endpoint but health and these docs needs a role token "
+                              "(`Authorization: Bearer <token>`).")
+    app.state.tokens = tokens
+    app.state.event_streams = streams = EventStreams(view.live)
+    install_error_handlers(app)
+    app.include_router(_operations_router(view))
+    app.include_router(_devices_router(view))
+    app.include_router(events_router(streams))
     return app

@@ -8,12 +8,14 @@ Contract:
   ``address`` is then the bound (host, port), useful with ``api.port = 0``.
 - The daemon owns signals: uvicorn's own SIGINT/SIGTERM capture is disabled, and ``stop()``
   asks the server to finish its requests and waits for it.
+- ``stop()`` first ends the app's open event streams (``stream.EventStreams``): an open kiosk
+  page would otherwise hold the shutdown for the whole grace period.
 - uvicorn runs with ``lifespan="off"`` (the daemon is the lifespan), its own logging set-up off
   (the daemon's handler formats its records) and no access log (per-request lines would flood an
   SD card; metrics count instead).
 
 Not responsible for: TLS (the API listens on localhost or the kiosk VLAN, firewalled by the
-unit's IPAddressAllow=), authentication.
+unit's IPAddressAllow=), authentication (``auth``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from collections.abc import Generator
 
 import uvicorn
 from fastapi import FastAPI
+
+from edge_service.api.stream import EventStreams
 
 __all__ = ["ApiServer", "ApiUnavailable"]
 
@@ -86,6 +90,9 @@ class ApiServer:
         return self._task
 
     async def stop(self) -> None:
+        streams = getattr(self.app.state, "event_streams", None)
+        if isinstance(streams, EventStreams):
+            streams.close_all()
         server, task = self._server, self._task
         self._server = self._task = None
         if server is not None and task is not None:

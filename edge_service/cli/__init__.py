@@ -18,6 +18,7 @@ from edge_service.cli import reader as reader_commands
 from edge_service.cli import run as run_commands
 from edge_service.cli import sim as sim_commands
 from edge_service.cli import tag as tag_commands
+from edge_service.cli import tokens as tokens_commands
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     run_commands.register(commands)
     sim_commands.register(commands)
     tag_commands.register(commands)
+    tokens_commands.register(commands)
     return parser
 
 

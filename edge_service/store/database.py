@@ -11,6 +11,8 @@ builds a :class:`StoreConfig`), what is stored (``cache``, ``outbox``).
 
 from __future__ import annotations
 
+import secrets
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -19,6 +21,7 @@ from edge_service.store.cache import ItemCache
 from edge_service.store.connection import READER_MMAP_BYTES, ReadConnections, Synchronous
 from edge_service.store.journal import Journal
 from edge_service.store.outbox import Outbox
+from edge_service.store.sync_state import read_state, write_state
 from edge_service.store.writer import DEFAULT_MAX_BATCH, DEFAULT_MAX_DELAY_S, StoreWriter
 
 
@@ -50,6 +53,22 @@ class Store:
                                         max_delay_s=config.max_delay_s,
                                         max_batch=config.max_batch)
         return cls(writer, ReadConnections(config.path, mmap_bytes=config.reader_mmap_bytes))
+
+    async def node_secret(self, name: str, size: int = 32) -> bytes:
+        """A random secret of this box, made once and kept in the file (e.g. the salt of the
+        patron hashes: stable across restarts, never leaves the box)."""
+        key = f"secret.{name}"
+
+        def read_or_make(conn: sqlite3.Connection) -> str:
+            value = read_state(conn, key)
+            if isinstance(value, str) and len(value) == size * 2:
+                return value
+            made = secrets.token_hex(size)
+            write_state(conn, key, made)
+            return made
+
+        return bytes.fromhex(await self.writer.submit(read_or_make, name=f"secret {name}",
+                                                      commit_now=True))
 
     async def close(self) -> None:
         await self.writer.close()

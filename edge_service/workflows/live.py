@@ -65,7 +65,8 @@ class Subscription:
                 return None
             self._ready.clear()
             try:
-                await asyncio.wait_for(self._ready.wait(), timeout_s)
+                async with asyncio.timeout(timeout_s):   # not wait_for: see selfcheck._loop
+                    await self._ready.wait()
             except TimeoutError:
                 return None
         message = self._queue.popleft()

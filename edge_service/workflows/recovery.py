@@ -46,8 +46,7 @@ from edge_service.circulation import CirculationError, ItemKey
 from edge_service.store import JournalEntry, WriteConnection, journal_end
 from edge_service.sync.events import record_event
 from edge_service.workflows.selfcheck import SelfCheck
-from protocols.contract.events import ExceptionData
-from protocols.contract.timefmt import parse_time
+from protocols.contract import ExceptionData, parse_time
 from protocols.iso15693 import Uid
 
 __all__ = ["Recovery"]

@@ -73,11 +73,10 @@ from edge_service.sync.events import record_event
 from edge_service.workflows.errors import WorkflowError
 from edge_service.workflows.live import LiveEvents
 from edge_service.workflows.pad import ItemOnPad, PadContents, group_items
-from firmware_bridge import BridgeError
-from firmware_bridge.security import SecurityScheme
-from protocols.contract import CirculationOutcome
-from protocols.contract.events import (
+from firmware_bridge import BridgeError, SecurityScheme
+from protocols.contract import (
     CirculationData,
+    CirculationOutcome,
     ExceptionData,
     SecurityMismatchData,
     SecurityOutcome,
@@ -417,8 +416,11 @@ class SelfCheck:
 
     async def _loop(self) -> None:
         while True:
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+            # arrives as the event is set, and stop() would wait forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), LOOP_TICK_S)
+                async with asyncio.timeout(LOOP_TICK_S):
+                    await self._wake.wait()
             self._wake.clear()
             session = self.session
             if session is None or not session.open:

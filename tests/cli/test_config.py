@@ -56,7 +56,7 @@ def test_empty_document_gives_working_defaults() -> None:
      "readers[1].name", "duplicate"),
     ({"readers": [{"name": "pad", "protocol": "3m"}]}, {}, "readers[0].port", "device path"),
     ({"mqtt": {"cert_file": "c.pem"}}, {}, "mqtt.cert_file", "key_file"),
-    ({"gate": {}}, {}, "gate", "unknown key"),
+    ({"gates": {}}, {}, "gates", "unknown key"),
     ({"mqtt": {"enabled": "perhaps"}}, {}, "mqtt.enabled", "true or false"),
 ])
 def test_bad_values_name_the_key(document: dict[str, object], environ: dict[str, str],

@@ -146,16 +146,28 @@ def api_base(ready: dict[str, str]) -> str:
     return status[start:].split(",")[0]
 
 
-def get(url: str) -> tuple[int, str, str]:
-    """(status, content type, body) of a GET; 5xx answers are returned, not raised."""
+def api_token(state_directory: Path, role: str = "admin") -> str:
+    """A ``role`` token from the tokens file the daemon generates in its state directory (the
+    directory of ``storage.path``) when ``api.tokens_file`` is not set."""
+    for line in (state_directory / "api-tokens").read_text().splitlines():
+        fields = line.split()
+        if fields and fields[0] == role:
+            return fields[1]
+    raise AssertionError(f"no {role} token in {state_directory / 'api-tokens'}")
+
+
+def get(url: str, token: str | None = None) -> tuple[int, str, str]:
+    """(status, content type, body) of a GET; 4xx and 5xx answers are returned, not raised."""
+    headers = {} if token is None else {"Authorization": f"Bearer {token}"}
     try:
-        with urllib.request.urlopen(url, timeout=5) as response:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers),
+                                    timeout=5) as response:
             return response.status, response.headers["content-type"], response.read().decode()
     except urllib.error.HTTPError as error:
         with error:
             return error.code, error.headers["content-type"], error.read().decode()
 
 
-def get_json(url: str) -> tuple[int, Any]:
-    status, _, body = get(url)
+def get_json(url: str, token: str | None = None) -> tuple[int, Any]:
+    status, _, body = get(url, token)
     return status, json.loads(body)

@@ -16,6 +16,7 @@ from tests.daemon.harness import (
     PYTHON,
     ROOT,
     api_base,
+    api_token,
     get_json,
     notify_socket,
     start_daemon,
@@ -51,14 +52,14 @@ def direct_mode(tmp_path: Path, sip2_port: int) -> Path:
         f'sip2_password_file = "{secret}"\nsip2_timeout_ms = 2000\n'))
 
 
-def ils_until(base: str, state: str) -> tuple[dict[str, Any], dict[str, Any]]:
+def ils_until(base: str, state: str, token: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """(health body, devices body) once health shows the ILS link in ``state``."""
     deadline = time.monotonic() + LINK_WAIT_S
     while True:
         status, health = get_json(f"{base}/api/v1/health")
         assert status == 200, health   # the ILS never makes the box unhealthy
         if health["ils"]["state"] == state:
-            _, devices = get_json(f"{base}/api/v1/devices")
+            _, devices = get_json(f"{base}/api/v1/devices", token)
             return health, devices
         assert time.monotonic() < deadline, health
         time.sleep(0.1)
@@ -71,7 +72,7 @@ def test_direct_mode_links_to_a_running_ils(tmp_path: Path) -> None:
                               NOTIFY_SOCKET=notify.address)
         try:
             base = api_base(notify.wait_for(lambda f: f.get("READY") == "1", 15))
-            health, devices = ils_until(base, "connected")
+            health, devices = ils_until(base, "connected", api_token(tmp_path))
             assert health["ils"]["backend"] == "sip2"
             assert health["ils"]["last_error"] is None
             assert devices["ils"]["state"] == "connected"
@@ -92,13 +93,13 @@ def test_an_absent_ils_does_not_hold_back_ready_and_is_retried(tmp_path: Path) -
             ready = notify.wait_for(lambda f: f.get("READY") == "1", 15)
             assert time.monotonic() - started < 10   # not the SIP2 timeouts stacked up
             base = api_base(ready)
-            health, devices = ils_until(base, "unreachable")
+            health, devices = ils_until(base, "unreachable", api_token(tmp_path))
             assert (health["status"], health["problems"]) == ("ok", [])
             assert "cannot connect to ILS" in health["ils"]["last_error"]
             assert devices["ils"]["state"] == "unreachable"
             assert daemon.poll() is None
             with ils_simulator(sip2_port):   # the ILS comes back: the link follows by itself
-                health, _ = ils_until(base, "connected")
+                health, _ = ils_until(base, "connected", api_token(tmp_path))
         finally:
             assert stop(daemon) == 0
     assert "ILS unreachable (sip2), retrying in the background" in (

@@ -16,6 +16,7 @@ from tests.daemon.harness import (
     PYTHON,
     ROOT,
     api_base,
+    api_token,
     get,
     get_json,
     notify_socket,
@@ -47,7 +48,10 @@ def test_ready_health_metrics_watchdog_and_clean_stop(tmp_path: Path) -> None:
             # READY comes after the devices are up: it says so, and the API agrees at once.
             assert "2/2 readers connected" in ready["STATUS"]
             base = api_base(ready)
-            status, devices = get_json(f"{base}/api/v1/devices")
+            # No api.tokens_file: the daemon made one token per role, readable by it alone.
+            assert (tmp_path / "api-tokens").stat().st_mode & 0o777 == 0o600
+            assert get_json(f"{base}/api/v1/devices")[0] == 401
+            status, devices = get_json(f"{base}/api/v1/devices", api_token(tmp_path, "kiosk"))
             assert status == 200
             by_name = {d["name"]: d for d in devices["devices"]}
             assert by_name["pad"]["connected"]
@@ -144,7 +148,7 @@ def test_absent_reader_and_reload(tmp_path: Path) -> None:
             again = notify.wait_for(lambda f: f.get("READY") == "1", 10, after=sent)
             assert "reload refused (readers[2].protocl)" in again["STATUS"]
             assert any(f.get("RELOADING") == "1" for at, f in notify.received if at >= sent)
-            _, devices = get_json(f"{base}/api/v1/devices")
+            _, devices = get_json(f"{base}/api/v1/devices", api_token(tmp_path))
             assert {d["name"] for d in devices["devices"]} == {"desk", "gone"}
             assert "readers[2].protocl" in log.read_text()
 
@@ -155,7 +159,7 @@ def test_absent_reader_and_reload(tmp_path: Path) -> None:
             daemon.send_signal(signal.SIGHUP)
             again = notify.wait_for(lambda f: f.get("READY") == "1", 10, after=sent)
             assert "1/1 readers connected" in again["STATUS"]
-            _, devices = get_json(f"{base}/api/v1/devices")
+            _, devices = get_json(f"{base}/api/v1/devices", api_token(tmp_path))
             assert [d["name"] for d in devices["devices"]] == ["desk"]
             assert devices["devices"][0]["connected"]
             assert "configuration reloaded" in log.read_text()

@@ -58,3 +58,13 @@ async def test_data_that_is_not_json_is_refused_before_writing(db_path: Path) ->
         with pytest.raises(JournalError, match="not JSON"):
             await store.journal.begin("t1", "checkout", "started", {"x": object()})
         assert store.journal.get("t1") is None
+
+
+async def test_a_node_secret_is_made_once_and_kept(db_path: Path) -> None:
+    async with await Store.open(StoreConfig(db_path)) as store:
+        first = await store.node_secret("patron-salt")
+        assert len(first) == 32
+        assert await store.node_secret("patron-salt") == first
+        assert await store.node_secret("other") != first
+    async with await Store.open(StoreConfig(db_path)) as store:
+        assert await store.node_secret("patron-salt") == first
