@@ -253,6 +253,8 @@ class DeviceSupervisor:
                 arrived.append(tag)
             if sighting.afi is not None:
                 tag.afi = sighting.afi
+            elif self.inventory_afi is not None:
+                tag.afi = self.inventory_afi   # it answered the filter: that is its AFI now
             if sighting.antenna is not None:
                 tag.antenna = sighting.antenna
         self._notify_field()

@@ -21,14 +21,12 @@ from typing import Any
 
 from edge_service.cli.tag import add_encode_options, tag_from_args
 from edge_service.tag_json import tag_to_json
+from edge_service.tag_writer import write_image
 from firmware_bridge import SECURITY_PRESETS, BridgeError, Reader, TagSighting
 from firmware_bridge.drivers import DRIVERS, reader_for
 from protocols import ProtocolError
 from protocols.iso15693 import Uid
-from protocols.iso28560 import TagModel, decode_any, encode_tag, part2
-
-NO_DSFID = 0x00
-"""ISO/IEC 15693 DSFID 0x00: no data storage format given."""
+from protocols.iso28560 import TagModel, decode_any, encode_tag
 
 
 class UsageProblem(Exception):
@@ -115,26 +113,15 @@ async def _write(reader: Reader, uid: Uid, args: argparse.Namespace) -> dict[str
             f"tag {uid} already holds {current.model.value} data "
             f"(item {current.primary_item_id}); add --force to overwrite it"
         )
-    block_size = info.block_size or 4
     encoded = encode_tag(tag_from_args(args), size=len(memory) or None)
     assert encoded.image is not None  # UHF refused by _check_write_arguments
-    await reader.write_memory(uid, encoded.image.memory, block_size=block_size)
-    dsfid = encoded.image.dsfid
-    if dsfid is None and info.dsfid == part2.DSFID:
-        dsfid = NO_DSFID  # rewritten in another model: the tag must stop claiming part 2
-    if dsfid is not None:
-        info = await reader.set_dsfid(uid, dsfid)
+    done = await write_image(reader, uid, encoded.image, info=info, lock=args.lock)
     result: dict[str, Any] = {"uid": str(uid), "verified": True,
-                              "dsfid": None if info.dsfid is None else f"{info.dsfid:02X}"}
-    locked: tuple[int, ...] = ()
-    if args.lock:
-        if encoded.image.locked_blocks:
-            locked = await reader.lock_and_verify(uid, encoded.image.locked_blocks)
-        else:
-            result["lock"] = f"no lock plan for {encoded.model.value}"
-    written = decode_any(await reader.read_blocks(uid, 0, len(encoded.image.memory) // block_size),
-                         dsfid=info.dsfid)
-    return {**result, "locked_blocks": list(locked), "tag": tag_to_json(written)}
+                              "dsfid": None if done.dsfid is None else f"{done.dsfid:02X}"}
+    if args.lock and not done.lock_plan:
+        result["lock"] = f"no lock plan for {encoded.model.value}"
+    return {**result, "locked_blocks": list(done.locked_blocks),
+            "tag": tag_to_json(done.written)}
 
 
 def _cmd_reader(args: argparse.Namespace) -> int:

@@ -1,0 +1,101 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Writing one encoded tag image through a reader, verified step by step.
+
+Shared by ``libedge reader write`` and the staff station (``workflows.staff``), so both program
+a tag the same way:
+
+1. the image into user memory from block 0 (``Reader.write_memory``: read back and compared,
+   transient failures retried);
+2. the DSFID the model needs (``Reader.set_dsfid``, read back): the image's own (part 2:
+   0x06), or 0x00 when a tag that claimed part 2 now holds another model, so that no reader
+   decodes it as part 2 any more; otherwise left as it is;
+3. with ``lock``, the image's lock plan (``Reader.lock_and_verify``: the block security status
+   read back). The plan is in the image's block size; a tag with larger blocks locks only the
+   blocks wholly inside the plan, so data meant to stay writable is never locked;
+4. the written blocks read again and decoded afresh (``written``): what the tag holds now, not
+   what was meant.
+
+``steps`` (when given) receives one line per step done, so a caller whose write failed half way
+can record exactly what the tag went through.
+
+Not responsible for: choosing the tag, deciding whether it may be overwritten, security
+(AFI/EAS), events or the cache (the callers do).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from firmware_bridge import Reader, TagSystemInfo
+from protocols.iso15693 import Uid
+from protocols.iso28560 import LibraryTag, TagImage, decode_any, part2
+
+__all__ = ["NO_DSFID", "WrittenImage", "dsfid_to_write", "lock_plan_for", "write_image"]
+
+NO_DSFID = 0x00
+"""ISO/IEC 15693 DSFID 0x00: no data storage format given."""
+
+
+@dataclass(frozen=True, slots=True)
+class WrittenImage:
+    """What :func:`write_image` verified on the tag."""
+
+    dsfid: int | None
+    """The DSFID as read back (None: the reader does not report it)."""
+    locked_blocks: tuple[int, ...]
+    """Blocks verified locked by this write (empty without ``lock`` or without a lock plan)."""
+    lock_plan: tuple[int, ...]
+    """The blocks the image asked to lock, in the tag's block numbers."""
+    written: LibraryTag
+    """The written blocks as read back and decoded."""
+
+
+def dsfid_to_write(image: TagImage, current: int | None) -> int | None:
+    """The DSFID to write with ``image`` on a tag whose DSFID is ``current`` (None: leave it)."""
+    if image.dsfid is not None:
+        return image.dsfid
+    if current == part2.DSFID:
+        return NO_DSFID  # rewritten in another model: the tag must stop claiming part 2
+    return None
+
+
+def lock_plan_for(image: TagImage, block_size: int) -> tuple[int, ...]:
+    """The image's lock plan in blocks of ``block_size`` bytes: a tag block is locked only when
+    every image block inside it is to be locked."""
+    if block_size == image.block_size:
+        return tuple(sorted(set(image.locked_blocks)))
+    planned = set(image.locked_blocks)
+    tag_blocks = -(-len(image.memory) // block_size)
+    out: list[int] = []
+    for block in range(tag_blocks):
+        first = block * block_size // image.block_size
+        last = ((block + 1) * block_size - 1) // image.block_size
+        if all(b in planned for b in range(first, last + 1)):
+            out.append(block)
+    return tuple(out)
+
+
+async def write_image(reader: Reader, uid: Uid, image: TagImage, *, info: TagSystemInfo,
+                      lock: bool, steps: list[str] | None = None) -> WrittenImage:
+    """Write, verify, set the DSFID and lock ``image`` on tag ``uid`` (see the module doc).
+
+    ``info`` is the tag's system information as read before the write (block size, DSFID).
+    Raises the reader's errors unchanged (``BridgeError``); ``steps`` then says how far it got.
+    """
+    done = steps if steps is not None else []
+    block_size = info.block_size or image.block_size
+    await reader.write_memory(uid, image.memory, block_size=block_size)
+    blocks = -(-len(image.memory) // block_size)
+    done.append(f"data written to blocks 0-{blocks - 1} and verified")
+    dsfid = info.dsfid
+    wanted = dsfid_to_write(image, info.dsfid)
+    if wanted is not None and wanted != info.dsfid:
+        dsfid = (await reader.set_dsfid(uid, wanted)).dsfid
+        done.append(f"DSFID {wanted:02X} written and verified")
+    plan = lock_plan_for(image, block_size)
+    locked: tuple[int, ...] = ()
+    if lock and plan:
+        locked = await reader.lock_and_verify(uid, plan)
+        done.append(f"blocks {', '.join(map(str, locked))} locked and verified")
+    memory = await reader.read_blocks(uid, 0, blocks)
+    return WrittenImage(dsfid, locked, plan, decode_any(memory, dsfid=dsfid))

@@ -1,0 +1,742 @@
+# SPDX-License-Identifier: Apache-2.0
+"""GateMonitor: the security gate. A secured tag at the door alarms, and the alarm names the item.
+
+One monitor per reader with role ``gate``. It listens to that reader's field
+(``DeviceSupervisor.add_field_listener``, called after every inventory) and decides for each tag
+in it whether the door alarms. Every alarm is a ``lib.gate.alarm.v1`` event with the item's id,
+owner, title and status.
+
+Which tags are secured:
+
+- AFI schemes (``iso``, ``3m``, ``iso+eas``): the daemon makes the gate's inventory AFI-filtered
+  (``supervisor.inventory_afi = gate_inventory_afi(scheme)``), so only secured tags answer, and a
+  tag in the field *is* secured: none of the three drivers reports the AFI in an inventory, the
+  filter is the observation. ISO 15693 makes a zero nibble of the requested AFI a wildcard, so a
+  filter of 07 also hears x7 tags such as 3M's secured D7: other libraries' tags in practice,
+  which the foreign policy handles. With ``iso+eas`` the AFI decides: a filtered inventory cannot
+  hear a tag that only its EAS bit secures.
+- EAS-only schemes (and an AFI scheme whose inventory is not filtered) take the slower path: one
+  background task asks each arriving tag (``Reader.read_security``: NXP EAS ALARM, "off" only
+  after several silent alarms, or the system information's AFI), one tag at a time on the
+  reader's session between the presence inventories; the decision follows the answer, some tens
+  of milliseconds later per tag. A tag that cannot say (a non-NXP tag under EAS, an AFI that is
+  neither configured value, no answer after ``SECURITY_CHECK_ATTEMPTS``) raises no alarm and is
+  counted (``security_unknown``).
+
+Decision per secured tag, on cache knowledge (the listener reads the cache inline, a few
+microseconds per tag, and never awaits)::
+
+    the tag                                                  action
+    no item id (blank, unknown data model, unreadable)       gate.unknown: alarm | report
+    names an owner ISIL that is not ours                     gate.foreign: alarm | report | ignore
+    ours, on loan (security_expected false), row changed     no alarm; lib.security.mismatch.v1
+      within gate.grace_s                                      (remediation staff_alerted)
+    ours, on loan, row older than gate.grace_s               alarm and the mismatch event
+    ours, security expected, or not in the cache             alarm
+
+A tag the cache has never seen is read by the supervisor right after the first notification;
+the monitor waits for that read (the second notification of the same inventory turn) to name
+the item. A tag without an owner ISIL is not foreign: it is looked up under our ISILs.
+
+Alarm: the outputs ``ALARM_OUTPUTS`` pulse for ``gate.alarm_ms`` (``Reader.set_outputs``,
+scheduled as a task at once); the events are recorded in one writer operation
+(``record_event``), then ``wake_outbox()``; the screens get ``live.publish`` of ``gate.alarm``
+(the event's data, its time and ``sounded``), ``gate.mismatch`` and ``gate.count``.
+"report" records the same event and live message with ``sounded: false`` and leaves the outputs
+off (the v1 event has no field saying whether it sounded: ``foreign`` and the site's policy tell).
+A reader without outputs (3M D6, TRF7970A) still records every event; that is counted
+(``alarms_without_outputs``) and logged once.
+
+Debounce: a tag is decided again ``gate.realarm_s`` after its last decision while it stays, or
+after it left: absent from the inventories for ``LEFT_FIELD_AFTER_S``. The mismatch event goes
+out once per visit.
+
+Direction: the antenna that saw the tag first on this visit: the inside antenna (``antennas[0]``,
+default 1) first means the item is on its way out, the outside one (default 2) in. None of the
+three drivers reports antennas yet (``TagSighting.antenna`` is None), so direction comes from
+the light barriers when a passage is in progress, else it is ``unknown``.
+
+People counting: with ``LightBarriers`` (two reader inputs, inside and outside beam; an input
+reads 1 while its beam is broken) the inputs are polled every ``INPUT_POLL_S``; a passage is both
+beams broken and then both clear, and the beam broken first gives its direction. Passages whose
+order fell between two polls are counted as ``unknown_direction`` (the event has only in/out).
+One ``lib.gate.count.v1`` per ``COUNT_PERIOD_S`` (clock hours) in which the inputs were read at
+least once; the part of a period counted before ``stop()`` is recorded too if anything was
+counted. Without barriers, counts are unavailable: none of the three readers reports people
+counters (``InputState.counters`` stays empty).
+
+Not responsible for: the inventory and identifying tags (``DeviceSupervisor``), what AFI/EAS
+values mean (``SecurityScheme``), repairing a tag's security (the staff station), the API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Literal, TypeVar
+
+from edge_service.config import GateConfig, LibraryConfig, NodeConfig
+from edge_service.devices import DeviceSupervisor, TagInField
+from edge_service.store import CachedItem, Store, StoreError, WriteConnection
+from edge_service.sync.events import record_event, unix_ms
+from edge_service.workflows.live import LiveEvents
+from firmware_bridge import (
+    BridgeError,
+    Capability,
+    InputState,
+    OutputPulse,
+    Reader,
+    SecurityScheme,
+    Unsupported,
+)
+from protocols.contract import (
+    ContractError,
+    GateAlarmData,
+    GateAlarmItem,
+    GateCountData,
+    Message,
+    SecurityMismatchData,
+    format_time,
+)
+from protocols.iso15693 import Uid, afi_matches
+
+__all__ = ["ALARM_OUTPUTS", "GateMonitor", "LightBarriers", "PassageCounter",
+           "gate_inventory_afi"]
+
+logger = logging.getLogger(__name__)
+
+ALARM_OUTPUTS: tuple[int, ...] = (2, 3)
+"""Outputs an alarm drives, in the driver's numbering: FEIG [0x71] 2 = red LED (the light),
+3 = beeper (the buzzer). A gate whose lamp and sounder hang on the relay passes 4 as well."""
+INSIDE_ANTENNA = 1
+OUTSIDE_ANTENNA = 2
+LEFT_FIELD_AFTER_S = 1.0
+"""A tag absent from the inventories this long has left. An inventory misses a weakly coupled
+tag now and then (a body between tag and antenna); one passage must not alarm twice."""
+SECURITY_CHECK_ATTEMPTS = 3
+"""Slow path: tries per visit to ask a tag its security state before giving up on it."""
+INPUT_POLL_S = 0.1
+"""Light-barrier poll period: a walker breaks a beam for 0.3-0.5 s, and the reader's change
+latches catch shorter breaks between two polls."""
+COUNT_PERIOD_S = 3600
+"""People counts go out once per clock hour."""
+LAST_ALARMS = 50
+"""Alarms kept for the gate page (``snapshot``)."""
+MAX_EVENT_ITEMS = 64
+"""``GateAlarmData.items`` holds at most 64 tags; a larger burst becomes several events."""
+MAX_TITLE_CHARS = 512
+
+Action = Literal["alarm", "report", "mismatch", "ignore", "clear"]
+Direction = Literal["in", "out", "unknown"]
+M = TypeVar("M", bound=Message)
+_FOREIGN_ACTIONS: dict[str, Action] = {"alarm": "alarm", "report": "report", "ignore": "ignore"}
+_EventSpec = tuple[str, str, Message]
+"""(topic kind, event type, data) of one event to record."""
+
+
+def gate_inventory_afi(scheme: SecurityScheme) -> int | None:
+    """The AFI the gate's presence inventory asks for: only secured tags answer (None: the
+    scheme has no AFI, every tag answers and each one is asked for its EAS bit)."""
+    return scheme.afi_secured if scheme.use_afi else None
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+# --- people counting -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LightBarriers:
+    """The reader inputs (1-based, as ``InputState`` bit 0 = input 1) of the two beams."""
+
+    inside: int = 1
+    outside: int = 2
+
+    def __post_init__(self) -> None:
+        for name in ("inside", "outside"):
+            if not 1 <= getattr(self, name) <= 8:
+                raise ValueError(f"light barrier {name}: input {getattr(self, name)} is not 1..8")
+        if self.inside == self.outside:
+            raise ValueError(f"light barriers: inside and outside are both input {self.inside}")
+
+
+class PassageCounter:
+    """Passages through two light barriers, from successive input reads (no I/O here).
+
+    A passage starts when a beam breaks while both were clear and ends when both are clear
+    again; it counts only if both beams were broken on the way. The beam broken first gives the
+    direction ("out" when the inside one); when both broke between two reads, "unknown".
+    """
+
+    def __init__(self, barriers: LightBarriers) -> None:
+        self._inside = 1 << (barriers.inside - 1)
+        self._outside = 1 << (barriers.outside - 1)
+        self._seen = 0
+        self._heading: Direction | None = None
+
+    @property
+    def heading(self) -> Direction | None:
+        """Direction of the passage in progress (None: nobody in the gate)."""
+        return self._heading
+
+    def observe(self, state: InputState) -> Direction | None:
+        """Feed one read; the direction of a passage that this read completed, else None."""
+        both = self._inside | self._outside
+        broken = state.inputs & both
+        # A latch says the input changed since the last read: its beam was broken meanwhile.
+        touched = (state.inputs | state.changed) & both
+        if touched and not self._seen:
+            self._heading = ("out" if touched == self._inside
+                             else "in" if touched == self._outside else "unknown")
+        self._seen |= touched
+        if broken or not self._seen:
+            return None
+        done = self._heading if self._seen == both else None
+        self._seen, self._heading = 0, None
+        return done
+
+
+# --- what the monitor remembers per tag ----------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Visit:
+    """One stay of a tag in the gate's field."""
+
+    first_antenna: int | None
+    absent_since: float | None = None
+    decided_s: float | None = None
+    secured: bool | None = None
+    """Slow path: the tag's answer (None: not asked yet)."""
+    afi: int | None = None
+    eas: bool | None = None
+    checks: int = 0
+    checking: bool = False
+    mismatch_sent: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Verdict:
+    """The decision on one tag and the facts its events will carry, taken at decision time
+    (the messages are built after the outputs were commanded)."""
+
+    uid: Uid
+    action: Action
+    foreign: bool = False
+    primary_item_id: str | None = None
+    owner_institution: str | None = None
+    afi: int | None = None
+    eas: bool | None = None
+    cached: CachedItem | None = None
+    mismatch: bool = False
+    """Also report the tag/catalog disagreement (first time on this visit)."""
+
+
+class GateMonitor:
+    """The gate workflow on one reader; see the module docstring."""
+
+    def __init__(self, supervisor: DeviceSupervisor, *, store: Store, node: NodeConfig,
+                 library: LibraryConfig, gate: GateConfig, scheme: SecurityScheme,
+                 live: LiveEvents, wake_outbox: Callable[[], None] = lambda: None,
+                 clock: Callable[[], datetime] = _utc_now,
+                 alarm_outputs: Sequence[int] = ALARM_OUTPUTS,
+                 antennas: tuple[int, int] = (INSIDE_ANTENNA, OUTSIDE_ANTENNA),
+                 barriers: LightBarriers | None = None) -> None:
+        _check_gate_name(supervisor.name)
+        self.name = supervisor.name
+        self._supervisor = supervisor
+        self._store = store
+        self._node = node
+        self._library = library
+        self._gate = gate
+        self._scheme = scheme
+        self._live = live
+        self._wake_outbox = wake_outbox
+        self._clock = clock
+        self._outputs = tuple(alarm_outputs)
+        self._antennas = antennas
+        self._barriers = barriers
+        self._passages = PassageCounter(barriers) if barriers is not None else None
+        self._visits: dict[Uid, _Visit] = {}
+        self._checks: asyncio.Queue[Uid] = asyncio.Queue()
+        self._workers: list[asyncio.Task[None]] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._output_task: asyncio.Task[None] | None = None
+        self._warned: set[str] = set()
+        self._running = False
+        self._alarms: deque[dict[str, Any]] = deque(maxlen=LAST_ALARMS)
+        self._alarm_day: tuple[date | None, int] = (None, 0)
+        self.counters: dict[str, int] = dict.fromkeys((
+            "alarms", "reports", "mismatches", "ignored", "events_recorded", "events_failed",
+            "alarms_without_outputs", "output_commands", "output_errors", "security_checks",
+            "security_unknown", "cache_errors", "input_errors", "passages_in", "passages_out",
+            "passages_unknown_direction"), 0)
+        self._period_start: datetime | None = None
+        self._period_counts = [0, 0]
+        self._period_polled = False
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Listen to the reader's field and start the background tasks."""
+        if self._running:
+            return
+        self._running = True
+        self._supervisor.add_field_listener(self._on_field)
+        self._workers.append(asyncio.create_task(self._check_security(),
+                                                 name=f"libedge gate {self.name} security"))
+        if self._passages is not None:
+            self._workers.append(asyncio.create_task(self._count_passages(),
+                                                     name=f"libedge gate {self.name} counts"))
+
+    async def stop(self) -> None:
+        """Stop listening; let recorded events commit; record a partly counted period."""
+        if not self._running:
+            return
+        self._running = False
+        self._supervisor.remove_field_listener(self._on_field)
+        workers, self._workers = self._workers, []
+        for worker in workers:
+            worker.cancel()
+        for worker in workers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
+        if self._period_start is not None and any(self._period_counts):
+            self._record_counts(self._period_start, self._clock())
+        await asyncio.sleep(0)  # a decision's bookkeeping (call_soon) spawns its event task
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    # -- the decision, on every inventory --------------------------------------------------------
+
+    def _on_field(self, _device: str, field: Mapping[Uid, TagInField]) -> None:
+        """The field listener: quick, no awaits; outputs and events go to tasks."""
+        if not self._running:
+            return
+        now = time.monotonic()
+        self._follow(field, now)
+        verdicts: list[_Verdict] = []
+        for uid, tag in field.items():
+            visit = self._visits[uid]
+            if visit.decided_s is not None and now - visit.decided_s < self._gate.realarm_s:
+                continue
+            verdict = self._judge(uid, tag, visit)
+            if verdict is not None:
+                visit.decided_s = now
+                verdicts.append(verdict)
+        if verdicts:
+            self._act(verdicts)
+
+    def _follow(self, field: Mapping[Uid, TagInField], now: float) -> None:
+        """Start visits of arriving tags, end those of tags gone ``LEFT_FIELD_AFTER_S``."""
+        for uid, tag in field.items():
+            visit = self._visits.get(uid)
+            if visit is None:
+                self._visits[uid] = _Visit(tag.antenna)
+            else:
+                visit.absent_since = None
+                if visit.first_antenna is None:
+                    visit.first_antenna = tag.antenna
+        for uid, visit in list(self._visits.items()):
+            if uid in field:
+                continue
+            if visit.absent_since is None:
+                visit.absent_since = now
+            elif now - visit.absent_since >= LEFT_FIELD_AFTER_S:
+                del self._visits[uid]
+
+    def _judge(self, uid: Uid, tag: TagInField, visit: _Visit) -> _Verdict | None:
+        """The verdict on one tag, or None while something is still to be learnt."""
+        secured = self._secured(uid, visit)
+        if secured is None:
+            return None
+        if not secured:
+            return _Verdict(uid, "clear")
+        if tag.primary_item_id is None:
+            if not tag.read and tag.read_error is None:
+                return None  # the supervisor reads it before it notifies again
+            action: Action = "alarm" if self._gate.unknown == "alarm" else "report"
+            return self._verdict(uid, action, tag, visit, None)
+        owner = tag.owner_institution or None
+        cached = self._cached(owner, tag.primary_item_id)
+        if owner is not None and not self._library.ours(owner):
+            action = _FOREIGN_ACTIONS[self._gate.foreign]
+            return self._verdict(uid, action, tag, visit, cached, foreign=True)
+        if cached is None or cached.security_expected:
+            return self._verdict(uid, "alarm", tag, visit, cached)
+        mismatch, visit.mismatch_sent = not visit.mismatch_sent, True
+        action = "mismatch" if self._within_grace(cached) else "alarm"
+        return self._verdict(uid, action, tag, visit, cached, mismatch=mismatch)
+
+    def _verdict(self, uid: Uid, action: Action, tag: TagInField, visit: _Visit,
+                 cached: CachedItem | None, *, foreign: bool = False,
+                 mismatch: bool = False) -> _Verdict:
+        return _Verdict(uid, action, foreign, tag.primary_item_id, tag.owner_institution or None,
+                        self._observed_afi(tag, visit), visit.eas, cached, mismatch)
+
+    @property
+    def filtered(self) -> bool:
+        """Whether the inventory itself proves security (AFI-filtered on ``afi_secured``)."""
+        return (self._scheme.use_afi
+                and self._supervisor.inventory_afi == self._scheme.afi_secured)
+
+    def _secured(self, uid: Uid, visit: _Visit) -> bool | None:
+        if self.filtered:
+            return True
+        if visit.secured is not None:
+            return visit.secured
+        if not visit.checking:
+            visit.checking = True
+            self._checks.put_nowait(uid)
+        return None
+
+    def _cached(self, owner: str | None, primary_item_id: str) -> CachedItem | None:
+        """The cached item; a tag without an owner is looked up under our ISILs."""
+        owners = (owner,) if owner else (tuple(sorted(self._library.own_isils())) or ("",))
+        try:
+            for candidate in owners:
+                cached = self._store.cache.get(candidate, primary_item_id)
+                if cached is not None:
+                    return cached
+        except StoreError as exc:
+            self.counters["cache_errors"] += 1
+            self._warn_once("cache", "%s: cache unreadable, deciding without it: %s",
+                            self.name, exc)
+        return None
+
+    def _within_grace(self, cached: CachedItem) -> bool:
+        try:
+            changed = datetime.fromisoformat(cached.updated_at)
+        except ValueError:
+            return False
+        return self._clock() - changed <= timedelta(seconds=self._gate.grace_s)
+
+    # -- what the events say ---------------------------------------------------------------------
+
+    def _observed_afi(self, tag: TagInField, visit: _Visit) -> int | None:
+        """The tag's AFI as far as it was observed: read from the tag on this visit, else the
+        filter it answered (the cached AFI when that one matches the filter too)."""
+        if not self.filtered:
+            return visit.afi
+        if tag.read and tag.afi is not None:
+            return tag.afi
+        wanted = self._scheme.afi_secured
+        return tag.afi if tag.afi is not None and afi_matches(wanted, tag.afi) else wanted
+
+    def _alarm_item(self, verdict: _Verdict) -> GateAlarmItem:
+        cached, afi = verdict.cached, verdict.afi
+        title = cached.title if cached is not None else None
+        values: dict[str, Any] = {
+            "uid": str(verdict.uid),
+            "known": verdict.primary_item_id is not None,
+            "primary_item_id": verdict.primary_item_id,
+            "owner_institution": verdict.owner_institution or (
+                cached.owner_institution if cached is not None else None) or None,
+            "afi": None if afi is None else f"{afi:02X}",
+            "eas": verdict.eas,
+            "circulation_status": cached.circulation_status if cached is not None else None,
+            "title": title[:MAX_TITLE_CHARS] if title else None,
+        }
+        return _valid(GateAlarmItem, values, f"{self.name}: tag {verdict.uid}")
+
+    def _mismatch(self, verdict: _Verdict) -> SecurityMismatchData | None:
+        cached, afi = verdict.cached, verdict.afi
+        assert cached is not None  # only items the catalog says are on loan
+        values: dict[str, Any] = {
+            "primary_item_id": cached.primary_item_id,
+            "circulation_status": cached.circulation_status,
+            "security_expected": False,
+            "remediation": "staff_alerted",
+            "owner_institution": cached.owner_institution or None,
+            "uid": str(verdict.uid),
+            "observed_afi": None if afi is None else f"{afi:02X}",
+            "observed_eas": verdict.eas,
+        }
+        try:
+            return _valid(SecurityMismatchData, values, f"{self.name}: tag {verdict.uid}")
+        except ContractError as exc:
+            logger.warning("%s: tag %s: no mismatch event, the item cannot be named: %s",
+                           self.name, verdict.uid, exc)
+            return None
+
+    def _direction(self, verdicts: Sequence[_Verdict]) -> Direction:
+        inside, outside = self._antennas
+        for verdict in verdicts:
+            visit = self._visits.get(verdict.uid)
+            antenna = visit.first_antenna if visit is not None else None
+            if antenna == inside:
+                return "out"
+            if antenna == outside:
+                return "in"
+        heading = self._passages.heading if self._passages is not None else None
+        return heading if heading in ("in", "out") else "unknown"
+
+    # -- acting on the verdicts ------------------------------------------------------------------
+
+    def _act(self, verdicts: list[_Verdict]) -> None:
+        """Command the outputs first; build, record and show the events right after (the
+        output command's task runs before the deferred bookkeeping)."""
+        if any(verdict.action == "alarm" for verdict in verdicts):
+            self._sound()
+        direction = self._direction([v for v in verdicts if v.action in ("alarm", "report")])
+        asyncio.get_running_loop().call_soon(self._book, verdicts, direction, self._clock())
+
+    def _book(self, verdicts: list[_Verdict], direction: Direction, now: datetime) -> None:
+        """The events of one decision: alarms and reports grouped per (sounded, foreign),
+        one mismatch event per tag; recorded in one transaction."""
+        events: list[_EventSpec] = []
+        for sounded, action in ((True, "alarm"), (False, "report")):
+            for foreign in (False, True):
+                members = [v for v in verdicts if v.action == action and v.foreign is foreign]
+                for start in range(0, len(members), MAX_EVENT_ITEMS):
+                    chunk = members[start:start + MAX_EVENT_ITEMS]
+                    data = GateAlarmData(gate=self.name, direction=direction,
+                                         items=tuple(self._alarm_item(v) for v in chunk),
+                                         foreign=foreign)
+                    events.append(("gate.alarm", "lib.gate.alarm.v1", data))
+                    self._show_alarm(data, sounded=sounded, now=now)
+        for verdict in verdicts:
+            mismatch = self._mismatch(verdict) if verdict.mismatch else None
+            if mismatch is not None:
+                events.append(("security", "lib.security.mismatch.v1", mismatch))
+                self.counters["mismatches"] += 1
+                self._live.publish("gate.mismatch", {"gate": self.name, "sounded":
+                                                     verdict.action == "alarm",
+                                                     **mismatch.to_dict()})
+        self.counters["ignored"] += sum(verdict.action == "ignore" for verdict in verdicts)
+        if events:
+            self._spawn(self._record(events, now))
+
+    def _show_alarm(self, data: GateAlarmData, *, sounded: bool, now: datetime) -> None:
+        """Count it, keep it for the gate page, tell the screens, log it (no patron data)."""
+        entry = {"time": format_time(unix_ms(now)), "sounded": sounded, **data.to_dict()}
+        self._alarms.append(entry)
+        self._live.publish("gate.alarm", entry)
+        items = ", ".join(item.primary_item_id or item.uid for item in data.items)
+        if sounded:
+            self.counters["alarms"] += 1
+            day = now.astimezone().date()
+            known_day, today = self._alarm_day
+            self._alarm_day = (day, today + 1 if known_day == day else 1)
+        else:
+            self.counters["reports"] += 1
+        logger.info("%s: %s (%s%s): %s", self.name, "alarm" if sounded else "reported, no alarm",
+                    data.direction, ", foreign" if data.foreign else "", items,
+                    extra={"fields": {"device": self.name, "event": "gate.alarm"}})
+
+    def _sound(self) -> None:
+        """Command the alarm outputs now, in a task of its own."""
+        reader = self._supervisor.reader
+        if reader is None or Capability.OUTPUTS not in reader.capabilities:
+            self.counters["alarms_without_outputs"] += 1
+            self._warn_once("outputs", "%s: the reader has no alarm outputs; alarms are "
+                            "recorded as events only", self.name)
+            return
+        if self._output_task is not None and not self._output_task.done():
+            return  # the outputs are being switched on right now
+        self._output_task = self._spawn(self._drive_outputs(reader))
+
+    async def _drive_outputs(self, reader: Reader) -> None:
+        pulses = [OutputPulse(output, duration_s=self._gate.alarm_ms / 1000)
+                  for output in self._outputs]
+        try:
+            await reader.set_outputs(pulses)
+        except BridgeError as exc:
+            self.counters["output_errors"] += 1
+            logger.warning("%s: alarm outputs failed: %s", self.name, exc,
+                           extra={"fields": {"device": self.name}})
+        else:
+            self.counters["output_commands"] += 1
+
+    async def _record(self, events: list[_EventSpec], now: datetime) -> None:
+        """All events of one decision in one writer transaction, then wake the outbox."""
+        def write(conn: WriteConnection) -> None:
+            for kind, type_, data in events:
+                record_event(conn, self._store.outbox, self._node, kind, type_, data, now=now,
+                             rand=os.urandom(10))
+
+        try:
+            await self._store.writer.submit(write, name=f"gate {self.name} events")
+        except StoreError:
+            self.counters["events_failed"] += len(events)
+            logger.exception("%s: %d gate event(s) not recorded", self.name, len(events),
+                             extra={"fields": {"device": self.name}})
+            return
+        self.counters["events_recorded"] += len(events)
+        self._wake_outbox()
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _warn_once(self, key: str, message: str, *args: object) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            logger.warning(message, *args, extra={"fields": {"device": self.name}})
+
+    # -- the slow path: asking the tag -----------------------------------------------------------
+
+    async def _check_security(self) -> None:
+        """Ask queued tags their security state, one at a time (module docstring)."""
+        while True:
+            uid = await self._checks.get()
+            visit = self._visits.get(uid)
+            reader = self._supervisor.reader
+            if visit is None or reader is None or uid not in self._supervisor.field:
+                if visit is not None:
+                    visit.checking = False
+                continue
+            self.counters["security_checks"] += 1
+            final = True
+            try:
+                state = await reader.read_security(uid, self._scheme)
+            except Unsupported as exc:
+                secured: bool | None = None
+                logger.debug("%s: tag %s cannot tell its security: %s", self.name, uid, exc)
+            except BridgeError as exc:
+                secured, final = None, False
+                logger.debug("%s: tag %s did not answer the security check: %s", self.name,
+                             uid, exc)
+            else:
+                secured, visit.afi, visit.eas = state.secured, state.afi, state.eas
+            visit.checks += 1
+            visit.checking = False
+            if secured is None and (final or visit.checks >= SECURITY_CHECK_ATTEMPTS):
+                self.counters["security_unknown"] += 1
+                secured = False
+            visit.secured = secured
+            self._on_field(self.name, self._supervisor.field)  # decide now, not next inventory
+
+    # -- people counting -------------------------------------------------------------------------
+
+    async def _count_passages(self) -> None:
+        assert self._passages is not None
+        while True:
+            await asyncio.sleep(INPUT_POLL_S)
+            self._close_period(self._clock())
+            reader = self._supervisor.reader
+            if reader is None:
+                continue
+            if Capability.INPUTS not in reader.capabilities:
+                self._warn_once("inputs", "%s: the reader has no inputs; no people counts",
+                                self.name)
+                continue
+            try:
+                state = await reader.get_inputs()
+            except BridgeError as exc:
+                self.counters["input_errors"] += 1
+                logger.debug("%s: inputs unreadable: %s", self.name, exc)
+                continue
+            self._period_polled = True
+            direction = self._passages.observe(state)
+            if direction is not None:
+                self._count(direction)
+
+    def _count(self, direction: Direction) -> None:
+        if direction == "unknown":
+            self.counters["passages_unknown_direction"] += 1
+        else:
+            self.counters["passages_" + direction] += 1
+            self._period_counts[0 if direction == "in" else 1] += 1
+        self._live.publish("gate.count", {"gate": self.name, "direction": direction,
+                                          **self._counts()})
+
+    def _close_period(self, now: datetime) -> None:
+        """Record the count of a period that has ended; start the current one."""
+        start = self._period_start
+        if start is None:
+            self._period_start = _period_floor(now)
+            return
+        end = start + timedelta(seconds=COUNT_PERIOD_S)
+        if now < end:
+            return
+        if self._period_polled:
+            self._record_counts(start, end)
+        self._period_start = _period_floor(now)
+        self._period_counts = [0, 0]
+        self._period_polled = False
+
+    def _record_counts(self, start: datetime, end: datetime) -> None:
+        entered, left = self._period_counts
+        data = GateCountData(gate=self.name, entered=entered, left=left,
+                             start=format_time(unix_ms(start)), end=format_time(unix_ms(end)))
+        self._spawn(self._record([("gate.count", "lib.gate.count.v1", data)], end))
+
+    def _counts(self) -> dict[str, Any]:
+        if self._barriers is None:
+            return {"available": False,
+                    "reason": "no light barriers configured; the readers report no counters"}
+        reader = self._supervisor.reader
+        if reader is not None and Capability.INPUTS not in reader.capabilities:
+            return {"available": False, "reason": "the reader has no inputs"}
+        start = self._period_start
+        return {"available": True,
+                "entered": self.counters["passages_in"], "left": self.counters["passages_out"],
+                "unknown_direction": self.counters["passages_unknown_direction"],
+                "period_start": None if start is None else format_time(unix_ms(start)),
+                "period_entered": self._period_counts[0], "period_left": self._period_counts[1]}
+
+    # -- for the API -----------------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """What the gate page shows: state, alarm totals, the last alarms (newest first)."""
+        reader = self._supervisor.reader
+        day, today = self._alarm_day
+        outputs = ("unknown" if reader is None else "available"
+                   if Capability.OUTPUTS in reader.capabilities else "unavailable")
+        return {
+            "gate": self.name,
+            "state": self._supervisor.state if self._running else "stopped",
+            "detection": "afi-filter" if self.filtered else "tag-check",
+            "outputs": outputs,
+            "alarms_total": self.counters["alarms"],
+            "alarms_today": today if day == self._clock().astimezone().date() else 0,
+            "reports_total": self.counters["reports"],
+            "last_alarms": list(reversed(self._alarms)),
+            "counts": self._counts(),
+            "counters": dict(self.counters),
+        }
+
+
+def _period_floor(moment: datetime) -> datetime:
+    seconds = moment.timestamp()
+    return datetime.fromtimestamp(seconds - seconds % COUNT_PERIOD_S, UTC)
+
+
+def _valid(cls: type[M], values: dict[str, Any], where: str) -> M:
+    """``cls(**values)``; an optional field the contract refuses (an item id with a space, an
+    owner that is no ISIL) is left out with a warning rather than losing the whole event."""
+    for _ in range(len(values)):
+        try:
+            return cls(**values)
+        except ContractError as exc:
+            name = (exc.field or "").split(".")[0]
+            if values.get(name) is None or not _optional(cls, name):
+                raise
+            logger.warning("%s: %s left out of the event: %s", where, name, exc)
+            values[name] = None
+    return cls(**values)
+
+
+def _optional(cls: type[Message], name: str) -> bool:
+    return any(spec.name == name and not spec.required for spec in cls.field_specs())
+
+
+def _check_gate_name(name: str) -> None:
+    """The reader's name is the events' ``gate`` id: refuse one the contract would refuse."""
+    moment = format_time(0)
+    try:
+        GateCountData(gate=name, entered=0, left=0, start=moment, end=moment)
+    except ContractError as exc:
+        raise ValueError(f"gate reader {name!r} cannot be an event's gate id: {exc}") from None

@@ -1,0 +1,405 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The security gate end to end: a simulated gate reader on a pty (AFI-filtered inventories
+through the real driver and DeviceSupervisor), a real SQLite store with real cached items, the
+alarm outputs checked on the simulated reader (they change only when a [0x71] frame arrived over
+the pty) and the events checked in the outbox, decoded by the contract."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edge_service.config import GateConfig, LibraryConfig, NodeConfig
+from edge_service.store import ItemRecord, Store, StoreConfig
+from edge_service.workflows import LiveEvents, Subscription
+from edge_service.workflows import gate as gate_module
+from edge_service.workflows.gate import (
+    GateMonitor,
+    LightBarriers,
+    PassageCounter,
+    gate_inventory_afi,
+)
+from firmware_bridge import SECURITY_PRESETS, InputState, SecurityScheme
+from firmware_bridge.simulator.frontends.feig import FeigFrontEnd
+from protocols.contract import (
+    GateAlarmData,
+    GateCountData,
+    SecurityMismatchData,
+    decode_event,
+    event_data,
+)
+from protocols.iso28560 import LibraryTag, TagModel, encode_tag
+from protocols.readers.feig import OutputMode
+from tests.workflows.rig import (
+    FOREIGN,
+    MEMORY_BYTES,
+    OWNER,
+    Rig,
+    fast_timers,
+    item_id,
+    item_tag,
+    pad_rig,
+    uid_of,
+    wait_for,
+)
+
+NODE = NodeConfig(tenant="DK-718500", site="DK-718501", node="gate-box", mode="gate")
+LIBRARY = LibraryConfig(isil=OWNER)
+ISO = SECURITY_PRESETS["iso"]
+ALARM = "lib.gate.alarm.v1"
+MISMATCH = "lib.security.mismatch.v1"
+ALARM_ON = {"red": OutputMode.ON, "beeper": OutputMode.ON}
+
+
+@pytest.fixture(autouse=True)
+def _fast(monkeypatch: pytest.MonkeyPatch) -> None:
+    fast_timers(monkeypatch)
+
+
+def record(number: int, *, owner: str = OWNER, status: str = "03", secured: bool = True,
+           title: str | None = None) -> ItemRecord:
+    return ItemRecord(owner_institution=owner, primary_item_id=item_id(number),
+                      circulation_status=status, security_expected=secured, catalog_version="1",
+                      title=title or f"Title of item {number}", media="book")
+
+
+@dataclass
+class Gate:
+    rig: Rig
+    monitor: GateMonitor
+    live: Subscription
+
+    @property
+    def store(self) -> Store:
+        return self.rig.store
+
+    def outputs(self) -> dict[str, OutputMode]:
+        front_end = self.rig.simulator.front_end
+        assert isinstance(front_end, FeigFrontEnd)
+        return front_end.outputs()
+
+    def alarm_on(self) -> bool:
+        outputs = self.outputs()
+        return all(outputs[name] is mode for name, mode in ALARM_ON.items())
+
+    def events(self, type_: str) -> list[Any]:
+        found = []
+        for entry in self.store.outbox.peek(1000):
+            event = decode_event(entry.payload)
+            if event.type == type_:
+                assert entry.topic.startswith("lib/v1/DK-718500/DK-718501/gate-box/evt/")
+                found.append(event_data(event))
+        return found
+
+    async def wait_events(self, type_: str, count: int = 1, timeout_s: float = 5.0
+                          ) -> list[Any]:
+        def enough() -> list[Any] | None:
+            found = self.events(type_)
+            return found if len(found) >= count else None
+
+        return await wait_for(enough, timeout_s, f"{count} {type_} event(s)")
+
+    async def settle(self, inventories: int = 5) -> None:
+        """Let the reader run a few more inventories (what would happen has happened)."""
+        start = self.rig.supervisor.counters()["inventories"]
+        await wait_for(lambda: self.rig.supervisor.counters()["inventories"]
+                       >= start + inventories, 5.0, f"{inventories} more inventories")
+        await asyncio.sleep(0.05)
+
+
+@contextlib.asynccontextmanager
+async def gate_rig(tmp_path: Path, items: Sequence[ItemRecord] = (), *, protocol: str = "feig",
+                   scheme: SecurityScheme = ISO, gate: GateConfig | None = None,
+                   clock: Callable[[], datetime] | None = None,
+                   seen_uids: Sequence[tuple[int, str]] = (),
+                   barriers: LightBarriers | None = None) -> AsyncIterator[Gate]:
+    store = await Store.open(StoreConfig(tmp_path / "gate.sqlite", max_delay_s=0.005))
+    try:
+        if items:
+            await store.cache.apply_delta(list(items), seq=1)
+        for number, owner in seen_uids:  # tags the box has seen before: known by UID
+            await store.cache.record_tag_seen(str(uid_of(number)), owner, item_id(number),
+                                              afi=0x07)
+        async with pad_rig(tmp_path, role="gate", protocol=protocol, name="gate",
+                           store=store, inventory_afi=gate_inventory_afi(scheme)) as rig:
+            live = LiveEvents()
+            woken: list[int] = []
+            extra: dict[str, Any] = {} if clock is None else {"clock": clock}
+            monitor = GateMonitor(rig.supervisor, store=store, node=NODE, library=LIBRARY,
+                                  gate=gate or GateConfig(), scheme=scheme, live=live,
+                                  wake_outbox=lambda: woken.append(1), barriers=barriers,
+                                  **extra)
+            subscription = live.subscribe(frozenset({"gate"}))
+            monitor.start()
+            try:
+                yield Gate(rig, monitor, subscription)
+            finally:
+                await monitor.stop()
+            assert not monitor.counters["events_failed"]
+    finally:
+        await store.close()
+
+
+# --- alarms ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seen_before", [True, False], ids=["uid-cached", "tag-read"])
+async def test_a_secured_item_of_ours_alarms_and_names_the_item(tmp_path: Path,
+                                                                 seen_before: bool) -> None:
+    seen = [(1, OWNER)] if seen_before else []
+    async with gate_rig(tmp_path, [record(1, title="Enten - Eller")], seen_uids=seen) as gate:
+        assert not gate.alarm_on()
+        gate.rig.put(item_tag(1, afi=0x07))
+        [alarm] = await gate.wait_events(ALARM)
+        await wait_for(gate.alarm_on, 2.0, "the red LED and beeper on the reader")
+        assert isinstance(alarm, GateAlarmData)
+        assert (alarm.gate, alarm.direction, alarm.foreign) == ("gate", "unknown", False)
+        [item] = alarm.items
+        assert (item.uid, item.known, item.primary_item_id, item.owner_institution) == (
+            str(uid_of(1)), True, item_id(1), OWNER)
+        assert (item.afi, item.circulation_status, item.title) == ("07", "03", "Enten - Eller")
+        message = await gate.live.next(1.0)
+        assert message is not None
+        assert message.kind == "gate.alarm"
+        assert message.data["sounded"] is True
+        assert message.data["items"][0]["primary_item_id"] == item_id(1)
+        snapshot = gate.monitor.snapshot()
+        assert (snapshot["alarms_total"], snapshot["alarms_today"]) == (1, 1)
+        assert snapshot["last_alarms"][0]["items"][0]["title"] == "Enten - Eller"
+        assert snapshot["detection"] == "afi-filter"
+        await wait_for(lambda: gate.monitor.counters["output_commands"] == 1, 2.0,
+                       "the output command acknowledged")
+        assert gate.events(MISMATCH) == []
+
+
+async def test_an_unsecured_item_never_alarms(tmp_path: Path) -> None:
+    async with gate_rig(tmp_path, [record(1), record(2)]) as gate:
+        gate.rig.put(item_tag(2, afi=0x02 + 0xC0))   # C2: on loan
+        await gate.settle()
+        assert gate.rig.supervisor.field == {}        # the AFI filter kept it silent
+        gate.rig.put(item_tag(1, afi=0x07))           # a secured one: the gate works
+        [alarm] = await gate.wait_events(ALARM)
+        await gate.settle()
+        assert [i.uid for i in alarm.items] == [str(uid_of(1))]
+        assert len(gate.events(ALARM)) == 1
+
+
+@pytest.mark.parametrize("policy", ["alarm", "report", "ignore"])
+async def test_a_foreign_item_follows_the_policy(tmp_path: Path, policy: str) -> None:
+    async with gate_rig(tmp_path, [record(1)], gate=GateConfig(foreign=policy)) as gate:
+        gate.rig.put(item_tag(7, owner=FOREIGN, afi=0x07))
+        await gate.settle()
+        foreign = [a for a in gate.events(ALARM) if a.foreign]
+        if policy == "ignore":
+            assert foreign == []
+            assert gate.monitor.counters["ignored"] == 1
+        else:
+            [alarm] = foreign
+            assert [(i.owner_institution, i.primary_item_id) for i in alarm.items] == [
+                (FOREIGN, item_id(7))]
+            assert gate.alarm_on() is (policy == "alarm")
+            assert gate.monitor.counters["output_commands"] == (policy == "alarm")
+        gate.rig.put(item_tag(1, afi=0x07))          # our own item still alarms
+        await gate.wait_events(ALARM, 1 + (policy != "ignore"))
+        assert [a.foreign for a in gate.events(ALARM)][-1] is False
+
+
+@pytest.mark.parametrize("policy", ["alarm", "report"])
+async def test_an_unknown_tag_follows_the_policy(tmp_path: Path, policy: str) -> None:
+    blank = {"uid": str(uid_of(9)), "afi": "07"}     # secured, but no library data on it
+    async with gate_rig(tmp_path, gate=GateConfig(unknown=policy)) as gate:
+        gate.rig.put(blank)
+        [alarm] = await gate.wait_events(ALARM)
+        [item] = alarm.items
+        assert (item.uid, item.known, item.primary_item_id) == (str(uid_of(9)), False, None)
+        await gate.settle()
+        assert gate.alarm_on() is (policy == "alarm")
+        assert gate.monitor.snapshot()["alarms_total"] == (policy == "alarm")
+        assert gate.monitor.snapshot()["reports_total"] == (policy == "report")
+
+
+async def test_an_item_of_ours_the_cache_lacks_still_alarms(tmp_path: Path) -> None:
+    async with gate_rig(tmp_path) as gate:
+        gate.rig.put(item_tag(3, afi=0x07))
+        [alarm] = await gate.wait_events(ALARM)
+        [item] = alarm.items
+        assert (item.known, item.primary_item_id, item.circulation_status) == (
+            True, item_id(3), None)
+
+
+# --- items on loan: the grace window --------------------------------------------------------
+
+
+async def test_an_item_just_checked_out_does_not_alarm_but_is_reported(tmp_path: Path) -> None:
+    async with gate_rig(tmp_path, [record(4, status="04", secured=False)],
+                        gate=GateConfig(realarm_s=1)) as gate:
+        gate.rig.put(item_tag(4, afi=0x07))
+        [mismatch] = await gate.wait_events(MISMATCH)
+        assert isinstance(mismatch, SecurityMismatchData)
+        assert (mismatch.primary_item_id, mismatch.owner_institution, mismatch.uid) == (
+            item_id(4), OWNER, str(uid_of(4)))
+        assert (mismatch.circulation_status, mismatch.security_expected) == ("04", False)
+        assert (mismatch.remediation, mismatch.observed_afi) == ("staff_alerted", "07")
+        await asyncio.sleep(1.2)                     # decided again after realarm_s ...
+        await gate.settle()
+        assert gate.events(ALARM) == []
+        assert not gate.alarm_on()
+        assert len(gate.events(MISMATCH)) == 1       # ... but reported once per visit
+
+
+async def test_an_item_on_loan_beyond_the_grace_window_alarms_too(tmp_path: Path) -> None:
+    def later() -> datetime:
+        return datetime.now(UTC) + timedelta(seconds=121)   # grace_s defaults to 120
+
+    async with gate_rig(tmp_path, [record(4, status="04", secured=False)], clock=later) as gate:
+        gate.rig.put(item_tag(4, afi=0x07))
+        [alarm] = await gate.wait_events(ALARM)
+        [mismatch] = await gate.wait_events(MISMATCH)
+        assert alarm.items[0].circulation_status == "04"
+        assert mismatch.primary_item_id == item_id(4)
+        await wait_for(gate.alarm_on, 2.0, "the alarm outputs")
+
+
+# --- debounce --------------------------------------------------------------------------------
+
+
+async def test_a_tag_that_stays_alarms_again_only_after_realarm_s(tmp_path: Path) -> None:
+    async with gate_rig(tmp_path, [record(1)], gate=GateConfig(realarm_s=1)) as gate:
+        gate.rig.put(item_tag(1, afi=0x07))
+        await gate.wait_events(ALARM)
+        first = time.monotonic()
+        await asyncio.sleep(0.6)
+        assert len(gate.events(ALARM)) == 1
+        await gate.wait_events(ALARM, 2, timeout_s=3.0)
+        assert time.monotonic() - first >= 0.9
+
+
+async def test_leaving_rearms_but_a_missed_inventory_does_not(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(gate_module, "LEFT_FIELD_AFTER_S", 0.5)
+    async with gate_rig(tmp_path, [record(1)], gate=GateConfig(realarm_s=600)) as gate:
+        supervisor = gate.rig.supervisor
+        gate.rig.put(item_tag(1, afi=0x07))
+        await gate.wait_events(ALARM)
+        gate.rig.take(uid_of(1))                     # one inventory misses it ...
+        await wait_for(lambda: not supervisor.field, 2.0, "the tag to drop out")
+        gate.rig.put(item_tag(1, afi=0x07))          # ... and it is back at once
+        await wait_for(lambda: supervisor.field, 2.0, "the tag back")
+        await gate.settle()
+        assert len(gate.events(ALARM)) == 1
+        gate.rig.take(uid_of(1))                     # it really leaves
+        await wait_for(lambda: not supervisor.field, 2.0, "the tag to leave")
+        await asyncio.sleep(0.8)
+        await gate.settle(2)
+        gate.rig.put(item_tag(1, afi=0x07))          # and comes back: a new passage
+        await gate.wait_events(ALARM, 2)
+
+
+# --- readers and schemes ---------------------------------------------------------------------
+
+
+async def test_a_reader_without_outputs_still_records_every_alarm(tmp_path: Path) -> None:
+    async with gate_rig(tmp_path, [record(1)], protocol="3m") as gate:
+        gate.rig.put(item_tag(1, afi=0x07))
+        [alarm] = await gate.wait_events(ALARM)
+        assert alarm.items[0].primary_item_id == item_id(1)
+        snapshot = gate.monitor.snapshot()
+        assert snapshot["outputs"] == "unavailable"
+        assert snapshot["alarms_total"] == 1
+        assert snapshot["counters"]["alarms_without_outputs"] == 1
+        assert snapshot["counters"]["output_commands"] == 0
+
+
+async def test_eas_scheme_asks_each_tag_its_eas_bit(tmp_path: Path) -> None:
+    eas = SECURITY_PRESETS["eas"]
+    assert gate_inventory_afi(eas) is None
+    async with gate_rig(tmp_path, [record(1), record(2)], scheme=eas) as gate:
+        gate.rig.put(item_tag(2, afi=0x07, eas=False), item_tag(1, afi=0xC2, eas=True))
+        [alarm] = await gate.wait_events(ALARM)
+        await wait_for(lambda: gate.monitor.counters["security_checks"] >= 2, 5.0,
+                       "both tags asked")
+        await gate.settle()
+        [item] = alarm.items
+        assert (item.uid, item.eas, item.afi) == (str(uid_of(1)), True, None)
+        assert len(gate.events(ALARM)) == 1
+        assert gate.monitor.snapshot()["detection"] == "tag-check"
+        assert gate.monitor.counters["security_unknown"] == 0
+
+
+async def test_an_item_id_the_contract_refuses_does_not_lose_the_alarm(tmp_path: Path) -> None:
+    image = encode_tag(LibraryTag(TagModel.PART2, primary_item_id="30 5",
+                                  owner_institution=OWNER), size=MEMORY_BYTES).image
+    assert image is not None
+    async with gate_rig(tmp_path) as gate:
+        gate.rig.put({**item_tag(5, afi=0x07), "memory": image.memory.hex()})
+        [alarm] = await gate.wait_events(ALARM)
+        [item] = alarm.items
+        assert (item.uid, item.known, item.primary_item_id) == (str(uid_of(5)), True, None)
+
+
+# --- people counting -------------------------------------------------------------------------
+
+
+async def test_light_barriers_count_passages_and_give_the_alarm_direction(
+        tmp_path: Path) -> None:
+    shift = [timedelta(0)]
+
+    def clock() -> datetime:
+        return datetime.now(UTC) + shift[0]
+
+    async with gate_rig(tmp_path, [record(1)], clock=clock,
+                        barriers=LightBarriers(inside=1, outside=2)) as gate:
+        front_end = gate.rig.simulator.front_end
+        assert isinstance(front_end, FeigFrontEnd)
+
+        async def beams(*steps: tuple[int, bool]) -> None:
+            for number, broken in steps:
+                front_end.set_input(number, broken)
+                await asyncio.sleep(0.25)
+
+        await beams((1, True))                      # someone walks out, carrying item 1
+        gate.rig.put(item_tag(1, afi=0x07))
+        [alarm] = await gate.wait_events(ALARM)
+        assert alarm.direction == "out"
+        await beams((2, True), (1, False), (2, False))
+        await beams((2, True), (1, True), (2, False), (1, False))   # someone walks in
+        counts = await wait_for(lambda: (c := gate.monitor.snapshot()["counts"])["left"] == 1
+                                and c["entered"] == 1 and c, 3.0, "one passage each way")
+        assert counts["available"] is True
+        assert counts["unknown_direction"] == 0
+        shift[0] = timedelta(seconds=gate_module.COUNT_PERIOD_S)   # the hour is over
+        [count] = await gate.wait_events("lib.gate.count.v1")
+        assert isinstance(count, GateCountData)
+        assert (count.gate, count.entered, count.left) == ("gate", 1, 1)
+        assert count.end > count.start
+
+
+def test_passage_counter_reads_the_order_of_the_beams() -> None:
+    counter = PassageCounter(LightBarriers(inside=1, outside=3))
+
+    def feed(*states: tuple[int, int]) -> list[str | None]:
+        return [counter.observe(InputState(inputs, changed)) for inputs, changed in states]
+
+    assert feed((0b001, 1), (0b101, 4), (0b100, 1), (0, 4)) == [None, None, None, "out"]
+    assert feed((0b100, 4), (0b101, 1), (0, 5)) == [None, None, "in"]
+    assert counter.heading is None
+    assert feed((0b001, 1), (0, 1)) == [None, None]            # stepped in and back: none
+    assert feed((0, 0b101)) == ["unknown"]                      # both between two reads
+    assert feed((0b010, 2), (0, 2)) == [None, None]            # another input: ignored
+
+
+async def test_a_gate_name_the_contract_refuses_is_an_error_at_start(tmp_path: Path) -> None:
+    async with gate_rig(tmp_path) as gate:
+        gate.rig.supervisor.name = "gate 1"
+        with pytest.raises(ValueError, match="'gate 1' cannot be an event's gate id"):
+            GateMonitor(gate.rig.supervisor, store=gate.store, node=NODE, library=LIBRARY,
+                        gate=GateConfig(), scheme=ISO, live=LiveEvents())
+        gate.rig.supervisor.name = "gate"
