@@ -69,6 +69,7 @@ from edge_service.workflows import LiveEvents
 
 if TYPE_CHECKING:
     from edge_service.api import ApiServer
+    from edge_service.workflows.runtime import Workflows
 
 __all__ = ["EXIT_FAILURE", "EXIT_OK", "Daemon", "SyncComponent", "SyncFactory"]
 
@@ -159,6 +160,7 @@ class Daemon:
         self.ils_link: IlsLink | None = None
         """The circulation backend the workflows use (``ils_link.backend``) and its state."""
         self.live = LiveEvents()
+        self._workflows: Workflows | None = None
         """What the screens watch: the workflows publish, the API's event stream serves."""
         self.api_address: tuple[str, int] | None = None
         self._api: ApiServer | None = None
@@ -214,6 +216,7 @@ class Daemon:
         if self.config.mqtt.enabled:
             await self._start_sync()
         self._start_circulation()
+        await self._start_workflows()
         interval = self.notifier.watchdog_interval_s
         if interval is not None:
             self._tasks.append(asyncio.create_task(
@@ -232,6 +235,26 @@ class Daemon:
         self._api = api
         self.api_address = api.address
         logger.info("api listening on http://%s:%d", *api.address or ("?", 0))
+
+    async def _start_workflows(self) -> None:
+        """Self-check, gates, staff stations on the configured readers; the journal's recovery
+        runs first (``edge_service.workflows.runtime``)."""
+        assert self.store is not None
+        # Imported here, as the API is: `libedge tag ...` never loads the workflows.
+        from edge_service.workflows.runtime import Workflows  # noqa: PLC0415
+
+        workflows = Workflows(self.config, self.store, link=lambda: self.ils_link,
+                              live=self.live, wake_outbox=self._wake_outbox)
+        await workflows.start(self.supervisors)
+        self._workflows = workflows
+
+    @property
+    def workflows(self) -> Workflows | None:
+        return self._workflows
+
+    def _wake_outbox(self) -> None:
+        if self.sync is not None:
+            self.sync.wake_outbox()
 
     async def _start_sync(self) -> None:
         assert self.store is not None
@@ -276,6 +299,11 @@ class Daemon:
         link.start()
 
     async def _shutdown(self) -> None:
+        workflows, self._workflows = self._workflows, None
+        if workflows is not None:
+            # First: an open kiosk session is ended (and what it could not finish undone)
+            # while the ILS link and the readers are still there.
+            await workflows.stop()
         link, self.ils_link = self.ils_link, None
         if link is not None:
             await link.close()
@@ -363,13 +391,15 @@ class Daemon:
 
     async def _apply(self, new: Config) -> None:
         old = self.config
-        for section in ("node", "storage", "api", "mqtt", "security", "circulation"):
+        for section in ("node", "storage", "api", "mqtt", "security", "circulation", "library",
+                        "selfcheck", "gate"):
             if getattr(new, section) != getattr(old, section):
                 logger.warning("%s changed: takes effect at the next restart", section)
         set_level(new.logging.level)
         self.config = dataclasses.replace(new, node=old.node, storage=old.storage, api=old.api,
                                           mqtt=old.mqtt, security=old.security,
-                                          circulation=old.circulation)
+                                          circulation=old.circulation, library=old.library,
+                                          selfcheck=old.selfcheck, gate=old.gate)
         old_readers = {r.name: r for r in old.readers}
         new_readers = {r.name: r for r in new.readers}
         stopping = [n for n, r in old_readers.items() if new_readers.get(n) != r]
@@ -383,6 +413,8 @@ class Daemon:
             logger.info("reader %s started (configuration changed)", name)
             self._add_supervisor(name)
         await self._first_attempts([self.supervisors[name] for name in starting])
+        if self._workflows is not None and (stopping or starting):
+            await self._workflows.rebind(self.supervisors)
 
     async def _first_attempts(self, supervisors: list[DeviceSupervisor]) -> None:
         """Wait (bounded) until each reader has been tried once: READY=1 reports them."""

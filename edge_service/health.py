@@ -26,6 +26,7 @@ from edge_service.systemd_notify import Notifier
 
 if TYPE_CHECKING:
     from edge_service.workflows import LiveEvents
+    from edge_service.workflows.runtime import Workflows
 
 __all__ = ["DEFAULT_STALE_AFTER_S", "DaemonView", "DeviceSnapshot", "HealthReport", "Heartbeat",
            "IlsSnapshot", "Liveness", "StoreSnapshot", "feed_watchdog"]
@@ -179,4 +180,9 @@ class DaemonView(Protocol):
     @property
     def live(self) -> LiveEvents:
         """The in-process bus the API's event stream serves."""
+        ...
+
+    @property
+    def workflows(self) -> Workflows | None:
+        """The running workflows (None before they started, or after they stopped)."""
         ...

@@ -344,8 +344,9 @@ class SelfCheck:
     async def _checked_patron(self, patron_id: str | None, pin: str | None) -> KioskSession:
         patron_id = (patron_id or "").strip() or self.patron_card_on_pad()
         if not patron_id:
+            # 409, not 422: the request is well formed, the pad just holds no patron card.
             raise WorkflowError("patron_required", "Please scan or type your library card.",
-                                status=422, field="patron")
+                                field="patron")
         if not self.online():
             if not self.policy.offline_checkout:
                 raise WorkflowError(

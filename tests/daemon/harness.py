@@ -168,6 +168,22 @@ def get(url: str, token: str | None = None) -> tuple[int, str, str]:
             return error.code, error.headers["content-type"], error.read().decode()
 
 
+def send_json(url: str, body: Any, token: str | None = None, method: str = "POST"
+              ) -> tuple[int, Any]:
+    """(status, parsed body) of a request with a JSON body; errors are returned, not raised."""
+    headers = {"Content-Type": "application/json"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers,
+                                     method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=15) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, json.loads(error.read())
+
+
 def get_json(url: str, token: str | None = None) -> tuple[int, Any]:
     status, _, body = get(url, token)
     return status, json.loads(body)

@@ -5,6 +5,7 @@ heartbeat threshold follows it) and the config (poll interval, commit window).""
 
 from __future__ import annotations
 
+import re
 import signal
 import socket
 import sqlite3
@@ -81,7 +82,8 @@ def test_ready_health_metrics_watchdog_and_clean_stop(tmp_path: Path) -> None:
             assert 'libedge_device_frames_sent_total{device="gate"}' in text
             assert "libedge_device_crc_errors_total" in text
             assert "libedge_store_commits_total" in text
-            assert "libedge_store_outbox_backlog 0.0" in text
+            # The gate sees the scenario's secured tag: its alarm event may be queued.
+            assert re.search(r"^libedge_store_outbox_backlog \d+\.0$", text, re.MULTILINE)
             status, _, docs = get(f"{base}/docs")
             assert status == 200
             assert "swagger" in docs.lower()

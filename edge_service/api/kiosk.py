@@ -1,0 +1,235 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Self-check routes: the pad, sessions, check-out and check-in, renew, receipts, exceptions.
+
+    GET  /api/v1/pad                         items on the kiosk pad now          kiosk, staff
+    POST /api/v1/sessions                    open a session (card + PIN, or the  kiosk
+                                             patron card on the pad; mode
+                                             checkout or checkin)
+    GET  /api/v1/sessions/{id}               the session and its items           kiosk
+    POST /api/v1/sessions/{id}/activity      the patron is still there           kiosk
+    POST /api/v1/sessions/{id}/renew         renew one item                      kiosk
+    POST /api/v1/sessions/{id}/end           end it; answers the receipt         kiosk
+    GET  /api/v1/sessions/{id}/receipt       the receipt (text and JSON)         kiosk
+    GET  /api/v1/exceptions                  what staff must look at (rejected   staff
+                                             replays, undone checkouts, ...)
+
+Check-out and check-in happen as items are placed on the pad during an open session (the
+session's ``mode``); these routes open, watch and end sessions, they do not take items.
+A box with several pads names one with ``?kiosk=<reader name>`` (default: the first).
+
+Not responsible for: what a session does (``edge_service.workflows.selfcheck``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Protocol
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, Field
+
+from edge_service.api.auth import require
+from edge_service.api.errors import error_responses
+from edge_service.api.tokens import Principal
+from edge_service.circulation import ItemKey
+from edge_service.workflows import WorkflowError
+from edge_service.workflows.runtime import Workflows
+from edge_service.workflows.selfcheck import SelfCheck
+
+__all__ = ["kiosk_router"]
+
+EXCEPTION_STATES = ("replay_rejected", "rolled_back", "rollback_pending", "needs_staff")
+KIOSK = Query(max_length=64, description="the pad reader's name (default: the first)")
+KioskRole = Annotated[Principal | None, Depends(require("kiosk"))]
+PadRole = Annotated[Principal | None, Depends(require("kiosk", "staff"))]
+StaffRole = Annotated[Principal | None, Depends(require("staff"))]
+KioskName = Annotated[str | None, KIOSK]
+
+
+class WorkflowsView(Protocol):
+    @property
+    def workflows(self) -> Workflows | None: ...
+
+
+class SessionRequest(BaseModel):
+    patron: str | None = Field(None, min_length=1, max_length=64,
+                               description="library card number; omit to use the patron "
+                                           "card on the pad (or for check-in)")
+    pin: str | None = Field(None, min_length=1, max_length=32)
+    mode: Literal["checkout", "checkin"] = "checkout"
+
+
+class RenewRequest(BaseModel):
+    primary_item_id: str = Field(min_length=1, max_length=64)
+    owner_institution: str = Field("", max_length=16)
+
+
+class Item(BaseModel):
+    owner_institution: str | None
+    primary_item_id: str
+    uids: list[str]
+    state: str
+    message: str
+    title: str | None
+    due: str | None
+    sort_bin: str | None
+    destination: str | None
+    warning: str | None
+    parts_seen: list[int]
+    set_total: int | None
+    offline: bool
+
+
+class Session(BaseModel):
+    id: str
+    mode: str
+    offline: bool
+    open: bool
+    started_at: str
+    ended_at: str | None
+    end_reason: str | None
+    screen_message: list[str]
+    items: list[Item]
+    counts: dict[str, int]
+
+
+class Receipt(BaseModel):
+    session: str
+    mode: str
+    text: str
+    items: list[Item]
+    not_processed: list[Item]
+
+
+class PadItem(BaseModel):
+    owner_institution: str | None
+    primary_item_id: str
+    uids: list[str]
+    parts_seen: list[int]
+    set_total: int | None
+    title: str | None
+    state: str | None
+
+
+class Pad(BaseModel):
+    reader: str
+    connected: bool
+    items: list[PadItem]
+    patron_card: bool
+    unidentified: list[str]
+    reading: int
+    session: Session | None
+
+
+class Renewal(BaseModel):
+    primary_item_id: str
+    renewed: bool
+    due: str | None
+    title: str | None
+    message: str
+
+
+class JournalException(BaseModel):
+    id: str
+    kind: str
+    state: str
+    primary_item_id: str | None
+    owner_institution: str | None
+    detail: str | None
+    created_at: str
+    updated_at: str
+
+
+class Exceptions(BaseModel):
+    exceptions: list[JournalException]
+
+
+def _kiosk(view: WorkflowsView, name: str | None) -> SelfCheck:
+    workflows = view.workflows
+    kiosk = workflows.kiosk(name) if workflows is not None else None
+    if kiosk is None:
+        raise WorkflowError("no_kiosk", "This box has no self-check pad"
+                            + (f" named {name!r}." if name else "."), status=404)
+    return kiosk
+
+
+def kiosk_router(view: WorkflowsView) -> APIRouter:
+    router = APIRouter(tags=["self-check"], responses=error_responses(401, 403, 500))
+
+    @router.get("/api/v1/pad", response_model=Pad, responses=error_responses(404))
+    async def pad(_: PadRole,
+                  kiosk: KioskName = None) -> dict[str, Any]:
+        """What is on the pad now, grouped into items (sets together), and the open session."""
+        selfcheck = _kiosk(view, kiosk)
+        session = selfcheck.session
+        return {**selfcheck.pad_json(),
+                "session": session.to_json() if session is not None else None}
+
+    @router.post("/api/v1/sessions", response_model=Session, status_code=201,
+                 responses=error_responses(400, 404, 409, 422, 403, 503))
+    async def open_session(body: SessionRequest, _: KioskRole,
+                           kiosk: KioskName = None) -> dict[str, Any]:
+        """Open a session: the ILS checks the card (and PIN) for check-out; check-in needs
+        none. 409 while another session is open on this pad."""
+        session = await _kiosk(view, kiosk).open_session(body.patron, body.pin, body.mode)
+        return session.to_json()
+
+    @router.get("/api/v1/sessions/{session_id}", response_model=Session,
+                responses=error_responses(404))
+    async def get_session(session_id: str, _: KioskRole,
+                          kiosk: KioskName = None) -> dict[str, Any]:
+        return _kiosk(view, kiosk).get_session(session_id).to_json()
+
+    @router.post("/api/v1/sessions/{session_id}/activity", response_model=Session,
+                 responses=error_responses(400, 404))
+    async def activity(session_id: str, _: KioskRole,
+                       kiosk: KioskName = None) -> dict[str, Any]:
+        """The patron is still at the kiosk (a touch on the screen): restarts the timeout."""
+        selfcheck = _kiosk(view, kiosk)
+        selfcheck.touch(session_id)
+        return selfcheck.get_session(session_id).to_json()
+
+    @router.post("/api/v1/sessions/{session_id}/renew", response_model=Renewal,
+                 responses=error_responses(400, 404, 409, 422, 503))
+    async def renew(session_id: str, body: RenewRequest,
+                    _: KioskRole,
+                    kiosk: KioskName = None) -> dict[str, Any]:
+        """Renew one of the patron's loans (from the account view or a receipt)."""
+        key = ItemKey(body.owner_institution, body.primary_item_id)
+        return await _kiosk(view, kiosk).renew(session_id, key)
+
+    @router.post("/api/v1/sessions/{session_id}/end", response_model=Receipt,
+                 responses=error_responses(400, 404))
+    async def end(session_id: str, _: KioskRole,
+                  kiosk: KioskName = None) -> dict[str, Any]:
+        """End the session (waits for items in progress; undoes what could not be finished)
+        and answer its receipt."""
+        selfcheck = _kiosk(view, kiosk)
+        session = await selfcheck.end_session(session_id, "patron")
+        return session.receipt(selfcheck.library.isil or "Library")
+
+    @router.get("/api/v1/sessions/{session_id}/receipt", response_model=Receipt,
+                responses=error_responses(404))
+    async def receipt(session_id: str, _: KioskRole,
+                      kiosk: KioskName = None) -> dict[str, Any]:
+        selfcheck = _kiosk(view, kiosk)
+        return selfcheck.get_session(session_id).receipt(selfcheck.library.isil or "Library")
+
+    @router.get("/api/v1/exceptions", response_model=Exceptions,
+                responses=error_responses(404, 503))
+    async def exceptions(_: StaffRole,
+                         limit: Annotated[int, Query(ge=1, le=500)] = 100,
+                         kiosk: KioskName = None) -> dict[str, Any]:
+        """The exception queue: transactions staff must look at, newest first."""
+        entries = _kiosk(view, kiosk).store.journal.in_states(EXCEPTION_STATES, limit=limit)
+        return {"exceptions": [
+            {"id": e.id, "kind": e.kind, "state": e.state,
+             "primary_item_id": _text(e.data.get("primary_item_id")),
+             "owner_institution": _text(e.data.get("owner_institution")),
+             "detail": _text(e.data.get("detail")), "created_at": e.created_at,
+             "updated_at": e.updated_at} for e in entries]}
+
+    return router
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
