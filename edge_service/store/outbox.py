@@ -38,7 +38,7 @@ MAX_PEEK = 10_000
 
 _ADD_SQL = "INSERT INTO outbox (event_id, topic, payload, created_at) VALUES (?, ?, ?, ?)"
 _PEEK_SQL = ("SELECT id, event_id, topic, payload, created_at, attempts FROM outbox "
-             "ORDER BY id LIMIT ?")
+             "WHERE id > ? ORDER BY id LIMIT ?")
 _NEXT_SEQ_SQL = ("INSERT INTO sync_state (key, value) VALUES (?, 1) "
                  "ON CONFLICT (key) DO UPDATE SET value = value + 1")
 
@@ -78,12 +78,13 @@ class Outbox:
 
     # --- standalone --------------------------------------------------------------------------
 
-    def peek(self, limit: int = 100) -> list[OutboxEntry]:
-        """The ``limit`` oldest queued events, oldest first."""
+    def peek(self, limit: int = 100, *, after: int = 0) -> list[OutboxEntry]:
+        """The ``limit`` oldest queued events with an outbox id above ``after``, oldest first
+        (a range scan of the rowid: rows already published are skipped, not read)."""
         if not 1 <= limit <= MAX_PEEK:
             raise ValueError(f"peek limit must be 1..{MAX_PEEK}, got {limit}")
         try:
-            rows = self._readers.cursor().execute(_PEEK_SQL, (limit,)).fetchall()
+            rows = self._readers.cursor().execute(_PEEK_SQL, (after, limit)).fetchall()
         except sqlite3.Error as exc:
             raise self._read_error(exc, "reading the outbox") from exc
         return [OutboxEntry(*row) for row in rows]

@@ -34,14 +34,15 @@ logger = logging.getLogger(__name__)
 WINDOW = 100
 """Events published but not yet acknowledged. 100 keeps a LAN broker busy; the broker's
 Receive Maximum (Mosquitto's max_inflight_messages) throttles it further through paho."""
-PEEK_BATCH = 1000
+PEEK_BATCH = 200
+"""Events read per peek (on the event loop: kept small so a draining backlog never holds the
+loop for long; twice the window keeps publishing busy)."""
 DELETE_BATCH = 500
 """Acknowledged events per DELETE: one writer operation per batch, not per event."""
 MAX_UNDELETED = 5000
 """Acknowledged events whose DELETE has not committed yet. DELETEs wait for the writer's
 group-commit window (``Outbox.delete`` does not commit at once), so several run concurrently
 and share one commit; publishing goes on meanwhile, up to this many."""
-MAX_PEEK = 10_000
 STORE_RETRY_S = 1.0
 """Pause after a store error (the writer is busy or closing) before reading the outbox again."""
 
@@ -117,9 +118,10 @@ class OutboxPublisher:
         """Publish until the outbox is empty (True) or the link drops (NotConnected)."""
         high_water = 0   # outbox ids up to here are acknowledged (maybe not deleted yet)
         while True:
-            # Acknowledged rows may still await their DELETE; peek past them.
-            limit = min(MAX_PEEK, self.peek_batch + self._rows_not_deleted())
-            entries = [e for e in self.outbox.peek(limit) if e.id > high_water][: self.peek_batch]
+            # Acknowledged rows may still await their DELETE: the peek starts after them (a
+            # rowid range scan; reading past them cost the gate's alarm path milliseconds of
+            # event-loop time per peek while a backlog drained).
+            entries = self.outbox.peek(self.peek_batch, after=high_water)
             if not entries:
                 await self._flush_deletes()
                 return True
