@@ -550,17 +550,7 @@ class SelfCheck:
                 outcome = await self.backend().checkout(
                     item.key, session.patron_id, pin=session.pin, set_parts_present=parts)
         except CirculationError as exc:
-            # Sent or not, the journal says "started": recovery asks the ILS what happened.
-            await self._end(item, "ils_failed", {"reason": exc.reason[:200]},
-                            ExceptionData(kind="other", primary_item_id=item.key.primary_item_id,
-                                          owner_institution=item.key.owner_institution or None,
-                                          detail=f"checkout not confirmed by the ILS: "
-                                                 f"{exc.reason}"[:512]),
-                            keep_open=isinstance(exc, TransientCirculationError) and exc.sent)
-            item.set(ItemState.NEEDS_STAFF, "The library system did not answer. "
-                     "Please see staff.")
-            self._publish_item(session, item)
-            return False
+            return await self._checkout_unanswered(session, item, exc)
         item.outcome = outcome
         item.title = outcome.title or item.title
         if not outcome.ok:
@@ -576,6 +566,33 @@ class SelfCheck:
         await self.store.journal.advance(item.journal_id, "ils_done",
                                          {"due": outcome.due, "title": outcome.title})
         return True
+
+    async def _checkout_unanswered(self, session: KioskSession, item: SessionItem,
+                                   exc: CirculationError) -> bool:
+        """The ILS gave no answer. Certainly not sent: nothing happened, so the item goes
+        off-line if the policy allows (True: go on to the tag). Maybe sent: the journal stays
+        open for recovery to ask the ILS what happened."""
+        assert item.journal_id is not None
+        unsent = isinstance(exc, TransientCirculationError) and not exc.sent
+        if unsent and self._offline_checkout_allowed(session):
+            session.offline_items += 1
+            item.offline = True
+            await self.store.journal.advance(item.journal_id, "offline",
+                                             {"offline": True, "reason": exc.reason[:200]})
+            return True
+        if unsent:
+            await self._end(item, "abandoned", {"reason": exc.reason[:200]}, None)
+        else:
+            maybe_sent = isinstance(exc, TransientCirculationError)
+            await self._end(item, "ils_failed", {"reason": exc.reason[:200]},
+                            ExceptionData(kind="other", primary_item_id=item.key.primary_item_id,
+                                          owner_institution=item.key.owner_institution or None,
+                                          detail=f"checkout not confirmed by the ILS: "
+                                                 f"{exc.reason}"[:512]),
+                            keep_open=maybe_sent)
+        item.set(ItemState.NEEDS_STAFF, "The library system did not answer. Please see staff.")
+        self._publish_item(session, item)
+        return False
 
     # --- checkin ----------------------------------------------------------------------------
 
@@ -596,11 +613,20 @@ class SelfCheck:
                 async with self._ils_turn:
                     outcome = await self.backend().checkin(item.key)
             except CirculationError as exc:
-                await self._end(item, "ils_failed", {"reason": exc.reason[:200]}, None,
-                                keep_open=isinstance(exc, TransientCirculationError) and exc.sent)
-                item.set(ItemState.NEEDS_STAFF, "The library system did not answer. "
-                         "Please see staff.")
-                self._publish_item(session, item)
+                unsent = isinstance(exc, TransientCirculationError) and not exc.sent
+                if not (unsent and self.policy.offline_checkin):
+                    await self._end(item, "ils_failed", {"reason": exc.reason[:200]}, None,
+                                    keep_open=isinstance(exc, TransientCirculationError)
+                                    and exc.sent)
+                    item.set(ItemState.NEEDS_STAFF, "The library system did not answer. "
+                             "Please see staff.")
+                    self._publish_item(session, item)
+                    return
+                # Certainly not sent: the return is taken off-line (module docstring).
+                item.offline = True
+                await self.store.journal.advance(item.journal_id, "offline",
+                                                 {"offline": True, "reason": exc.reason[:200]})
+                await self._secure(session, item, secured=True)
                 return
             item.outcome = outcome
             item.title = outcome.title or item.title

@@ -310,3 +310,33 @@ async def test_offline_checkout_is_capped_replayed_and_a_rejection_queued(
         assert all(k.store.journal.patron_of(e.id) is None for e in queued)
         assert k.store.journal.in_states(("replay_rejected",))[0].data["primary_item_id"] \
             == UNKNOWN
+
+
+async def test_an_ils_that_vanishes_unnoticed_sends_items_off_line_when_allowed(
+        tmp_path: Path) -> None:
+    policy = SelfCheckConfig(offline_checkout=True, set_wait_ms=200)
+    async with kiosk(tmp_path, [catalog_tag(BOOK)], policy=policy) as k:
+        await k.rig.wait_field(1)
+        session = await k.selfcheck.open_session(SOREN, PINS[SOREN])
+        assert not session.offline
+        await k.settled(session, 1)
+        await k.selfcheck.end_session(session.id)
+        # The ILS goes away between two sessions; the link has not noticed yet.
+        second = await k.selfcheck.open_session(None, mode="checkin")
+        await k.ils.close()
+        k.rig.take(catalog_uid(BOOK))
+        await k.rig.wait_field(0)
+        k.rig.put(catalog_tag(BOOK, afi=AFI_ISO_ON_LOAN))
+        await k.rig.wait_field(1)
+        await k.settled(second, 1)
+        (item,) = second.items.values()
+        # The request certainly never reached the ILS: the return is taken off-line.
+        assert item.state is ItemState.DONE
+        assert item.offline
+        assert k.rig.tag_afi(catalog_uid(BOOK)) == AFI_ISO_IN_STOCK
+        (queued,) = k.store.journal.in_states(("offline_queued",))
+        assert queued.kind == "checkin"
+        assert queued.data["offline"] is True
+        (event,) = k.events("lib.circ.checkin.v1")
+        assert event["offline"] is True
+        assert event["data"]["result"] == "queued_offline"
