@@ -794,11 +794,28 @@ class SelfCheck:
         if entry is None or entry.ended:
             return
         if session.mode == "checkout":
+            # A set whose first tag was unsecured before the second failed: put the first back
+            # as the ILS will have it (secured), while it is still on the pad.
+            await self._resecure_what_is_here(item)
             await self.rollback_checkout(item.journal_id, item.key,
                                          offline=item.offline, uids=item.uids)
         else:
             await self.alert_unsecured_checkin(item.journal_id, item.key, item.uids)
         item.set(ItemState.NEEDS_STAFF)
+
+    async def _resecure_what_is_here(self, item: SessionItem) -> None:
+        reader = self.pad.reader
+        if reader is None:
+            return
+        for uid in item.uids:
+            if uid not in self.pad.field:
+                continue
+            try:
+                async with self._tag_turn:
+                    await reader.set_security(uid, True, self.scheme)
+            except BridgeError as exc:
+                logger.info("self-check: tag %s of %s could not be secured again: %s", uid,
+                            item.key.primary_item_id, exc)
 
     async def rollback_checkout(self, journal_id: str, key: ItemKey, *, offline: bool,
                                 uids: list[Uid], why: str = "security could not be switched off"

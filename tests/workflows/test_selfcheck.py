@@ -340,3 +340,22 @@ async def test_an_ils_that_vanishes_unnoticed_sends_items_off_line_when_allowed(
         (event,) = k.events("lib.circ.checkin.v1")
         assert event["offline"] is True
         assert event["data"]["result"] == "queued_offline"
+
+
+async def test_a_set_half_unsecured_is_secured_again_when_undone(tmp_path: Path) -> None:
+    tags = [catalog_tag(SET_ITEM, part=1, total=2), catalog_tag(SET_ITEM, part=2, total=2)]
+    async with kiosk(tmp_path, tags) as k:
+        await k.rig.wait_field(2)
+        never = Fault(FaultKind.NO_TAG, uid=catalog_uid(SET_ITEM, 2), command=Command.WRITE_AFI)
+        k.rig.field.inject(never)
+        session = await k.selfcheck.open_session(SOREN, PINS[SOREN])
+        await wait_for(lambda: session.items.get(_key(SET_ITEM)) is not None
+                       and session.items[_key(SET_ITEM)].state is ItemState.NEEDS_STAFF,
+                       15.0, "the set to need staff")
+        assert k.rig.tag_afi(catalog_uid(SET_ITEM, 1)) == AFI_ISO_ON_LOAN   # half done
+        await k.selfcheck.end_session(session.id)
+        assert k.rig.tag_afi(catalog_uid(SET_ITEM, 1)) == AFI_ISO_IN_STOCK
+        assert k.rig.tag_afi(catalog_uid(SET_ITEM, 2)) == AFI_ISO_IN_STOCK
+        assert k.ils.data.items[SET_ITEM].loaned_to is None
+        (exception,) = k.events("lib.exception.v1")
+        assert exception["data"]["kind"] == "write_failed"
