@@ -38,9 +38,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from edge_service.api.auth import ANY_ROLE, require
 from edge_service.api.errors import error_responses, install_error_handlers
+from edge_service.api.gate import gate_router
 from edge_service.api.kiosk import kiosk_router
 from edge_service.api.metrics import metrics_registry
 from edge_service.api.schemas import Devices, Health
+from edge_service.api.staff import staff_router
 from edge_service.api.stream import EventStreams, events_router
 from edge_service.api.tokens import Principal, TokenBook
 from edge_service.health import (
@@ -154,4 +156,6 @@ def create_app(view: DaemonView, *, tokens: TokenBook | None = None,
     app.include_router(_devices_router(view))
     app.include_router(events_router(streams))
     app.include_router(kiosk_router(view))
+    app.include_router(staff_router(view))
+    app.include_router(gate_router(view))
     return app
