@@ -13,6 +13,9 @@ Every journal step is committed before the next step starts (``commit_now``), so
 leaves an exact record (``recovery``). Rules the patron can rely on:
 
 - An item is processed once per session; putting it back down does not check it out twice.
+- An item whose previous transaction was cut short by a restart waits ("Reading…") until the
+  journal's ``recovery`` has settled that one, so the settling (an ILS checkin undoing a
+  half-done checkout) cannot cancel the new loan.
 - Sets: an item whose tags say "part n of m" waits ``set_wait_ms`` for its parts, then follows
   ``selfcheck.set_policy`` (``refuse``: it waits for the parts, an ``incomplete_set``
   exception event is recorded when the session ends without them; ``warn``/``allow``: it is
@@ -482,11 +485,24 @@ class SelfCheck:
                 return
             if self.policy.set_policy == "warn":
                 item.warning = f"Part {missing} of {on_pad.set_total} is not on the pad"
+        if self._interrupted_before(session, item.key):
+            return   # stays WAITING; looked at again on every tick of the loop
         item.set(ItemState.PROCESSING)
         self._publish_item(session, item)
         step = self._checkout(session, item) if session.mode == "checkout" else \
             self._checkin(session, item)
         self._run(session, item, step)
+
+    def _interrupted_before(self, session: KioskSession, key: ItemKey) -> bool:
+        """Whether another transaction on this item was cut short (a restart) and ``recovery``
+        has not settled it yet. Acting first would let that settling undo this one: its ILS
+        checkin would cancel the loan the patron is about to be given. Off-line transactions
+        waiting for their replay do not count (the replay keeps their order)."""
+        live = {i.journal_id for i in session.items.values() if i.journal_id}
+        return any(entry.id not in live and entry.state != "offline_queued"
+                   and entry.data.get("primary_item_id") == key.primary_item_id
+                   and (entry.data.get("owner_institution") or "") == key.owner_institution
+                   for entry in self.store.journal.open_entries())
 
     def _wake_later(self, delay_s: float) -> None:
         asyncio.get_running_loop().call_later(delay_s, self._wake.set)
