@@ -141,12 +141,13 @@ class LibraryConfig:
     data_model: str = "iso28560-2"
 
     def ours(self, owner_institution: str | None) -> bool:
-        """Whether an item of ``owner_institution`` is ours (an item without one is ours when
-        no ISIL is configured: a library that never wrote one)."""
+        """Whether an item of ``owner_institution`` is ours. A tag naming no owner is ours:
+        3M and many early ISO tags never carried one, and a library's own collection must not
+        turn foreign for that; only a tag naming another ISIL is someone else's."""
         own = self.own_isils()
-        if not own:
+        if not own or not owner_institution:
             return True
-        return owner_institution is not None and owner_institution in own
+        return owner_institution in own
 
     def own_isils(self) -> frozenset[str]:
         extra = (p.strip() for p in self.also_ours.split(","))

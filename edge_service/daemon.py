@@ -69,6 +69,7 @@ from edge_service.workflows import LiveEvents
 
 if TYPE_CHECKING:
     from edge_service.api import ApiServer
+    from edge_service.api.demo import DemoControls
     from edge_service.workflows.runtime import Workflows
 
 __all__ = ["EXIT_FAILURE", "EXIT_OK", "Daemon", "SyncComponent", "SyncFactory"]
@@ -145,7 +146,8 @@ class Daemon:
 
     def __init__(self, config: Config, *, config_path: str | os.PathLike[str] | None = None,
                  environ: Mapping[str, str] | None = None,
-                 sync_factory: SyncFactory | None = None) -> None:
+                 sync_factory: SyncFactory | None = None,
+                 demo: DemoControls | None = None) -> None:
         self.config = config
         self.config_path = config_path
         self.environ = os.environ if environ is None else environ
@@ -154,6 +156,8 @@ class Daemon:
         freeze = self.environ.get(FREEZE_FILE_VARIABLE)
         self._freeze_file = Path(freeze) if freeze else None
         self._sync_factory = sync_factory
+        self.demo = demo
+        """``libedge demo``'s controls of its simulated items: their API routes exist only then."""
         self.store: Store | None = None
         self.supervisors: dict[str, DeviceSupervisor] = {}
         self.sync: SyncComponent | None = None
@@ -229,7 +233,7 @@ class Daemon:
 
         tokens = open_token_book(self.config.api.tokens_file,
                                  _store_config(self.config, self.environ).path.parent)
-        api = ApiServer(create_app(self, tokens=tokens), self.config.api.host,
+        api = ApiServer(create_app(self, tokens=tokens, demo=self.demo), self.config.api.host,
                         self.config.api.port)
         await api.start()
         self._api = api

@@ -18,6 +18,9 @@ snapshots: no request waits on a reader or the writer.
 - ``/metrics`` (admin, or any loopback client without a token): Prometheus text exposition from
   the app's own registry (``metrics``).
 - ``/docs`` and ``/openapi.json`` need no token: the API's description is no secret.
+- The web pages (``/``, ``/kiosk/``, ``/staff/``, ``/gate/``, ``/status/``; ``pages``) need no
+  token to load; their data comes from the routes above. ``/api/v1/demo`` (``demo``) exists
+  only in an app built with demo controls (``libedge demo``).
 - Every error answers ``{"error": {"code", "message", "field"}}`` (``errors``); every route but
   health declares its roles with ``require`` (``auth``); OpenAPI shows them as the scopes of
   its security requirement.
@@ -37,10 +40,12 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from edge_service.api.auth import ANY_ROLE, require
+from edge_service.api.demo import DemoControls, demo_router
 from edge_service.api.errors import error_responses, install_error_handlers
 from edge_service.api.gate import gate_router
 from edge_service.api.kiosk import kiosk_router
 from edge_service.api.metrics import metrics_registry
+from edge_service.api.pages import install_pages
 from edge_service.api.schemas import Devices, Health
 from edge_service.api.staff import staff_router
 from edge_service.api.stream import EventStreams, events_router
@@ -143,8 +148,10 @@ def _devices_router(view: DaemonView) -> APIRouter:
 
 
 def create_app(view: DaemonView, *, tokens: TokenBook | None = None,
-               version: str = "0") -> FastAPI:
-    """A new app serving ``view``, admitting ``tokens``; one metrics registry per app."""
+               version: str = "0", demo: DemoControls | None = None) -> FastAPI:
+    """A new app serving ``view``, admitting ``tokens``; one metrics registry per app. The
+    web pages are served too (``pages``); the demo's routes only when ``demo`` is given
+    (``libedge demo``)."""
     app = FastAPI(title="LibEdge local API", version=version,
                   description="Health, devices, live events and metrics of one LibEdge box. "
                               "Every endpoint but health and these docs needs a role token "
@@ -158,4 +165,7 @@ def create_app(view: DaemonView, *, tokens: TokenBook | None = None,
     app.include_router(kiosk_router(view))
     app.include_router(staff_router(view))
     app.include_router(gate_router(view))
+    if demo is not None:
+        app.include_router(demo_router(demo))
+    install_pages(app)
     return app

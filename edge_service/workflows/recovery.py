@@ -54,6 +54,8 @@ __all__ = ["Recovery"]
 logger = logging.getLogger(__name__)
 
 RETRY_INTERVAL_S = 5.0
+LINK_CHECK_S = 0.25
+"""How often the loop looks at the ILS link between passes (a pass starts when it comes up)."""
 CHARGED = "04"
 """SIP2 circulation status "charged": the item is on loan."""
 
@@ -88,12 +90,22 @@ class Recovery:
             await asyncio.gather(task, return_exceptions=True)
 
     async def run(self) -> None:
+        """A pass every ``retry_interval_s``, and at once when the ILS link comes up: items
+        waiting on an unsettled transaction (``SelfCheck._interrupted_before``) should not
+        wait a whole interval after the link is back."""
+        was_online = self.kiosk.online()
+        due = 0.0
+        loop = asyncio.get_running_loop()
         while True:
-            try:
-                await self.settle()
-            except Exception:  # a bug here must not end retries for good
-                logger.exception("journal recovery pass failed")
-            await asyncio.sleep(self.retry_interval_s)
+            online = self.kiosk.online()
+            if loop.time() >= due or (online and not was_online):
+                try:
+                    await self.settle()
+                except Exception:  # a bug here must not end retries for good
+                    logger.exception("journal recovery pass failed")
+                due = loop.time() + self.retry_interval_s
+            was_online = online
+            await asyncio.sleep(LINK_CHECK_S)
 
     async def recover(self) -> int:
         """One pass at start (the ILS may be down: what needs it stays open)."""

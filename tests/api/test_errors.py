@@ -69,7 +69,7 @@ def post_json(server: Served, path: str, token: str, body: Any) -> tuple[int, by
 
 def test_unknown_route_is_404(served: tuple[Served, str]) -> None:
     server, token = served
-    for path in ("/api/v1/nothing", "/", "/api/v2/devices"):
+    for path in ("/api/v1/nothing", "/nothing", "/api/v2/devices"):   # "/": the pages
         status, _, body = server.request("GET", path, token=token)
         assert status == 404, path
         error = error_of(body)

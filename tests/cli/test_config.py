@@ -74,3 +74,14 @@ def test_unreadable_and_invalid_files(tmp_path: Path) -> None:
     bad.write_text("[node\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(bad, {})
+
+
+def test_whose_items_are_ours() -> None:
+    library = parse_config({"library": {"isil": "DK-718500", "also_ours": "DK-718501, DK-7185"}},
+                           {}).library
+    assert library.ours("DK-718500")
+    assert library.ours("DK-7185")
+    assert not library.ours("DE-705")
+    assert library.ours(None)   # 3M and early tags carry no owner: never foreign for that
+    assert library.ours("")
+    assert parse_config({}, {}).library.ours("DE-705")   # no ISIL configured: all ours

@@ -1,0 +1,8 @@
+// SPDX-License-Identifier: Apache-2.0
+/* The landing page: links to the four screens, in the reader's language. */
+"use strict";
+
+(async () => {
+  await LibEdge.start();
+  LibEdge.languageButtons(document.getElementById("languages"));
+})();

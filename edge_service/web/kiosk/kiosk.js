@@ -1,0 +1,527 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The self-check kiosk: welcome -> identify (card scanned, on the pad or typed; PIN pad) ->
+ * the items appear as they are placed on the pad, each with its title and state -> receipt ->
+ * back to the welcome screen by itself. "Return" opens a check-in visit with sort guidance.
+ *
+ * - A barcode scanner is a keyboard: a fast line of characters ending with Enter. In the card
+ *   field it moves on to the PIN; on the welcome screen it starts borrowing with that card.
+ * - Items come live from the event stream (kind "item" of this visit) and, as a safety net, a
+ *   GET of the visit every SESSION_POLL_MS.
+ * - A patron never sees a technical message: states and errors are mapped to catalogue texts
+ *   (kiosk.item.*, kiosk.error.*) by their code, never the server's words.
+ * - Privacy: the card number and PIN live in the form fields only until the visit opens; every
+ *   way back to the welcome screen clears them, and the next patron gets the default language.
+ *
+ * Not responsible for: what happens to an item (the daemon's self-check workflow).
+ */
+"use strict";
+
+(() => {
+  const { api, element, t } = LibEdge;
+  const PAGE = "kiosk";
+  const LOGOUT_AFTER_S = 20;
+  const IDENTIFY_IDLE_S = 60;
+  const ACTIVITY_EVERY_MS = 15000;
+  const SESSION_POLL_MS = 4000;
+  const PAD_POLL_MS = 15000;
+  const RETRY_MS = 10000;
+  const SCAN_GAP_MS = 60;
+  const SCAN_MIN_CHARS = 4;
+  const OPEN_ERRORS = {
+    pin_wrong: "kiosk.error.pin_wrong",
+    patron_refused: "kiosk.error.patron_refused",
+    patron_required: "kiosk.error.patron_required",
+    ils_unreachable: "kiosk.error.ils_unreachable",
+    session_active: "kiosk.error.session_active",
+    invalid_request: "kiosk.error.check_input",
+    offline: "kiosk.error.offline",
+  };
+  const TONES = {
+    done: "ok", waiting: "working", processing: "working", incomplete_set: "attention",
+    refused: "attention", put_back: "attention", needs_staff: "attention", not_ours: "attention",
+  };
+  const $ = (id) => document.getElementById(id);
+
+  let token = null;
+  let defaultLanguage = "en";
+  let screen = null;
+  let session = null;
+  let items = new Map();
+  let rows = new Map();
+  let receipt = null;
+  let receiptReason = null;
+  let ending = false;
+  let lastActivity = 0;
+  let padState = null;
+  let events = null;
+  let welcomeProblem = null;
+  let identifyError = null;
+  let sessionError = null;
+  const timers = { poll: null, countdown: null, pad: null, idle: null };
+  const scan = { text: "", last: 0 };
+
+  // --- screens -------------------------------------------------------------------------------
+
+  function show(name, focusId) {
+    for (const section of document.querySelectorAll("main > section")) {
+      section.hidden = section.id !== `screen-${name}`;
+    }
+    screen = name;
+    const target = $(focusId || `${name}-title`);
+    if (target) target.focus();
+  }
+
+  function stopTimers() {
+    for (const name of Object.keys(timers)) {
+      clearInterval(timers[name]);
+      timers[name] = null;
+    }
+  }
+
+  async function toWelcome() {
+    stopTimers();
+    session = null;
+    receipt = null;
+    receiptReason = null;
+    identifyError = null;
+    sessionError = null;
+    items = new Map();
+    rows = new Map();
+    $("items").replaceChildren();
+    $("card").value = "";
+    $("pin").value = "";
+    if (LibEdge.language !== defaultLanguage) await LibEdge.setLanguage(defaultLanguage);
+    show("welcome");
+    await refreshPad();
+    timers.pad = setInterval(refreshPad, PAD_POLL_MS);
+  }
+
+  function renderWelcome() {
+    const down = padState && !padState.connected;
+    welcomeProblem = down ? "kiosk.welcome.pad_down" : welcomeProblem;
+    $("welcome-problem").hidden = !welcomeProblem;
+    $("welcome-problem").textContent = welcomeProblem ? t(welcomeProblem) : "";
+    $("start-checkout").disabled = Boolean(down);
+    $("start-checkin").disabled = Boolean(down);
+  }
+
+  async function refreshPad() {
+    try {
+      padState = await api("/api/v1/pad", { token });
+    } catch (error) {
+      if (error.status === 401 || error.status === 403) {
+        needToken(true);
+        return;
+      }
+      padState = { connected: false, patron_card: false };
+    }
+    if (screen === "welcome") {
+      if (padState.connected && welcomeProblem === "kiosk.welcome.pad_down") welcomeProblem = null;
+      renderWelcome();
+    }
+    if (screen === "identify") $("card-on-pad").hidden = !padState.patron_card;
+  }
+
+  // --- identify ------------------------------------------------------------------------------
+
+  async function toIdentify(card = "") {
+    stopTimers();
+    identifyError = null;
+    $("identify-error").hidden = true;
+    $("card").value = card;
+    $("pin").value = "";
+    show("identify", card ? "pin" : "card");
+    $("card-on-pad").hidden = true;
+    armIdentifyTimeout();
+    await refreshPad();
+  }
+
+  function armIdentifyTimeout() {
+    clearTimeout(timers.idle);
+    timers.idle = setTimeout(() => {
+      if (screen === "identify") toWelcome();
+    }, IDENTIFY_IDLE_S * 1000);
+  }
+
+  function showIdentifyError(key) {
+    identifyError = key;
+    $("identify-error").textContent = t(key);
+    $("identify-error").hidden = false;
+  }
+
+  function pressKey(button) {
+    const pin = $("pin");
+    if (button.dataset.digit !== undefined) {
+      if (pin.value.length < Number(pin.maxLength)) pin.value += button.dataset.digit;
+    } else if (button.dataset.key === "clear") {
+      pin.value = "";
+    } else if (button.dataset.key === "delete") {
+      pin.value = pin.value.slice(0, -1);
+    }
+    armIdentifyTimeout();
+  }
+
+  async function submitIdentify(event) {
+    event.preventDefault();
+    const card = $("card").value.trim();
+    const pin = $("pin").value.trim();
+    if (!card && !(padState && padState.patron_card)) {
+      showIdentifyError("kiosk.error.patron_required");
+      $("card").focus();
+      return;
+    }
+    $("identify-ok").disabled = true;
+    try {
+      const opened = await api("/api/v1/sessions", {
+        method: "POST", token,
+        body: { patron: card || null, pin: pin || null, mode: "checkout" },
+      });
+      enterSession(opened);
+    } catch (error) {
+      failedToOpen(error);
+    } finally {
+      $("identify-ok").disabled = false;
+    }
+  }
+
+  function failedToOpen(error) {
+    if (error.status === 401) {
+      needToken(true);
+      return;
+    }
+    const key = OPEN_ERRORS[error.code] || "kiosk.error.general";
+    if (screen !== "identify") {
+      welcomeProblem = key;
+      renderWelcome();
+      return;
+    }
+    showIdentifyError(key);
+    if (error.code === "pin_wrong") {
+      $("pin").value = "";
+      $("pin").focus();
+    } else if (error.code === "patron_required") {
+      $("card").focus();
+    }
+  }
+
+  // --- the visit -----------------------------------------------------------------------------
+
+  async function startReturn() {
+    welcomeProblem = null;
+    renderWelcome();
+    try {
+      enterSession(await api("/api/v1/sessions", {
+        method: "POST", token, body: { mode: "checkin" },
+      }));
+    } catch (error) {
+      failedToOpen(error);
+    }
+  }
+
+  function itemKey(item) {
+    return `${item.owner_institution || ""}|${item.primary_item_id}`;
+  }
+
+  function enterSession(opened) {
+    stopTimers();
+    $("pin").value = "";
+    $("card").value = "";
+    session = opened;
+    items = new Map();
+    rows = new Map();
+    $("items").replaceChildren();
+    for (const item of opened.items) items.set(itemKey(item), item);
+    sessionError = null;
+    lastActivity = Date.now();
+    renderSession();
+    show("session");
+    timers.poll = setInterval(refreshSession, SESSION_POLL_MS);
+  }
+
+  function stateText(item, mode) {
+    switch (item.state) {
+      case "waiting": return t("kiosk.item.waiting");
+      case "incomplete_set": return t("kiosk.item.incomplete_set");
+      case "processing": return t(mode === "checkin" ? "kiosk.item.returning"
+        : "kiosk.item.borrowing");
+      case "done":
+        if (mode === "checkin") {
+          if (item.sort_bin) return t("kiosk.item.returned_bin", { bin: item.sort_bin });
+          if (item.destination) return t("kiosk.item.returned_transit");
+          return t("kiosk.item.returned");
+        }
+        return item.due ? t("kiosk.item.borrowed_due", { date: LibEdge.formatDate(item.due) })
+          : t("kiosk.item.borrowed");
+      case "refused": return t(mode === "checkin" ? "kiosk.item.refused_return"
+        : "kiosk.item.refused_borrow");
+      case "put_back": return t("kiosk.item.put_back");
+      case "not_ours": return t("kiosk.item.not_ours");
+      default: return t("kiosk.item.needs_staff");
+    }
+  }
+
+  function titleOf(item) {
+    return item.title || t("kiosk.item.untitled", { id: item.primary_item_id });
+  }
+
+  function itemRow(item, mode) {
+    const tone = TONES[item.state] || "attention";
+    const icon = tone === "ok" ? "✓" : tone === "working" ? "…" : "!";
+    return element("li", { class: tone, "data-item": item.primary_item_id,
+                           "data-state": item.state },
+      element("span", { class: "item-title", text: titleOf(item) }),
+      element("span", { class: "item-state" },
+        element("span", { "aria-hidden": "true", text: `${icon} ` }),
+        element("span", { text: stateText(item, mode) })));
+  }
+
+  function renderSession() {
+    if (!session) return;
+    const checkin = session.mode === "checkin";
+    $("session-title").textContent = t(checkin ? "kiosk.session.title_return"
+      : "kiosk.session.title_borrow");
+    $("session-lead").textContent = t(checkin ? "kiosk.session.lead_return"
+      : "kiosk.session.lead_borrow");
+    const list = $("items");
+    for (const [key, item] of items) {
+      const fresh = itemRow(item, session.mode);
+      const old = rows.get(key);
+      if (!old) {
+        list.append(fresh);
+      } else if (old.textContent !== fresh.textContent
+                 || old.dataset.state !== fresh.dataset.state) {
+        old.replaceWith(fresh);   // only changed rows: the live region reads only news
+      } else {
+        continue;
+      }
+      rows.set(key, fresh);
+    }
+    $("items-empty").hidden = items.size > 0;
+    const done = [...items.values()].filter((item) => item.state === "done").length;
+    const attention = [...items.values()].filter(
+      (item) => (TONES[item.state] || "attention") === "attention").length;
+    const parts = [t(checkin ? "kiosk.session.count_returned" : "kiosk.session.count_borrowed",
+      { count: done })];
+    if (attention) parts.push(t("kiosk.session.count_attention", { count: attention }));
+    $("session-summary").textContent = items.size ? parts.join(" · ") : "";
+    $("session-error").hidden = !sessionError;
+    $("session-error").textContent = sessionError ? t(sessionError) : "";
+  }
+
+  function applySession(fresh) {
+    if (!session || fresh.id !== session.id) return;
+    session = fresh;
+    for (const item of fresh.items) items.set(itemKey(item), item);
+    renderSession();
+    if (!fresh.open && !ending) visitEnded(fresh.end_reason);
+  }
+
+  async function refreshSession() {
+    if (!session) return;
+    try {
+      applySession(await api(`/api/v1/sessions/${session.id}`, { token }));
+    } catch (error) {
+      if (error.status === 401) needToken(true);
+    }
+  }
+
+  function noteActivity() {
+    if (!session || !session.open || Date.now() - lastActivity < ACTIVITY_EVERY_MS) return;
+    lastActivity = Date.now();
+    api(`/api/v1/sessions/${session.id}/activity`, { method: "POST", token })
+      .catch(() => undefined);   // only a hint to the timeout; the next touch tries again
+  }
+
+  async function finish() {
+    if (!session || ending) return;
+    ending = true;
+    $("finish").disabled = true;
+    sessionError = null;
+    try {
+      const ended = await api(`/api/v1/sessions/${session.id}/end`, {
+        method: "POST", token, body: {},
+      });
+      showReceipt(ended, null);
+    } catch (error) {
+      if (error.status === 401) {
+        needToken(true);
+      } else {
+        sessionError = "kiosk.error.general";
+        renderSession();
+      }
+    } finally {
+      ending = false;
+      $("finish").disabled = false;
+    }
+  }
+
+  async function visitEnded(reason) {
+    if (!session) return;
+    const id = session.id;
+    try {
+      showReceipt(await api(`/api/v1/sessions/${id}/receipt`, { token }), reason);
+    } catch (error) {
+      toWelcome();
+    }
+  }
+
+  // --- receipt -------------------------------------------------------------------------------
+
+  function receiptRow(item, mode) {
+    return element("li", { class: TONES[item.state] || "attention" },
+      element("span", { class: "item-title", text: titleOf(item) }),
+      element("span", { class: "item-state", text: stateText(item, mode) }));
+  }
+
+  function renderReceipt() {
+    if (!receipt) return;
+    const checkin = receipt.mode === "checkin";
+    $("receipt-done-title").textContent = t(checkin ? "kiosk.receipt.returned"
+      : "kiosk.receipt.borrowed", { count: receipt.items.length });
+    $("receipt-done").replaceChildren(...receipt.items.map((i) => receiptRow(i, receipt.mode)));
+    $("receipt-other").replaceChildren(
+      ...receipt.not_processed.map((i) => receiptRow(i, receipt.mode)));
+    $("receipt-other-title").hidden = receipt.not_processed.length === 0;
+    $("receipt-offline").hidden = !(session && session.offline);
+    const timedOut = receiptReason === "timeout";
+    $("receipt-reason").hidden = !timedOut;
+    $("receipt-reason").textContent = timedOut ? t("kiosk.receipt.timed_out") : "";
+  }
+
+  function showReceipt(ended, reason) {
+    stopTimers();
+    receipt = ended;
+    receiptReason = reason;
+    renderReceipt();
+    show("receipt");
+    let left = LOGOUT_AFTER_S;
+    const tick = () => {
+      $("logout-countdown").textContent = t("kiosk.receipt.countdown", { seconds: left });
+      if (left <= 0) toWelcome();
+      left -= 1;
+    };
+    tick();
+    timers.countdown = setInterval(tick, 1000);
+  }
+
+  // --- the scanner on the welcome screen -----------------------------------------------------
+
+  function onWelcomeKey(event) {
+    if (screen !== "welcome") return;
+    const now = performance.now();
+    if (event.key === "Enter") {
+      const scanned = scan.text;
+      scan.text = "";
+      if (scanned.length >= SCAN_MIN_CHARS && now - scan.last < SCAN_GAP_MS * 4) {
+        event.preventDefault();   // not a press of the focused button: a card was scanned
+        toIdentify(scanned);
+      }
+      return;
+    }
+    if (event.key.length !== 1) return;
+    scan.text = now - scan.last > SCAN_GAP_MS ? event.key : scan.text + event.key;
+    scan.last = now;
+  }
+
+  // --- start ---------------------------------------------------------------------------------
+
+  function needToken(invalid = false) {
+    stopTimers();
+    if (events) events.close();
+    events = null;
+    if (invalid) LibEdge.forgetToken(PAGE);
+    for (const section of document.querySelectorAll("main > section")) section.hidden = true;
+    screen = "signin";
+    LibEdge.signIn(PAGE, (fresh) => {
+      token = fresh;
+      connect();
+    });
+  }
+
+  function listen() {
+    events = LibEdge.stream(token, {
+      item: (data) => {
+        if (!session || data.session !== session.id) return;
+        items.set(itemKey(data), data);
+        renderSession();
+      },
+      session: (data) => {
+        if (session && data.event === "ended" && data.session === session.id && !ending) {
+          visitEnded(data.reason);
+        }
+      },
+      pad: () => {
+        if (screen === "welcome" || screen === "identify") refreshPad();
+      },
+      resync: () => refreshSession(),
+    });
+  }
+
+  async function connect() {
+    try {
+      padState = await api("/api/v1/pad", { token });
+    } catch (error) {
+      if (error.status === 401 || error.status === 403) {
+        needToken(true);
+        return;
+      }
+      show("unavailable");
+      setTimeout(connect, RETRY_MS);
+      return;
+    }
+    listen();
+    if (padState.session && padState.session.open) {
+      // The page was reloaded during a visit: that visit is over (unfinished items undone).
+      await api(`/api/v1/sessions/${padState.session.id}/end`, { method: "POST", token, body: {} })
+        .catch(() => undefined);
+    }
+    toWelcome();
+  }
+
+  function rerender() {
+    renderWelcome();
+    renderSession();
+    renderReceipt();
+    if (identifyError) showIdentifyError(identifyError);
+  }
+
+  function wire() {
+    $("start-checkout").addEventListener("click", () => toIdentify());
+    $("start-checkin").addEventListener("click", startReturn);
+    $("identify-cancel").addEventListener("click", () => toWelcome());
+    $("identify-form").addEventListener("submit", submitIdentify);
+    $("card").addEventListener("keydown", (event) => {
+      if (event.key !== "Enter") return;
+      event.preventDefault();   // a scanner's Enter ends the card number, not the form
+      if ($("card").value.trim() || (padState && padState.patron_card)) $("pin").focus();
+    });
+    $("card").addEventListener("input", armIdentifyTimeout);
+    $("pin").addEventListener("input", armIdentifyTimeout);
+    for (const key of document.querySelectorAll("#pinpad .key")) {
+      key.addEventListener("click", () => pressKey(key));
+    }
+    $("finish").addEventListener("click", finish);
+    $("receipt-close").addEventListener("click", () => toWelcome());
+    $("print-receipt").addEventListener("click", () => window.print());
+    document.addEventListener("keydown", onWelcomeKey);
+    document.addEventListener("pointerdown", noteActivity);
+    document.addEventListener("keydown", noteActivity);
+  }
+
+  async function main() {
+    await LibEdge.start();
+    defaultLanguage = LibEdge.language;
+    LibEdge.languageButtons($("languages"), { remember: false });
+    LibEdge.onLanguage(rerender);
+    wire();
+    token = LibEdge.takeToken(PAGE);
+    if (!token) {
+      needToken();
+      return;
+    }
+    await connect();
+  }
+
+  main();
+})();
