@@ -125,15 +125,24 @@ def _strip_line(data: bytes) -> bytes:
     return line
 
 
+def _fixed_end(line: bytes) -> int:
+    """Where a known message's fixed fields end: a trailer can only start there or later (a
+    fixed field's text, e.g. a protocol version "00AZ", is never an AZ trailer)."""
+    cls = BY_ID.get(line[:2].decode("ascii", "replace")) if line[:2].isdigit() else None
+    return 0 if cls is None else 2 + sum(spec.width for spec in LAYOUTS[cls].fixed)
+
+
 def _split_trailer(line: bytes) -> tuple[bytes, int | None, bool]:
     """Verify and remove AY/AZ; returns (body, sequence, checksummed)."""
     # A checksummed line ends in four hex digits; one that ends with "|" ends with a variable
     # field, even if its text happens to hold "AZ" (e.g. field 0A with the value "Z000").
     if line.endswith(b"|"):
         return line, None, False
-    if len(line) < _TRAILER_CHECKSUM or line[-_TRAILER_CHECKSUM:-4] != b"AZ":
+    first = _fixed_end(line)
+    trailer_at = len(line) - _TRAILER_CHECKSUM
+    if trailer_at < first or line[-_TRAILER_CHECKSUM:-4] != b"AZ":
         # "...AZ12" (cut short) or an AZ in the last six bytes: not a message we can trust.
-        cut = line.rfind(b"AZ", max(0, len(line) - _TRAILER_CHECKSUM))
+        cut = line.rfind(b"AZ", max(first, trailer_at))
         if cut != -1 and line.rfind(b"|") < cut:
             raise Sip2Error("truncated checksum", offset=cut, field="AZ")
         return line, None, False

@@ -343,3 +343,13 @@ def test_a_field_whose_text_looks_like_a_checksum_is_not_one() -> None:
     line = b"1801000120261204    120000AB123|0AZ000|\r"
     message = decode(line, charset="latin-1")
     assert ("0A", "Z000") in message.extra
+
+
+def test_az_inside_a_fixed_field_is_not_a_trailer() -> None:
+    """Found by Hypothesis in CI: an SC Status whose protocol version reads "00AZ", sent
+    without error detection, was refused as a truncated checksum."""
+    line = b"99000000AZ\r"
+    frame = decode_frame(line, strict=True)
+    assert isinstance(frame.message, ScStatus)
+    assert frame.message.protocol_version == "00AZ"
+    assert not frame.checksummed
