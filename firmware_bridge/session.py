@@ -17,9 +17,10 @@ what a status byte means (the driver does).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable
-from typing import Generic, TypeVar
+from collections.abc import AsyncIterator, Callable
+from typing import Any, Generic, TypeVar
 
 from firmware_bridge.errors import ReaderTimeout
 from firmware_bridge.reader import HealthCounters
@@ -54,10 +55,31 @@ class FrameSession(Generic[RequestT, ResponseT]):
         self.health = health
         self.inter_byte_timeout_s = inter_byte_timeout_s
         self._lock = asyncio.Lock()
+        self._holder: asyncio.Task[Any] | None = None
+
+    @contextlib.asynccontextmanager
+    async def held(self) -> AsyncIterator[None]:
+        """Keep the line for this task across several exchanges: no other task's request
+        (a presence inventory) may come between them. For sequences a tag only accepts back to
+        back, e.g. NXP GET RANDOM NUMBER then SET PASSWORD, which any other command voids."""
+        async with self._lock:
+            self._holder = asyncio.current_task()
+            try:
+                yield
+            finally:
+                self._holder = None
+
+    @contextlib.asynccontextmanager
+    async def _turn(self) -> AsyncIterator[None]:
+        if self._holder is not None and self._holder is asyncio.current_task():
+            yield   # inside held(): the line is ours already
+            return
+        async with self._lock:
+            yield
 
     async def exchange(self, request: RequestT, *, timeout_s: float) -> ResponseT:
         """Send ``request`` and return its response; ReaderTimeout (transient) if none comes."""
-        async with self._lock:
+        async with self._turn():
             self._discard_stale()
             wire = self._encode(request)
             await self.transport.write(wire)
@@ -69,7 +91,7 @@ class FrameSession(Generic[RequestT, ResponseT]):
 
     async def send_only(self, request: RequestT) -> None:
         """Send a request that the protocol never answers."""
-        async with self._lock:
+        async with self._turn():
             self._discard_stale()
             await self.transport.write(self._encode(request))
             self.health.frames_sent += 1

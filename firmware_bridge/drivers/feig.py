@@ -555,15 +555,18 @@ class FeigFirmware:
         reset [0x69] follows it before :class:`TagRefused` (ISO error 0x0F) is raised (§5.9);
         so it does after any other failure of the command, whose outcome on the tag is unknown.
         """
-        random = await self.nxp_get_random_number(uid)
-        body = feig.SetPassword.masked(
-            password, random, password_id,
-            addressing=feig.Addressing.ADDRESSED, uid=_uid_bytes(uid),
-        )
         try:
-            await self.acknowledge(
-                body, what=f"[0xB1 04 B3 set password {password_id:02X}]", uid=uid, attempts=1
-            )
+            # Back to back: any other command (the daemon's presence inventory) between the
+            # two voids the random number, and the tag would refuse even its own password.
+            async with self.session.held():
+                random = await self.nxp_get_random_number(uid)
+                body = feig.SetPassword.masked(
+                    password, random, password_id,
+                    addressing=feig.Addressing.ADDRESSED, uid=_uid_bytes(uid),
+                )
+                await self.acknowledge(
+                    body, what=f"[0xB1 04 B3 set password {password_id:02X}]", uid=uid,
+                    attempts=1)
         except BridgeError as exc:
             if isinstance(exc, TagRefused) and exc.iso_error != _WRONG_PASSWORD:
                 raise

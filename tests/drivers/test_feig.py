@@ -553,6 +553,31 @@ async def test_right_password_is_accepted(tmp_path: Path) -> None:
         assert PasswordId.EAS_AFI in rig.field.tag(NXP).authenticated
 
 
+async def test_a_presence_loop_cannot_come_between_random_number_and_password(
+        tmp_path: Path) -> None:
+    """Another task's inventory between GET RANDOM NUMBER and SET PASSWORD voids the random
+    number (the tag then refuses its own password): the driver holds the line for both."""
+    async with served(tmp_path, library_field()) as rig:
+        stop = asyncio.Event()
+
+        async def presence() -> int:
+            turns = 0
+            while not stop.is_set():
+                await rig.reader.inventory()
+                turns += 1
+            return turns
+
+        loop = asyncio.create_task(presence())
+        try:
+            for _ in range(5):
+                await asyncio.sleep(0)
+                await rig.reader.firmware.nxp_set_password(NXP, PasswordId.EAS_AFI, bytes(4))
+        finally:
+            stop.set()
+            turns = await loop
+        assert turns > 0   # the inventories really ran meanwhile, and no password was refused
+
+
 async def test_garbage_and_truncated_replies_are_survived(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
