@@ -12,7 +12,7 @@ from bench.common import Result
 
 MODULES = ("bench.tag_codec", "bench.store", "bench.sip2", "bench.readers", "bench.selfcheck",
            "bench.daemon", "bench.mqtt", "bench.gateway",
-           "bench.gate")
+           "bench.gate", "bench.receiving")
 
 
 def main() -> int:

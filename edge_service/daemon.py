@@ -44,9 +44,9 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from edge_service.circulation import IlsLink, MqttLink, Sip2Backend, backend_from_config
 from edge_service.config import Config, ConfigError, load_config
@@ -107,6 +107,16 @@ class ReplyRouting(Protocol):
     """A link that can carry the gateway-mode circulation backend (``MqttSync`` can)."""
 
     def circulation_link(self, on_reply: Callable[[bytes], object]) -> MqttLink: ...
+
+
+@runtime_checkable
+class CommandRouting(Protocol):
+    """A link that runs commands from central (``MqttSync`` does): the workflows' handlers
+    (``Workflows.commands``, e.g. ``acq.expect``) are registered on it."""
+
+    def register_command(
+        self, name: str, handler: Callable[[dict[str, Any]], Awaitable[dict[str, Any] | None]],
+    ) -> None: ...
 
 
 SyncFactory = Callable[[Config, Store], SyncComponent]
@@ -251,6 +261,9 @@ class Daemon:
                               live=self.live, wake_outbox=self._wake_outbox)
         await workflows.start(self.supervisors)
         self._workflows = workflows
+        if isinstance(self.sync, CommandRouting):
+            for name, handler in workflows.commands().items():
+                self.sync.register_command(name, handler)
 
     @property
     def workflows(self) -> Workflows | None:

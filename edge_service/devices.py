@@ -101,6 +101,8 @@ class TagInField:
     set_part: int | None = None
     set_total: int | None = None
     type_of_usage: int | None = None
+    ill_borrowing_institution: str | None = None
+    """ISO 28560-1 element 11, when the memory was read: the library it is on loan to."""
     memory: bytes | None = None
     dsfid: int | None = None
     read_error: str | None = None
@@ -310,6 +312,7 @@ class DeviceSupervisor:
         tag.primary_item_id = decoded.primary_item_id
         tag.set_part, tag.set_total = decoded.set_part, decoded.set_total
         tag.type_of_usage = decoded.type_of_usage
+        tag.ill_borrowing_institution = decoded.ill_borrowing_institution
         if info.afi is not None:
             tag.afi = info.afi
         if not decoded.primary_item_id:

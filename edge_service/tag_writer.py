@@ -18,6 +18,12 @@ a tag the same way:
 ``steps`` (when given) receives one line per step done, so a caller whose write failed half way
 can record exactly what the tag went through.
 
+:func:`write_changes` is the sequence for a tag that is not ours to rewrite whole (another
+library's item on interlibrary loan): only the blocks whose content changes are written, each
+run of them read back and compared (``Reader.write_memory``), then the image's blocks read again
+and decoded; the DSFID and the lock bits are left as they are. The caller checks first that
+none of :func:`changed_blocks` is locked.
+
 Not responsible for: choosing the tag, deciding whether it may be overwritten, security
 (AFI/EAS), events or the cache (the callers do).
 """
@@ -30,7 +36,8 @@ from firmware_bridge import Reader, TagSystemInfo
 from protocols.iso15693 import Uid
 from protocols.iso28560 import LibraryTag, TagImage, decode_any, part2
 
-__all__ = ["NO_DSFID", "WrittenImage", "dsfid_to_write", "lock_plan_for", "write_image"]
+__all__ = ["NO_DSFID", "WrittenImage", "changed_blocks", "dsfid_to_write", "lock_plan_for",
+           "write_changes", "write_image"]
 
 NO_DSFID = 0x00
 """ISO/IEC 15693 DSFID 0x00: no data storage format given."""
@@ -99,3 +106,45 @@ async def write_image(reader: Reader, uid: Uid, image: TagImage, *, info: TagSys
         done.append(f"blocks {', '.join(map(str, locked))} locked and verified")
     memory = await reader.read_blocks(uid, 0, blocks)
     return WrittenImage(dsfid, locked, plan, decode_any(memory, dsfid=dsfid))
+
+
+def changed_blocks(image: TagImage, current: bytes, block_size: int) -> tuple[int, ...]:
+    """The blocks (of ``block_size`` bytes) in which ``image`` differs from ``current``, the
+    tag's memory as read; ``image`` may not be longer than ``current``."""
+    if len(image.memory) > len(current):
+        raise ValueError(f"a {len(image.memory)}-byte image on {len(current)} bytes of memory")
+    blocks = -(-len(image.memory) // block_size)
+    return tuple(block for block in range(blocks)
+                 if image.memory[block * block_size:(block + 1) * block_size]
+                 != current[block * block_size:(block + 1) * block_size])
+
+
+async def write_changes(reader: Reader, uid: Uid, image: TagImage, current: bytes, *,
+                        info: TagSystemInfo, steps: list[str] | None = None) -> WrittenImage:
+    """Write the blocks of ``image`` that differ from ``current`` (see the module doc).
+
+    ``current`` is the tag's user memory as just read, ``info`` its system information.
+    Raises the reader's errors unchanged (``BridgeError``); ``steps`` then says how far it got.
+    """
+    done = steps if steps is not None else []
+    block_size = info.block_size or image.block_size
+    padded = image.memory + current[len(image.memory):len(image.memory) + (
+        -len(image.memory) % block_size)]
+    for first, last in _runs(changed_blocks(image, current, block_size)):
+        data = padded[first * block_size:(last + 1) * block_size]
+        await reader.write_memory(uid, data, first_block=first, block_size=block_size)
+        done.append(f"blocks {first}-{last} written and verified")
+    blocks = -(-len(image.memory) // block_size)
+    memory = await reader.read_blocks(uid, 0, blocks)
+    return WrittenImage(info.dsfid, (), (), decode_any(memory, dsfid=info.dsfid))
+
+
+def _runs(blocks: tuple[int, ...]) -> list[tuple[int, int]]:
+    """Consecutive runs of sorted block numbers, as (first, last): one verified write each."""
+    runs: list[tuple[int, int]] = []
+    for block in blocks:
+        if runs and block == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], block)
+        else:
+            runs.append((block, block))
+    return runs

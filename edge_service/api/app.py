@@ -47,6 +47,7 @@ from edge_service.api.kiosk import kiosk_router
 from edge_service.api.metrics import metrics_registry
 from edge_service.api.pages import install_pages
 from edge_service.api.schemas import Devices, Health
+from edge_service.api.services import services_router
 from edge_service.api.staff import staff_router
 from edge_service.api.stream import EventStreams, events_router
 from edge_service.api.tokens import Principal, TokenBook
@@ -165,6 +166,7 @@ def create_app(view: DaemonView, *, tokens: TokenBook | None = None,
     app.include_router(kiosk_router(view))
     app.include_router(staff_router(view))
     app.include_router(gate_router(view))
+    app.include_router(services_router(view))
     if demo is not None:
         app.include_router(demo_router(demo))
     install_pages(app)

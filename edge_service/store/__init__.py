@@ -3,15 +3,33 @@
 
 The only package that imports sqlite3 (and sqlite-utils). See ``database`` for opening it,
 ``writer`` for the one-writer group commit and its loss bound, ``cache`` and ``outbox`` for what
-is stored, ``schema`` for the migrations; ``gateway_state`` is the catalog gateway's own file.
+is stored, ``schema`` for the migrations; ``acquisitions``, ``ill`` and ``campaigns`` hold the
+technical services' records; ``gateway_state`` is the catalog gateway's own file.
 """
 
+from edge_service.store.acquisitions import (
+    AcquisitionsStore,
+    DeliveryRow,
+    DeliveryTagRow,
+    ExpectedCopy,
+    ExpectResult,
+    write_delivery,
+    write_delivery_tag,
+    write_received,
+)
 from edge_service.store.cache import (
     BOOTSTRAP_BATCH_ITEMS,
     LAST_SEEN_RESOLUTION_S,
     ItemCache,
     write_security_expected,
     write_tag_seen,
+)
+from edge_service.store.campaigns import (
+    CampaignRow,
+    Campaigns,
+    CampaignTagRow,
+    write_campaign,
+    write_campaign_tag,
 )
 from edge_service.store.connection import ReadConnections, Synchronous
 from edge_service.store.database import Store, StoreConfig
@@ -29,6 +47,7 @@ from edge_service.store.errors import (
     WriteFailed,
 )
 from edge_service.store.gateway_state import GatewayState, ItemChange
+from edge_service.store.ill import IllLoan, IllLoans, delete_ill_loan, write_ill_loan
 from edge_service.store.journal import (
     Journal,
     JournalEntry,
@@ -64,12 +83,22 @@ __all__ = [
     "DEFAULT_MAX_DELAY_S",
     "LAST_SEEN_RESOLUTION_S",
     "SCHEMA_VERSION",
+    "AcquisitionsStore",
     "CachedItem",
+    "CampaignRow",
+    "CampaignTagRow",
+    "Campaigns",
     "CommitFailed",
     "DatabaseUnreadable",
+    "DeliveryRow",
+    "DeliveryTagRow",
     "DeltaResult",
     "DuplicateEvent",
+    "ExpectResult",
+    "ExpectedCopy",
     "GatewayState",
+    "IllLoan",
+    "IllLoans",
     "InvalidRecord",
     "ItemCache",
     "ItemChange",
@@ -96,9 +125,16 @@ __all__ = [
     "WriteFailed",
     "WriterCounters",
     "catalog_version_newer",
+    "delete_ill_loan",
     "journal_advance",
     "journal_begin",
     "journal_end",
+    "write_campaign",
+    "write_campaign_tag",
+    "write_delivery",
+    "write_delivery_tag",
+    "write_ill_loan",
+    "write_received",
     "write_security_expected",
     "write_tag_seen",
 ]

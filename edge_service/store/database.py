@@ -17,8 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from edge_service.store.acquisitions import AcquisitionsStore
 from edge_service.store.cache import ItemCache
+from edge_service.store.campaigns import Campaigns
 from edge_service.store.connection import READER_MMAP_BYTES, ReadConnections, Synchronous
+from edge_service.store.ill import IllLoans
 from edge_service.store.journal import Journal
 from edge_service.store.outbox import Outbox
 from edge_service.store.sync_state import read_state, write_state
@@ -36,8 +39,8 @@ class StoreConfig:
 
 
 class Store:
-    """The opened database: ``writer``, ``cache``, ``outbox``, ``journal`` and the read
-    connections."""
+    """The opened database: ``writer``, ``cache``, ``outbox``, ``journal``, the technical
+    services' tables (``acquisitions``, ``ill``, ``campaigns``) and the read connections."""
 
     def __init__(self, writer: StoreWriter, readers: ReadConnections) -> None:
         self.writer = writer
@@ -45,6 +48,9 @@ class Store:
         self.cache = ItemCache(writer, readers)
         self.outbox = Outbox(writer, readers)
         self.journal = Journal(writer, readers)
+        self.acquisitions = AcquisitionsStore(writer, readers)
+        self.ill = IllLoans(readers)
+        self.campaigns = Campaigns(readers)
 
     @classmethod
     async def open(cls, config: StoreConfig) -> Store:

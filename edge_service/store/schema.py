@@ -25,6 +25,19 @@ Tables (all keys in the library's words):
                  A trigger deletes it when the journal row gets ``ended_at``, and refuses new
                  ones for an ended transaction: the privacy rule lives in the schema, not in
                  whichever code path ends a transaction.
+    acq_expected (v3) the copies the catalog expects from suppliers: primary_item_id (the id
+                 the catalog gave the copy) -> order number and line, GS1 product id,
+                 supplier, title, type of usage; once received, the delivery and the UID.
+    acq_delivery (v3) one delivery read at a staff station: state reading/accepted/closed, its
+                 orders, supplier, invoice and summary (JSON).
+    acq_delivery_tag (v3) each tag of a delivery: received/unexpected/duplicate, the copy it
+                 matched, whether it was re-programmed, what the tag said (JSON).
+    ill_loan     (v3) interlibrary loans on loan to us: (owner_institution, primary_item_id) ->
+                 UID, ILL transaction number, borrowing institution, whether the tag carries it.
+                 A returned loan's row is deleted (its history is in the events).
+    campaign     (v3) migration campaigns: name, source models (JSON), estimate, state.
+    campaign_tag (v3) each tag a campaign met: converted/failed/already/skipped, attempts, the
+                 tag health survey (JSON).
 
 Not responsible for: connection settings (``connection``), opening files (``writer``).
 """
@@ -110,9 +123,87 @@ BEGIN
 END;
 """
 
+V3_TECHNICAL_SERVICES = """
+CREATE TABLE acq_expected (
+    primary_item_id         TEXT    NOT NULL PRIMARY KEY,
+    order_number            TEXT    NOT NULL CHECK (length(order_number) > 0),
+    order_line              TEXT,
+    gs1_product_identifier  TEXT,
+    supplier_identifier     TEXT,
+    title                   TEXT,
+    type_of_usage           INTEGER CHECK (type_of_usage BETWEEN 0 AND 255),
+    source                  TEXT    NOT NULL,
+    updated_at              TEXT    NOT NULL,
+    delivery_id             TEXT,
+    received_uid            TEXT,
+    received_at             TEXT
+) WITHOUT ROWID;
+CREATE INDEX acq_expected_by_order ON acq_expected (order_number, gs1_product_identifier);
+
+CREATE TABLE acq_delivery (
+    id          TEXT NOT NULL PRIMARY KEY,
+    station     TEXT NOT NULL,
+    state       TEXT NOT NULL CHECK (state IN ('reading', 'accepted', 'closed')),
+    data        TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(data)),
+    opened_at   TEXT NOT NULL,
+    closed_at   TEXT
+) WITHOUT ROWID;
+CREATE INDEX acq_delivery_open ON acq_delivery (station) WHERE closed_at IS NULL;
+
+CREATE TABLE acq_delivery_tag (
+    delivery_id     TEXT    NOT NULL,
+    uid             TEXT    NOT NULL,
+    outcome         TEXT    NOT NULL CHECK (outcome IN ('received', 'unexpected', 'duplicate')),
+    primary_item_id TEXT,
+    programmed      INTEGER NOT NULL DEFAULT 0 CHECK (programmed IN (0, 1)),
+    data            TEXT    NOT NULL DEFAULT '{}' CHECK (json_valid(data)),
+    updated_at      TEXT    NOT NULL,
+    PRIMARY KEY (delivery_id, uid)
+) WITHOUT ROWID;
+
+CREATE TABLE ill_loan (
+    owner_institution     TEXT    NOT NULL,
+    primary_item_id       TEXT    NOT NULL,
+    uid                   TEXT,
+    transaction_number    TEXT,
+    borrowing_institution TEXT    NOT NULL,
+    data_model            TEXT,
+    tag_written           INTEGER NOT NULL CHECK (tag_written IN (0, 1)),
+    received_at           TEXT    NOT NULL,
+    PRIMARY KEY (owner_institution, primary_item_id)
+) WITHOUT ROWID;
+CREATE INDEX ill_loan_by_uid ON ill_loan (uid);
+
+CREATE TABLE campaign (
+    id            TEXT    NOT NULL PRIMARY KEY,
+    name          TEXT    NOT NULL,
+    source_models TEXT    NOT NULL CHECK (json_valid(source_models)),
+    estimate      INTEGER CHECK (estimate >= 0),
+    allow_loss    INTEGER NOT NULL DEFAULT 0 CHECK (allow_loss IN (0, 1)),
+    state         TEXT    NOT NULL CHECK (state IN ('active', 'finished')),
+    created_at    TEXT    NOT NULL,
+    finished_at   TEXT
+) WITHOUT ROWID;
+
+CREATE TABLE campaign_tag (
+    campaign_id     TEXT    NOT NULL,
+    uid             TEXT    NOT NULL,
+    outcome         TEXT    NOT NULL CHECK (outcome IN ('converted', 'failed', 'already',
+                                                        'skipped')),
+    source_model    TEXT,
+    primary_item_id TEXT,
+    attempts        INTEGER NOT NULL DEFAULT 1 CHECK (attempts >= 0),
+    health          TEXT    NOT NULL DEFAULT '{}' CHECK (json_valid(health)),
+    detail          TEXT,
+    updated_at      TEXT    NOT NULL,
+    PRIMARY KEY (campaign_id, uid)
+) WITHOUT ROWID;
+"""
+
 MIGRATIONS: tuple[tuple[int, str], ...] = (
     (1, V1_CACHE_AND_OUTBOX),
     (2, V2_JOURNAL),
+    (3, V3_TECHNICAL_SERVICES),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]

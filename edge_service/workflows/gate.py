@@ -36,7 +36,10 @@ microseconds per tag, and never awaits)::
 
 A tag the cache has never seen is read by the supervisor right after the first notification;
 the monitor waits for that read (the second notification of the same inventory turn) to name
-the item. A tag without an owner ISIL is not foreign: it is looked up under our ISILs.
+the item. A tag without an owner ISIL is not foreign: it is looked up under our ISILs. Nor is
+an interlibrary loan on loan to us (``ill``): an open loan recorded by a staff station
+(``store.ill``), or a tag read here whose ILL borrowing institution is one of our ISILs; it is
+judged as our own items are.
 
 Alarm: the outputs ``ALARM_OUTPUTS`` pulse for ``gate.alarm_ms`` (``Reader.set_outputs``,
 scheduled as a task at once); the events are recorded in one writer operation
@@ -368,7 +371,8 @@ class GateMonitor:
             return self._verdict(uid, action, tag, visit, None)
         owner = tag.owner_institution or None
         cached = self._cached(owner, tag.primary_item_id)
-        if owner is not None and not self._library.ours(owner):
+        if owner is not None and not self._library.ours(owner) \
+                and not self._on_loan_to_us(tag, owner):
             action = _FOREIGN_ACTIONS[self._gate.foreign]
             return self._verdict(uid, action, tag, visit, cached, foreign=True)
         if cached is None or cached.security_expected:
@@ -412,6 +416,19 @@ class GateMonitor:
             self._warn_once("cache", "%s: cache unreadable, deciding without it: %s",
                             self.name, exc)
         return None
+
+    def _on_loan_to_us(self, tag: TagInField, owner: str) -> bool:
+        """Whether another library's item is on interlibrary loan to us (module docstring)."""
+        borrower = tag.ill_borrowing_institution
+        if borrower and borrower in self._library.own_isils():
+            return True
+        try:
+            return self._store.ill.on_loan(owner, tag.primary_item_id or "")
+        except StoreError as exc:
+            self.counters["cache_errors"] += 1
+            self._warn_once("ill", "%s: ILL loans unreadable, deciding without them: %s",
+                            self.name, exc)
+            return False
 
     def _within_grace(self, cached: CachedItem) -> bool:
         try:

@@ -5,7 +5,8 @@ One workflow per reader, by the reader's role:
 
     pad    -> SelfCheck (kiosk), plus the journal's Recovery (one per box)
     gate   -> GateMonitor (the supervisor's inventory is AFI-filtered when the scheme uses AFI)
-    staff  -> StaffStation (program, convert, secure, batch) and inventory sessions
+    staff  -> StaffStation (program, convert, secure, batch) and inventory sessions, with its
+              technical services (``services``: receiving, interlibrary loan, campaigns)
 
 ``node.mode`` narrows what runs (``kiosk``: pads only, ``gate``: gates only, ``staff``: staff
 readers only, ``all``: everything). ``start()`` runs the journal recovery once before any kiosk
@@ -27,8 +28,10 @@ from edge_service.devices import DeviceSupervisor
 from edge_service.store import Store
 from edge_service.workflows.gate import GateMonitor, gate_inventory_afi
 from edge_service.workflows.live import LiveEvents
+from edge_service.workflows.order_lines import EXPECT_COMMAND, CommandHandler, expect_command
 from edge_service.workflows.recovery import Recovery
 from edge_service.workflows.selfcheck import SelfCheck
+from edge_service.workflows.services import TechnicalServices
 from edge_service.workflows.staff import StaffStation
 from firmware_bridge import SECURITY_PRESETS
 
@@ -55,6 +58,7 @@ class Workflows:
         self.kiosks: dict[str, SelfCheck] = {}
         self.gates: dict[str, GateMonitor] = {}
         self.staff: dict[str, StaffStation] = {}
+        self.services: dict[str, TechnicalServices] = {}
         self.recovery: Recovery | None = None
         self._salt = b""
 
@@ -94,6 +98,10 @@ class Workflows:
             return next(iter(self.kiosks.values()), None)
         return self.kiosks.get(name)
 
+    def commands(self) -> dict[str, CommandHandler]:
+        """The commands from central the workflows answer (name -> handler)."""
+        return {EXPECT_COMMAND: expect_command(self.store)}
+
     def snapshot(self) -> dict[str, Any]:
         return {"mode": self.config.node.mode, "kiosks": sorted(self.kiosks),
                 "gates": sorted(self.gates), "staff": sorted(self.staff),
@@ -131,6 +139,8 @@ class Workflows:
                                        self.config.library, self.scheme, self.live,
                                        wake_outbox=self._wake_outbox)
                 self.staff[name] = station
+                self.services[name] = services = TechnicalServices.on(station)
+                services.start()
 
     def _supervisor_of(self, name: str) -> DeviceSupervisor | None:
         for table in (self.kiosks, self.gates, self.staff):
@@ -154,6 +164,9 @@ class Workflows:
             gate = self.gates.pop(name, None)
             if gate is not None:
                 await gate.stop()
+            services = self.services.pop(name, None)
+            if services is not None:
+                await services.stop()
             station = self.staff.pop(name, None)
             if station is not None:
                 stop = getattr(station, "stop", None)

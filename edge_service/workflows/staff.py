@@ -32,6 +32,11 @@ One :class:`StaffStation` per reader with role ``staff``. What it promises:
   ``stop()`` finishes an open session, so its findings are recorded rather than dropped.
 - Refusals are :class:`WorkflowError` with a message for the person at the desk; device
   trouble is ``device_unavailable`` (503).
+- For the technical services built on the station (``workflows.acquisitions``, ``ill``,
+  ``campaigns``): ``program_tag`` takes further ISO 28560-1 ``elements`` for the new tag and an
+  ``also`` callback that records the caller's own state and event in the same transaction as
+  the ``tag.write`` event; ``pad_lock`` is held by every tag operation of the station, and by a
+  service writing the pad's tags in its own way.
 
 Not responsible for: reading the pad (``devices``), encoding (``protocols.iso28560``), HTTP,
 the inventory rules (``inventory``), deciding whether an item should circulate.
@@ -42,10 +47,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from edge_service.config import LibraryConfig, NodeConfig
 from edge_service.devices import DeviceSupervisor, TagInField
@@ -63,16 +68,16 @@ from edge_service.workflows.staff_results import (
     WriteResult,
     afi_text,
 )
+from edge_service.workflows.tag_errors import parse_uid as _parse_uid
+from edge_service.workflows.tag_errors import tag_failure as _tag_failure
+from edge_service.workflows.tag_errors import tag_silent as _tag_silent
 from firmware_bridge import (
     SECURITY_PRESETS,
     BridgeError,
     Reader,
     SecurityScheme,
     SecurityState,
-    TagNotResponding,
-    TagRefused,
     TagSystemInfo,
-    TransientError,
     Unsupported,
     VerificationFailed,
 )
@@ -96,9 +101,10 @@ logger = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=Message)
 FailureKind = Literal["write_failed", "security_failed"]
+AlsoRecord = Callable[[WriteConnection, LibraryTag, datetime], None]
+"""More records of a caller, made in the transaction of a verified write's ``tag.write`` event:
+(connection, the tag as read back, the event's time)."""
 
-ISO_BLOCK_LOCKED = 0x12
-"""ISO 15693 error code: the specified block is locked and its content cannot be changed."""
 DETAIL_MAX = 512
 """``ExceptionData.detail`` holds at most this many characters."""
 _SIZE_OPTION = {TagModel.PART2: "memory_size", TagModel.PART3: "size"}
@@ -159,6 +165,11 @@ class StaffStation:
     @property
     def name(self) -> str:
         return self.supervisor.name
+
+    @property
+    def pad_lock(self) -> asyncio.Lock:
+        """Held by every tag operation of this station (one at a time on the pad)."""
+        return self._lock
 
     def left_unfinished(self, uid: Uid) -> bool:
         """Whether a write of this station to ``uid`` failed after it began (and no later
@@ -256,9 +267,13 @@ class StaffStation:
     async def program_tag(self, barcode: str, *, uid: str | Uid | None = None,
                           overwrite: bool = False, secured: bool = True,
                           set_part: int | None = None, set_total: int | None = None,
-                          operator: str | None = None) -> WriteResult:
-        """:meth:`program` without the batch check (the batch itself calls this)."""
-        wanted = self._new_tag(barcode, set_part, set_total)
+                          operator: str | None = None,
+                          elements: Mapping[str, Any] | None = None,
+                          also: AlsoRecord | None = None) -> WriteResult:
+        """:meth:`program` without the batch check (the batch and the technical services call
+        this): ``elements`` more ISO 28560-1 elements for the tag (``type_of_usage``...),
+        ``also`` the caller's records in the write's transaction (see the module docstring)."""
+        wanted = self._new_tag(barcode, set_part, set_total, elements)
         given = _parse_uid(uid)
         async with self._lock:
             reader = self._reader()
@@ -273,19 +288,20 @@ class StaffStation:
             await self._refuse_locked(reader, target, image)
             attempt = _Attempt(target, barcode, wanted.owner_institution)
             written, change = await self._write(reader, attempt, image, info, secured)
-            result = await self._commit(attempt, written, change, draft)
+            result = await self._commit(attempt, written, change, draft, also=also)
         self._announce("programmed", result)
         return result
 
-    def _new_tag(self, barcode: str, set_part: int | None, set_total: int | None) -> LibraryTag:
+    def _new_tag(self, barcode: str, set_part: int | None, set_total: int | None,
+                 elements: Mapping[str, Any] | None = None) -> LibraryTag:
         _checked(lambda: ItemRef(primary_item_id=barcode), field_name="barcode")
         if (set_part is None) != (set_total is None):
             raise WorkflowError("invalid_request", "Give both the part number and the number "
                                 "of parts of the set, or neither.", status=422, field="set_part")
         try:
-            return LibraryTag(self.target_model, primary_item_id=barcode,
-                              owner_institution=self.library.isil or None,
-                              set_part=set_part, set_total=set_total)
+            return LibraryTag(self.target_model, **{
+                "primary_item_id": barcode, "owner_institution": self.library.isil or None,
+                "set_part": set_part, "set_total": set_total, **(elements or {})})
         except ProtocolError as exc:
             raise WorkflowError("invalid_request", str(exc), status=422,
                                 field="set_part") from None
@@ -615,9 +631,9 @@ class StaffStation:
 
     async def _commit(self, attempt: _Attempt, written: WrittenImage,
                       change: SecurityChange, draft: TagWriteData, *,
-                      converted_from: TagModel | None = None, dropped: tuple[str, ...] = ()
-                      ) -> WriteResult:
-        """The tag.write event and the tag observation, in one transaction."""
+                      converted_from: TagModel | None = None, dropped: tuple[str, ...] = (),
+                      also: AlsoRecord | None = None) -> WriteResult:
+        """The tag.write event and the tag observation (and ``also``'s), in one transaction."""
         uid, tag = attempt.uid, written.written
         data = replace(draft, verified=True, locked_blocks=written.locked_blocks,
                        owner_institution=tag.owner_institution, afi=afi_text(change.after.afi))
@@ -630,6 +646,8 @@ class StaffStation:
             write_tag_seen(conn, str(uid), tag.owner_institution or "",
                            tag.primary_item_id or "", afi=change.after.afi,
                            eas=change.after.eas, now=now)
+            if also is not None:
+                also(conn, tag, now)
             return event.id
 
         try:
@@ -692,16 +710,6 @@ def _batch_kind(kind: str) -> BatchKind:
                             status=422, field="kind") from None
 
 
-def _parse_uid(uid: str | Uid | None) -> Uid | None:
-    if uid is None or isinstance(uid, Uid):
-        return uid
-    try:
-        return Uid.from_text(uid)
-    except ProtocolError as exc:
-        raise WorkflowError("invalid_request", f"Tag id {uid!r}: {exc}", status=422,
-                            field="uid") from None
-
-
 def _encoded(tag: LibraryTag, memory_bytes: int) -> TagImage:
     try:
         image = encode_tag(tag, size=memory_bytes or None).image
@@ -728,32 +736,3 @@ def _valid(build: Callable[[], Message]) -> bool:
     except ContractError:
         return False
     return True
-
-
-def _tag_silent(exc: BridgeError) -> bool:
-    """Whether the tag, not the reader, stopped answering: no reply, or a transient failure
-    addressed to one tag (FEIG's write error at a block)."""
-    return isinstance(exc, TagNotResponding) or (
-        isinstance(exc, TransientError) and getattr(exc, "uid", None) is not None)
-
-
-def _tag_failure(exc: BridgeError, doing: str) -> WorkflowError:
-    """A device error as the person at the desk should read it."""
-    if _tag_silent(exc):
-        return WorkflowError("tag_not_responding", f"The tag stopped answering while {doing}; "
-                             "it may have moved off the pad. Put it back and try again.")
-    if isinstance(exc, VerificationFailed):
-        return WorkflowError("verification_failed", f"The tag did not keep what was written "
-                             f"while {doing}. Try again; if it fails again, replace the tag.")
-    if isinstance(exc, TagRefused):
-        why = (f"block {exc.block} is locked" if exc.iso_error == ISO_BLOCK_LOCKED
-               and exc.block is not None else "it answered with an error")
-        return WorkflowError("tag_refused", f"The tag refused {doing}: {why}. Replace the tag "
-                             "if this repeats.")
-    if isinstance(exc, Unsupported):
-        return WorkflowError("unsupported", f"This reader cannot do that ({doing}).",
-                             status=501)
-    if isinstance(exc, TransientError):
-        return WorkflowError("device_unavailable", f"The staff reader did not answer while "
-                             f"{doing}. Try again.", status=503)
-    return WorkflowError("reader_fault", f"The staff reader failed while {doing}.", status=502)

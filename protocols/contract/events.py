@@ -11,6 +11,14 @@
     lib.inventory.v1              inventory     InventoryData
     lib.exception.v1              exception     ExceptionData
     lib.contract.rejected.v1      contract      ContractRejectedData
+    lib.acq.received.v1           acq           AcqReceivedData
+    lib.acq.delivery.v1           acq           AcqDeliveryData
+    lib.ill.v1                    ill           IllData
+    lib.campaign.v1               campaign      CampaignData
+
+The last four (technical services: acquisitions receiving, interlibrary loan, migration
+campaigns) were added to v1 as new types on new kinds: additive, so a v1 consumer that does not
+know them ignores them as it ignores any unknown type.
 
 Item identity is ``primary_item_id`` + ``owner_institution`` everywhere, as in the item delta.
 Patrons appear only as salted hashes (``patron``), never as card numbers, names or PINs; SIP2
@@ -63,6 +71,8 @@ SecurityMethod = Literal["afi", "eas", "both"]
 CirculationResult = Literal["ok", "refused", "queued_offline", "needs_staff"]
 Remediation = Literal["resecured", "unsecured", "staff_alerted", "none"]
 PassageDirection = Literal["in", "out", "unknown"]
+IllAction = Literal["received", "returned"]
+CampaignState = Literal["active", "finished"]
 ExceptionKind = Literal[
     "offline_rejected", "incomplete_set", "unknown_tag", "write_failed", "security_failed",
     "other",
@@ -252,6 +262,97 @@ class ContractRejectedData(Message):
     payload_sha256: str | None = spec(Nullable(SHA256_HEX), default=None)
 
 
+# --- technical services: acquisitions, interlibrary loan, migration campaigns --------------
+
+SUPPLY_TEXT = Text(64)
+"""A supplier's value as the tag carries it (supplier id, order or invoice number, order line)."""
+DATA_MODEL = Choice(TAG_DATA_MODELS)
+
+
+@message
+class AcqReceivedData(Message):
+    """``lib.acq.received.v1``: one supplier-tagged item of a delivery, matched to an expected
+    copy and re-programmed from the acquisition stage to the library's circulation data,
+    verified by read-back. The supplier's values are those the tag carried before."""
+
+    delivery_id: str = spec(ID)
+    primary_item_id: str = spec(ITEM_ID)
+    uid: str = spec(UID)
+    order_number: str = spec(SUPPLY_TEXT)
+    data_model: str = spec(DATA_MODEL)
+    owner_institution: str | None = spec(Nullable(ISIL), default=None)
+    order_line: str | None = spec(Nullable(SUPPLY_TEXT), default=None)
+    supplier_identifier: str | None = spec(Nullable(SUPPLY_TEXT), default=None)
+    supplier_invoice_number: str | None = spec(Nullable(SUPPLY_TEXT), default=None)
+    gs1_product_identifier: str | None = spec(Nullable(SUPPLY_TEXT), default=None)
+    supply_chain_stage: int | None = spec(Nullable(Integer(0, 255)), default=None)
+    afi: str | None = spec(Nullable(AFI), default=None)
+    operator: str | None = spec(Nullable(ID), default=None)   # staff account, never a patron
+
+
+@message
+class AcqDeliveryData(Message):
+    """``lib.acq.delivery.v1``: a delivery closed. ``received`` items were re-programmed;
+    ``failed`` matched an order line but were not (a write failed, or the item never came back
+    to the pad); ``missing_items`` are the first of the ``missing`` copies' item ids."""
+
+    delivery_id: str = spec(ID)
+    received: int = spec(Integer())
+    unexpected: int = spec(Integer())
+    missing: int = spec(Integer())
+    duplicates: int = spec(Integer())
+    failed: int = spec(Integer())
+    orders: tuple[str, ...] = spec(Array(SUPPLY_TEXT, max_items=64, unique=True))
+    missing_items: tuple[str, ...] = spec(Array(ITEM_ID, max_items=500, unique=True))
+    supplier_identifier: str | None = spec(Nullable(SUPPLY_TEXT), default=None)
+    supplier_invoice_number: str | None = spec(Nullable(SUPPLY_TEXT), default=None)
+    operator: str | None = spec(Nullable(ID), default=None)
+
+
+@message
+class IllData(Message):
+    """``lib.ill.v1``: an interlibrary loan item received from its owner (``owner_institution``,
+    the lending library) or returned to it. ``tag_written``: the ILL borrowing institution and
+    transaction number were written to the tag (received) or cleared from it (returned) and
+    verified; when false, ``tag_note`` says why (the model has no place for them, the blocks
+    to change are locked) and the loan is recorded at the edge only."""
+
+    action: IllAction = spec(Choice.of(IllAction))
+    primary_item_id: str = spec(ITEM_ID)
+    owner_institution: str = spec(ISIL)
+    borrowing_institution: str = spec(ISIL)
+    tag_written: bool = spec(Boolean())
+    uid: str | None = spec(Nullable(UID), default=None)
+    transaction_number: str | None = spec(Nullable(SUPPLY_TEXT), default=None)
+    data_model: str | None = spec(Nullable(DATA_MODEL), default=None)
+    tag_note: str | None = spec(Nullable(Text(256)), default=None)
+    afi: str | None = spec(Nullable(AFI), default=None)
+    operator: str | None = spec(Nullable(ID), default=None)
+
+
+@message
+class CampaignData(Message):
+    """``lib.campaign.v1``: a migration campaign's progress and tag health survey, sent when it
+    finishes. Counts are tags; ``pending_estimate`` is the campaign's estimate of the collection
+    less the tags settled (None without an estimate)."""
+
+    campaign_id: str = spec(ID)
+    state: CampaignState = spec(Choice.of(CampaignState))
+    target_model: str = spec(DATA_MODEL)
+    source_models: tuple[str, ...] = spec(Array(DATA_MODEL, max_items=8, min_items=1,
+                                                unique=True))
+    converted: int = spec(Integer())
+    failed: int = spec(Integer())
+    already: int = spec(Integer())
+    skipped: int = spec(Integer())
+    unreadable_blocks: int = spec(Integer())
+    weak_reads: int = spec(Integer())
+    default_passwords: int = spec(Integer())
+    blocked_by_locks: int = spec(Integer())
+    pending_estimate: int | None = spec(Nullable(Integer()), default=None)
+    name: str | None = spec(Nullable(Text(64)), default=None)
+
+
 # --- catalogue -------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -271,6 +372,10 @@ EVENT_TYPES: dict[str, EventType] = {t.name: t for t in (
     EventType("lib.inventory.v1", "inventory", InventoryData),
     EventType("lib.exception.v1", "exception", ExceptionData),
     EventType("lib.contract.rejected.v1", "contract", ContractRejectedData),
+    EventType("lib.acq.received.v1", "acq", AcqReceivedData),
+    EventType("lib.acq.delivery.v1", "acq", AcqDeliveryData),
+    EventType("lib.ill.v1", "ill", IllData),
+    EventType("lib.campaign.v1", "campaign", CampaignData),
 )}
 
 

@@ -70,7 +70,7 @@ NODE_PREFIX_PATTERN = (
 RESPONSE_TOPIC_PATTERN = NODE_PREFIX_PATTERN + "/res"
 EVENT_KINDS = (
     "circ", "security", "gate.alarm", "gate.count", "tag.write", "inventory", "exception",
-    "contract",
+    "contract", "acq", "ill", "campaign",
 )
 
 _ID = re.compile(ID_PATTERN)

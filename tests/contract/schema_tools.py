@@ -16,6 +16,9 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
 from protocols.contract import (
+    AcqDeliveryData,
+    AcqReceivedData,
+    CampaignData,
     CentralStatus,
     CheckinRequest,
     CheckoutRequest,
@@ -29,6 +32,7 @@ from protocols.contract import (
     ExceptionData,
     GateAlarmData,
     GateCountData,
+    IllData,
     InventoryData,
     ItemDelta,
     ItemInfoRequest,
@@ -70,6 +74,10 @@ SCHEMA_OF: dict[type[Message], str] = {
     InventoryData: "data-inventory.json",
     ExceptionData: "data-exception.json",
     ContractRejectedData: "data-contract-rejected.json",
+    AcqReceivedData: "data-acq-received.json",
+    AcqDeliveryData: "data-acq-delivery.json",
+    IllData: "data-ill.json",
+    CampaignData: "data-campaign.json",
     PatronCheckRequest: "circ-patron-request.json",
     CheckoutRequest: "circ-checkout-request.json",
     CheckinRequest: "circ-checkin-request.json",
