@@ -64,7 +64,6 @@ from protocols.iso28560 import LibraryTag, TagModel, decode_any, encode_tag
 from protocols.readers import feig
 
 CART = 20
-BUDGET_RATIO = 2.5
 OWNER = "DK-718500"
 ORDER = "PO-2026-0815"
 PRODUCTS = ("9788702173055", "9788711334669", "9788763818452", "9788702284959")
@@ -244,7 +243,8 @@ def run(*, quick: bool = False) -> list[Result]:
     poll = POLL_INTERVAL_MS["staff"]
     return [Result(
         f"receiving: {len(tags)} supplier-tagged items, one at a time (FEIG desk pad)",
-        per_minute, "items/min", f"<= {BUDGET_RATIO}x floor time", ratio <= BUDGET_RATIO,
+        # The issue sets no budget here, only the comparison with the floor: none is claimed.
+        per_minute, "items/min", "", None,
         f"{ratio:.2f}x the floor ({floor_per_minute:.0f} items/min: per item "
         f"{floor.total_s / len(tags) * 1000:.0f} ms = air {floor.air_s / len(tags) * 1000:.0f}"
         f" + serial {floor.serial_s / len(tags) * 1000:.0f}, {floor.exchanges // len(tags)} "

@@ -190,6 +190,16 @@ class GateConfig:
     """How long the alarm outputs (light, buzzer) stay on."""
     realarm_s: int = 10
     """The same tag alarms again only after this long in the field or after leaving it."""
+    barrier_inputs: str = ""
+    """Light barriers for people counting and direction: "INSIDE,OUTSIDE", the reader inputs
+    (1-8) of the inside and the outside beam, e.g. "1,2"; empty: none (no counts)."""
+
+    def barriers(self) -> tuple[int, int] | None:
+        """(inside, outside) inputs, or None; the text was validated with the config."""
+        if not self.barrier_inputs.strip():
+            return None
+        inside, outside = (int(p) for p in self.barrier_inputs.split(","))
+        return inside, outside
 
 
 @dataclass(frozen=True, slots=True)
@@ -342,6 +352,13 @@ def _validate_workflows(config: Config) -> None:
     _check_range("gate.grace_s", gate.grace_s, 0, 86_400)
     _check_range("gate.alarm_ms", gate.alarm_ms, 100, 60_000)
     _check_range("gate.realarm_s", gate.realarm_s, 1, 3600)
+    if gate.barrier_inputs.strip():
+        parts = [p.strip() for p in gate.barrier_inputs.split(",")]
+        if len(parts) != 2 or not all(p.isdigit() and 1 <= int(p) <= 8 for p in parts) \
+                or parts[0] == parts[1]:
+            raise ConfigError("gate.barrier_inputs", "expected two different reader inputs "
+                              f"1-8, inside then outside (like \"1,2\"), got "
+                              f"{gate.barrier_inputs!r}")
 
 
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, str]]:

@@ -38,6 +38,11 @@ FIELDS = ("pad", "staff", "gate")
 """The places that are a reader's field; the demo names its readers the same."""
 PLACES = ("shelf", *FIELDS, "outside")
 WALK_S = 2.0
+BEAMS = ((1, True), (2, True), (1, False), (2, False))
+"""A person walking out through the gate's light barriers (input 1 inside, 2 outside)."""
+BEAM_TIMES_S = (0.2, 0.6, 1.0, 1.4)
+"""When each beam changes during the walk: each step lasts several of the gate's 0.1 s input
+polls, so the order (the direction) is seen."""
 """How long a walking patron's items stay in the gate's field: several gate inventories
 (every 100 ms) see them, as on a real pedestal."""
 MEMORY_BYTES = 28 * 4
@@ -153,6 +158,8 @@ class DemoProps:
         if missing:
             raise ValueError(f"demo fields missing: {', '.join(missing)}")
         self._props = {prop.id: prop for prop in props}
+        self.front_ends: dict[str, Any] = {}
+        """The simulated readers' front-ends by field, once served (the gate's has inputs)."""
 
     def objects(self) -> list[dict[str, Any]]:
         return [prop.to_json() for prop in self._props.values()]
@@ -170,8 +177,20 @@ class DemoProps:
         prop = self.prop(prop_id)
         self._move(prop, place)
         if place == "gate":
-            prop.walk = asyncio.get_running_loop().call_later(WALK_S, self._walked_out, prop)
+            loop = asyncio.get_running_loop()
+            prop.walk = loop.call_later(WALK_S, self._walked_out, prop)
+            self._break_beams(loop)
         return prop.to_json()
+
+    def _break_beams(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The walker passes the gate's light barriers, inside beam first (leaving), so the
+        gate counts a person going out."""
+        gate = self.front_ends.get("gate")
+        set_input = getattr(gate, "set_input", None)
+        if set_input is None:
+            return
+        for delay_s, (beam, broken) in zip(BEAM_TIMES_S, BEAMS, strict=True):
+            loop.call_later(delay_s, set_input, beam, broken)
 
     def fail_writes(self, prop_id: str) -> dict[str, Any]:
         """The kiosk pad refuses security writes to this prop from now on."""

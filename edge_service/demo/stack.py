@@ -44,7 +44,7 @@ from edge_service.ils import IlsSimulator, SimData, Sip2Profile, load_simulator_
 from edge_service.store import ItemRecord, Store
 from edge_service.sync import ClientSettings
 from firmware_bridge import PtyEndpoint
-from firmware_bridge.simulator import RfField, SimulatedReader
+from firmware_bridge.simulator import SimulatedReader
 from firmware_bridge.simulator.frontends import front_end_for
 
 __all__ = ["PAGE_ROLES", "READER_NAMES", "DemoOptions", "DemoUnavailable", "RunningDemo",
@@ -174,6 +174,9 @@ def _config(options: DemoOptions, state: Path, readers: Mapping[str, str], catal
         "library": {"isil": ISIL, "data_model": "iso28560-2"},
         # A demo patron reads the screen and moves items by mouse: more time than at a kiosk.
         "selfcheck": {"set_wait_ms": 800, "session_timeout_s": 180},
+        # The simulated gate has two light barriers (inputs 1 inside, 2 outside): a walk
+        # through it breaks both, so the gate page counts people (``props.BEAMS``).
+        "gate": {"barrier_inputs": "1,2"},
         "logging": {"level": options.log_level},
         "readers": [{"name": READER_NAMES[role], "protocol": "feig", "port": port, "role": role}
                     for role, port in readers.items()],
@@ -194,10 +197,12 @@ def _gateway_settings(state: Path, catalog: SimData, ils_port: int,
 
 
 @contextlib.asynccontextmanager
-async def _simulated_reader(state: Path, name: str, rf_field: RfField) -> AsyncIterator[str]:
+async def _simulated_reader(state: Path, name: str, props: DemoProps) -> AsyncIterator[str]:
     """A FEIG reader simulated on a pty; yields the stable path the daemon opens."""
     async with PtyEndpoint(state / f"reader-{name}", name=f"demo-{name}") as endpoint:
-        server = SimulatedReader(front_end_for("feig", rf_field), endpoint)
+        front_end = front_end_for("feig", props.fields[name])
+        props.front_ends[name] = front_end
+        server = SimulatedReader(front_end, endpoint)
         serving = asyncio.create_task(server.serve(), name=f"libedge demo reader {name}")
         try:
             yield endpoint.device_path
@@ -239,7 +244,7 @@ async def demo_stack(options: DemoOptions) -> AsyncIterator[RunningDemo]:
         ils = await stack.enter_async_context(IlsSimulator(catalog, port=0))
         props = DemoProps(sample_props(catalog))
         readers = {name: await stack.enter_async_context(
-            _simulated_reader(state, name, props.fields[name])) for name in FIELDS}
+            _simulated_reader(state, name, props)) for name in FIELDS}
         mqtt_port: int | None = None
         warnings: list[str] = []
         if options.mqtt and find_mosquitto() is not None:

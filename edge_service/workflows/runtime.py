@@ -26,7 +26,7 @@ from edge_service.circulation import IlsLink
 from edge_service.config import Config
 from edge_service.devices import DeviceSupervisor
 from edge_service.store import Store
-from edge_service.workflows.gate import GateMonitor, gate_inventory_afi
+from edge_service.workflows.gate import GateMonitor, LightBarriers, gate_inventory_afi
 from edge_service.workflows.live import LiveEvents
 from edge_service.workflows.order_lines import EXPECT_COMMAND, CommandHandler, expect_command
 from edge_service.workflows.recovery import Recovery
@@ -128,10 +128,12 @@ class Workflows:
                     self.recovery = Recovery(kiosk)
             elif role == "gate":
                 supervisor.inventory_afi = gate_inventory_afi(self.scheme)
+                beams = self.config.gate.barriers()
                 gate = GateMonitor(
                     supervisor, store=self.store, node=self.config.node,
                     library=self.config.library, gate=self.config.gate, scheme=self.scheme,
-                    live=self.live, wake_outbox=self._wake_outbox)
+                    live=self.live, wake_outbox=self._wake_outbox,
+                    barriers=LightBarriers(*beams) if beams else None)
                 gate.start()
                 self.gates[name] = gate
             else:

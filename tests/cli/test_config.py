@@ -85,3 +85,15 @@ def test_whose_items_are_ours() -> None:
     assert library.ours(None)   # 3M and early tags carry no owner: never foreign for that
     assert library.ours("")
     assert parse_config({}, {}).library.ours("DE-705")   # no ISIL configured: all ours
+
+
+@pytest.mark.parametrize("value", ["1", "1,1", "0,2", "1,9", "a,b", "1,2,3"])
+def test_barrier_inputs_must_be_two_different_inputs(value: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config({"gate": {"barrier_inputs": value}}, {})
+    assert caught.value.key == "gate.barrier_inputs"
+
+
+def test_barrier_inputs_give_inside_and_outside() -> None:
+    assert parse_config({"gate": {"barrier_inputs": " 2, 1"}}, {}).gate.barriers() == (2, 1)
+    assert parse_config({}, {}).gate.barriers() is None

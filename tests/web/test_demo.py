@@ -136,6 +136,18 @@ async def test_the_stack_starts_everything_and_stops_on_request(tmp_path: Path,
         objects = await asyncio.to_thread(get_json, f"{demo.base_url}/api/v1/demo",
                                           demo.tokens["staff"])
         assert len(objects["objects"]) == len(demo.props.objects())
+        if mqtt:   # once is enough: a walk breaks the gate's light barriers, a person is counted
+            demo.props.place("book-5012345602", "gate")
+            gate_url = f"{demo.base_url}/api/v1/gates/main-door"
+            deadline = asyncio.get_running_loop().time() + 10
+            while True:
+                counts = (await asyncio.to_thread(get_json, gate_url, demo.tokens["gate"])
+                          )["counts"]
+                if counts.get("left") == 1 or asyncio.get_running_loop().time() > deadline:
+                    break
+                await asyncio.sleep(0.1)
+            assert counts["available"] is True, counts
+            assert (counts["left"], counts["entered"]) == (1, 0), counts
         demo.daemon.request_stop()
         assert await demo.wait() == 0
     assert not (state / "reader-pad").exists()   # the ptys' links went with the readers
