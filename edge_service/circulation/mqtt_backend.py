@@ -107,9 +107,14 @@ class MqttBackend:
 
     # --- requests ----------------------------------------------------------------------------
 
-    def _header(self) -> dict[str, Any]:
+    def _header(self, related_event: str | None = None) -> dict[str, Any]:
+        """A new correlation id, or for an off-line replay one derived from the off-line
+        event: a replay retried after a timeout (the first may have reached the ILS) carries
+        the same id, and the gateway's dedupe window answers it from the stored reply instead
+        of lending or returning the item twice."""
         expires = self._clock_ms() + int(self.timeout_s * 1000)
-        return {"corr": secrets.token_hex(CORR_BYTES), "expires": format_time(expires)}
+        corr = f"replay-{related_event}" if related_event else secrets.token_hex(CORR_BYTES)
+        return {"corr": corr, "expires": format_time(expires)}
 
     async def ask(self, request: CirculationRequest) -> CirculationOutcome:
         """Publish ``request`` and wait for its outcome (an error reply raises)."""
@@ -152,7 +157,7 @@ class MqttBackend:
                        offline_at_ms: int | None = None, related_event: str | None = None,
                        set_parts_present: int | None = None) -> CirculationOutcome:
         return await self.ask(CheckoutRequest(
-            **self._header(), primary_item_id=item.primary_item_id,
+            **self._header(related_event), primary_item_id=item.primary_item_id,
             owner_institution=item.owner_institution, patron_id=patron_id, pin=pin,
             set_parts_present=set_parts_present, **self._offline(offline_at_ms, related_event)))
 
@@ -160,7 +165,7 @@ class MqttBackend:
                       related_event: str | None = None, location: str | None = None
                       ) -> CirculationOutcome:
         return await self.ask(CheckinRequest(
-            **self._header(), primary_item_id=item.primary_item_id,
+            **self._header(related_event), primary_item_id=item.primary_item_id,
             owner_institution=item.owner_institution, location=location,
             **self._offline(offline_at_ms, related_event)))
 
@@ -173,6 +178,6 @@ class MqttBackend:
                     offline_at_ms: int | None = None, related_event: str | None = None
                     ) -> CirculationOutcome:
         return await self.ask(RenewRequest(
-            **self._header(), primary_item_id=item.primary_item_id,
+            **self._header(related_event), primary_item_id=item.primary_item_id,
             owner_institution=item.owner_institution, patron_id=patron_id, pin=pin,
             **self._offline(offline_at_ms, related_event)))

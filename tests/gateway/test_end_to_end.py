@@ -128,3 +128,26 @@ async def test_a_refused_offline_replay_reaches_staff_as_an_exception_event(
         "offline_rejected", BOOK, OWNER, related)
     assert SOREN.encode() not in message.payload
     assert PINS[SOREN].encode() not in message.payload
+
+
+async def test_a_retried_offline_replay_is_answered_once(tmp_path: Path) -> None:
+    """The edge retries a replay whose reply it missed (a timeout: the first may have reached
+    the ILS). Both carry the same correlation id, derived from the off-line event, so the
+    gateway answers the second from its dedupe window: the ILS lends the item once."""
+    related = "01a0f6f5-d8eb-7012-8d15-9e26af37bc05"
+    with mosquitto(tmp_path) as port:
+        async with (simulator() as sim,
+                    running(service(port, sim.port, tmp_path / "gw.db", "a")),
+                    edge(port) as backend):
+            await until_answered(backend)
+            executed = sim.counters.executed.get("11", 0)
+            first = await backend.checkout(ItemKey(OWNER, BOOK), SOREN,
+                                           offline_at_ms=1_714_557_600_000,
+                                           related_event=related)
+            again = await backend.checkout(ItemKey(OWNER, BOOK), SOREN,
+                                           offline_at_ms=1_714_557_600_000,
+                                           related_event=related)
+            assert first.ok
+            assert again == first
+            assert sim.counters.executed.get("11", 0) - executed == 1
+            assert sim.data.items[BOOK].renewals == 0
