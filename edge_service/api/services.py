@@ -39,7 +39,7 @@ from pydantic import BaseModel, Field
 
 from edge_service.api.auth import require
 from edge_service.api.errors import error_responses
-from edge_service.api.staff import operator_of
+from edge_service.api.staff import DecodedTag, operator_of
 from edge_service.api.tokens import Principal
 from edge_service.store import StoreError
 from edge_service.workflows import WorkflowError
@@ -202,27 +202,6 @@ class SecurityChange(BaseModel):
     verified: bool
     before: TagSecurity | None
     after: TagSecurity
-
-
-class UnknownTagData(BaseModel):
-    kind: str
-    key: int
-    hex: str
-
-
-class DecodedTag(BaseModel):
-    """``edge_service.tag_json.tag_to_json``."""
-
-    model: str
-    primary_item_id: str | None
-    owner_institution: str | None
-    set_total: int | None
-    set_part: int | None
-    type_of_usage: int | None
-    elements: dict[str, str | int]
-    warnings: list[str]
-    vendor_data: dict[str, int | str] | None = Field(None, description="only when present")
-    unknown_data: list[UnknownTagData] | None = Field(None, description="only when present")
 
 
 class IllResult(BaseModel):
