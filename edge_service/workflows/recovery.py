@@ -39,12 +39,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-from datetime import datetime
 
 from edge_service.circulation import CirculationError, ItemKey
-from edge_service.store import JournalEntry, WriteConnection, journal_end
-from edge_service.sync.events import record_event
+from edge_service.store import JournalEntry
 from edge_service.workflows.selfcheck import SelfCheck
 from protocols.contract import ExceptionData, parse_time
 from protocols.iso15693 import Uid
@@ -233,17 +230,6 @@ class Recovery:
 
     async def _end(self, entry: JournalEntry, state: str,
                    exception: ExceptionData | None) -> None:
-        now: datetime = self.kiosk.now()
-        node, outbox = self.kiosk.node, self.store.outbox
-
-        def write(conn: WriteConnection) -> None:
-            if exception is not None:
-                record_event(conn, outbox, node, "exception", "lib.exception.v1", exception,
-                             now=now, rand=os.urandom(10))
-            journal_end(conn, entry.id, state, None, now=now)
-
-        await self.store.writer.submit(write, name=f"recovery {state}", commit_now=True)
-        if exception is not None:
-            self.kiosk.wake_outbox()
+        await self.kiosk.end_transaction(entry.id, state, None, exception, name="recovery")
         logger.info("journal %s (%s) settled: %s", entry.id, entry.kind, state)
 

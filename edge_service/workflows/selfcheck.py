@@ -317,9 +317,6 @@ class SelfCheck:
             self.ils_last_up_s = time.monotonic()
         return up
 
-    def now(self) -> datetime:
-        return self._clock()
-
     def backend(self) -> CirculationBackend:
         link = self._link()
         if link is None or link.backend is None:
@@ -776,10 +773,16 @@ class SelfCheck:
 
     async def _end(self, item: SessionItem, state: str, data: dict[str, Any],
                    exception: ExceptionData | None, *, keep_open: bool = False) -> None:
-        """End (or, for recovery to look at, advance) the item's journal with an optional
-        exception event, in one transaction."""
         assert item.journal_id is not None
-        journal_id, now = item.journal_id, self._clock()
+        await self.end_transaction(item.journal_id, state, data, exception,
+                                   keep_open=keep_open)
+
+    async def end_transaction(self, journal_id: str, state: str,
+                              data: dict[str, Any] | None, exception: ExceptionData | None,
+                              *, keep_open: bool = False, name: str = "self-check") -> None:
+        """End (or, for recovery to look at, advance) a journal transaction with an optional
+        exception event, in one transaction (``recovery`` settles with it too)."""
+        now = self._clock()
 
         def write(conn: WriteConnection) -> None:
             if exception is not None:
@@ -790,7 +793,7 @@ class SelfCheck:
             else:
                 journal_end(conn, journal_id, state, data, now=now)
 
-        await self.store.writer.submit(write, name=f"self-check {state}", commit_now=True)
+        await self.store.writer.submit(write, name=f"{name} {state}", commit_now=True)
         if exception is not None:
             self.wake_outbox()
 
@@ -858,15 +861,7 @@ class SelfCheck:
         exception = ExceptionData(kind="write_failed", primary_item_id=key.primary_item_id,
                                   owner_institution=key.owner_institution or None,
                                   uid=str(uids[0]) if uids else None, detail=detail)
-        now = self._clock()
-
-        def write(conn: WriteConnection) -> None:
-            record_event(conn, self.store.outbox, self.node, "exception", "lib.exception.v1",
-                         exception, now=now, rand=os.urandom(10))
-            journal_end(conn, journal_id, "rolled_back", {"detail": detail}, now=now)
-
-        await self.store.writer.submit(write, name="self-check rolled back", commit_now=True)
-        self.wake_outbox()
+        await self.end_transaction(journal_id, "rolled_back", {"detail": detail}, exception)
         return True
 
     async def alert_unsecured_checkin(self, journal_id: str, key: ItemKey,
