@@ -174,6 +174,9 @@ class SelfCheckConfig:
     """Most items one patron may check out off-line in one session."""
     offline_max_hours: int = 24
     """Off-line check-out stops this long after the ILS was last reachable."""
+    convert_at_checkin: bool = True
+    """Returned items whose tags an active migration campaign converts are converted on the
+    pad after their check-in (the patron is asked to leave them there meanwhile)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,8 +37,10 @@ The campaign's row for a converted tag is written after the conversion's own tra
 crash between them leaves the tag converted and recorded (``tag.write``) but not counted; when
 it passes again it counts as ``already``.
 
-Not responsible for: the conversion itself (``staff``), kiosk check-in (a kiosk converts
-nothing: its writes are the patron's transaction's), the survey's method (``tag_survey``).
+Kiosk check-in converts through :class:`CampaignRun.process` too, after the check-in's own
+transaction (``campaign_checkin``).
+
+Not responsible for: the conversion itself (``staff``), the survey's method (``tag_survey``).
 """
 
 from __future__ import annotations
@@ -161,18 +163,27 @@ class CampaignRun:
                 break
             if not seen.read or self._tried.get(uid) == seen.arrived_s:
                 continue
-            known = self.station.store.campaigns.tag(self.campaign.id, str(uid))
             self._tried[uid] = seen.arrived_s
-            if known is not None and (known.outcome != "failed" or known.attempts >= ATTEMPTS):
-                continue
-            try:
-                await self._process(uid, seen, known)
-            except Exception:   # a bug must not end the campaign's run
-                logger.exception("campaign %s: tag %s failed", self.campaign.id, uid)
-            changed = True
+            changed = await self.process(uid, seen) or changed
         if changed:
-            self.station.live.publish("staff.campaign", {
-                "reader": self.station.name, **progress(self.station, self.campaign.id)})
+            self.announce()
+
+    async def process(self, uid: Uid, seen: TagInField) -> bool:
+        """Survey, sort and maybe convert one tag the reader has read, unless the campaign
+        has settled it (or used its attempts); False when it was left alone."""
+        known = self.station.store.campaigns.tag(self.campaign.id, str(uid))
+        if known is not None and (known.outcome != "failed" or known.attempts >= ATTEMPTS):
+            return False
+        try:
+            await self._process(uid, seen, known)
+        except Exception:   # a bug must not end the campaign's run
+            logger.exception("campaign %s: tag %s failed", self.campaign.id, uid)
+        return True
+
+    def announce(self) -> None:
+        """The campaign's progress to the screens (``staff.campaign``)."""
+        self.station.live.publish("staff.campaign", {
+            "reader": self.station.name, **progress(self.station, self.campaign.id)})
 
     async def _process(self, uid: Uid, seen: TagInField, known: CampaignTagRow | None
                        ) -> None:

@@ -26,6 +26,7 @@ from edge_service.circulation import IlsLink
 from edge_service.config import Config
 from edge_service.devices import DeviceSupervisor
 from edge_service.store import Store
+from edge_service.workflows.campaign_checkin import CheckinCampaigns
 from edge_service.workflows.gate import GateMonitor, LightBarriers, gate_inventory_afi
 from edge_service.workflows.live import LiveEvents
 from edge_service.workflows.order_lines import EXPECT_COMMAND, CommandHandler, expect_command
@@ -122,6 +123,8 @@ class Workflows:
                     scheme=self.scheme, policy=self.config.selfcheck,
                     library=self.config.library, live=self.live, salt=self._salt,
                     wake_outbox=self._wake_outbox)
+                if self.config.selfcheck.convert_at_checkin:
+                    kiosk.after_checkin = CheckinCampaigns.on(kiosk)
                 kiosk.start()
                 self.kiosks[name] = kiosk
                 if self.recovery is None:

@@ -36,8 +36,11 @@ leaves an exact record (``recovery``). Rules the patron can rely on:
 - Patron identifiers live in memory for the session and in ``journal_patron`` while a
   transaction needs them; events carry only a salted hash (``patron_hash``).
 
+A returned item whose tag a migration campaign converts (``after_checkin``) is shown
+"updating the tag" after its check-in committed, until the conversion is over.
+
 Not responsible for: reading the pad (``devices``), the ILS protocol (``circulation``), HTTP
-(``api``), crash recovery and replay (``recovery``).
+(``api``), crash recovery and replay (``recovery``), converting tags (``campaign_checkin``).
 """
 
 from __future__ import annotations
@@ -51,10 +54,10 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from edge_service.circulation import (
     CirculationBackend,
@@ -73,6 +76,7 @@ from edge_service.store import (
     write_security_expected,
 )
 from edge_service.sync.events import record_event
+from edge_service.workflows.account import patron_loans
 from edge_service.workflows.errors import WorkflowError
 from edge_service.workflows.live import LiveEvents
 from edge_service.workflows.pad import ItemOnPad, PadContents, group_items
@@ -114,6 +118,7 @@ class ItemState(enum.StrEnum):
     WAITING = "waiting"              # on the pad, not processed yet (maybe waiting for parts)
     INCOMPLETE = "incomplete_set"    # parts missing, policy refuse: waiting for them
     PROCESSING = "processing"
+    UPDATING_TAG = "updating_tag"    # returned; a migration campaign converts its tag
     DONE = "done"
     REFUSED = "refused"              # the ILS said no (its message is shown)
     PUT_BACK = "put_back"            # security write failed: put the item back on the pad
@@ -124,10 +129,21 @@ class ItemState(enum.StrEnum):
 FINAL_STATES = frozenset({ItemState.DONE, ItemState.REFUSED, ItemState.NEEDS_STAFF,
                           ItemState.NOT_OURS})
 
+class CheckinHook(Protocol):
+    """What a kiosk asks of whatever converts returned items (``campaign_checkin``)."""
+
+    def wants(self, tags: Sequence[TagInField]) -> bool:
+        """Whether any of an item's tags is one to convert (decided from the pad's read)."""
+        ...
+
+    async def convert(self, tags: Sequence[TagInField]) -> None: ...
+
+
 PATRON_TEXT = {
     ItemState.WAITING: "Reading…",
     ItemState.INCOMPLETE: "Please put all parts of this item on the pad",
     ItemState.PROCESSING: "Working…",
+    ItemState.UPDATING_TAG: "Updating the tag: please leave this item on the pad",
     ItemState.DONE: "Done",
     ItemState.REFUSED: "This item cannot be processed here",
     ItemState.PUT_BACK: "Please put this item back on the pad",
@@ -262,8 +278,15 @@ class SelfCheck:
         self._session_lock = asyncio.Lock()
         self._field_signature: tuple[Any, ...] = ()
         self.ils_last_up_s: float | None = None
+        self.after_checkin: CheckinHook | None = None
+        """Set by the runtime when returned items may be converted (migration campaigns)."""
         self.counters = {"checkouts": 0, "checkins": 0, "refused": 0, "put_back": 0,
                          "rolled_back": 0, "offline": 0, "sessions": 0}
+
+    @property
+    def tag_lock(self) -> asyncio.Lock:
+        """Held by every tag write of this kiosk: other work on its pad takes turns with it."""
+        return self._tag_turn
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -720,6 +743,8 @@ class SelfCheck:
                                        security=security, keep_open=item.offline)
         self.counters["offline" if item.offline else
                       ("checkouts" if session.mode == "checkout" else "checkins")] += 1
+        if session.mode == "checkin":
+            await self._convert_checked_in(session, item)
         message = None
         if session.mode == "checkin" and (item.sort_bin or item.destination):
             message = f"Done: please put it in {item.sort_bin or item.destination}"
@@ -727,6 +752,25 @@ class SelfCheck:
             message = "Done: please show this item at the staff desk on your way out"
         item.set(ItemState.DONE, message)
         self._publish_item(session, item)
+
+    async def _convert_checked_in(self, session: KioskSession, item: SessionItem) -> None:
+        """A migration campaign's conversion of a returned item, after its check-in is
+        committed (so it never races the security write) and before the item is shown done
+        (so the patron leaves it on the pad). Its outcome is the campaign's, not the
+        check-in's."""
+        hook = self.after_checkin
+        if hook is None:
+            return
+        tags = [tag for uid in item.uids if (tag := self.pad.field.get(uid)) is not None]
+        if not hook.wants(tags):
+            return
+        item.set(ItemState.UPDATING_TAG)
+        self._publish_item(session, item)
+        try:
+            await hook.convert(tags)
+        except Exception:   # the return is done: a conversion bug must not undo that
+            logger.exception("self-check: converting %s after check-in failed",
+                             item.key.primary_item_id)
 
     async def _record_circulation(
             self, session: KioskSession, item: SessionItem,
@@ -920,7 +964,44 @@ class SelfCheck:
         return {"primary_item_id": key.primary_item_id, "renewed": outcome.ok,
                 "due": outcome.due, "title": outcome.title,
                 "message": _first(outcome.screen_message)
-                or ("Renewed" if outcome.ok else "This item cannot be renewed")}
+                or ("Renewed" if outcome.ok else "This item cannot be renewed"),
+                "screen_message": list(outcome.screen_message)}
+
+    # --- the account view -------------------------------------------------------------------
+
+    async def account(self, session_id: str) -> dict[str, Any]:
+        """The patron's loans in an open check-out session: the first ``ACCOUNT_LOANS`` the
+        ILS lists, each with title, due date, whether overdue and whether it was on the pad in
+        this session (``in_session``); ``charged_count`` and ``more`` say how many there are
+        in all (:mod:`edge_service.workflows.account`)."""
+        session = self.get_session(session_id)
+        if not session.open or session.mode != "checkout" or session.patron_id is None:
+            raise WorkflowError("no_session", "Please start a session with your card first.")
+        if session.offline or not self.online():
+            raise WorkflowError("ils_unreachable", "Your loans cannot be shown right now.",
+                                status=503)
+        session.last_activity_s = time.monotonic()
+        try:
+            listed = await patron_loans(self.backend(), self._ils_turn, session.patron_id,
+                                        pin=session.pin, owner_institution=self.library.isil)
+        except CirculationError as exc:
+            raise WorkflowError("ils_unreachable", "The library system did not answer. "
+                                "Please try again.", status=503) from exc
+        if not session.open:   # ended (timed out) while the ILS answered: not for the next one
+            raise WorkflowError("no_session", "Please start a session with your card first.")
+        session.last_activity_s = time.monotonic()   # a long list is not the patron idling
+        if not listed.ok:   # the card or PIN no longer accepted; never the ILS's words (names)
+            raise WorkflowError("patron_refused", "Your loans cannot be shown. Please see staff.",
+                                status=403)
+        here = {key.primary_item_id for key in session.items}
+        count = listed.charged_count
+        return {"session": session.id, "charged_count": count,
+                "more": count is not None and count > len(listed.loans),
+                "loans": [{"primary_item_id": loan.key.primary_item_id,
+                           "owner_institution": loan.key.owner_institution or None,
+                           "title": loan.title, "due": loan.due, "overdue": loan.overdue,
+                           "in_session": loan.key.primary_item_id in here}
+                          for loan in listed.loans]}
 
 
 def _advance(conn: WriteConnection, journal_id: str, state: str, now: datetime) -> None:

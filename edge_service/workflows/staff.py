@@ -145,7 +145,8 @@ class StaffStation:
             library: LibraryConfig, scheme: SecurityScheme, live: LiveEvents, *,
             wake_outbox: Callable[[], None] = lambda: None,
             clock: Callable[[], datetime] = _utc_now,
-            rand: Callable[[int], bytes] = os.urandom) -> None:
+            rand: Callable[[int], bytes] = os.urandom,
+            pad_lock: asyncio.Lock | None = None) -> None:
         self.supervisor = supervisor
         self.store = store
         self.node = node
@@ -156,7 +157,9 @@ class StaffStation:
         self._clock = clock
         self._rand = rand
         self.target_model = TagModel(library.data_model)
-        self._lock = asyncio.Lock()
+        self._lock = pad_lock or asyncio.Lock()
+        """``pad_lock``: a kiosk lends its own tag lock to the station that converts its
+        checked-in items, so its tag work and theirs take turns."""
         self._unfinished: dict[Uid, _Unfinished] = {}
         """Tags a failed write left in an unknown state, with what was meant for them."""
         self._batch: StaffBatch | None = None

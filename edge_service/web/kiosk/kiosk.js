@@ -3,6 +3,9 @@
  * The self-check kiosk: welcome -> identify (card scanned, on the pad or typed; PIN pad) ->
  * the items appear as they are placed on the pad, each with its title and state -> receipt ->
  * back to the welcome screen by itself. "Return" opens a check-in visit with sort guidance.
+ * "My loans" (a check-out visit on-line) lists the patron's loans with due dates, overdue ones
+ * marked, each with a Renew button; the result shows in the loan's row: the new due date, or
+ * why not (the library system's own words for the patron, else a catalogue text).
  *
  * - A barcode scanner is a keyboard: a fast line of characters ending with Enter. In the card
  *   field it moves on to the PIN; on the welcome screen it starts borrowing with that card.
@@ -38,7 +41,8 @@
     offline: "kiosk.error.offline",
   };
   const TONES = {
-    done: "ok", waiting: "working", processing: "working", incomplete_set: "attention",
+    done: "ok", waiting: "working", processing: "working", updating_tag: "working",
+    incomplete_set: "attention",
     refused: "attention", put_back: "attention", needs_staff: "attention", not_ours: "attention",
   };
   const $ = (id) => document.getElementById(id);
@@ -58,6 +62,11 @@
   let welcomeProblem = null;
   let identifyError = null;
   let sessionError = null;
+  let account = null;
+  let accountLoading = false;
+  let accountError = null;
+  let loanRows = new Map();
+  const renewals = new Map();
   const timers = { poll: null, countdown: null, pad: null, idle: null };
   const scan = { text: "", last: 0 };
 
@@ -89,6 +98,7 @@
     items = new Map();
     rows = new Map();
     $("items").replaceChildren();
+    forgetAccount();
     $("card").value = "";
     $("pin").value = "";
     if (LibEdge.language !== defaultLanguage) await LibEdge.setLanguage(defaultLanguage);
@@ -231,6 +241,7 @@
     items = new Map();
     rows = new Map();
     $("items").replaceChildren();
+    forgetAccount();
     for (const item of opened.items) items.set(itemKey(item), item);
     sessionError = null;
     lastActivity = Date.now();
@@ -245,6 +256,7 @@
       case "incomplete_set": return t("kiosk.item.incomplete_set");
       case "processing": return t(mode === "checkin" ? "kiosk.item.returning"
         : "kiosk.item.borrowing");
+      case "updating_tag": return t("kiosk.item.updating_tag");
       case "done":
         if (mode === "checkin") {
           if (item.sort_bin) return t("kiosk.item.returned_bin", { bin: item.sort_bin });
@@ -283,6 +295,7 @@
       : "kiosk.session.title_borrow");
     $("session-lead").textContent = t(checkin ? "kiosk.session.lead_return"
       : "kiosk.session.lead_borrow");
+    $("show-account").hidden = checkin || session.offline || !session.open;
     const list = $("items");
     for (const [key, item] of items) {
       const fresh = itemRow(item, session.mode);
@@ -364,6 +377,156 @@
     } catch (error) {
       toWelcome();
     }
+  }
+
+  // --- the account view ----------------------------------------------------------------------
+
+  const ACCOUNT_ERRORS = {
+    ils_unreachable: "kiosk.account.unavailable",
+    patron_refused: "kiosk.account.refused",
+    offline: "kiosk.error.offline",
+  };
+  const RENEW_ERRORS = {
+    ils_unreachable: "kiosk.account.renew_unavailable",
+    offline: "kiosk.error.offline",
+  };
+
+  function forgetAccount() {
+    account = null;
+    accountLoading = false;
+    accountError = null;
+    loanRows = new Map();
+    renewals.clear();
+    $("loans").replaceChildren();
+  }
+
+  async function showAccount() {
+    if (!session || session.mode !== "checkout") return;
+    forgetAccount();
+    accountLoading = true;
+    renderAccount();
+    show("account");
+    const id = session.id;
+    let loaded = null;
+    try {
+      loaded = await api(`/api/v1/sessions/${id}/account`, { token });
+    } catch (error) {
+      if (error.status === 401) {
+        needToken(true);
+        return;
+      }
+      accountError = ACCOUNT_ERRORS[error.code] || "kiosk.error.general";
+    }
+    if (!session || session.id !== id) return;   // the visit ended meanwhile
+    accountLoading = false;
+    account = loaded;
+    renderAccount();
+  }
+
+  function loanState(loan) {
+    const outcome = renewals.get(loan.primary_item_id);
+    if (outcome && outcome.pending) return t("kiosk.account.renewing");
+    if (outcome && outcome.renewed) {
+      return outcome.due ? t("kiosk.account.renewed_due", { date: LibEdge.formatDate(outcome.due) })
+        : t("kiosk.account.renewed");
+    }
+    if (outcome && outcome.reason) {
+      return t("kiosk.account.not_renewed_because", { reason: outcome.reason });
+    }
+    if (outcome) return t(outcome.error || "kiosk.account.not_renewed");
+    if (!loan.due) return t(loan.overdue ? "kiosk.account.overdue_undated" : "kiosk.account.undated");
+    return t(loan.overdue ? "kiosk.account.overdue" : "kiosk.account.due",
+      { date: LibEdge.formatDate(loan.due) });
+  }
+
+  function loanRow(loan) {
+    const outcome = renewals.get(loan.primary_item_id);
+    const renewed = Boolean(outcome && outcome.renewed);
+    const busy = Boolean(outcome && outcome.pending);
+    let tone = "";
+    if (renewed) tone = "ok";
+    else if (busy) tone = "working";
+    else if (outcome || loan.overdue) tone = "attention";
+    const icon = { ok: "✓ ", attention: "! ", working: "… " }[tone];
+    const title = titleOf(loan);
+    // aria-disabled, not disabled: the button keeps the keyboard focus when its row changes.
+    return element("li", { class: tone, "data-item": loan.primary_item_id,
+                           "data-overdue": String(Boolean(loan.overdue)) },
+      element("span", { class: "loan-text" },
+        element("span", { class: "item-title", text: title }),
+        element("span", { class: "item-state" },
+          icon ? element("span", { "aria-hidden": "true", text: icon }) : null,
+          element("span", { text: loanState(loan) })),
+        loan.in_session ? element("span", { class: "loan-note",
+                                            text: t("kiosk.account.borrowed_now") }) : null),
+      element("button", {
+        type: "button", class: "renew", "aria-disabled": renewed || busy ? "true" : null,
+        "aria-label": t(renewed ? "kiosk.account.renewed_item" : "kiosk.account.renew_item",
+          { title }),
+        text: t(renewed ? "kiosk.account.renewed_button" : "kiosk.account.renew"),
+        onclick: () => renew(loan),
+      }));
+  }
+
+  function renderAccount() {
+    const status = $("account-status");
+    $("account-error").hidden = !accountError;
+    $("account-error").textContent = accountError ? t(accountError) : "";
+    if (!account) {
+      status.textContent = accountLoading ? t("kiosk.account.loading") : "";
+      return;
+    }
+    const overdue = account.loans.filter((loan) => loan.overdue).length;
+    const parts = [account.more
+      ? t("kiosk.account.more", { shown: account.loans.length, count: account.charged_count })
+      : t(account.loans.length ? "kiosk.account.count" : "kiosk.account.none",
+        { count: account.loans.length })];
+    if (overdue) parts.push(t("kiosk.account.count_overdue", { count: overdue }));
+    status.textContent = parts.join(" · ");
+    const list = $("loans");
+    for (const loan of account.loans) {
+      const fresh = loanRow(loan);
+      const old = loanRows.get(loan.primary_item_id);
+      if (!old) {
+        list.append(fresh);
+      } else if (old.textContent !== fresh.textContent || old.className !== fresh.className) {
+        const focused = old.contains(document.activeElement);
+        old.replaceWith(fresh);   // only changed rows: the live region reads only news
+        if (focused) fresh.querySelector("button").focus();
+      } else {
+        continue;
+      }
+      loanRows.set(loan.primary_item_id, fresh);
+    }
+  }
+
+  async function renew(loan) {
+    const id = loan.primary_item_id;
+    const before = renewals.get(id);
+    if (!session || (before && (before.pending || before.renewed))) return;
+    renewals.set(id, { pending: true });
+    renderAccount();
+    let outcome;
+    try {
+      const answer = await api(`/api/v1/sessions/${session.id}/renew`, {
+        method: "POST", token,
+        body: { primary_item_id: id, owner_institution: loan.owner_institution || "" },
+      });
+      outcome = { renewed: answer.renewed, due: answer.due,
+                  reason: answer.renewed ? null : answer.screen_message[0] || null };
+      if (answer.renewed) {
+        loan.due = answer.due || loan.due;
+        loan.overdue = false;
+      }
+    } catch (error) {
+      if (error.status === 401) {
+        needToken(true);
+        return;
+      }
+      outcome = { renewed: false, error: RENEW_ERRORS[error.code] || "kiosk.account.not_renewed" };
+    }
+    renewals.set(id, outcome);
+    renderAccount();
   }
 
   // --- receipt -------------------------------------------------------------------------------
@@ -482,6 +645,7 @@
   function rerender() {
     renderWelcome();
     renderSession();
+    renderAccount();
     renderReceipt();
     if (identifyError) showIdentifyError(identifyError);
   }
@@ -502,6 +666,8 @@
       key.addEventListener("click", () => pressKey(key));
     }
     $("finish").addEventListener("click", finish);
+    $("show-account").addEventListener("click", showAccount);
+    $("account-back").addEventListener("click", () => show("session", "show-account"));
     $("receipt-close").addEventListener("click", () => toWelcome());
     $("print-receipt").addEventListener("click", () => window.print());
     document.addEventListener("keydown", onWelcomeKey);
