@@ -8,6 +8,8 @@
     GET  /api/v1/sessions/{id}               the session and its items           kiosk
     POST /api/v1/sessions/{id}/activity      the patron is still there           kiosk
     POST /api/v1/sessions/{id}/renew         renew one item                      kiosk
+    GET  /api/v1/sessions/{id}/account       the patron's loans (title, due,     kiosk
+                                             overdue), the first 50
     POST /api/v1/sessions/{id}/end           end it; answers the receipt         kiosk
     GET  /api/v1/sessions/{id}/receipt       the receipt (text and JSON)         kiosk
     GET  /api/v1/exceptions                  what staff must look at (rejected   staff
@@ -125,7 +127,28 @@ class Renewal(BaseModel):
     renewed: bool
     due: str | None
     title: str | None
-    message: str
+    message: str = Field(description="the ILS's first screen line, else a plain English "
+                                     "summary")
+    screen_message: list[str] = Field(description="what the ILS said, for the patron's "
+                                                  "screen (a refusal's reason)")
+
+
+class Loan(BaseModel):
+    primary_item_id: str
+    owner_institution: str | None = Field(description="the library's ISIL (the ILS names "
+                                                      "loans by item id only)")
+    title: str | None
+    due: str | None = Field(description="the ILS's due date text (a SIP2 date at most ILSs)")
+    overdue: bool = Field(description="the ILS lists it overdue")
+    in_session: bool = Field(description="it was on the pad in this session")
+
+
+class Account(BaseModel):
+    session: str
+    loans: list[Loan] = Field(description="in the ILS's order; at most 50")
+    charged_count: int | None = Field(description="all the patron's loans, as the ILS "
+                                                  "counts them")
+    more: bool = Field(description="the patron has more loans than listed")
 
 
 class JournalException(BaseModel):
@@ -196,6 +219,17 @@ def kiosk_router(view: WorkflowsView) -> APIRouter:
         """Renew one of the patron's loans (from the account view or a receipt)."""
         key = ItemKey(body.owner_institution, body.primary_item_id)
         return await _kiosk(view, kiosk).renew(session_id, key)
+
+    @router.get("/api/v1/sessions/{session_id}/account", response_model=Account,
+                responses=error_responses(404, 409, 422, 503))
+    async def account(session_id: str, _: KioskRole,
+                      kiosk: KioskName = None) -> dict[str, Any]:
+        """The patron's loans for the account view: the first 50 the ILS lists, each with
+        title, due date and whether it is overdue; renew one with ``POST .../renew``. 409
+        ``no_session`` unless the session is an open check-out session; 503
+        ``ils_unreachable`` off-line or when the ILS does not answer; 403 ``patron_refused``
+        when the ILS no longer accepts the card."""
+        return await _kiosk(view, kiosk).account(session_id)
 
     @router.post("/api/v1/sessions/{session_id}/end", response_model=Receipt,
                  responses=error_responses(400, 404))

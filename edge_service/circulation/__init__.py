@@ -24,6 +24,7 @@ from edge_service.circulation.outcomes import (
     from_item,
     from_loan,
     from_patron,
+    from_patron_loans,
 )
 from edge_service.circulation.sip2_backend import Sip2Backend, local_time
 
@@ -45,6 +46,7 @@ __all__ = [
     "from_item",
     "from_loan",
     "from_patron",
+    "from_patron_loans",
     "local_time",
     "sip2_profile_from_config",
 ]

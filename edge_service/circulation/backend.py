@@ -8,7 +8,9 @@ journal and the events it writes do not depend on the mode. Refusals are outcome
 get an answer is :class:`~edge_service.circulation.TransientCirculationError`.
 
 Off-line replays pass ``offline_at_ms`` (the original transaction time, Unix ms UTC) and the
-off-line event's id (``related_event``).
+off-line event's id (``related_event``). ``patron_loans`` lists positions ``start`` to ``end``
+(1-based, inclusive) of the patron's loans, at most ``MAX_LOANS`` of them
+(:func:`~protocols.contract.loans_window`).
 
 Not responsible for: the security write, journals, off-line queues, policy.
 """
@@ -46,3 +48,7 @@ class CirculationBackend(Protocol):
     async def renew(self, item: ItemKey, patron_id: str, *, pin: str | None = None,
                     offline_at_ms: int | None = None, related_event: str | None = None
                     ) -> CirculationOutcome: ...
+
+    async def patron_loans(self, patron_id: str, *, pin: str | None = None,
+                           start: int | None = None, end: int | None = None
+                           ) -> CirculationOutcome: ...

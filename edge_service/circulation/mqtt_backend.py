@@ -35,6 +35,7 @@ from protocols.contract import (
     ContractError,
     ItemInfoRequest,
     PatronCheckRequest,
+    PatronLoansRequest,
     RenewRequest,
     format_time,
     reply_topic,
@@ -181,3 +182,9 @@ class MqttBackend:
             **self._header(related_event), primary_item_id=item.primary_item_id,
             owner_institution=item.owner_institution, patron_id=patron_id, pin=pin,
             **self._offline(offline_at_ms, related_event)))
+
+    async def patron_loans(self, patron_id: str, *, pin: str | None = None,
+                           start: int | None = None, end: int | None = None
+                           ) -> CirculationOutcome:
+        return await self.ask(PatronLoansRequest(**self._header(), patron_id=patron_id, pin=pin,
+                                                 start=start, end=end))

@@ -3,20 +3,32 @@
 
 The ILS's texts are clipped to the contract's bounds (a screen message longer than 512
 characters, more than 8 lines) and empty texts become null, so whatever an ILS sends, the
-outcome can be published. Patron names (``personal_name``) are never copied.
+outcome can be published. Lists of item ids keep the ids the contract can carry (printable
+ASCII, no spaces, up to 64 characters; an ILS that lists titles gives none), each once, at most
+``MAX_LOANS``. Patron names (``personal_name``) and addresses are never copied.
 
 Not responsible for: asking the ILS (the backends), deciding what a refusal means.
 """
 
 from __future__ import annotations
 
+import re
+
 from edge_service.ils import (
     CheckinResult,
     ItemInformationResult,
     LoanResult,
+    PatronInformationResult,
     PatronStatusResult,
 )
-from protocols.contract import MAX_BLOCKS, MAX_SCREEN_LINES, CirculationOutcome, YesNoUnknown
+from protocols.contract import (
+    MAX_BLOCKS,
+    MAX_LIST_POSITION,
+    MAX_LOANS,
+    MAX_SCREEN_LINES,
+    CirculationOutcome,
+    YesNoUnknown,
+)
 
 SCREEN_LINE_MAX = 512
 TITLE_MAX = 512
@@ -26,6 +38,7 @@ DUE_MAX = 32
 HOLD_QUEUE_MAX = 99_999
 FIRST_STATUS, LAST_STATUS = 1, 13
 STATUS_OTHER = "01"
+ITEM_ID = re.compile(r"[!-~]{1,64}")
 
 
 def _text(value: str | None, limit: int) -> str | None:
@@ -38,6 +51,11 @@ def _text(value: str | None, limit: int) -> str | None:
 def _screen(lines: tuple[str, ...]) -> tuple[str, ...]:
     kept = (line.strip()[:SCREEN_LINE_MAX] for line in lines)
     return tuple(line for line in kept if line)[:MAX_SCREEN_LINES]
+
+
+def _item_ids(ids: tuple[str, ...]) -> tuple[str, ...]:
+    kept = (i.strip() for i in ids)
+    return tuple(dict.fromkeys(i for i in kept if ITEM_ID.fullmatch(i)))[:MAX_LOANS]
 
 
 def _yes_no_unknown(value: bool | None) -> YesNoUnknown:
@@ -55,6 +73,24 @@ def from_patron(result: PatronStatusResult) -> CirculationOutcome:
         valid=result.valid, pin_ok=result.password_valid,
         blocks=tuple(dict.fromkeys(b[:SHORT_MAX] for b in result.blocks if b))[:MAX_BLOCKS],
         may_borrow=result.may_borrow)
+
+
+def from_patron_loans(charged: PatronInformationResult,
+                      overdue: PatronInformationResult | None = None) -> CirculationOutcome:
+    """``circ.loans`` from the reply that listed charged items and, if asked, the one that
+    listed overdue items. A card the ILS does not know or a refused PIN gives ``ok`` false and
+    no lists: a patron sees their loans only with their own PIN."""
+    status = charged.status
+    ok = status.valid is not False and status.password_valid is not False
+    screen = _screen(status.screen_message)
+    if not ok:
+        return CirculationOutcome(ok=False, screen_message=screen, valid=status.valid,
+                                  pin_ok=status.password_valid)
+    loans = _item_ids(charged.charged_items)
+    return CirculationOutcome(
+        ok=True, screen_message=screen, valid=status.valid, pin_ok=status.password_valid,
+        loans=loans, overdue=_item_ids(overdue.overdue_items) if overdue else (),
+        charged_count=min(max(charged.charged_items_count, len(loans)), MAX_LIST_POSITION))
 
 
 def from_loan(result: LoanResult) -> CirculationOutcome:

@@ -19,9 +19,15 @@ from datetime import datetime
 
 from edge_service.circulation.backend import ItemKey
 from edge_service.circulation.errors import CirculationFailed, TransientCirculationError
-from edge_service.circulation.outcomes import from_checkin, from_item, from_loan, from_patron
+from edge_service.circulation.outcomes import (
+    from_checkin,
+    from_item,
+    from_loan,
+    from_patron,
+    from_patron_loans,
+)
 from edge_service.ils import IlsError, Sip2Client, Sip2Pool, TransientIlsError
-from protocols.contract import CirculationOutcome
+from protocols.contract import MAX_LOANS, CirculationOutcome, loans_window
 
 MS_PER_S = 1000
 SET_PARTS_PRESENT_PROPERTY = "set-parts-present="
@@ -97,3 +103,23 @@ class Sip2Backend:
                 no_block=offline and self.offline_no_block,
                 transaction_date=local_time(offline_at_ms) if offline_at_ms is not None else None)
         return from_loan(result)
+
+    async def patron_loans(self, patron_id: str, *, pin: str | None = None,
+                           start: int | None = None, end: int | None = None
+                           ) -> CirculationOutcome:
+        """Patron information twice on one session: SIP2 lists one summary per request, so
+        first the window of charged items, then (when there are loans and the card and PIN
+        are good) the first ``MAX_LOANS`` overdue items. The overdue count alone is not
+        trusted to skip the second request: some ILSs leave the counts at zero."""
+        first, last = loans_window(start, end)
+        async with self._client("circ.loans") as client:
+            charged = await client.patron_information(
+                patron_id, pin=pin, summary="charged items", start_item=first, end_item=last)
+            status = charged.status
+            refused = status.valid is False or status.password_valid is False
+            overdue = None
+            if not refused and (charged.charged_items or charged.charged_items_count):
+                overdue = await client.patron_information(
+                    patron_id, pin=pin, summary="overdue items", start_item=1,
+                    end_item=MAX_LOANS)
+        return from_patron_loans(charged, overdue)

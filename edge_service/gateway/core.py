@@ -16,7 +16,9 @@ One message at a time goes through :meth:`Gateway.handle`:
    site's next delta ``seq`` in one state transaction, then the delta is published;
 6. an off-line replay the ILS refused (or the site's policy refuses) becomes a
    ``lib.exception.v1`` for staff, published as the gateway's own node of that site;
-7. store the reply, then publish it on the node's ``rsp``.
+7. store the reply, then publish it on the node's ``rsp``. A ``circ.loans`` reply is not
+   stored: it lists what a patron borrowed, and running it again changes nothing, so its
+   claim is released once it is answered.
 
 Deltas of one instance go out in seq order (a lock covers numbering and publishing); with
 several instances two deltas may cross on the broker, which a node sees as a gap and heals by
@@ -60,6 +62,7 @@ from protocols.contract import (
     ItemInfoRequest,
     ItemRecord,
     PatronCheckRequest,
+    PatronLoansRequest,
     RenewRequest,
     ResponseError,
     SnapshotPage,
@@ -206,6 +209,10 @@ class Gateway:
                 return
             except CirculationFailed as exc:
                 reply = _error(request, exc.code, exc.reason)
+        if isinstance(request, PatronLoansRequest):
+            await self._send(rsp, reply)
+            await self.state.release_request(requester, request.corr)
+            return
         await self.state.store_reply(requester, request.corr, reply.to_json())
         await self._send(rsp, reply)
 
@@ -223,6 +230,9 @@ class Gateway:
         if isinstance(request, PatronCheckRequest):
             backend = self._backends[True]
             return _ok(request, await backend.patron_check(request.patron_id, pin=request.pin))
+        if isinstance(request, PatronLoansRequest):
+            return _ok(request, await self._backends[True].patron_loans(
+                request.patron_id, pin=request.pin, start=request.start, end=request.end))
         item = ItemKey(request.owner_institution, request.primary_item_id)
         if isinstance(request, ItemInfoRequest):
             return _ok(request, await self._backends[True].item_info(item))
@@ -317,7 +327,7 @@ class Gateway:
 # --- helpers ---------------------------------------------------------------------------------
 
 _REQUEST_NAMES = ("circ.patron", "circ.checkout", "circ.checkin", "circ.item", "circ.renew",
-                  "sync.items")
+                  "circ.loans", "sync.items")
 
 
 def _readable_corr(payload: bytes) -> str | None:

@@ -23,6 +23,9 @@ Loan rules (settings in the data file, see :mod:`simulator_data`):
 * off-line replay (checkout with no block = Y and the original transaction date): accepted
   without loan rules (as OCLC does) when ``accept_offline_replay``, else refused; due date =
   the nb due date if given.
+* patron information (63/64): the list the summary asks for (charged, overdue = charged and
+  due before now, available holds, unavailable holds), positions BP to BQ of it (1-based,
+  inclusive; BQ default BP + 4; nothing when BQ < BP); the counts always.
 
 Faults (:class:`SimFaults`), settable at start and at run time with :meth:`IlsSimulator.set_faults`:
 ``latency_ms`` before every reply; ``drop_after`` = N: after N more messages the connection is
@@ -82,6 +85,7 @@ from protocols.sip2 import (
     encode,
     flags,
     format_sip_date,
+    parse_sip_date,
 )
 
 log = logging.getLogger(__name__)
@@ -161,6 +165,9 @@ class IlsSimulator:
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closing = asyncio.Event()
+        for item in data.items.values():
+            if item.loaned_to is not None and item.due is None and item.due_in_days is not None:
+                item.due = self._due(self._clock(), item.due_in_days)
         self._handlers: dict[type[Message], Callable[[_Connection, Any], Message]] = {
             Login: self._login, ScStatus: self._sc_status,
             PatronStatusRequest: self._patron_status, PatronInformation: self._patron_information,
@@ -290,9 +297,17 @@ class IlsSimulator:
     def _now(self) -> SipDate:
         return SipDate.from_datetime(self._clock())
 
-    def _due(self, start: datetime) -> str:
+    def _due(self, start: datetime, days: int | None = None) -> str:
+        loan_days = self.settings.loan_days if days is None else days
         return format_sip_date(SipDate(start.replace(tzinfo=None, microsecond=0)
-                                       + timedelta(days=self.settings.loan_days)))
+                                       + timedelta(days=loan_days)))
+
+    def _overdue(self, item: SimItem) -> bool:
+        try:
+            due = parse_sip_date(item.due) if item.due else None
+        except Sip2Error:
+            return False
+        return due is not None and due.moment < self._clock().replace(tzinfo=None)
 
     def _pin_wrong(self, patron_barcode: str, pin: str | None) -> bool:
         patron = self.data.patrons.get(patron_barcode)
@@ -368,8 +383,9 @@ class IlsSimulator:
                  and i.status == "on-hold-shelf"]
         waiting = [i for i in self.data.items.values()
                    if any(h.patron == patron_id for h in i.holds) and i not in ready]
+        overdue = [i for i in loans if self._overdue(i)]
         wanted = flags.summary_position(msg.summary)
-        start = int(msg.start_item) if msg.start_item and msg.start_item.isdigit() else 1
+        start = max(int(msg.start_item), 1) if msg.start_item and msg.start_item.isdigit() else 1
         end = int(msg.end_item) if msg.end_item and msg.end_item.isdigit() else start + 4
 
         def page(items: list[SimItem], name: str) -> tuple[str, ...]:
@@ -377,10 +393,11 @@ class IlsSimulator:
 
         return PatronInformationResponse(
             language=msg.language, transaction_date=self._now(),
-            hold_items_count=len(ready), charged_items_count=len(loans),
-            unavailable_holds_count=len(waiting),
+            hold_items_count=len(ready), overdue_items_count=len(overdue),
+            charged_items_count=len(loans), unavailable_holds_count=len(waiting),
             institution_id=self.data.institution_id, patron_identifier=patron_id,
-            hold_items=page(ready, "hold items"), charged_items=page(loans, "charged items"),
+            hold_items=page(ready, "hold items"), overdue_items=page(overdue, "overdue items"),
+            charged_items=page(loans, "charged items"),
             unavailable_hold_items=page(waiting, "unavailable holds"),
             email_address=p.email if (p := self.data.patrons.get(patron_id)) else None,
             **self._patron_fields(patron_id, msg.patron_password))

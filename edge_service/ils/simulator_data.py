@@ -18,13 +18,16 @@ Format ``libedge-ils-sim/1`` (JSON)::
                  "not_for_loan": false, "set_parts": 1, "sort_bin": "A1",
                  "permanent_location": "MAIN", "call_number": "839.8 KIE"}],
       "patrons": [{"barcode": "...", "pin": "1234", "name": "...", "blocked": false,
-                   "loans": ["<item barcode>", ...], "fines": "0.00", "email": "..."}]
+                   "loans": ["<item barcode>", {"item": "<item barcode>", "due_in_days": -3},
+                             ...], "fines": "0.00", "email": "..."}]
     }
 
 Every key of an item or patron except ``barcode`` and ``title``/``name`` is optional. An item
 whose ``owner`` differs from the library's institution id belongs to another library (an
 inter-library loan or a stray); an item whose ``permanent_location`` is another branch is sent
-there on check-in.
+there on check-in. A loan is an item barcode (no due date) or ``{"item", "due_in_days"}``: due
+that many days after the simulator starts (negative: already overdue), so a data file does not
+go stale.
 
 Not responsible for: loan rules (``simulator.py`` applies them) or persistence (state lives in
 memory; the file is never written back).
@@ -74,6 +77,8 @@ class SimItem:
     loaned_to: str | None = None
     due: str | None = None  # SIP2 date text
     renewals: int = 0
+    due_in_days: int | None = None
+    """A loan of the data file: due this many days after the simulator starts."""
     properties: str | None = None
 
 
@@ -146,6 +151,7 @@ def parse(document: dict[str, Any]) -> SimData:
                                                    _get(acc, "location", str, where, location))
     patrons: dict[str, SimPatron] = {}
     loans: dict[str, str] = {}
+    due_in_days: dict[str, int] = {}
     for i, p in enumerate(_get(document, "patrons", list, "file")):
         where = f"patrons[{i}]"
         barcode = _get(p, "barcode", str, where)
@@ -155,8 +161,13 @@ def parse(document: dict[str, Any]) -> SimData:
             barcode=barcode, name=_get(p, "name", str, where), pin=_get(p, "pin", str, where, ""),
             blocked=_get(p, "blocked", bool, where, False),
             fines=_get(p, "fines", str, where, "0.00"), email=_get(p, "email", str, where, None))
-        for loan in _get(p, "loans", list, where, []):
-            loans[str(loan)] = barcode
+        for j, loan in enumerate(_get(p, "loans", list, where, [])):
+            if isinstance(loan, dict):
+                item = _get(loan, "item", str, f"{where}.loans[{j}]")
+                due_in_days[item] = _get(loan, "due_in_days", int, f"{where}.loans[{j}]")
+                loans[item] = barcode
+            else:
+                loans[str(loan)] = barcode
     items: dict[str, SimItem] = {}
     for i, it in enumerate(_get(document, "items", list, "file")):
         where = f"items[{i}]"
@@ -183,7 +194,7 @@ def parse(document: dict[str, Any]) -> SimData:
             sort_bin=_get(it, "sort_bin", str, where, None),
             permanent_location=_get(it, "permanent_location", str, where, location),
             call_number=_get(it, "call_number", str, where, None),
-            loaned_to=loans.pop(barcode, None))
+            loaned_to=loans.pop(barcode, None), due_in_days=due_in_days.get(barcode))
     if loans:
         raise IlsConfigError(f"patrons: {len(loans)} loans of unknown items")
     return SimData(

@@ -19,6 +19,8 @@ Not responsible for: the MQTT client, sessions, the outbox, or retries (edge_ser
 
 from protocols.contract.circulation import (
     MAX_BLOCKS,
+    MAX_LIST_POSITION,
+    MAX_LOANS,
     MAX_SCREEN_LINES,
     REQUEST_TYPES,
     CheckinRequest,
@@ -28,10 +30,12 @@ from protocols.contract.circulation import (
     CirculationRequest,
     ItemInfoRequest,
     PatronCheckRequest,
+    PatronLoansRequest,
     RenewRequest,
     SyncItemsRequest,
     YesNoUnknown,
     decode_request,
+    loans_window,
 )
 from protocols.contract.envelope import TYPE_PATTERN, Event, decode_event, encode_event
 from protocols.contract.errors import ContractError
@@ -123,6 +127,8 @@ __all__ = [
     "MAX_BLOCKS",
     "MAX_DEPTH",
     "MAX_ITEMS_PER_MESSAGE",
+    "MAX_LIST_POSITION",
+    "MAX_LOANS",
     "MAX_PAYLOAD_BYTES",
     "MAX_SAFE_INTEGER",
     "MAX_SCREEN_LINES",
@@ -164,6 +170,7 @@ __all__ = [
     "NodeMeta",
     "NodeStatus",
     "PatronCheckRequest",
+    "PatronLoansRequest",
     "RenewRequest",
     "ResponseError",
     "SecurityMismatchData",
@@ -199,6 +206,7 @@ __all__ = [
     "is_uuid7",
     "items_delta_topic",
     "items_snapshot_topic",
+    "loans_window",
     "make_event",
     "meta_topic",
     "node_prefix",

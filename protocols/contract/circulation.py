@@ -7,6 +7,7 @@
     circ.checkin    {node}/req/circ.checkin                CheckinRequest
     circ.item       {node}/req/circ.item                   ItemInfoRequest
     circ.renew      {node}/req/circ.renew                  RenewRequest
+    circ.loans      {node}/req/circ.loans                  PatronLoansRequest
     sync.items      {node}/req/sync.items                  SyncItemsRequest (snapshot pages)
     (reply)         {node}/rsp                             CirculationReply
 
@@ -16,9 +17,10 @@ one gateway instance answers on the node's own ``rsp`` topic. Every request carr
 ``expires`` (the gateway does not start a request that has expired: the kiosk has given up and
 may have gone off-line). Items are keyed by ``owner_institution`` + ``primary_item_id``.
 
-Patron data: a patron check, a checkout and a renewal must reach the ILS with the patron's
-barcode and PIN, so ``patron_id`` and ``pin`` travel in clear in these request payloads (and
-nowhere else: not in topics, not in replies, not in events, not in logs). The privacy guard
+Patron data: a patron check, a checkout, a renewal and a loans list must reach the ILS with the
+patron's barcode and PIN, so ``patron_id`` and ``pin`` travel in clear in these request payloads
+(and nowhere else: not in topics, not in replies, not in events, not in logs). A ``circ.loans``
+reply lists the patron's loans by item id only, for the kiosk screen that asked. The privacy guard
 (:mod:`protocols.contract.privacy`) keeps applying to events and command responses; replies
 carry no patron identifier and no name. ``screen_message`` is for the kiosk's screen only: it
 may greet the patron by name and must not be logged or copied into events.
@@ -65,10 +67,13 @@ PIN = Text(64)
 SCREEN_TEXT = Text(512)
 MAX_SCREEN_LINES = 8
 MAX_BLOCKS = 14                       # the 14 SIP2 patron status flags
+MAX_LOANS = 50
+"""Item ids in one ``circ.loans`` reply (``loans``, and ``overdue``): a kiosk screen's worth."""
+MAX_LIST_POSITION = 9_999             # SIP2 BP/BQ and the 4-digit counts of message 64
 
 ReplyStatus = Literal["ok", "error"]
 RequestName = Literal["circ.patron", "circ.checkout", "circ.checkin", "circ.item", "circ.renew",
-                      "sync.items"]
+                      "circ.loans", "sync.items"]
 YesNoUnknown = Literal["Y", "N", "U"]
 
 
@@ -166,6 +171,33 @@ class RenewRequest(_Request):
         _check_offline(self)
 
 
+def loans_window(start: int | None, end: int | None) -> tuple[int, int]:
+    """The 1-based, inclusive positions of the patron's list that one ``circ.loans`` reply
+    covers: ``start`` (null: 1) to ``end`` (null: as far as one reply goes), never more than
+    :data:`MAX_LOANS` positions (a wider window is served up to that)."""
+    first = 1 if start is None else start
+    last = first + MAX_LOANS - 1
+    return first, last if end is None else min(end, last)
+
+
+@message
+class PatronLoansRequest(_Request):
+    """``circ.loans``: the patron's loans (item ids), positions ``start`` to ``end`` of the
+    ILS's list (1-based, inclusive; see :func:`loans_window`), and the overdue ones."""
+
+    NAME: ClassVar[str] = "circ.loans"
+    corr: str = spec(CORR)
+    expires: str = spec(TIME)
+    patron_id: str = spec(PATRON_ID)
+    pin: str | None = spec(Nullable(PIN), default=None)
+    start: int | None = spec(Nullable(Integer(1, MAX_LIST_POSITION)), default=None)
+    end: int | None = spec(Nullable(Integer(1, MAX_LIST_POSITION)), default=None)
+
+    def validate(self) -> None:
+        if self.start is not None and self.end is not None and self.end < self.start:
+            raise ContractError("must not be less than start", field="end")
+
+
 @message
 class SyncItemsRequest(_Request):
     """``sync.items``: send the site's item snapshot (``items/snapshot/{page}``); the reply
@@ -177,10 +209,11 @@ class SyncItemsRequest(_Request):
 
 
 CirculationRequest = (PatronCheckRequest | CheckoutRequest | CheckinRequest | ItemInfoRequest
-                      | RenewRequest | SyncItemsRequest)
+                      | RenewRequest | PatronLoansRequest | SyncItemsRequest)
 REQUEST_TYPES: dict[str, type[CirculationRequest]] = {
     cls.NAME: cls for cls in (PatronCheckRequest, CheckoutRequest, CheckinRequest,
-                              ItemInfoRequest, RenewRequest, SyncItemsRequest)}
+                              ItemInfoRequest, RenewRequest, PatronLoansRequest,
+                              SyncItemsRequest)}
 
 
 def decode_request(name: str, payload: bytes) -> CirculationRequest:
@@ -200,6 +233,9 @@ class CirculationOutcome(Message):
     Checkout/renew: ``desensitize``, ``due``; checkin: ``resensitize``, ``alert``,
     ``alert_type``, ``sort_bin``, ``destination``; item: ``known``, ``circulation_status``,
     ``hold_queue_length``; patron check: ``valid``, ``pin_ok``, ``blocks``, ``may_borrow``;
+    loans: ``valid``, ``pin_ok``, ``loans`` (the window's item ids, in the ILS's order),
+    ``overdue`` (the first overdue ones, whatever the window), ``charged_count`` (all loans);
+    ``ok`` false and no lists when the card is not valid or the PIN is wrong;
     sync.items: ``snapshot_id``, ``pages``, ``seq_at_snapshot``.
     ``due`` is the ILS's text (a SIP2 date at most ILSs)."""
 
@@ -225,6 +261,11 @@ class CirculationOutcome(Message):
     snapshot_id: str | None = spec(Nullable(ID), default=None)
     pages: int | None = spec(Nullable(Integer(1, MAX_SNAPSHOT_PAGES)), default=None)
     seq_at_snapshot: int | None = spec(Nullable(Integer()), default=None)
+    loans: tuple[str, ...] | None = spec(
+        Nullable(Array(ITEM_ID, MAX_LOANS, unique=True)), default=None)
+    overdue: tuple[str, ...] | None = spec(
+        Nullable(Array(ITEM_ID, MAX_LOANS, unique=True)), default=None)
+    charged_count: int | None = spec(Nullable(Integer(0, MAX_LIST_POSITION)), default=None)
 
 
 @message

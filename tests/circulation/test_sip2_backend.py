@@ -11,16 +11,23 @@ from edge_service.circulation import (
     ItemKey,
     Sip2Backend,
     TransientCirculationError,
+    from_patron_loans,
     local_time,
 )
 from edge_service.config import ConfigError, parse_config
+from edge_service.ils import PatronInformationResult
+from protocols.contract import MAX_LOANS, CirculationReply
+from protocols.sip2 import PatronInformationResponse
 from tests.ils.helpers import (
     BOOK,
+    HC,
     KAREN,
+    LOANED_TO_HC,
     NOT_FOR_LOAN,
     ON_HOLD_FOR_ZOE,
     PINS,
     SOREN,
+    ZOE,
     connected,
 )
 
@@ -79,6 +86,76 @@ async def test_offline_replay_with_no_block_and_refused_replay() -> None:
         refused = await Sip2Backend(client).checkout(ItemKey(OWNER, BOOK), SOREN,
                                                      offline_at_ms=at)
         assert refused.ok is False
+
+
+async def test_patron_loans_lists_the_window_and_the_overdue_loans() -> None:
+    """Over SIP2 to the simulator: H.C.'s one loan is three days overdue in the sample
+    catalogue; Zoë borrows seven and asks for windows of them. Two patron information
+    requests per call (charged, then overdue items); none of the second without loans."""
+    books = [f"50123456{n:02d}" for n in range(1, 8)]
+    async with connected() as (sim, client):
+        backend = Sip2Backend(client)
+        hc = await backend.patron_loans(HC, pin=PINS[HC])
+        assert (hc.ok, hc.valid, hc.pin_ok) == (True, True, True)
+        assert (hc.loans, hc.overdue, hc.charged_count) == (
+            (LOANED_TO_HC,), (LOANED_TO_HC,), 1)
+        assert sim.counters.executed["63"] == 2
+
+        assert (await backend.patron_loans(ZOE, pin=PINS[ZOE])).loans == ()
+        assert sim.counters.executed["63"] == 3   # no loans: no overdue request
+        for book in books:
+            assert (await backend.checkout(ItemKey(OWNER, book), ZOE, pin=PINS[ZOE])).ok
+        everything = await backend.patron_loans(ZOE, pin=PINS[ZOE])
+        assert (everything.loans, everything.overdue, everything.charged_count) == (
+            tuple(books), (), 7)
+        window = await backend.patron_loans(ZOE, pin=PINS[ZOE], start=3, end=5)
+        assert (window.loans, window.charged_count) == (tuple(books[2:5]), 7)
+        assert (await backend.patron_loans(ZOE, start=6)).loans == tuple(books[5:])
+
+        wrong = await backend.patron_loans(HC, pin="0000")
+        assert (wrong.ok, wrong.pin_ok, wrong.loans, wrong.overdue) == (False, False, None, None)
+        unknown = await backend.patron_loans("2999999999")
+        assert (unknown.ok, unknown.valid, unknown.loans) == (False, False, None)
+        for outcome in (hc, everything, wrong, unknown):   # never the patron's name or id
+            reply = CirculationReply(corr="c", request="circ.loans", status="ok",
+                                     outcome=outcome).to_json()
+            assert b"rsted" not in reply
+            assert b"Zo" not in reply
+            assert HC.encode() not in reply
+
+
+def _information(charged: tuple[str, ...] = (), overdue: tuple[str, ...] = (),
+                 count: int = 0, **fields: str) -> PatronInformationResult:
+    return PatronInformationResult.from_reply(PatronInformationResponse(
+        patron_status=" " * 14, transaction_date=None, hold_items_count=0,
+        overdue_items_count=len(overdue), charged_items_count=count, fine_items_count=0,
+        recall_items_count=0, unavailable_holds_count=0, institution_id="DK-718500",
+        patron_identifier="2000000001", personal_name="Søren Kierkegaard",
+        charged_items=charged, overdue_items=overdue, **fields))
+
+
+def test_loans_from_any_ils_fit_the_contract() -> None:
+    """What ILSs put in 64: blanks around ids, the same id twice, titles instead of barcodes
+    (not ids: left out), more than one reply may carry, a count below the list."""
+    many = tuple(f"id-{n}" for n in range(MAX_LOANS + 20))
+    outcome = from_patron_loans(
+        _information((" 5012345601 ", "5012345601", "Enten - Eller", "", *many), count=3,
+                     valid_patron="Y", valid_patron_password="Y",
+                     email_address="soren@example.org", home_address="Nytorv 2"),
+        _information(overdue=("5012345601", "x" * 65, "5012345601")))
+    assert outcome.loans is not None
+    assert outcome.loans[:2] == ("5012345601", "id-0")
+    assert len(outcome.loans) == MAX_LOANS
+    assert outcome.overdue == ("5012345601",)
+    assert outcome.charged_count == MAX_LOANS   # never fewer than listed
+    text = CirculationReply(corr="c", request="circ.loans", status="ok",
+                            outcome=outcome).to_json()
+    for private in (b"Kierkegaard", b"2000000001", b"example.org", b"Nytorv"):
+        assert private not in text
+    # A card the ILS does not know (BL N) gives no lists, whatever the reply carried.
+    refused = from_patron_loans(_information(("5012345601",), valid_patron="N"))
+    assert (refused.ok, refused.valid, refused.loans, refused.charged_count) == (
+        False, False, None, None)
 
 
 async def test_an_unreachable_ils_is_transient() -> None:

@@ -41,6 +41,7 @@ from protocols.contract import (
     NodeMeta,
     NodeStatus,
     PatronCheckRequest,
+    PatronLoansRequest,
     RenewRequest,
     SecurityMismatchData,
     SnapshotPage,
@@ -83,6 +84,7 @@ SCHEMA_OF: dict[type[Message], str] = {
     CheckinRequest: "circ-checkin-request.json",
     ItemInfoRequest: "circ-item-request.json",
     RenewRequest: "circ-renew-request.json",
+    PatronLoansRequest: "circ-loans-request.json",
     SyncItemsRequest: "sync-items-request.json",
     CirculationReply: "circ-reply.json",
 }

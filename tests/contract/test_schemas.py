@@ -305,10 +305,16 @@ def test_known_differences() -> None:
     assert schema_accepts("central-status.json", status)
     with pytest.raises(ContractError):
         SCHEMA_OF_CLASS["central-status.json"].from_dict(status)
-    # 3. Rules across fields: page <= pages, from <= to, n <= of, unique device ids.
+    # 3. Rules across fields: page <= pages, from <= to, n <= of, unique device ids,
+    #    start <= end of a loans window.
     page = {"snapshot_id": "s", "page": 3, "pages": 2, "seq_at_snapshot": 0, "items": []}
     assert schema_accepts("snapshot-page.json", page)
     assert not codec_accepts(SCHEMA_OF_CLASS["snapshot-page.json"], page)
+    loans = {"corr": "c-1", "expires": "2026-10-01T10:15:12.123Z", "patron_id": "2000000001",
+             "start": 5, "end": 4}
+    assert schema_accepts("circ-loans-request.json", loans)
+    assert not codec_accepts(SCHEMA_OF_CLASS["circ-loans-request.json"], loans)
+    assert codec_accepts(SCHEMA_OF_CLASS["circ-loans-request.json"], dict(loans, end=5))
     # 4. A Python validator's "$" also matches before a final newline; the codec does not.
     obj = dict(RECORD, primary_item_id="1\n")
     assert schema_accepts("item-record.json", obj)

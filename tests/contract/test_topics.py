@@ -105,6 +105,8 @@ def test_parse_fills_exactly_the_placeholders() -> None:
         TopicKind.COMMAND, T, S, N, command="door.unlock")
     assert parse_topic(f"{BASE}/{N}/req/circ.renew") == Topic(
         TopicKind.REQUEST, T, S, N, request="circ.renew")
+    assert parse_topic(f"{BASE}/{N}/req/circ.loans") == Topic(
+        TopicKind.REQUEST, T, S, N, request="circ.loans")
     assert parse_topic(f"{BASE}/items/snapshot/12").page == 12
     central = parse_topic(f"lib/v1/{T}/central/status")
     assert (central.site, central.node) == (None, None)

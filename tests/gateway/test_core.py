@@ -16,6 +16,7 @@ from protocols.contract import (
     ItemDelta,
     ItemInfoRequest,
     PatronCheckRequest,
+    PatronLoansRequest,
     SnapshotPage,
     SyncItemsRequest,
     decode_event,
@@ -31,7 +32,17 @@ from tests.gateway.helpers import (
     expires,
     topic_of,
 )
-from tests.ils.helpers import BOOK, NOT_FOR_LOAN, PINS, SOREN, clock, profile_for, simulator
+from tests.ils.helpers import (
+    BOOK,
+    HC,
+    LOANED_TO_HC,
+    NOT_FOR_LOAN,
+    PINS,
+    SOREN,
+    clock,
+    profile_for,
+    simulator,
+)
 
 OFFLINE_AT = "2024-04-30T13:00:00.000Z"
 
@@ -104,6 +115,37 @@ async def test_expired_invalid_and_patron_requests(tmp_path: Path) -> None:
         assert check.outcome
         assert (check.outcome.pin_ok, check.outcome.may_borrow) == (False, False)
         assert "17" not in sim.counters.executed
+
+
+async def test_a_loans_request_is_answered_and_not_kept(tmp_path: Path) -> None:
+    """``circ.loans`` reaches the ILS (patron information), answers item ids only, changes no
+    item (no delta) and is not stored: a redelivery asks the ILS again instead of answering
+    a patron's loan list from the gateway's file."""
+    async with gateway(tmp_path) as (gw, transport, sim):
+        request = PatronLoansRequest(corr="l-1", expires=expires(), patron_id=HC, pin=PINS[HC])
+        for _ in range(2):
+            await gw.handle(topic_of(request), request.to_json())
+        first, again = transport.replies()
+        assert (first.request, first.status, again.replayed) == ("circ.loans", "ok", None)
+        assert first.outcome
+        assert (first.outcome.loans, first.outcome.overdue, first.outcome.charged_count) == (
+            (LOANED_TO_HC,), (LOANED_TO_HC,), 1)
+        assert again.outcome == first.outcome
+        assert sim.counters.executed["63"] == 4   # twice run, two requests each
+        assert transport.on("/items/delta") == []
+        assert await gw.state.claim_request(f"{T}/{S}/kiosk-2", "l-1", 0) == "new"
+
+        backwards = b'{"corr":"l-2","expires":"%s","patron_id":"%s","start":3,"end":2}' % (
+            expires().encode(), HC.encode())
+        await gw.handle(topic_of(request), backwards)
+        invalid = transport.replies()[-1]
+        assert (invalid.corr, invalid.request) == ("l-2", "circ.loans")
+        assert invalid.error
+        assert invalid.error.code == "invalid_request"
+        assert "end" in invalid.error.message
+        for _, payload in transport.published:
+            assert HC.encode() not in payload
+            assert PINS[HC].encode() not in payload
 
 
 async def test_offline_replay_refused_by_the_ils_becomes_an_exception(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from protocols.contract import decode_event, event_data
 from tests.gateway.broker import MOSQUITTO, mosquitto
 from tests.gateway.helpers import OWNER, S, T
 from tests.gateway.listener import listening
-from tests.ils.helpers import BOOK, PINS, SOREN, simulator
+from tests.ils.helpers import BOOK, HC, LOANED_TO_HC, PINS, SOREN, simulator
 
 pytestmark = pytest.mark.skipif(not Path(MOSQUITTO).exists(), reason="mosquitto is needed")
 ITEMS = [f"50123456{n:02d}" for n in range(1, 21)]
@@ -151,3 +151,25 @@ async def test_a_retried_offline_replay_is_answered_once(tmp_path: Path) -> None
             assert again == first
             assert sim.counters.executed.get("11", 0) - executed == 1
             assert sim.data.items[BOOK].renewals == 0
+
+
+async def test_a_kiosk_lists_a_patrons_loans_and_renews_one_through_the_gateway(
+        tmp_path: Path) -> None:
+    """The account view's two requests over the broker: ``circ.loans`` (the overdue loan is
+    marked), then ``circ.renew``, after which the ILS no longer lists it overdue."""
+    with mosquitto(tmp_path) as port:
+        async with (simulator() as sim,
+                    running(service(port, sim.port, tmp_path / "gw.db", "a")),
+                    edge(port) as backend):
+            await until_answered(backend)
+            loans = await backend.patron_loans(HC, pin=PINS[HC])
+            assert (loans.ok, loans.loans, loans.overdue, loans.charged_count) == (
+                True, (LOANED_TO_HC,), (LOANED_TO_HC,), 1)
+            due_before = sim.data.items[LOANED_TO_HC].due
+            renewed = await backend.renew(ItemKey(OWNER, LOANED_TO_HC), HC, pin=PINS[HC])
+            assert renewed.ok
+            assert renewed.due == sim.data.items[LOANED_TO_HC].due != due_before
+            after = await backend.patron_loans(HC, pin=PINS[HC])
+            assert (after.loans, after.overdue) == ((LOANED_TO_HC,), ())
+            refused = await backend.patron_loans(HC, pin="0000")
+            assert (refused.ok, refused.loans) == (False, None)

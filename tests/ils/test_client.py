@@ -262,6 +262,46 @@ async def test_patron_information_lists() -> None:
         assert waiting.hold_items == ()
 
 
+async def test_patron_information_pages_charged_items_and_lists_the_overdue_ones() -> None:
+    """BP/BQ are 1-based and inclusive; "overdue items" are the loans due before now (the
+    sample catalogue's loan to H.C. is due three days before the simulator started)."""
+    books = [f"50123456{n:02d}" for n in range(1, 8)]
+    async with connected() as (_sim, client):
+        for book in books:
+            assert (await client.checkout(book, ZOE, pin=PINS[ZOE])).ok
+        first = await client.patron_information(ZOE, summary="charged items", start_item=1,
+                                                end_item=3)
+        assert first.charged_items == tuple(books[:3])
+        assert (first.charged_items_count, first.overdue_items_count) == (7, 0)
+        rest = await client.patron_information(ZOE, summary="charged items", start_item=4,
+                                               end_item=50)
+        assert rest.charged_items == tuple(books[3:])
+        assert rest.overdue_items == ()   # one list per request: the one asked for
+        one = await client.patron_information(ZOE, summary="charged items", start_item=7,
+                                              end_item=7)
+        assert one.charged_items == (books[6],)
+        zero = await client.patron_information(ZOE, summary="charged items", start_item=0,
+                                               end_item=2)
+        assert zero.charged_items == tuple(books[:2])   # position 0 read as 1, never wraps
+        backwards = await client.patron_information(ZOE, summary="charged items", start_item=5,
+                                                    end_item=4)
+        assert backwards.charged_items == ()
+        beyond = await client.patron_information(ZOE, summary="charged items", start_item=8,
+                                                 end_item=20)
+        assert (beyond.charged_items, beyond.charged_items_count) == ((), 7)
+
+        late = await client.patron_information(HC, summary="overdue items", end_item=50)
+        assert (late.overdue_items, late.overdue_items_count) == ((LOANED_TO_HC,), 1)
+        assert late.charged_items == ()
+        due = (await client.item_information(LOANED_TO_HC)).due_date
+        assert due is not None
+        assert due.moment == NOW - timedelta(days=3)
+        renewed = await client.renew(LOANED_TO_HC, HC, pin=PINS[HC])
+        assert renewed.ok
+        after = await client.patron_information(HC, summary="overdue items", end_item=50)
+        assert (after.overdue_items, after.overdue_items_count) == ((), 0)
+
+
 async def test_item_information_status_update_and_end_session() -> None:
     async with connected() as (_sim, client):
         foreign = await client.item_information(FOREIGN_ITEM)

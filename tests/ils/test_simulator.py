@@ -117,6 +117,12 @@ def _document() -> dict[str, Any]:
         (lambda d: d["items"][3].update(media="scroll"), r"items\[3\]\.media"),
         (lambda d: d["items"][3].update(set_parts="2"), r"items\[3\]\.set_parts"),
         (lambda d: d["patrons"][0].update(loans=["nope"]), "loans of unknown items"),
+        (lambda d: d["patrons"][0].update(loans=[{"item": "nope", "due_in_days": 1}]),
+         "loans of unknown items"),
+        (lambda d: d["patrons"][0].update(loans=[{"item": "5012345601"}]),
+         r"patrons\[0\]\.loans\[0\]: missing key 'due_in_days'"),
+        (lambda d: d["patrons"][0].update(loans=[{"item": "5012345601", "due_in_days": "3"}]),
+         r"patrons\[0\]\.loans\[0\]\.due_in_days: wrong type"),
         (lambda d: d["settings"].update(sets_policy="maybe"), "sets_policy"),
         (lambda d: d["items"][0].update(holds=[{"patron": "x"}]), "unknown patron"),
     ],
@@ -140,3 +146,6 @@ def test_sample_catalogue_has_what_the_demo_needs() -> None:
     assert any(i.owner != data.institution_id for i in items)
     assert len(data.patrons) == 4
     assert sum(p.blocked for p in data.patrons.values()) == 1
+    loans = [i for i in items if i.loaned_to is not None]
+    assert any(i.due_in_days is not None and i.due_in_days < 0 for i in loans)   # overdue
+    assert any(i.due_in_days is not None and i.due_in_days > 0 for i in loans)

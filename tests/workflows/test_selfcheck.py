@@ -5,6 +5,7 @@ in the ILS (its loan records) and in the outbox (the event)."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,16 @@ from edge_service.workflows.selfcheck import ItemState
 from firmware_bridge.security import AFI_ISO_IN_STOCK, AFI_ISO_ON_LOAN
 from firmware_bridge.simulator import Fault, FaultKind
 from protocols.iso15693 import Command
-from tests.ils.helpers import BOOK, KAREN, NOT_FOR_LOAN, PINS, SET_ITEM, SOREN
+from tests.ils.helpers import (
+    BOOK,
+    HC,
+    KAREN,
+    LOANED_TO_HC,
+    NOT_FOR_LOAN,
+    PINS,
+    SET_ITEM,
+    SOREN,
+)
 from tests.workflows.kiosk import SALT, kiosk
 from tests.workflows.rig import catalog_tag, catalog_uid, fast_timers, wait_for
 
@@ -359,3 +369,71 @@ async def test_a_set_half_unsecured_is_secured_again_when_undone(tmp_path: Path)
         assert k.ils.data.items[SET_ITEM].loaned_to is None
         (exception,) = k.events("lib.exception.v1")
         assert exception["data"]["kind"] == "write_failed"
+
+
+async def test_a_patron_sees_their_loans_and_renews_the_overdue_one(tmp_path: Path) -> None:
+    """H.C. borrows a book at the pad, opens the account view: both loans, in the ILS's
+    order, with the ILS's titles and due dates; the sample catalogue's old loan is overdue,
+    the new one was on the pad in this session. Renewing the overdue one moves its due date
+    in the ILS, and the view shows the new date, no longer overdue."""
+    async with kiosk(tmp_path, [catalog_tag(BOOKS[0])]) as k:
+        await k.rig.wait_field(1)
+        session = await k.selfcheck.open_session(HC, PINS[HC])
+        await k.settled(session, 1)
+        ils = k.ils.data.items
+        session.last_activity_s = 0.0
+        account = await k.selfcheck.account(session.id)
+        assert session.last_activity_s > 0.0
+        assert (account["session"], account["charged_count"], account["more"]) == (
+            session.id, 2, False)
+        assert account["loans"] == [
+            {"primary_item_id": BOOKS[0], "owner_institution": OWNER,
+             "title": ils[BOOKS[0]].title, "due": ils[BOOKS[0]].due, "overdue": False,
+             "in_session": True},
+            {"primary_item_id": LOANED_TO_HC, "owner_institution": OWNER,
+             "title": ils[LOANED_TO_HC].title, "due": ils[LOANED_TO_HC].due, "overdue": True,
+             "in_session": False}]
+        assert ils[LOANED_TO_HC].title == "Bogen om Ørsted"
+
+        due_before = ils[LOANED_TO_HC].due
+        renewal = await k.selfcheck.renew(session.id, _key(LOANED_TO_HC))
+        assert renewal["renewed"] is True
+        assert renewal["due"] == ils[LOANED_TO_HC].due != due_before
+        assert ils[LOANED_TO_HC].renewals == 1
+        again = await k.selfcheck.account(session.id)
+        (renewed,) = [loan for loan in again["loans"] if loan["primary_item_id"] == LOANED_TO_HC]
+        assert (renewed["due"], renewed["overdue"]) == (renewal["due"], False)
+        assert HC not in str(again)
+
+        k.ils.settings = dataclasses.replace(k.ils.settings, renew_limit=1)
+        refused = await k.selfcheck.renew(session.id, _key(LOANED_TO_HC))
+        assert (refused["renewed"], refused["screen_message"]) == (
+            False, ["Renewal limit reached"])
+        assert ils[LOANED_TO_HC].due == renewal["due"]
+
+
+async def test_the_account_view_needs_an_open_online_checkout_session(tmp_path: Path) -> None:
+    async with kiosk(tmp_path, policy=SelfCheckConfig(offline_checkout=True)) as k:
+        returning = await k.selfcheck.open_session(None, mode="checkin")
+        with pytest.raises(WorkflowError) as caught:
+            await k.selfcheck.account(returning.id)
+        assert (caught.value.code, caught.value.status) == ("no_session", 409)
+        await k.selfcheck.end_session(returning.id)
+        with pytest.raises(WorkflowError) as caught:
+            await k.selfcheck.account("no-such-session")
+        assert caught.value.status == 404
+
+        session = await k.selfcheck.open_session(SOREN, PINS[SOREN])
+        assert [loan["primary_item_id"] for loan in
+                (await k.selfcheck.account(session.id))["loans"]] == ["5012345630"]
+        await k.selfcheck.end_session(session.id)
+        with pytest.raises(WorkflowError) as caught:   # ended: the patron is forgotten
+            await k.selfcheck.account(session.id)
+        assert caught.value.code == "no_session"
+
+        await k.link.close()   # the ILS cannot be reached: an off-line session
+        offline = await k.selfcheck.open_session(SOREN)
+        assert offline.offline
+        with pytest.raises(WorkflowError) as caught:
+            await k.selfcheck.account(offline.id)
+        assert (caught.value.code, caught.value.status) == ("ils_unreachable", 503)
