@@ -18,9 +18,9 @@ snapshots: no request waits on a reader or the writer.
 - ``/metrics`` (admin, or any loopback client without a token): Prometheus text exposition from
   the app's own registry (``metrics``).
 - ``/docs`` and ``/openapi.json`` need no token: the API's description is no secret.
-- The web pages (``/``, ``/kiosk/``, ``/staff/``, ``/gate/``, ``/status/``; ``pages``) need no
-  token to load; their data comes from the routes above. ``/api/v1/demo`` (``demo``) exists
-  only in an app built with demo controls (``libedge demo``).
+- The web pages (``/``, ``/kiosk/``, ``/staff/``, ``/services/``, ``/gate/``, ``/status/``;
+  ``pages``) need no token to load; their data comes from the routes above. ``/api/v1/demo``
+  (``demo``) exists only in an app built with demo controls (``libedge demo``).
 - Every error answers ``{"error": {"code", "message", "field"}}`` (``errors``); every route but
   health declares its roles with ``require`` (``auth``); OpenAPI shows them as the scopes of
   its security requirement.

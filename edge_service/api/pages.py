@@ -1,8 +1,10 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The web pages, served from the package: kiosk, staff station, gate monitor, device status.
+"""The web pages, served from the package: kiosk, staff station, technical services, gate
+monitor, device status.
 
-    GET /                      the landing page linking the four
-    GET /kiosk/ /staff/ /gate/ /status/    each page's index.html and its own script
+    GET /                      the landing page linking the five
+    GET /kiosk/ /staff/ /services/ /gate/ /status/
+                               each page's index.html and its own script
     GET /assets/...            the shared script and style sheet, the translation catalogues
                                (``assets/i18n/<lang>.json``)
     GET /pages/about.json      the software version and the languages there are catalogues for
@@ -35,7 +37,7 @@ from starlette.types import Scope
 
 __all__ = ["PAGES", "PAGE_HEADERS", "install_pages", "languages", "web_root"]
 
-PAGES = ("kiosk", "staff", "gate", "status")
+PAGES = ("kiosk", "staff", "services", "gate", "status")
 PAGE_HEADERS = {
     "Content-Security-Policy": ("default-src 'self'; script-src 'self'; style-src 'self'; "
                                 "img-src 'self' data:; connect-src 'self'; "

@@ -23,6 +23,8 @@ Every route needs the staff role; ``{station}`` is the staff reader's name (404
 ``no_station``). Bodies answered are the workflows' ``to_json()`` shapes, declared below. A
 refusal is the workflow's :class:`WorkflowError` with its status; its ``field`` is named as the
 request's (``body.orders[2]``). Writes record the token's name as the events' ``operator``.
+A campaign's body also says whether it runs on this station (``running``: the technical services
+page's Run and Stop).
 
 Not responsible for: what the services do (``edge_service.workflows.acquisitions``, ``ill``,
 ``campaigns``, ``order_lines``).
@@ -43,6 +45,7 @@ from edge_service.api.staff import DecodedTag, operator_of
 from edge_service.api.tokens import Principal
 from edge_service.store import StoreError
 from edge_service.workflows import WorkflowError
+from edge_service.workflows.campaigns import CampaignService
 from edge_service.workflows.order_lines import MAX_COPIES, parse_copies, read_expected_csv
 from edge_service.workflows.runtime import Workflows
 from edge_service.workflows.services import TechnicalServices
@@ -252,6 +255,7 @@ class CampaignProgress(BaseModel):
     finished_at: str | None
     counts: CampaignCounts
     pending_estimate: int | None
+    running: bool = Field(description="whether it runs on this station now")
 
 
 class SurveyedTag(BaseModel):
@@ -293,6 +297,11 @@ class CampaignReport(CampaignProgress):
 
 
 # --- helpers -------------------------------------------------------------------------------------
+
+def _running_here(campaigns: CampaignService, body: dict[str, Any]) -> dict[str, Any]:
+    """A campaign's body with whether it runs on this station (the page's Run/Stop)."""
+    return {**body, "running": campaigns.running() == body["campaign_id"]}
+
 
 def _services(view: WorkflowsView, name: str) -> TechnicalServices:
     workflows = view.workflows
@@ -453,20 +462,23 @@ def _campaign_routes(router: APIRouter, view: WorkflowsView) -> None:
         """Create a migration campaign (box-wide): the models to convert to the library's."""
         campaigns = _services(view, station).campaigns
         with _fields_of_body():
-            return await campaigns.create(body.name, body.source_models,
-                                          estimate=body.estimate, allow_loss=body.allow_loss)
+            return _running_here(campaigns, await campaigns.create(
+                body.name, body.source_models, estimate=body.estimate,
+                allow_loss=body.allow_loss))
 
     @router.get(base, response_model=list[CampaignProgress], responses=error_responses(404))
     async def campaigns(station: StationName, _: StaffRole) -> list[dict[str, Any]]:
         """Every campaign's progress, newest first."""
-        return _services(view, station).campaigns.campaigns()
+        campaigns = _services(view, station).campaigns
+        return [_running_here(campaigns, body) for body in campaigns.campaigns()]
 
     @router.get(f"{base}/{{campaign}}", response_model=CampaignReport,
                 responses=error_responses(404))
     async def report(station: StationName, campaign: CampaignId,
                      _: StaffRole) -> dict[str, Any]:
         """Progress, the tag health survey's findings and the failures, tag by tag."""
-        return _services(view, station).campaigns.report(campaign)
+        campaigns = _services(view, station).campaigns
+        return _running_here(campaigns, campaigns.report(campaign))
 
     @router.post(f"{base}/{{campaign}}/run", response_model=CampaignProgress,
                  responses=error_responses(400, 404, 409, 422))
@@ -475,8 +487,9 @@ def _campaign_routes(router: APIRouter, view: WorkflowsView) -> None:
         """Convert every tag of the campaign's source models that arrives on this pad (the
         desk, or a conveyor's reader). 409 ``campaign_running``, ``campaign_finished``,
         ``batch_active``."""
-        return await _services(view, station).campaigns.run(
-            campaign, operator=operator_of(principal), check_passwords=body.check_passwords)
+        campaigns = _services(view, station).campaigns
+        return _running_here(campaigns, await campaigns.run(
+            campaign, operator=operator_of(principal), check_passwords=body.check_passwords))
 
     @router.post(f"{base}/{{campaign}}/stop", response_model=CampaignProgress,
                  responses=error_responses(404, 409))
@@ -490,7 +503,8 @@ def _campaign_routes(router: APIRouter, view: WorkflowsView) -> None:
             raise WorkflowError("not_running", f"Campaign {campaign} does not run on this "
                                 "station.")
         await campaigns.stop()
-        return {k: v for k, v in report.items() if k not in ("health", "failures", "by_model")}
+        return _running_here(campaigns, {k: v for k, v in report.items()
+                                         if k not in ("health", "failures", "by_model")})
 
     @router.post(f"{base}/{{campaign}}/finish", response_model=CampaignReport,
                  responses=error_responses(404, 409, 422, 503))
@@ -498,4 +512,5 @@ def _campaign_routes(router: APIRouter, view: WorkflowsView) -> None:
                      _: StaffRole) -> dict[str, Any]:
         """Finish the campaign: its runs stop, ``lib.campaign.v1`` is recorded; the final
         report. 409 ``campaign_finished`` if it was already."""
-        return await _services(view, station).campaigns.finish(campaign)
+        campaigns = _services(view, station).campaigns
+        return _running_here(campaigns, await campaigns.finish(campaign))

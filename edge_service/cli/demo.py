@@ -79,7 +79,8 @@ def _tour() -> int:
     return 0
 
 
-PAGE_TITLES = (("kiosk", "Kiosk"), ("staff", "Staff station"), ("gate", "Gate monitor"),
+PAGE_TITLES = (("kiosk", "Kiosk"), ("staff", "Staff station"),
+               ("services", "Technical services"), ("gate", "Gate monitor"),
                ("status", "Device status"))
 
 
@@ -89,9 +90,9 @@ def _print_running(demo: RunningDemo, *, removed: bool) -> None:
     print("LibEdge demo: the daemon with simulated readers (kiosk pad, staff pad, gate), the ILS "
           f"simulator, circulation through {backend}.\n")
     for page, title in PAGE_TITLES:
-        print(f"  {title:<15} {demo.page_url(page)}")
-    print(f"  {'All pages':<15} {demo.base_url}/")
-    print(f"  {'API docs':<15} {demo.base_url}/docs\n")
+        print(f"  {title:<19} {demo.page_url(page)}")
+    print(f"  {'All pages':<19} {demo.base_url}/")
+    print(f"  {'API docs':<19} {demo.base_url}/docs\n")
     card, pin = demo.patron
     print("Try it: open the staff station and use its Demo controls to put books on the kiosk "
           f"pad;\nborrow them at the kiosk with card {card} and PIN {pin}; walk one through the "

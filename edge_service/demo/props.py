@@ -1,7 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The demo's props: tagged books, blank tags, a 3M-tagged book and a patron's library card,
-which a person moves between the shelf, the kiosk pad, the staff pad and the gate (the staff
-page's demo controls, ``/api/v1/demo``).
+"""The demo's props: tagged books, blank tags, a 3M-tagged book, another library's book (for the
+kiosk's "take it to the desk" and for interlibrary loan), two new books as a supplier tagged
+them (for acquisitions receiving) and a patron's library card, which a person moves between the
+shelf, the kiosk pad, the staff pad and the gate (the staff page's demo controls,
+``/api/v1/demo``).
 
 Contract:
 - Each prop is one physical item with its virtual ISO 15693 tags (a two-part set has two). It
@@ -65,6 +67,18 @@ FOREIGN_ITEM = "7750000001"
 THREE_M_ITEM = "5012345609"
 """Labelled by an old 3M system (RFID501, no owner on the tag): for the staff station."""
 BLANK_TAGS = 3
+SUPPLIER = "BTJ"
+SUPPLIER_ORDER = "PO-2026-0815"
+SUPPLIER_INVOICE = "INV-77812"
+SUPPLIER_GS1 = "9788702173055"
+"""A supplier's delivery: two copies of one order line (the GS1 product id of the book), tagged
+by the supplier in the acquisition stage with no item id of the library's yet. The operator
+guide (section 10) gives the order lines to import for them."""
+SUPPLIER_COPIES = 2
+SUPPLY_CHAIN_STAGE = 3
+"""The ISO 28560-1 supply chain stage code the supplier's tags carry (shown as it is read)."""
+ACQUISITION_AUTOMATED = 0x01
+"""ISO 28560-1 type of usage: acquisition item, for automated process (Annex C)."""
 PATRON_CARD = "2000000002"
 """The sample catalogue's patron whose library card (an RFID card) the demo has."""
 PATRON_CARD_USAGE = 0x80
@@ -78,7 +92,8 @@ class Prop:
 
     id: str
     kind: str
-    """``book``, ``set``, ``foreign``, ``3m``, ``blank`` or ``card`` (a patron's)."""
+    """``book``, ``set``, ``foreign``, ``3m``, ``supplier``, ``blank`` or ``card`` (a
+    patron's)."""
     label: str
     barcode: str | None
     title: str | None
@@ -137,6 +152,7 @@ def sample_props(catalog: SimData) -> list[Prop]:
     props.append(Prop(f"3m-{THREE_M_ITEM}", "3m", f"{title(THREE_M_ITEM)} ({THREE_M_ITEM}, "
                       "3M label)", THREE_M_ITEM, title(THREE_M_ITEM),
                       (_tag(_uid(THREE_M_ITEM), three_m, THREE_M_SECURED_AFI),)))
+    props.extend(_supplier_prop(n) for n in range(1, SUPPLIER_COPIES + 1))
     card = LibraryTag(TagModel.PART2, primary_item_id=PATRON_CARD, owner_institution=ISIL,
                       type_of_usage=PATRON_CARD_USAGE)
     props.append(Prop(f"card-{PATRON_CARD}", "card",
@@ -146,6 +162,19 @@ def sample_props(catalog: SimData) -> list[Prop]:
                       (_tag(f"E0040150BB{n:06X}", None, 0x00),))
                  for n in range(1, BLANK_TAGS + 1))
     return props
+
+
+def _supplier_prop(number: int) -> Prop:
+    """A new book as the supplier delivers it: ISO 28560-2, unsecured, the supplier's
+    acquisition elements and no item id (the library's data is written when it is received)."""
+    tag = LibraryTag(TagModel.PART2, supplier_identifier=SUPPLIER, order_number=SUPPLIER_ORDER,
+                     supplier_invoice_number=SUPPLIER_INVOICE,
+                     supply_chain_stage=SUPPLY_CHAIN_STAGE,
+                     gs1_product_identifier=SUPPLIER_GS1, type_of_usage=ACQUISITION_AUTOMATED)
+    return Prop(f"supplier-{number}", "supplier",
+                f"New book from {SUPPLIER}, order {SUPPLIER_ORDER} ({number} of "
+                f"{SUPPLIER_COPIES})", None, None,
+                (_tag(f"E0040150AC{number:06X}", tag, NOT_SECURED_AFI),))
 
 
 class DemoProps:

@@ -69,7 +69,8 @@ LINK_WAIT_S = 10.0
 """Longest wait for the ILS link (and, through the gateway, the cache's snapshot)."""
 READER_NAMES = {"pad": "kiosk-pad", "staff": "staff-desk", "gate": "main-door"}
 """The demo's reader names (what the pages and events show), by the role each one has."""
-PAGE_ROLES = {"kiosk": "kiosk", "staff": "staff", "gate": "gate", "status": "staff"}
+PAGE_ROLES = {"kiosk": "kiosk", "staff": "staff", "services": "staff", "gate": "gate",
+              "status": "staff"}
 """Which role's token each page's URL carries."""
 
 

@@ -178,9 +178,13 @@ def test_ill_and_a_campaign_over_http(tmp_path: Path) -> None:
         status, created = call(box, "/campaigns", {"name": "3M", "source_models": ["3m"],
                                                    "estimate": 4})
         assert status == 201, created
+        assert created["running"] is False
         campaign = created["campaign_id"]
         status, running = call(box, f"/campaigns/{campaign}/run", {})
         assert status == 200, running
+        assert running["running"] is True   # on this station: the page offers Stop
+        status, listed = call(box, "/campaigns", method="GET")
+        assert [(c["campaign_id"], c["running"]) for c in listed] == [(campaign, True)]
         report = until(lambda: _campaign_with(box, campaign, converted=1, skipped=1), 20.0,
                        "the 3M tag converted, the part 3 one skipped")
         assert report["pending_estimate"] == 3
@@ -188,8 +192,10 @@ def test_ill_and_a_campaign_over_http(tmp_path: Path) -> None:
         converted = until(lambda: _tag(box, str(legacy_uid(1)), "1302000001"), 10.0,
                           "the converted tag")
         assert converted["model"] == "iso28560-2"
+        status, stopped = call(box, f"/campaigns/{campaign}/stop")
+        assert (status, stopped["state"], stopped["running"]) == (200, "active", False)
         status, finished = call(box, f"/campaigns/{campaign}/finish")
-        assert (status, finished["state"]) == (200, "finished")
+        assert (status, finished["state"], finished["running"]) == (200, "finished", False)
         [event] = box.events("lib.campaign.v1")
         assert (event["data"]["converted"], event["data"]["skipped"]) == (1, 1)
         status, body = call(box, f"/campaigns/{campaign}/stop")

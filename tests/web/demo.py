@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 20.0
 """Generous: the demo prints its URLs after about 1.5 s on the dev machine."""
 STOP_TIMEOUT_S = 20.0
-URL = re.compile(r"(http://[0-9.]+:\d+)/(kiosk|staff|gate|status)/#token=(\S+)")
+URL = re.compile(r"(http://[0-9.]+:\d+)/(kiosk|staff|services|gate|status)/#token=(\S+)")
 READY_LINE = "Ctrl-C stops."
 
 T = TypeVar("T")
@@ -101,7 +101,8 @@ def running_demo(tmp_path: Path, *options: str) -> Iterator[Demo]:
         output = _read_until_ready(process)
         elapsed = time.monotonic() - started
         found = URL.findall(output)
-        assert {page for _, page, _ in found} == {"kiosk", "staff", "gate", "status"}, output
+        assert {page for _, page, _ in found} == {"kiosk", "staff", "services", "gate",
+                                                  "status"}, output
         yield Demo(found[0][0], {page: token for _, page, token in found}, output, elapsed,
                    state)
     finally:

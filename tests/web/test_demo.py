@@ -20,6 +20,7 @@ import pytest
 from edge_service.demo import DemoOptions, demo_stack, find_mosquitto, sample_catalog, sample_props
 from edge_service.demo import props as props_module
 from edge_service.demo.props import DemoProps
+from protocols.iso28560 import TagModel, decode_any
 from tests.web.demo import ROOT
 
 
@@ -88,6 +89,22 @@ async def test_failing_writes_is_marked_once() -> None:
     assert props.fail_writes("book-5012345603")["writes_fail"] is True
     assert props.fail_writes("book-5012345603")["writes_fail"] is True
     assert props.prop("book-5012345601").writes_fail is False
+
+
+def test_the_supplier_props_are_tagged_as_a_supplier_delivers() -> None:
+    """Two copies of one order line, acquisition stage, no item id of the library's yet, not
+    secured: what the receiving workflow matches against the expected copies."""
+    props = fresh()
+    suppliers = [p for p in props.objects() if p["kind"] == "supplier"]
+    assert len(suppliers) == 2
+    for prop in suppliers:
+        [tag] = props.prop(prop["id"]).tags
+        decoded = decode_any(bytes(tag.memory), dsfid=tag.dsfid)
+        assert (decoded.model, decoded.primary_item_id, decoded.supplier_identifier,
+                decoded.order_number, decoded.gs1_product_identifier,
+                decoded.supplier_invoice_number, decoded.type_of_usage) == (
+            TagModel.PART2, None, "BTJ", "PO-2026-0815", "9788702173055", "INV-77812", 0x01)
+        assert tag.afi == 0xC2   # not secured
 
 
 def test_the_demo_says_what_to_do_when_its_port_is_taken(tmp_path: Path) -> None:

@@ -23,9 +23,10 @@ CATALOGUES = {lang: json.loads((WEB / "assets" / "i18n" / f"{lang}.json").read_t
 HTML_KEY = re.compile(r'data-i18n="([^"]+)"')
 HTML_ATTRIBUTE_KEYS = re.compile(r'data-i18n-attr="([^"]+)"')
 SCRIPT_KEY = re.compile(
-    r"""["']((?:common|kiosk|staff|gate|status|landing|language)\.[\w.-]+)["']""")
+    r"""["']((?:common|kiosk|staff|services|gate|status|landing|language)\.[\w.-]+)["']""")
 """A quoted key in a script: ``t("kiosk.item.done")``, a table of error keys, a conditional."""
-STREAM_KINDS = {"gate.alarm", "gate.count", "gate.mismatch", "staff.batch", "staff.inventory"}
+STREAM_KINDS = {"gate.alarm", "gate.count", "gate.mismatch", "staff.batch", "staff.inventory",
+                "staff.delivery", "staff.campaign", "staff.ill"}
 """Event stream kinds look like keys in a script; they are not texts."""
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
 DYNAMIC = {   # key prefix -> every value the daemon or the page can put after it

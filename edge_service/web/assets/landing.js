@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-/* The landing page: links to the four screens, in the reader's language. */
+/* The landing page: links to the five screens, in the reader's language. */
 "use strict";
 
 (async () => {
