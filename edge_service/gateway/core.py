@@ -175,8 +175,10 @@ class Gateway:
             self.counters.invalid += 1
             corr = _readable_corr(payload)
             log.warning("invalid request from %s/%s: %s", site, node, exc.field or "payload")
-            if corr is not None and name in _REQUEST_NAMES:
-                code = "invalid_request"
+            if corr is not None:   # the topic parser checked the name (a NAME)
+                # A name this gateway does not know (a newer node, an older gateway): said at
+                # once, so the node does not wait out its timeout.
+                code = "invalid_request" if name in _REQUEST_NAMES else "unknown_request"
                 await self._send(rsp, CirculationReply(
                     corr=corr, request=name, status="error",
                     error=ResponseError(code=code, message=f"outside the contract: {exc}")))

@@ -56,6 +56,7 @@ from protocols.contract.messages import (
     ID,
     ISIL,
     ITEM_ID,
+    NAME,
     TIME,
     ResponseError,
 )
@@ -273,10 +274,12 @@ class CirculationReply(Message):
     """``{node}/rsp``: ``status`` ok with ``outcome`` (a refusal is ok with ``outcome.ok``
     false), or error with ``error``: ``expired``, ``invalid_request``, ``unknown_request``,
     ``ils_unavailable`` (transient: try again or go off-line), ``failed``. ``replayed`` true: the
-    answer came from the gateway's store because the request was delivered twice."""
+    answer came from the gateway's store because the request was delivered twice. ``request``
+    echoes the topic's request name, which may be one this gateway does not know (answered
+    ``unknown_request``), so it is any name, not only those of ``RequestName``."""
 
     corr: str = spec(CORR)
-    request: str = spec(Choice.of(RequestName))
+    request: str = spec(NAME)
     status: ReplyStatus = spec(Choice.of(ReplyStatus))
     outcome: CirculationOutcome | None = spec(Nullable(Nested(CirculationOutcome)), default=None)
     error: ResponseError | None = spec(Nullable(Nested(ResponseError)), default=None)

@@ -22,10 +22,12 @@ from protocols.contract import (
     decode_event,
     event_data,
     format_time,
+    request_topic,
 )
 from tests.gateway.helpers import (
     OWNER,
     MemoryTransport,
+    N,
     S,
     T,
     checkout,
@@ -115,6 +117,21 @@ async def test_expired_invalid_and_patron_requests(tmp_path: Path) -> None:
         assert check.outcome
         assert (check.outcome.pin_ok, check.outcome.may_borrow) == (False, False)
         assert "17" not in sim.counters.executed
+
+
+async def test_a_request_this_gateway_does_not_know_is_answered_at_once(
+        tmp_path: Path) -> None:
+    """A newer node's request (or a typo) gets ``unknown_request`` instead of silence, so the
+    node need not wait out its timeout; without a readable corr nothing can be answered."""
+    async with gateway(tmp_path) as (gw, transport, sim):
+        topic = request_topic(T, S, N, "circ.hold")
+        await gw.handle(topic, b'{"corr":"u-1","expires":"2030-01-01T00:00:00.000Z"}')
+        await gw.handle(topic, b'{"expires":"2030-01-01T00:00:00.000Z"}')
+        (reply,) = transport.replies()
+        assert (reply.corr, reply.request, reply.status) == ("u-1", "circ.hold", "error")
+        assert reply.error
+        assert reply.error.code == "unknown_request"
+        assert not set(sim.counters.executed) - {"93", "99"}   # the ILS was not asked
 
 
 async def test_a_loans_request_is_answered_and_not_kept(tmp_path: Path) -> None:
