@@ -13,10 +13,14 @@ supported model; it must name an item of another library (its owner ISIL, or
 - only the blocks that change are written (``tag_writer.write_changes``), each run read back
   and compared, then the tag decoded afresh and compared with what was meant; the DSFID and
   the owner's lock bits are never touched;
+- an ISO 28560-2 tag whose locked owner group follows its free elements (the usual lock plan)
+  would have that group moved by a fresh image: its elements are laid out around the locked
+  data sets instead (``relayout_part2``: the ILL elements go after the group, the locked
+  blocks stay byte-identical);
 - the tag is left as it is (``tag_written`` false, ``tag_note`` saying why) when its model has
-  no place for the elements (3M), when a block that would change is locked (the owner's data:
-  an ISO 28560-2 tag whose locked owner block follows its free elements must move it to grow),
-  or when the reader cannot tell which blocks are locked.
+  no place for the elements (3M), when a block that would change is locked and the elements
+  cannot go around it (no room after the locked group, a locked content parameter), or when
+  the reader cannot tell which blocks are locked.
 
 Then security is set (``secured``, on by default: the item is in our stock until lent to a
 patron) and read back, and the loan (``store.ill``), the ``lib.ill.v1`` event (``received``)
@@ -75,7 +79,7 @@ from firmware_bridge import BridgeError, VerificationFailed
 from protocols import ProtocolError
 from protocols.contract import ContractError, IllData, ItemRef
 from protocols.iso15693 import Uid
-from protocols.iso28560 import LibraryTag, TagImage, TagModel, convert
+from protocols.iso28560 import LibraryTag, TagImage, TagModel, convert, relayout_part2
 
 __all__ = ["IllResult", "InterlibraryLoans"]
 
@@ -290,9 +294,28 @@ class InterlibraryLoans:
         if locked is None:
             return _Plan(None, None, "this reader cannot tell which blocks are locked, so the "
                          "owner's tag is left as it is")
+        if locked and meant is not None and tag.model is TagModel.PART2:
+            return await self._around_locks(read, meant, locked)
         if locked:
             return _Plan(None, None, f"blocks {', '.join(map(str, locked))} that would change "
                          "are locked (the owner's data)")
+        return _Plan(image, meant)
+
+    async def _around_locks(self, read: TagOnPad, meant: LibraryTag,
+                            locked: tuple[int, ...]) -> _Plan:
+        """An ISO 28560-2 tag whose fresh image would move locked data sets: its free
+        elements are laid out around them instead (``relayout_part2``: the ILL elements go
+        after the owner's locked group), or the tag is left as it is, saying why."""
+        blocks = range(len(read.memory) // read.block_size)
+        every = await locked_among(read.reader, read.uid, blocks, len(read.memory),
+                                   read.block_size)
+        try:
+            image = relayout_part2(read.memory, meant, locked_blocks=every or locked,
+                                   block_size=read.block_size, changed=ILL_ELEMENTS)
+        except ProtocolError as exc:
+            return _Plan(None, None, f"blocks {', '.join(map(str, locked))} that would change "
+                         f"are locked (the owner's data), and the elements cannot go around "
+                         f"them: {exc}"[:256])
         return _Plan(image, meant)
 
     async def _apply(self, read: TagOnPad, plan: _Plan, item: str, owner: str) -> LibraryTag:

@@ -6,7 +6,8 @@
 - ``part4``: ISO/TS 28560-4 (UHF UII bank and user bank);
 - ``legacy_3m``: 3M RFID501, with blank detection;
 - ``detect``/``decode_any``: names the model or says unknown, never a silent guess;
-- ``convert``: re-encode in another model, refusing to drop data unless allowed.
+- ``convert``: re-encode in another model, refusing to drop data unless allowed;
+- ``relayout_part2``: change a part 2 tag's free elements around its locked data sets.
 
 Not responsible for: talking to readers, or security (AFI/EAS are outside user memory).
 """
@@ -30,10 +31,11 @@ from protocols.iso28560.model import (
     UnknownData,
     parse_set_information,
 )
+from protocols.iso28560.part2_relayout import relayout_part2
 
 __all__ = [
     "BY_NAME", "BY_OID", "CARRIES", "ELEMENTS", "TARGETS", "Conversion", "ConversionRefused",
     "ElementSpec", "EncodedTag", "LibraryTag", "TagImage", "TagModel", "UnknownData",
     "ValueKind", "convert", "decode_any", "decode_uhf", "detect", "encode_tag", "legacy_3m",
-    "parse_set_information", "part2", "part3", "part4",
+    "parse_set_information", "part2", "part3", "part4", "relayout_part2",
 ]

@@ -291,7 +291,7 @@ def _bitmap_to_mask(bitmap: bytes) -> int:
     return mask
 
 
-def _mask_to_bitmap(mask: int) -> bytes:
+def mask_to_bitmap(mask: int) -> bytes:
     return bytes(
         _REVERSED_BITS[(mask >> (8 * index)) & 0xFF] for index in range(-(-mask.bit_length() // 8))
     )
@@ -431,7 +431,7 @@ def layout(
     mask = 0
     for element in rest:
         mask |= 1 << (element.oid - 3)
-    free = [Element(CONTENT_PARAMETER_OID, 0, _mask_to_bitmap(mask))]
+    free = [Element(CONTENT_PARAMETER_OID, 0, mask_to_bitmap(mask))]
     free += [element for element in rest if element.oid not in locked]
     group = [element for element in rest if element.oid in locked]
     _write_run(out, free, block_size, align_end=bool(group))
@@ -457,10 +457,10 @@ def _write_run(
         len(elements) - 1,
     )
     for index, element in enumerate(elements):
-        _append(out, element, pad if index == taker else 0)
+        append_data_set(out, element, pad if index == taker else 0)
 
 
-def _append(out: bytearray, element: Element, pad: int) -> None:
+def append_data_set(out: bytearray, element: Element, pad: int) -> None:
     """Append one data set followed by ``pad`` extra bytes (offset byte and 0x00 bytes)."""
     out.append((0x80 if pad else 0) | element.compaction << 4 | min(element.oid, ESCAPE))
     if element.oid >= ESCAPE:

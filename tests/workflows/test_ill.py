@@ -142,13 +142,42 @@ async def test_an_ill_item_is_received_treated_as_ours_at_the_gate_and_returned(
             assert len(alarms(s.rig.store)) == 1
 
 
-async def test_an_owners_locked_part2_tag_is_left_as_it_is_and_the_loan_recorded(
+async def test_an_owners_locked_part2_tag_gets_the_ill_elements_around_its_locks(
         tmp_path: Path) -> None:
-    """ISO 28560-2 with the owner's lock plan (PII and ISIL locked): the ILL elements would
-    move the locked owner block, so the tag is not written; the loan is recorded, and that
-    record is what the gate goes by."""
-    async with station(tmp_path, [foreign_tag(2, owner=LENDER, model=TagModel.PART2,
-                                              lock_plan=True)]) as s:
+    """ISO 28560-2 with the owner's lock plan (PII and ISIL locked, the locked group after the
+    free elements): a fresh image would move the locked group, so the ILL elements go after it
+    and every locked block stays byte-identical; returned, the tag is as the owner sent it."""
+    lent = foreign_tag(2, owner=LENDER, model=TagModel.PART2, lock_plan=True)
+    locked = lent["locked"]
+    assert locked
+    async with station(tmp_path, [lent]) as s:
+        uid = foreign_uid(2)
+        await s.rig.wait_field(1)
+        original = s.raw(uid)
+        result = await s.services.ill.receive(transaction_number=TRANSACTION)
+        assert (result.tag_written, result.tag_note) == (True, None)
+        after = s.raw(uid)
+        assert [after[4 * b:4 * b + 4] for b in locked] == [
+            original[4 * b:4 * b + 4] for b in locked]
+        fresh = s.memory(uid)
+        assert (fresh.model, fresh.primary_item_id, fresh.owner_institution) == (
+            TagModel.PART2, "5000000002", LENDER)
+        assert (fresh.ill_borrowing_institution, fresh.ill_borrowing_transaction_number) == (
+            OWNER, TRANSACTION)
+        [event] = s.events("lib.ill.v1")
+        assert event.data["tag_written"] is True
+
+        await s.rig.wait_field(1)
+        back = await s.services.ill.give_back()
+        assert (back.tag_written, s.raw(uid)) == (True, original)
+
+
+async def test_a_part2_tag_locked_throughout_is_left_as_it_is_and_the_loan_recorded(
+        tmp_path: Path) -> None:
+    """Every block locked: the ILL elements have nowhere to go, so the tag is not written; the
+    loan is recorded, and that record is what the gate goes by."""
+    lent = {**foreign_tag(2, owner=LENDER, model=TagModel.PART2), "locked": list(range(28))}
+    async with station(tmp_path, [lent]) as s:
         uid = foreign_uid(2)
         await s.rig.wait_field(1)
         original = s.raw(uid)
