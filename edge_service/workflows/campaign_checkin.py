@@ -16,9 +16,11 @@ at most ``campaigns.ATTEMPTS`` attempts), with the kiosk's pad and the kiosk's o
 and without the default-password check (it costs a patron's time and may mute a tag until the
 next RF reset; staff stations run it).
 
-A patron who takes the item away mid-conversion leaves a tag the staff station knows as
-unfinished (``StaffStation.left_unfinished``); the campaign records the tag as failed with
-the reader's reason and tries again the next time it passes.
+A patron who takes the item away mid-conversion leaves a half-written tag, which may not
+decode at all (``StaffStation.left_unfinished``, a ``write_failed`` exception event). The kiosk
+asks for the item back (:meth:`CheckinCampaigns.unfinished`) and the write is finished from the
+image meant for it, whatever the tag reads as meanwhile; the campaign records the tag as failed
+until then, converted after.
 
 Not responsible for: the check-in (``selfcheck``), conversion and its verification
 (``staff``), the campaign's bookkeeping (``campaigns``).
@@ -35,6 +37,7 @@ from edge_service.store import CampaignRow, StoreError
 from edge_service.workflows.campaigns import CampaignRun
 from edge_service.workflows.selfcheck import SelfCheck
 from edge_service.workflows.staff import StaffStation
+from protocols.iso15693 import Uid
 
 __all__ = ["KIOSK_OPERATOR", "CheckinCampaigns"]
 
@@ -55,6 +58,8 @@ class CheckinCampaigns:
                  clock: Callable[[], datetime] = _utc_now) -> None:
         self.station = station
         self._clock = clock
+        self._cut: dict[Uid, CampaignRow] = {}
+        """Tags whose conversion they left mid-write, with the campaign converting them."""
 
     @classmethod
     def on(cls, kiosk: SelfCheck, *, clock: Callable[[], datetime] = _utc_now
@@ -77,14 +82,17 @@ class CheckinCampaigns:
 
     def _campaign_for(self, tag: TagInField, active: Sequence[CampaignRow]
                       ) -> CampaignRow | None:
-        """The oldest active campaign converting this tag's model, if the pad read it."""
+        """The campaign that left this tag mid-write, else the oldest active campaign
+        converting its model, if the pad read it."""
+        if tag.uid in self._cut and self.station.left_unfinished(tag.uid):
+            return self._cut[tag.uid]
         if not tag.read or tag.model is None or tag.model == self.station.target_model.value:
             return None
         return next((c for c in active if tag.model in c.source_models), None)
 
     def wants(self, tags: Sequence[TagInField]) -> bool:
         active = self._active()
-        return bool(active) and any(self._campaign_for(t, active) for t in tags)
+        return any(self._campaign_for(t, active) for t in tags)
 
     async def convert(self, tags: Sequence[TagInField]) -> None:
         active = self._active()
@@ -96,3 +104,11 @@ class CheckinCampaigns:
                               check_passwords=False, clock=self._clock)
             if await run.process(tag.uid, tag):
                 run.announce()
+            if self.station.left_unfinished(tag.uid):
+                self._cut[tag.uid] = campaign
+            else:
+                self._cut.pop(tag.uid, None)
+
+    def unfinished(self, tags: Sequence[TagInField]) -> list[Uid]:
+        """Those of ``tags`` a conversion left mid-write (to be put back and finished)."""
+        return [t.uid for t in tags if self.station.left_unfinished(t.uid)]

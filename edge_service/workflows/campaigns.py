@@ -25,6 +25,8 @@ while a staff batch runs there). Every tag that arrives, once per campaign:
 
 3. its outcome, attempts and survey are stored (``campaign_tag``). A failed tag is tried again
    when it arrives again, at most ``ATTEMPTS`` times in all; settled ones are not touched again.
+   A tag that left mid-write (``StaffStation.left_unfinished``) is finished from the image
+   meant for it when it is back, however many attempts it took: it may not decode until then.
 
 Progress: converted, failed, already, skipped, and pending by estimate (the estimate less the
 tags now in the library's model: converted + already; None without an estimate). The report
@@ -172,10 +174,15 @@ class CampaignRun:
         """Survey, sort and maybe convert one tag the reader has read, unless the campaign
         has settled it (or used its attempts); False when it was left alone."""
         known = self.station.store.campaigns.tag(self.campaign.id, str(uid))
-        if known is not None and (known.outcome != "failed" or known.attempts >= ATTEMPTS):
+        cut = self.station.left_unfinished(uid)
+        if not cut and known is not None and (known.outcome != "failed"
+                                              or known.attempts >= ATTEMPTS):
             return False
         try:
-            await self._process(uid, seen, known)
+            if cut:
+                await self._finish_cut(uid, known)
+            else:
+                await self._process(uid, seen, known)
         except Exception:   # a bug must not end the campaign's run
             logger.exception("campaign %s: tag %s failed", self.campaign.id, uid)
         return True
@@ -201,6 +208,24 @@ class CampaignRun:
         await self._store(CampaignTagRow(str(uid), settled.outcome, settled.source_model,
                                          settled.primary_item_id, attempts, survey.to_json(),
                                          settled.detail))
+
+    async def _finish_cut(self, uid: Uid, known: CampaignTagRow | None) -> None:
+        """A conversion this station began and the tag cut short (it left the pad mid-write):
+        finished from the image meant for it (the half-written tag may not decode at all), with
+        no new survey, whatever the attempts so far (it is the tag's repair)."""
+        source = known.source_model if known else None
+        item = known.primary_item_id if known else None
+        try:
+            await self.station.convert_tag(uid, allow_loss=self.campaign.allow_loss,
+                                           operator=self.operator)
+        except WorkflowError as exc:
+            settled = _Settled("failed", source, item, exc.message)
+        else:
+            settled = _Settled("converted", source, item)
+        await self._store(CampaignTagRow(
+            str(uid), settled.outcome, settled.source_model, settled.primary_item_id,
+            (known.attempts if known else 0) + 1, known.health if known else {},
+            settled.detail))
 
     async def _settle(self, uid: Uid, survey: TagSurvey, seen: TagInField) -> _Settled:
         """The outcome for one surveyed tag (the module docstring's table); an unreadable one

@@ -102,6 +102,10 @@ LOOP_TICK_S = 0.25
 """How often the session loop looks at timeouts and put-back retries without a pad change."""
 PUT_BACK_RETRY_S = 1.5
 """A failed item left where it is is tried again after this long (coupling may have changed)."""
+TAG_BACK_WAIT_S = 30.0
+"""How long a kiosk waits for a returned item whose tag update was cut to be put back."""
+TAG_BACK_POLL_S = 0.1
+"""How often it looks at the pad meanwhile (the pad's own inventories set the pace)."""
 
 
 def patron_hash(salt: bytes, patron_id: str) -> str:
@@ -119,6 +123,7 @@ class ItemState(enum.StrEnum):
     INCOMPLETE = "incomplete_set"    # parts missing, policy refuse: waiting for them
     PROCESSING = "processing"
     UPDATING_TAG = "updating_tag"    # returned; a migration campaign converts its tag
+    TAG_PUT_BACK = "tag_put_back"    # returned; the conversion was cut: put the item back
     DONE = "done"
     REFUSED = "refused"              # the ILS said no (its message is shown)
     PUT_BACK = "put_back"            # security write failed: put the item back on the pad
@@ -138,12 +143,17 @@ class CheckinHook(Protocol):
 
     async def convert(self, tags: Sequence[TagInField]) -> None: ...
 
+    def unfinished(self, tags: Sequence[TagInField]) -> list[Uid]:
+        """Those of ``tags`` the conversion left mid-write (the item must come back)."""
+        ...
+
 
 PATRON_TEXT = {
     ItemState.WAITING: "Reading…",
     ItemState.INCOMPLETE: "Please put all parts of this item on the pad",
     ItemState.PROCESSING: "Working…",
     ItemState.UPDATING_TAG: "Updating the tag: please leave this item on the pad",
+    ItemState.TAG_PUT_BACK: "Please put this item back on the pad to finish updating its tag",
     ItemState.DONE: "Done",
     ItemState.REFUSED: "This item cannot be processed here",
     ItemState.PUT_BACK: "Please put this item back on the pad",
@@ -464,8 +474,14 @@ class SelfCheck:
         if contents.items:
             latest = max(i.arrived_s for i in contents.items.values())
             session.last_activity_s = max(session.last_activity_s, latest)
+        handled = {uid for i in session.items.values()
+                   if i.state not in (ItemState.WAITING, ItemState.INCOMPLETE) for uid in i.uids}
         for key, on_pad in contents.items.items():
             item = session.items.get(key)
+            if item is None and handled.intersection(on_pad.uids):
+                # A tag this session already handled, read afresh under another key: its
+                # conversion after check-in gave a 3M tag the owner's ISIL. Not a new item.
+                continue
             if item is None:
                 item = session.items[key] = SessionItem(key, list(on_pad.uids),
                                                         arrived_s=on_pad.arrived_s)
@@ -743,8 +759,11 @@ class SelfCheck:
                                        security=security, keep_open=item.offline)
         self.counters["offline" if item.offline else
                       ("checkouts" if session.mode == "checkout" else "checkins")] += 1
-        if session.mode == "checkin":
-            await self._convert_checked_in(session, item)
+        if session.mode == "checkin" and not await self._convert_checked_in(session, item):
+            item.set(ItemState.NEEDS_STAFF, "Returned. Please take this item to the staff "
+                     "desk: its tag needs repair")
+            self._publish_item(session, item)
+            return
         message = None
         if session.mode == "checkin" and (item.sort_bin or item.destination):
             message = f"Done: please put it in {item.sort_bin or item.destination}"
@@ -753,24 +772,58 @@ class SelfCheck:
         item.set(ItemState.DONE, message)
         self._publish_item(session, item)
 
-    async def _convert_checked_in(self, session: KioskSession, item: SessionItem) -> None:
+    async def _convert_checked_in(self, session: KioskSession, item: SessionItem) -> bool:
         """A migration campaign's conversion of a returned item, after its check-in is
         committed (so it never races the security write) and before the item is shown done
-        (so the patron leaves it on the pad). Its outcome is the campaign's, not the
-        check-in's."""
+        (so the patron leaves it on the pad). A write the patron cut short by lifting the item
+        is finished when it is put back (``put_back_attempts`` times, while the session is
+        open); False when the tag is left half-written (the station recorded ``write_failed``).
+        The conversion's outcome is the campaign's, not the check-in's."""
         hook = self.after_checkin
         if hook is None:
-            return
-        tags = [tag for uid in item.uids if (tag := self.pad.field.get(uid)) is not None]
+            return True
+        tags = self._tags_of(item)
         if not hook.wants(tags):
-            return
-        item.set(ItemState.UPDATING_TAG)
-        self._publish_item(session, item)
-        try:
-            await hook.convert(tags)
-        except Exception:   # the return is done: a conversion bug must not undo that
-            logger.exception("self-check: converting %s after check-in failed",
-                             item.key.primary_item_id)
+            return True
+        for _ in range(self.policy.put_back_attempts):
+            item.set(ItemState.UPDATING_TAG)
+            self._publish_item(session, item)
+            try:
+                await hook.convert(tags)
+            except Exception:   # the return is done: a conversion bug must not undo that
+                logger.exception("self-check: converting %s after check-in failed",
+                                 item.key.primary_item_id)
+                return True
+            cut = hook.unfinished(tags)
+            if not cut:
+                return True
+            item.set(ItemState.TAG_PUT_BACK)
+            self._publish_item(session, item)
+            back = await self._back_on_pad(session, cut, tags)
+            if back is None:
+                return False
+            tags = back
+        return not hook.unfinished(tags)
+
+    def _tags_of(self, item: SessionItem) -> list[TagInField]:
+        return [tag for uid in item.uids if (tag := self.pad.field.get(uid)) is not None]
+
+    async def _back_on_pad(self, session: KioskSession, uids: Sequence[Uid],
+                           before: Sequence[TagInField]) -> list[TagInField] | None:
+        """The tags once ``uids`` are on the pad again (put back, or still there after
+        ``PUT_BACK_RETRY_S``); None when the session ends or ``TAG_BACK_WAIT_S`` passes."""
+        arrived = {t.uid: t.arrived_s for t in before}
+        deadline = time.monotonic() + TAG_BACK_WAIT_S
+        retry_at = time.monotonic() + PUT_BACK_RETRY_S
+        while session.open and time.monotonic() < deadline:
+            now_on_pad = {uid: self.pad.field.get(uid) for uid in uids}
+            if all(t is not None and t.read for t in now_on_pad.values()):
+                back = any(t is not None and t.arrived_s > arrived.get(uid, 0.0)
+                           for uid, t in now_on_pad.items())
+                if back or time.monotonic() >= retry_at:
+                    return [t for t in now_on_pad.values() if t is not None]
+            await asyncio.sleep(TAG_BACK_POLL_S)
+        return None
 
     async def _record_circulation(
             self, session: KioskSession, item: SessionItem,
@@ -993,7 +1046,8 @@ class SelfCheck:
         if not listed.ok:   # the card or PIN no longer accepted; never the ILS's words (names)
             raise WorkflowError("patron_refused", "Your loans cannot be shown. Please see staff.",
                                 status=403)
-        here = {key.primary_item_id for key in session.items}
+        here = {key.primary_item_id for key, item in session.items.items()
+                if item.state is ItemState.DONE}   # lent in this visit, not merely seen
         count = listed.charged_count
         return {"session": session.id, "charged_count": count,
                 "more": count is not None and count > len(listed.loans),

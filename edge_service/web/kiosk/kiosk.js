@@ -257,6 +257,7 @@
       case "processing": return t(mode === "checkin" ? "kiosk.item.returning"
         : "kiosk.item.borrowing");
       case "updating_tag": return t("kiosk.item.updating_tag");
+      case "tag_put_back": return t("kiosk.item.tag_put_back");
       case "done":
         if (mode === "checkin") {
           if (item.sort_bin) return t("kiosk.item.returned_bin", { bin: item.sort_bin });
