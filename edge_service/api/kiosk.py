@@ -221,7 +221,7 @@ def kiosk_router(view: WorkflowsView) -> APIRouter:
         return await _kiosk(view, kiosk).renew(session_id, key)
 
     @router.get("/api/v1/sessions/{session_id}/account", response_model=Account,
-                responses=error_responses(404, 409, 422, 503))
+                responses=error_responses(403, 404, 409, 422, 503))
     async def account(session_id: str, _: KioskRole,
                       kiosk: KioskName = None) -> dict[str, Any]:
         """The patron's loans for the account view: the first 50 the ILS lists, each with

@@ -5,7 +5,9 @@ serve snapshots, and turn refused off-line replays into exception events.
 One message at a time goes through :meth:`Gateway.handle`:
 
 1. parse the topic (only ``{node}/req/{name}`` is ours) and the payload (a request outside the
-   contract with a readable ``corr`` is answered ``invalid_request``; without one, dropped);
+   contract with a readable ``corr`` is answered ``invalid_request``, naming the field, never
+   its value; a name this gateway does not know, ``unknown_request``; without a readable
+   ``corr``, dropped);
 2. claim ``(node, corr)`` in the shared state: a request answered before (a redelivery, maybe
    to another instance) gets the stored reply again, marked ``replayed``, and is NOT run
    again; one being run elsewhere is dropped (that run answers it);
@@ -16,9 +18,10 @@ One message at a time goes through :meth:`Gateway.handle`:
    site's next delta ``seq`` in one state transaction, then the delta is published;
 6. an off-line replay the ILS refused (or the site's policy refuses) becomes a
    ``lib.exception.v1`` for staff, published as the gateway's own node of that site;
-7. store the reply, then publish it on the node's ``rsp``. A ``circ.loans`` reply is not
-   stored: it lists what a patron borrowed, and running it again changes nothing, so its
-   claim is released once it is answered.
+7. store the reply, then publish it on the node's ``rsp``. The replies of requests that change
+   nothing (``circ.patron``, ``circ.item``, ``circ.loans``: ``READ_ONLY``) are not stored:
+   together they would rebuild what a patron borrowed, and running one again is harmless, so
+   the claim is released once it is answered.
 
 Deltas of one instance go out in seq order (a lock covers numbering and publishing); with
 several instances two deltas may cross on the broker, which a node sees as a gap and heals by
@@ -177,11 +180,15 @@ class Gateway:
             log.warning("invalid request from %s/%s: %s", site, node, exc.field or "payload")
             if corr is not None:   # the topic parser checked the name (a NAME)
                 # A name this gateway does not know (a newer node, an older gateway): said at
-                # once, so the node does not wait out its timeout.
-                code = "invalid_request" if name in _REQUEST_NAMES else "unknown_request"
+                # once, so the node does not wait out its timeout. The reply names the field,
+                # never the value (it may be a patron's card number).
+                known = name in _REQUEST_NAMES
+                message = (f"outside the contract: {exc.field or 'the payload'} is not valid"
+                           if known else f"{name} is not a request this gateway answers")
                 await self._send(rsp, CirculationReply(
                     corr=corr, request=name, status="error",
-                    error=ResponseError(code=code, message=f"outside the contract: {exc}")))
+                    error=ResponseError(code="invalid_request" if known else "unknown_request",
+                                        message=message)))
             return
         await self._answer(site, node, rsp, request)
 
@@ -211,9 +218,13 @@ class Gateway:
                 return
             except CirculationFailed as exc:
                 reply = _error(request, exc.code, exc.reason)
-        if isinstance(request, PatronLoansRequest):
-            await self._send(rsp, reply)
-            await self.state.release_request(requester, request.corr)
+        if isinstance(request, READ_ONLY):
+            # Nothing to de-duplicate (asking again changes nothing), and kept replies would
+            # rebuild what a patron borrowed (a loans list, then an item look-up per loan).
+            try:
+                await self._send(rsp, reply)
+            finally:
+                await self.state.release_request(requester, request.corr)
             return
         await self.state.store_reply(requester, request.corr, reply.to_json())
         await self._send(rsp, reply)
@@ -327,6 +338,9 @@ class Gateway:
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
+READ_ONLY = (PatronCheckRequest, ItemInfoRequest, PatronLoansRequest)
+"""Requests that change nothing in the ILS: answered, never kept in the de-duplication store."""
 
 _REQUEST_NAMES = ("circ.patron", "circ.checkout", "circ.checkin", "circ.item", "circ.renew",
                   "circ.loans", "sync.items")

@@ -72,7 +72,7 @@ async def patron_loans(backend: CirculationBackend, ils_turn: asyncio.Lock, patr
             async with ils_turn:
                 info = await backend.item_info(key)
         except ContractError as exc:   # e.g. no library ISIL for a request to the gateway
-            logger.warning("account view: no item information for %s: %s", item_id, exc)
+            logger.warning("account view: no item information for a loan: %s", exc.field)
         else:
             title, due = (info.title, info.due) if info.known is not False else (None, None)
         loans.append(Loan(key, title, due, item_id in overdue))

@@ -165,6 +165,32 @@ async def test_a_loans_request_is_answered_and_not_kept(tmp_path: Path) -> None:
             assert PINS[HC].encode() not in payload
 
 
+async def test_read_only_replies_are_not_kept_and_errors_do_not_echo_values(
+        tmp_path: Path) -> None:
+    """Item look-ups and patron checks change nothing: answered, never stored (kept, the
+    look-ups an account view makes would rebuild a patron's loans). A request outside the
+    contract is answered naming the field, never its value (a mistyped card number)."""
+    async with gateway(tmp_path) as (gw, transport, _):
+        look_up = ItemInfoRequest(corr="r-1", expires=expires(), primary_item_id=BOOK,
+                                  owner_institution=OWNER)
+        check = PatronCheckRequest(corr="r-2", expires=expires(), patron_id=SOREN,
+                                   pin=PINS[SOREN])
+        for request in (look_up, check):
+            await gw.handle(topic_of(request), request.to_json())
+            assert await gw.state.claim_request(f"{T}/{S}/{N}", request.corr, 0) == "new"
+        assert [r.status for r in transport.replies()] == ["ok", "ok"]
+
+        card = "2000 SECRET-CARD"
+        bad = b'{"corr":"r-3","expires":"%s","patron_id":"%s"}' % (expires().encode(),
+                                                                    card.encode())
+        await gw.handle(topic_of(check), bad)
+        invalid = transport.replies()[-1]
+        assert invalid.error
+        assert (invalid.corr, invalid.error.code) == ("r-3", "invalid_request")
+        assert "patron_id" in invalid.error.message
+        assert b"SECRET-CARD" not in transport.published[-1][1]
+
+
 async def test_offline_replay_refused_by_the_ils_becomes_an_exception(tmp_path: Path) -> None:
     async with gateway(tmp_path, offline_policy={S: "checked"}) as (gw, transport, _):
         event_id = "01a0f6f5-d8eb-7012-8d15-9e26af37bc04"
