@@ -126,6 +126,24 @@ const LibEdge = (() => {
     await setLanguage(requestedLanguage());
   }
 
+  /* Every page starts the same way: the catalogues, the language buttons (#languages), its
+     own controls (wire), then its token from the URL or storage: without one it asks for it
+     (signedOut), with one it runs. rememberLanguage false: a language choice is not kept in
+     the URL (the kiosk returns to its default for the next patron). */
+  async function boot({ page, render, wire = () => {}, signedOut, run,
+                        rememberLanguage = true }) {
+    await start();
+    languageButtons(document.getElementById("languages"), { remember: rememberLanguage });
+    onLanguage(render);
+    wire();
+    const token = takeToken(page);
+    if (!token) {
+      signedOut();
+      return;
+    }
+    await run(token);
+  }
+
   function takeToken(page) {
     const key = `libedge.token.${page}`;
     const match = window.location.hash.match(/(?:^#|&)token=([^&]+)/);
@@ -243,7 +261,8 @@ const LibEdge = (() => {
   }
 
   return {
-    ApiError, api, element, forgetToken, formatDate, formatTime, languageButtons, onLanguage,
+    ApiError, api, boot, element, forgetToken, formatDate, formatTime, languageButtons,
+    onLanguage,
     saveToken, setLanguage, signIn, start, stream, t, takeToken, translate,
     get language() { return language; },
     get languages() { return available.slice(); },

@@ -676,19 +676,16 @@
     document.addEventListener("keydown", noteActivity);
   }
 
-  async function main() {
-    await LibEdge.start();
-    defaultLanguage = LibEdge.language;
-    LibEdge.languageButtons($("languages"), { remember: false });
-    LibEdge.onLanguage(rerender);
-    wire();
-    token = LibEdge.takeToken(PAGE);
-    if (!token) {
-      needToken();
-      return;
-    }
-    await connect();
-  }
-
-  main();
+  LibEdge.boot({
+    page: PAGE, render: rerender, rememberLanguage: false,
+    wire: () => {
+      defaultLanguage = LibEdge.language;
+      wire();
+    },
+    signedOut: needToken,
+    run: async (fresh) => {
+      token = fresh;
+      await connect();
+    },
+  });
 })();

@@ -604,18 +604,8 @@
     });
   }
 
-  async function main() {
-    await LibEdge.start();
-    LibEdge.languageButtons($("languages"));
-    LibEdge.onLanguage(render);
-    wire();
-    token = LibEdge.takeToken(PAGE);
-    if (!token) {
-      needToken();
-      return;
-    }
+  LibEdge.boot({ page: PAGE, render, wire, signedOut: needToken, run: (fresh) => {
+    token = fresh;
     connect();
-  }
-
-  main();
+  } });
 })();

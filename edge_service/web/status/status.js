@@ -108,17 +108,8 @@
     });
   }
 
-  async function main() {
-    await LibEdge.start();
-    LibEdge.languageButtons($("languages"));
-    LibEdge.onLanguage(render);
-    token = LibEdge.takeToken(PAGE);
-    if (!token) {
-      needToken();
-      return;
-    }
+  LibEdge.boot({ page: PAGE, render, signedOut: needToken, run: (fresh) => {
+    token = fresh;
     refresh();
-  }
-
-  main();
+  } });
 })();
