@@ -306,8 +306,15 @@ def test_staff_program_a_blank_tag_and_convert_a_3m_tag(
 
 def test_staff_read_a_shelf_and_program_a_cart_in_a_batch(
         demo: Demo, context: BrowserContext) -> None:
+    # Another test's tags left on the desk pad (a converted tag is read afresh a poll later)
+    # would be counted by the shelf reading: the pad starts empty.
+    _, demo_objects = demo.call("GET", "/api/v1/demo")
+    for prop in demo_objects["objects"]:
+        if prop["place"] == "staff":
+            demo.call("POST", f"/api/v1/demo/objects/{prop['id']}/place", body={"place": "shelf"})
     staff = open_page(context, demo.url("staff"))
     expect(staff.locator("#demo")).to_be_visible(timeout=WAIT_MS)
+    expect(staff.locator("#tags tr[data-uid]")).to_have_count(0, timeout=WAIT_MS)
     staff.get_by_label("Shelf being read").fill("A3")
     staff.get_by_role("button", name="Start reading").click()
     for book in ("book-5012345606", "book-5012345607"):
