@@ -5,6 +5,7 @@ in the ILS (its loan records) and in the outbox (the event)."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from pathlib import Path
 
@@ -437,3 +438,37 @@ async def test_the_account_view_needs_an_open_online_checkout_session(tmp_path: 
         with pytest.raises(WorkflowError) as caught:
             await k.selfcheck.account(offline.id)
         assert (caught.value.code, caught.value.status) == ("ils_unreachable", 503)
+
+
+async def test_the_ils_dropping_the_line_mid_list_costs_no_loan(tmp_path: Path) -> None:
+    """The ILS closes the SIP2 connection in the middle of the account view's item look-ups:
+    the client logs in again and asks again (look-ups change nothing), so the view is whole."""
+    async with kiosk(tmp_path, [catalog_tag(BOOKS[0])]) as k:
+        await k.rig.wait_field(1)
+        session = await k.selfcheck.open_session(HC, PINS[HC])
+        await k.settled(session, 1)
+        drops, logins = k.ils.counters.drops, k.ils.counters.logins
+        # Two patron-information requests for the lists, then the look-ups: the line drops
+        # when the second look-up arrives.
+        k.ils.set_faults(drop_after=3)
+        account = await k.selfcheck.account(session.id)
+        ils = k.ils.data.items
+        assert [(loan["primary_item_id"], loan["title"], loan["due"])
+                for loan in account["loans"]] == [
+            (BOOKS[0], ils[BOOKS[0]].title, ils[BOOKS[0]].due),
+            (LOANED_TO_HC, ils[LOANED_TO_HC].title, ils[LOANED_TO_HC].due)]
+        assert (k.ils.counters.drops, k.ils.counters.logins) == (drops + 1, logins + 1)
+
+
+async def test_a_session_ended_while_the_loans_load_gets_no_list(tmp_path: Path) -> None:
+    """The session times out (or the patron leaves) while a slow ILS answers the look-ups:
+    the list is not handed to whoever stands at the kiosk next."""
+    async with kiosk(tmp_path) as k:
+        session = await k.selfcheck.open_session(HC, PINS[HC])
+        k.ils.set_faults(latency_ms=150)
+        loading = asyncio.create_task(k.selfcheck.account(session.id))
+        await asyncio.sleep(0.2)          # the lists asked, a look-up under way
+        await k.selfcheck.end_session(session.id, "timeout")
+        with pytest.raises(WorkflowError) as caught:
+            await loading
+        assert caught.value.code == "no_session"
