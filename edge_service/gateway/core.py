@@ -53,6 +53,7 @@ from edge_service.ils import Sip2Client, Sip2Pool
 from edge_service.store import GatewayState, ItemChange
 from protocols.contract import (
     MAX_ITEMS_PER_MESSAGE,
+    REQUEST_TYPES,
     CheckinRequest,
     CheckoutRequest,
     CirculationOutcome,
@@ -182,7 +183,7 @@ class Gateway:
                 # A name this gateway does not know (a newer node, an older gateway): said at
                 # once, so the node does not wait out its timeout. The reply names the field,
                 # never the value (it may be a patron's card number).
-                known = name in _REQUEST_NAMES
+                known = name in REQUEST_TYPES
                 message = (f"outside the contract: {exc.field or 'the payload'} is not valid"
                            if known else f"{name} is not a request this gateway answers")
                 await self._send(rsp, CirculationReply(
@@ -341,9 +342,6 @@ class Gateway:
 
 READ_ONLY = (PatronCheckRequest, ItemInfoRequest, PatronLoansRequest)
 """Requests that change nothing in the ILS: answered, never kept in the de-duplication store."""
-
-_REQUEST_NAMES = ("circ.patron", "circ.checkout", "circ.checkin", "circ.item", "circ.renew",
-                  "circ.loans", "sync.items")
 
 
 def _readable_corr(payload: bytes) -> str | None:

@@ -291,7 +291,7 @@ def _bitmap_to_mask(bitmap: bytes) -> int:
     return mask
 
 
-def mask_to_bitmap(mask: int) -> bytes:
+def _mask_to_bitmap(mask: int) -> bytes:
     return bytes(
         _REVERSED_BITS[(mask >> (8 * index)) & 0xFF] for index in range(-(-mask.bit_length() // 8))
     )
@@ -428,10 +428,7 @@ def layout(
             blocks.extend(range(len(out) // block_size))
     if not rest:
         return bytes(out), tuple(blocks)
-    mask = 0
-    for element in rest:
-        mask |= 1 << (element.oid - 3)
-    free = [Element(CONTENT_PARAMETER_OID, 0, mask_to_bitmap(mask))]
+    free = [content_parameter(element.oid for element in rest)]
     free += [element for element in rest if element.oid not in locked]
     group = [element for element in rest if element.oid in locked]
     _write_run(out, free, block_size, align_end=bool(group))
@@ -452,10 +449,28 @@ def _write_run(
     """
     end = len(out) + sum(element.size for element in elements)
     pad = -end % block_size if align_end else 0
-    taker = next(
-        (i for i in range(len(elements) - 1, -1, -1) if elements[i].oid < ESCAPE),
-        len(elements) - 1,
-    )
+    taker = pad_taker(elements)
+    append_run(out, elements, pad, len(elements) - 1 if taker is None else taker)
+
+
+def content_parameter(oids: Iterable[int]) -> Element:
+    """OID 2: the bitmap of the other OIDs (3 and up) the tag holds."""
+    mask = 0
+    for oid in oids:
+        if oid > CONTENT_PARAMETER_OID:
+            mask |= 1 << (oid - 3)
+    return Element(CONTENT_PARAMETER_OID, 0, _mask_to_bitmap(mask))
+
+
+def pad_taker(elements: Sequence[Element]) -> int | None:
+    """The index of the last element without an OID escape (the one to take a run's padding,
+    so that escape and offset never meet), or None when every element has an escape."""
+    return next((i for i in range(len(elements) - 1, -1, -1) if elements[i].oid < ESCAPE),
+                None)
+
+
+def append_run(out: bytearray, elements: Sequence[Element], pad: int, taker: int) -> None:
+    """Append ``elements``, the one at index ``taker`` followed by ``pad`` extra bytes."""
     for index, element in enumerate(elements):
         append_data_set(out, element, pad if index == taker else 0)
 

@@ -76,11 +76,11 @@ def relayout_part2(memory: bytes, tag: LibraryTag, *, locked_blocks: Collection[
     movable = _movable(tag, fixed_oids)
     if CONTENT_PARAMETER_OID in fixed_oids:
         old = next(f for f in fixed if f.oid == CONTENT_PARAMETER_OID)
-        new = _content_parameter(tag, fixed_oids, movable)
+        new = _content_parameter(fixed_oids, movable)
         if new.data not in old.raw:
             raise TagFormatError("the content parameter is locked and would have to change")
     else:
-        movable.insert(0, _content_parameter(tag, fixed_oids, movable))
+        movable.insert(0, _content_parameter(fixed_oids, movable))
     if PII_OID not in fixed_oids:
         pii = [e for e in part2.elements_to_write(tag, isil_compaction=True) if e.oid == PII_OID]
         movable[:0] = pii
@@ -111,15 +111,10 @@ def _movable(tag: LibraryTag, fixed_oids: Collection[int]) -> list[part2.Element
             if e.oid not in fixed_oids and e.oid != PII_OID]
 
 
-def _content_parameter(tag: LibraryTag, fixed_oids: Collection[int],
+def _content_parameter(fixed_oids: Collection[int],
                        movable: Sequence[part2.Element]) -> part2.Element:
-    """OID 2 over every element the new image holds (as ``part2.layout`` computes it)."""
-    oids = {e.oid for e in movable} | set(fixed_oids)
-    oids -= {PII_OID, CONTENT_PARAMETER_OID}
-    mask = 0
-    for oid in oids:
-        mask |= 1 << (oid - 3)
-    return part2.Element(CONTENT_PARAMETER_OID, 0, part2.mask_to_bitmap(mask))
+    """OID 2 over every element the new image holds."""
+    return part2.content_parameter({e.oid for e in movable} | set(fixed_oids))
 
 
 def _assemble(memory: bytes, fixed: Sequence[_Fixed], movable: list[part2.Element],
@@ -146,13 +141,11 @@ def _fill_exactly(out: bytearray, pending: list[part2.Element], until: int) -> N
         size += pending[0].size
         placed.append(pending.pop(0))
     pad = until - size
-    takers = [i for i, e in enumerate(placed) if e.oid < part2.ESCAPE]
-    if pad and (not takers or pad > MAX_PAD):
+    taker = part2.pad_taker(placed)
+    if pad and (taker is None or pad > MAX_PAD):
         raise TagFormatError(f"{pad} free bytes before the locked data set at byte {until} "
                              "cannot be filled")
-    taker = takers[-1] if takers else -1
-    for index, element in enumerate(placed):
-        part2.append_data_set(out, element, pad if index == taker else 0)
+    part2.append_run(out, placed, pad, -1 if taker is None else taker)
 
 
 def _tail_end(memory: bytes, fixed: Sequence[_Fixed], locked_blocks: Collection[int],
