@@ -785,7 +785,7 @@ class SelfCheck:
         tags = self._tags_of(item)
         if not hook.wants(tags):
             return True
-        for _ in range(self.policy.put_back_attempts):
+        for attempt in range(1, self.policy.put_back_attempts + 1):
             item.set(ItemState.UPDATING_TAG)
             self._publish_item(session, item)
             try:
@@ -797,13 +797,15 @@ class SelfCheck:
             cut = hook.unfinished(tags)
             if not cut:
                 return True
+            if attempt == self.policy.put_back_attempts:
+                break   # asking for the item back would lead to nothing more
             item.set(ItemState.TAG_PUT_BACK)
             self._publish_item(session, item)
             back = await self._back_on_pad(session, cut, tags)
             if back is None:
-                return False
+                break
             tags = back
-        return not hook.unfinished(tags)
+        return False
 
     def _tags_of(self, item: SessionItem) -> list[TagInField]:
         return [tag for uid in item.uids if (tag := self.pad.field.get(uid)) is not None]
@@ -1000,14 +1002,21 @@ class SelfCheck:
 
     # --- renew ------------------------------------------------------------------------------
 
-    async def renew(self, session_id: str, key: ItemKey) -> dict[str, Any]:
+    def _patron_asks_ils(self, session_id: str, unreachable: str) -> KioskSession:
+        """The open, on-line check-out session a patron's own request to the ILS (renew, the
+        account view) needs, its inactivity timer restarted; ``unreachable`` says what cannot
+        be done while the ILS is not."""
         session = self.get_session(session_id)
         if not session.open or session.mode != "checkout" or session.patron_id is None:
             raise WorkflowError("no_session", "Please start a session with your card first.")
         if session.offline or not self.online():
-            raise WorkflowError("ils_unreachable", "Renewing is not possible right now.",
-                                status=503)
+            raise WorkflowError("ils_unreachable", unreachable, status=503)
         session.last_activity_s = time.monotonic()
+        return session
+
+    async def renew(self, session_id: str, key: ItemKey) -> dict[str, Any]:
+        session = self._patron_asks_ils(session_id, "Renewing is not possible right now.")
+        assert session.patron_id is not None   # checked by _patron_asks_ils
         try:
             async with self._ils_turn:
                 outcome = await self.backend().renew(key, session.patron_id, pin=session.pin)
@@ -1027,13 +1036,8 @@ class SelfCheck:
         ILS lists, each with title, due date, whether overdue and whether it was on the pad in
         this session (``in_session``); ``charged_count`` and ``more`` say how many there are
         in all (:mod:`edge_service.workflows.account`)."""
-        session = self.get_session(session_id)
-        if not session.open or session.mode != "checkout" or session.patron_id is None:
-            raise WorkflowError("no_session", "Please start a session with your card first.")
-        if session.offline or not self.online():
-            raise WorkflowError("ils_unreachable", "Your loans cannot be shown right now.",
-                                status=503)
-        session.last_activity_s = time.monotonic()
+        session = self._patron_asks_ils(session_id, "Your loans cannot be shown right now.")
+        assert session.patron_id is not None   # checked by _patron_asks_ils
         try:
             listed = await patron_loans(self.backend(), self._ils_turn, session.patron_id,
                                         pin=session.pin, owner_institution=self.library.isil)
