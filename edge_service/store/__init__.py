@@ -65,6 +65,8 @@ from edge_service.store.model import (
     SnapshotProgress,
     TagObservation,
     catalog_version_newer,
+    utc_now,
+    utc_timestamp,
 )
 from edge_service.store.outbox import Outbox
 from edge_service.store.schema import SCHEMA_VERSION
@@ -129,6 +131,8 @@ __all__ = [
     "journal_advance",
     "journal_begin",
     "journal_end",
+    "utc_now",
+    "utc_timestamp",
     "write_campaign",
     "write_campaign_tag",
     "write_delivery",

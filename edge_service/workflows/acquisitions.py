@@ -47,7 +47,7 @@ import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from edge_service.devices import TagInField
@@ -57,11 +57,12 @@ from edge_service.store import (
     ExpectedCopy,
     StoreError,
     WriteConnection,
+    utc_now,
+    utc_timestamp,
     write_delivery,
     write_delivery_tag,
     write_received,
 )
-from edge_service.store.model import utc_timestamp
 from edge_service.sync.events import record_event, unix_ms
 from edge_service.workflows.errors import WorkflowError
 from edge_service.workflows.order_lines import gs1_key
@@ -84,9 +85,6 @@ MAX_MISSING_IN_EVENT = 500
 MAX_ORDERS_IN_EVENT = 64
 SUPPLY_TEXT_MAX = 64
 
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class Outcome(enum.StrEnum):
@@ -211,7 +209,7 @@ class Delivery:
 class Acquisitions:
     """Receiving on one staff station; see the module docstring."""
 
-    def __init__(self, station: StaffStation, *, clock: Callable[[], datetime] = _utc_now,
+    def __init__(self, station: StaffStation, *, clock: Callable[[], datetime] = utc_now,
                  rand: Callable[[int], bytes] = os.urandom) -> None:
         self.station = station
         self.store = station.store

@@ -30,10 +30,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
 from edge_service.devices import TagInField
-from edge_service.store import CampaignRow, StoreError
+from edge_service.store import CampaignRow, StoreError, utc_now
 from edge_service.workflows.campaigns import CampaignRun
 from edge_service.workflows.selfcheck import SelfCheck
 from edge_service.workflows.staff import StaffStation
@@ -47,22 +47,19 @@ KIOSK_OPERATOR = "kiosk-checkin"
 """The operator named in the conversion's ``lib.tag.write.v1`` event."""
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
 
 class CheckinCampaigns:
     """Converts the tags of items a kiosk has checked in; see the module docstring."""
 
     def __init__(self, station: StaffStation, *,
-                 clock: Callable[[], datetime] = _utc_now) -> None:
+                 clock: Callable[[], datetime] = utc_now) -> None:
         self.station = station
         self._clock = clock
         self._cut: dict[Uid, CampaignRow] = {}
         """Tags whose conversion they left mid-write, with the campaign converting them."""
 
     @classmethod
-    def on(cls, kiosk: SelfCheck, *, clock: Callable[[], datetime] = _utc_now
+    def on(cls, kiosk: SelfCheck, *, clock: Callable[[], datetime] = utc_now
            ) -> CheckinCampaigns:
         """A converter on ``kiosk``'s pad that takes turns with the kiosk's own tag writes."""
         station = StaffStation(kiosk.pad, kiosk.store, kiosk.node, kiosk.library,

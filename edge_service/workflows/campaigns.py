@@ -52,7 +52,7 @@ import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from edge_service.devices import TagInField
@@ -61,10 +61,11 @@ from edge_service.store import (
     CampaignTagRow,
     StoreError,
     WriteConnection,
+    utc_now,
+    utc_timestamp,
     write_campaign,
     write_campaign_tag,
 )
-from edge_service.store.model import utc_timestamp
 from edge_service.sync.events import record_event, unix_ms
 from edge_service.workflows.errors import WorkflowError
 from edge_service.workflows.staff import StaffStation
@@ -86,9 +87,6 @@ SOURCE_MODELS = tuple(m.value for m in TARGETS)
 """Models a campaign may convert from: those the tag engine decodes and re-encodes (HF)."""
 MAX_NAME = 64
 
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,7 +274,7 @@ def blocking_locks(survey: TagSurvey) -> bool:
 class CampaignService:
     """Campaigns on one staff station; see the module docstring."""
 
-    def __init__(self, station: StaffStation, *, clock: Callable[[], datetime] = _utc_now,
+    def __init__(self, station: StaffStation, *, clock: Callable[[], datetime] = utc_now,
                  rand: Callable[[int], bytes] = os.urandom) -> None:
         self.station = station
         self.store = station.store

@@ -87,7 +87,7 @@ from typing import Any, Literal, TypeVar
 
 from edge_service.config import GateConfig, LibraryConfig, NodeConfig
 from edge_service.devices import DeviceSupervisor, TagInField
-from edge_service.store import CachedItem, Store, StoreError, WriteConnection
+from edge_service.store import CachedItem, Store, StoreError, WriteConnection, utc_now
 from edge_service.sync.events import record_event, unix_ms
 from edge_service.workflows.live import LiveEvents
 from firmware_bridge import (
@@ -149,9 +149,6 @@ def gate_inventory_afi(scheme: SecurityScheme) -> int | None:
     scheme has no AFI, every tag answers and each one is asked for its EAS bit)."""
     return scheme.afi_secured if scheme.use_afi else None
 
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 # --- people counting -------------------------------------------------------------------------
@@ -250,7 +247,7 @@ class GateMonitor:
     def __init__(self, supervisor: DeviceSupervisor, *, store: Store, node: NodeConfig,
                  library: LibraryConfig, gate: GateConfig, scheme: SecurityScheme,
                  live: LiveEvents, wake_outbox: Callable[[], None] = lambda: None,
-                 clock: Callable[[], datetime] = _utc_now,
+                 clock: Callable[[], datetime] = utc_now,
                  alarm_outputs: Sequence[int] = ALARM_OUTPUTS,
                  antennas: tuple[int, int] = (INSIDE_ANTENNA, OUTSIDE_ANTENNA),
                  barriers: LightBarriers | None = None) -> None:

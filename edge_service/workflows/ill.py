@@ -48,7 +48,7 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from edge_service.store import (
@@ -56,10 +56,11 @@ from edge_service.store import (
     StoreError,
     WriteConnection,
     delete_ill_loan,
+    utc_now,
+    utc_timestamp,
     write_ill_loan,
     write_tag_seen,
 )
-from edge_service.store.model import utc_timestamp
 from edge_service.sync.events import record_event
 from edge_service.tag_json import tag_to_json
 from edge_service.tag_writer import WrittenImage, changed_blocks, write_changes
@@ -93,9 +94,6 @@ MAX_TRANSACTION_CHARS = 64
 
 Action = Literal["received", "returned"]
 
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +137,7 @@ class _Plan:
 class InterlibraryLoans:
     """ILL on one staff station; see the module docstring."""
 
-    def __init__(self, station: StaffStation, *, clock: Callable[[], datetime] = _utc_now,
+    def __init__(self, station: StaffStation, *, clock: Callable[[], datetime] = utc_now,
                  rand: Callable[[int], bytes] = os.urandom) -> None:
         self.station = station
         self.store = station.store

@@ -36,12 +36,12 @@ import logging
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from edge_service.config import NodeConfig
 from edge_service.devices import DeviceSupervisor, TagInField
-from edge_service.store import Store, StoreError, WriteConnection
+from edge_service.store import Store, StoreError, WriteConnection, utc_now
 from edge_service.sync.events import record_event, unix_ms
 from edge_service.workflows.errors import WorkflowError
 from edge_service.workflows.live import LiveEvents
@@ -56,9 +56,6 @@ logger = logging.getLogger(__name__)
 MAX_MISPLACED_PER_EVENT = 500
 """``InventoryData.misplaced`` holds at most this many items (contract v1)."""
 
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def same_location(a: str | None, b: str | None) -> bool:
@@ -171,7 +168,7 @@ class InventorySession:
                  expected: Iterable[ExpectedItem | tuple[str | None, str, str | None]] = (),
                  session_id: str | None = None,
                  wake_outbox: Callable[[], None] = lambda: None,
-                 clock: Callable[[], datetime] = _utc_now,
+                 clock: Callable[[], datetime] = utc_now,
                  rand: Callable[[int], bytes] = os.urandom) -> None:
         self.supervisor = supervisor
         self.store = store

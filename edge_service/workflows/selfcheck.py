@@ -73,6 +73,7 @@ from edge_service.store import (
     WriteConnection,
     journal_advance,
     journal_end,
+    utc_now,
     write_security_expected,
 )
 from edge_service.sync.events import record_event
@@ -255,9 +256,6 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
 
 class SelfCheck:
     """The kiosk workflow on one pad reader; see the module docstring."""
@@ -266,7 +264,7 @@ class SelfCheck:
                  link: Callable[[], IlsLink | None], scheme: SecurityScheme,
                  policy: SelfCheckConfig, library: LibraryConfig, live: LiveEvents,
                  salt: bytes, wake_outbox: Callable[[], None] = lambda: None,
-                 clock: Callable[[], datetime] = _utc_now) -> None:
+                 clock: Callable[[], datetime] = utc_now) -> None:
         self.pad = pad
         self.store = store
         self.node = node

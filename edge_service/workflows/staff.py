@@ -49,12 +49,12 @@ import logging
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal, TypeVar
 
 from edge_service.config import LibraryConfig, NodeConfig
 from edge_service.devices import DeviceSupervisor, TagInField
-from edge_service.store import Store, StoreError, WriteConnection, write_tag_seen
+from edge_service.store import Store, StoreError, WriteConnection, utc_now, write_tag_seen
 from edge_service.sync.events import record_event
 from edge_service.tag_writer import WrittenImage, write_image
 from edge_service.workflows.errors import WorkflowError
@@ -111,9 +111,6 @@ _SIZE_OPTION = {TagModel.PART2: "memory_size", TagModel.PART3: "size"}
 """Each target encoder's name for the tag's user memory size (``convert`` passes it on)."""
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
 
 @dataclass(frozen=True, slots=True)
 class _Unfinished:
@@ -144,7 +141,7 @@ class StaffStation:
             self, supervisor: DeviceSupervisor, store: Store, node: NodeConfig,
             library: LibraryConfig, scheme: SecurityScheme, live: LiveEvents, *,
             wake_outbox: Callable[[], None] = lambda: None,
-            clock: Callable[[], datetime] = _utc_now,
+            clock: Callable[[], datetime] = utc_now,
             rand: Callable[[int], bytes] = os.urandom,
             pad_lock: asyncio.Lock | None = None) -> None:
         self.supervisor = supervisor
