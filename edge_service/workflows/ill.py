@@ -287,28 +287,29 @@ class InterlibraryLoans:
                             memory=conversion.image.memory.ljust(len(read.memory), b"\0"))
             meant = conversion.tag
         changing = changed_blocks(image, read.memory, read.block_size)
-        locked = await locked_among(read.reader, read.uid, changing, len(read.memory),
-                                    read.block_size)
-        if locked is None:
+        every = await locked_among(read.reader, read.uid,
+                                   range(len(read.memory) // read.block_size) if changing
+                                   else (), len(read.memory), read.block_size)
+        if every is None:
             return _Plan(None, None, "this reader cannot tell which blocks are locked, so the "
                          "owner's tag is left as it is")
+        locked = tuple(block for block in changing if block in every)
         if locked and meant is not None and tag.model is TagModel.PART2:
-            return await self._around_locks(read, meant, locked)
+            return self._around_locks(read, meant, locked, every)
         if locked:
             return _Plan(None, None, f"blocks {', '.join(map(str, locked))} that would change "
                          "are locked (the owner's data)")
         return _Plan(image, meant)
 
-    async def _around_locks(self, read: TagOnPad, meant: LibraryTag,
-                            locked: tuple[int, ...]) -> _Plan:
-        """An ISO 28560-2 tag whose fresh image would move locked data sets: its free
-        elements are laid out around them instead (``relayout_part2``: the ILL elements go
-        after the owner's locked group), or the tag is left as it is, saying why."""
-        blocks = range(len(read.memory) // read.block_size)
-        every = await locked_among(read.reader, read.uid, blocks, len(read.memory),
-                                   read.block_size)
+    @staticmethod
+    def _around_locks(read: TagOnPad, meant: LibraryTag, locked: tuple[int, ...],
+                      every: tuple[int, ...]) -> _Plan:
+        """An ISO 28560-2 tag whose fresh image would move locked data sets (``locked``, of
+        the tag's locked blocks ``every``): its free elements are laid out around them instead
+        (``relayout_part2``: the ILL elements go after the owner's locked group), or the tag
+        is left as it is, saying why."""
         try:
-            image = relayout_part2(read.memory, meant, locked_blocks=every or locked,
+            image = relayout_part2(read.memory, meant, locked_blocks=every,
                                    block_size=read.block_size, changed=ILL_ELEMENTS)
         except ProtocolError as exc:
             return _Plan(None, None, f"blocks {', '.join(map(str, locked))} that would change "
