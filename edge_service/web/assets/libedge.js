@@ -144,6 +144,16 @@ const LibEdge = (() => {
     await run(token);
   }
 
+  /* The staff readers (GET /api/v1/staff) as the page's #station choice, shown only when
+     there is one to make, and #no-station when there are none; the first station's name. */
+  function chooseStation(stations) {
+    document.getElementById("no-station").hidden = stations.length > 0;
+    document.getElementById("station-choice").hidden = stations.length < 2;
+    document.getElementById("station").replaceChildren(...stations.map((s) => element(
+      "option", { value: s.name, text: s.name })));
+    return stations.length ? stations[0].name : null;
+  }
+
   function takeToken(page) {
     const key = `libedge.token.${page}`;
     const match = window.location.hash.match(/(?:^#|&)token=([^&]+)/);
@@ -261,9 +271,9 @@ const LibEdge = (() => {
   }
 
   return {
-    ApiError, api, boot, element, forgetToken, formatDate, formatTime, languageButtons,
-    onLanguage,
-    saveToken, setLanguage, signIn, start, stream, t, takeToken, translate,
+    ApiError, api, boot, chooseStation, element, forgetToken, formatDate, formatTime,
+    languageButtons, onLanguage, saveToken, setLanguage, signIn, start, stream, t, takeToken,
+    translate,
     get language() { return language; },
     get languages() { return available.slice(); },
     version: null,

@@ -861,12 +861,7 @@
     }
     $("content").hidden = false;
     pageProblem(null);
-    $("no-station").hidden = stations.length > 0;
-    $("station-choice").hidden = stations.length < 2;
-    $("station").replaceChildren(...stations.map((s) => element("option", {
-      value: s.name, text: s.name,
-    })));
-    station = stations.length ? stations[0].name : null;
+    station = LibEdge.chooseStation(stations);
     for (const part of document.querySelectorAll("#content > section")) {
       part.hidden = !station;
     }

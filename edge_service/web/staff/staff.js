@@ -564,12 +564,7 @@
       return;
     }
     $("content").hidden = false;
-    $("no-station").hidden = stations.length > 0;
-    $("station-choice").hidden = stations.length < 2;
-    $("station").replaceChildren(...stations.map((s) => element("option", {
-      value: s.name, text: s.name,
-    })));
-    station = stations.length ? stations[0].name : null;
+    station = LibEdge.chooseStation(stations);
     refreshDemo();
     refreshExceptions();
     if (!station) return;
