@@ -488,7 +488,12 @@ class SerialTransport:
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._rx_waiter = waiter
         try:
-            await asyncio.wait([waiter], timeout=max_wait_s)
+            # Awaiting the future itself: its result wakes this task in the next loop turn
+            # (asyncio.wait would take two, and every turn is a chance to lose the GIL).
+            async with asyncio.timeout(max_wait_s):
+                await waiter
+        except TimeoutError:
+            pass
         finally:
             self._rx_waiter = None
             waiter.cancel()

@@ -278,7 +278,9 @@ class FeigFirmware:
             self.health.reconnects += 1
         logger.info("%s: FEIG reader SW-REV %04X answers", self.port, self.version.sw_rev)
 
-    def _timeout_s(self, request: FeigRequest, tags: int, blocks: int | None) -> float:
+    def _timeout_s(
+        self, request: FeigRequest, tags: int, blocks: int | None, body: RequestBody | None = None
+    ) -> float:
         return feig.command_timeout_s(
             request,
             tags=tags,
@@ -286,6 +288,7 @@ class FeigFirmware:
             baud=self.settings.baudrate,
             bits_per_char=math.ceil(self.settings.bits_per_char),
             tr_response_time_s=TR_RESPONSE_TIME_S,
+            body=body,
         )
 
     async def _exchange(
@@ -320,7 +323,7 @@ class FeigFirmware:
     ) -> ResponseBody | Failure:
         """Send ``body`` and return the typed answer or the :class:`Failure` its status names."""
         request = body.to_request(self.com_adr)
-        timeout_s = self._timeout_s(request, tags, blocks)
+        timeout_s = self._timeout_s(request, tags, blocks, body)
         response = await self._exchange(
             request, timeout_s, attempts=attempts, reconnect=reconnect
         )

@@ -626,6 +626,27 @@ def test_command_timeout_grows_with_blocks_tags_and_notification() -> None:
     assert command_timeout_s(read, blocks=28) > command_timeout_s(read)
 
 
+@pytest.mark.parametrize("body", [
+    GetInput(), Inventory(), Inventory(notification_time_100ms=50),
+    WriteMultipleBlocks.from_tag_memory(0, bytes(32)), ReadMultipleBlocks(0, 8),
+    SetOutputCpr(red=OutputMode.ON, beeper=OutputMode.ON, os_time_100ms=30),
+], ids=lambda body: type(body).__name__)
+def test_a_driver_holding_the_body_gets_the_timeout_of_the_parsed_request(body: Any) -> None:
+    """The driver passes the body it built instead of having the request parsed back."""
+    request = body.to_request()
+    for tags in (1, 24):
+        assert command_timeout_s(request, tags=tags, body=body) == \
+            command_timeout_s(request, tags=tags)
+
+
+def test_the_cached_set_output_payload_is_per_command() -> None:
+    alarm = SetOutputCpr(red=OutputMode.ON, beeper=OutputMode.ON, os_time_100ms=30)
+    green = SetOutputCpr(green=OutputMode.ON, os_time_100ms=10)
+    assert alarm.payload() == alarm.payload() != green.payload()
+    assert SetOutputCpr.from_request(alarm.to_request()) == alarm
+    assert SetOutputCpr.from_request(green.to_request()) == green
+
+
 # --- reassembly --------------------------------------------------------------------------------
 
 

@@ -10,6 +10,7 @@ Not responsible for: ISO 15693 host commands (:mod:`.isohost`), buffered read mo
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import ClassVar, Self
@@ -339,26 +340,8 @@ class SetOutputCpr(RequestBody):
         check_byte("OUT_TIME", self.out_time_100ms, bits=16)
 
     def payload(self) -> bytes:
-        return bytes(
-            SET_OUTPUT_CPR.build(
-                {
-                    "os": {
-                        "unused": 0,
-                        "beeper": self.beeper,
-                        "red": self.red,
-                        "green": self.green,
-                    },
-                    "osf": {
-                        "unused": 0,
-                        "beeper": self.beeper_flash,
-                        "red": self.red_flash,
-                        "green": self.green_flash,
-                    },
-                    "os_time": self.os_time_100ms,
-                    "out_time": self.out_time_100ms,
-                }
-            )
-        )
+        # A gate sends the same alarm command every time: built once, not per alarm.
+        return _set_output_cpr_payload(self)
 
     @classmethod
     def parse(cls, cursor: Cursor) -> Self:
@@ -375,6 +358,30 @@ class SetOutputCpr(RequestBody):
             v.os_time,
             v.out_time,
         )
+
+
+@functools.lru_cache(maxsize=64)
+def _set_output_cpr_payload(body: SetOutputCpr) -> bytes:
+    return bytes(
+        SET_OUTPUT_CPR.build(
+            {
+                "os": {
+                    "unused": 0,
+                    "beeper": body.beeper,
+                    "red": body.red,
+                    "green": body.green,
+                },
+                "osf": {
+                    "unused": 0,
+                    "beeper": body.beeper_flash,
+                    "red": body.red_flash,
+                    "green": body.green_flash,
+                },
+                "os_time": body.os_time_100ms,
+                "out_time": body.out_time_100ms,
+            }
+        )
+    )
 
 
 class OutputType(IntEnum):

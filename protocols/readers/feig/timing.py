@@ -11,6 +11,7 @@ Not responsible for: waiting (the session in firmware_bridge owns the clock).
 from __future__ import annotations
 
 from protocols.readers.feig import brm, commands, isohost
+from protocols.readers.feig._wire import RequestBody
 from protocols.readers.feig.blocks import (
     GetMultipleBlockSecurityStatus,
     LockMultipleBlocks,
@@ -67,20 +68,22 @@ def command_timeout_s(
     baud: int = DEFAULT_BAUD,
     bits_per_char: int = BITS_PER_CHAR_8E1,
     tr_response_time_s: float = TR_RESPONSE_TIME_S,
+    body: RequestBody | None = None,
 ) -> float:
     """How long to wait for the response to ``request``.
 
     TR-RESPONSE-TIME, plus the serial time of the request and of the largest expected response,
     plus USB latency both ways, plus per-tag (inventory), per-block (read/write/lock/security)
     and NTFC time. ``tags`` is how many tags the inventory may report; ``blocks`` overrides
-    the DB-N of the request. A command outside the catalogue gets the base time.
+    the DB-N of the request. A command outside the catalogue gets the base time. ``body`` is
+    the typed request ``request`` was built from, when the caller holds it: given, the request
+    is not parsed back (a driver times every exchange, the gate's alarm among them).
     """
     if tags < 0 or (blocks is not None and blocks < 0):
         raise ValueError(f"tags={tags}, blocks={blocks}: counts are not negative")
     response_bytes = RESPONSE_OVERHEAD + 16
     work_s = 0.0
-    body = None
-    if key_of(request) in COMMANDS:
+    if body is None and key_of(request) in COMMANDS:
         body = COMMANDS[key_of(request)].request.from_request(request)
     if isinstance(body, isohost.Inventory):
         ntfc = body.notification_time_100ms or 0
