@@ -279,6 +279,8 @@ class InventorySummary(BaseModel):
 class Station(BaseModel):
     name: str
     connected: bool
+    data_model: str = Field(description="the library's data model: what this station programs "
+                                        "and converts tags to")
     batch: BatchProgress | None = Field(description="the running (or last) batch")
     inventory: InventorySummary | None = Field(description="the open (or last) inventory "
                                                            "session, counts only")
@@ -338,6 +340,7 @@ def _station_json(station: StaffStation) -> dict[str, Any]:
     batch = station.batch()
     return {"name": station.name,
             "connected": supervisor.reader is not None and supervisor.state == "connected",
+            "data_model": station.target_model.value,
             "batch": batch.to_json() if batch is not None else None,
             "inventory": _inventory_summary(station)}
 

@@ -55,6 +55,7 @@ def test_a_blank_tag_is_programmed_over_http_and_reads_back_decoded(tmp_path: Pa
     with desk(tmp_path, [blank()]) as box:
         status, stations = get_json(f"{box.base}/api/v1/staff", box.token("staff"))
         assert (status, stations) == (200, [{"name": "desk", "connected": True,
+                                             "data_model": "iso28560-2",
                                              "batch": None, "inventory": None}])
         [before] = pad(box, 1)
         assert (before["uid"], before["model"], before["primary_item_id"]) == (

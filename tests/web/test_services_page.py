@@ -195,8 +195,12 @@ def test_a_campaign_run_here_converts_a_3m_tag_and_reports_it(
         demo: Demo, context: BrowserContext) -> None:
     clear_staff_pad(demo)
     page = services(context, demo)
+    # The demo library's own model (ISO 28560-2) is what campaigns convert to: no source.
+    sources = page.locator("#campaign-models")
+    expect(sources.get_by_label("ISO 28560-2")).to_be_hidden(timeout=WAIT_MS)
+    expect(sources.get_by_label("ISO 28560-3")).to_be_visible()
     page.get_by_label("Name", exact=True).fill("3M labels")
-    page.locator("#campaign-models").get_by_label("3M").check()
+    sources.get_by_label("3M").check()
     page.get_by_label("Items in the collection (estimate, optional)").fill("100")
     page.get_by_role("button", name="Create campaign").click()
     expect(page.locator("#campaign-result")).to_contain_text("Campaign “3M labels” created.",

@@ -622,6 +622,15 @@
     renderCampaigns();
   }
 
+  function offerSourceModels(libraryModel) {
+    // A campaign converts other models to the library's: its own is no source.
+    for (const box of document.querySelectorAll('input[name="source-model"]')) {
+      const own = box.value === libraryModel;
+      box.closest("label").hidden = own;
+      if (own) box.checked = false;
+    }
+  }
+
   async function createCampaign(event) {
     event.preventDefault();
     clearProblems("campaign-create");
@@ -862,6 +871,7 @@
     $("content").hidden = false;
     pageProblem(null);
     station = LibEdge.chooseStation(stations);
+    if (stations.length) offerSourceModels(stations[0].data_model);
     for (const part of document.querySelectorAll("#content > section")) {
       part.hidden = !station;
     }
