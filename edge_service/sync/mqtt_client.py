@@ -265,6 +265,16 @@ class MqttClient:
         with contextlib.suppress(Exception):
             client.disconnect()
         client.loop_stop()
+        # The callbacks hold the connection, which holds the client: a cycle that only the
+        # garbage collector frees, and it may finalize paho's wake-up socket pair before the
+        # client's __del__ closes it (a ResourceWarning, an error under the tests' filters).
+        # Unbound, the client goes when its last reference does, and closes them itself.
+        client.on_socket_open = None
+        client.on_connect = None
+        client.on_disconnect = None
+        client.on_connect_fail = None
+        client.on_publish = None
+        client.on_message = None
 
     def _new_client(self) -> paho.Client:
         s = self.settings
