@@ -47,7 +47,6 @@ Not responsible for: the conversion itself (``staff``), the survey's method (``t
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -68,6 +67,7 @@ from edge_service.store import (
 )
 from edge_service.sync.events import record_event, unix_ms
 from edge_service.workflows.errors import WorkflowError
+from edge_service.workflows.pad_loop import PadLoop
 from edge_service.workflows.staff import StaffStation
 from edge_service.workflows.tag_access import station_reader
 from edge_service.workflows.tag_errors import tag_failure
@@ -97,12 +97,14 @@ class _Settled:
     detail: str | None = None
 
 
-class CampaignRun:
+class CampaignRun(PadLoop):
     """One campaign running on one staff station's reader; see the module docstring."""
 
     def __init__(self, station: StaffStation, campaign: CampaignRow, *,
                  operator: str | None, check_passwords: bool,
                  clock: Callable[[], datetime]) -> None:
+        super().__init__(station.supervisor,
+                         task_name=f"libedge campaign {campaign.id} {station.name}")
         self.station = station
         self.campaign = campaign
         self.operator = operator
@@ -110,43 +112,13 @@ class CampaignRun:
         self._clock = clock
         self._tried: dict[Uid, float] = {}
         """Arrival (``TagInField.arrived_s``) at which each tag was last processed."""
-        self._wake = asyncio.Event()
-        self._stopping = False
-        self._task: asyncio.Task[None] | None = None
 
     @property
     def running(self) -> bool:
-        return self._task is not None and not self._task.done()
+        return self.looping
 
-    def start(self) -> None:
-        self.station.supervisor.add_field_listener(self._on_field)
-        self._task = asyncio.create_task(self._run(), name=f"libedge campaign "
-                                         f"{self.campaign.id} {self.station.name}")
-        self._wake.set()
-
-    async def stop(self) -> None:
-        """Stop after the tag being processed (a cut conversion would be a half-done one)."""
-        self._stopping = True
-        self._wake.set()
-        if self._task is not None:
-            await self._task
-
-    def _on_field(self, _name: str, _field: Mapping[Uid, TagInField]) -> None:
-        self._wake.set()
-
-    async def _run(self) -> None:
-        try:
-            while not self._stopping:
-                await self._wake.wait()
-                self._wake.clear()
-                if self._stopping or not self._active():
-                    break
-                try:
-                    await self._turn()
-                except StoreError as exc:   # the next arrival tries again
-                    logger.warning("campaign %s: %s", self.campaign.id, exc)
-        finally:
-            self.station.supervisor.remove_field_listener(self._on_field)
+    def _may_go_on(self) -> bool:
+        return self._active()
 
     def _active(self) -> bool:
         try:
@@ -156,7 +128,15 @@ class CampaignRun:
             return False
         return row is not None and row.state == "active"
 
-    async def _turn(self) -> None:
+    async def _turn(self) -> bool:
+        """One look; a store error is logged and the next arrival tries again."""
+        try:
+            await self._look()
+        except StoreError as exc:
+            logger.warning("campaign %s: %s", self.campaign.id, exc)
+        return False
+
+    async def _look(self) -> None:
         changed = False
         for uid, seen in sorted(self.station.supervisor.field.items()):
             if self._stopping:

@@ -35,7 +35,6 @@ Not responsible for: the single operations (``staff.StaffStation``), reading the
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import logging
 from collections import deque
@@ -45,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 from edge_service.devices import TagInField
 from edge_service.workflows.errors import WorkflowError
+from edge_service.workflows.pad_loop import PadLoop
 from protocols.contract import ContractError, ItemRef
 from protocols.iso15693 import Uid
 from protocols.iso28560 import TagModel
@@ -122,11 +122,12 @@ class _Tag:
     message: str | None = None
 
 
-class StaffBatch:
+class StaffBatch(PadLoop):
     """One batch on one staff station; see the module docstring."""
 
     def __init__(self, station: StaffStation, kind: BatchKind, barcodes: Sequence[str], *,
                  secured: bool, operator: str | None) -> None:
+        super().__init__(station.supervisor, task_name=f"libedge staff batch {station.name}")
         self._station = station
         self.kind = kind
         self.secured = secured
@@ -137,9 +138,6 @@ class StaffBatch:
         self._tags: dict[Uid, _Tag] = {}
         self._notice: str | None = None
         self._state = "running"
-        self._stopping = False
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
     @classmethod
     def create(cls, station: StaffStation, kind: BatchKind, items: Sequence[str], *,
@@ -178,38 +176,20 @@ class StaffBatch:
         return self._state == "running"
 
     def start(self) -> None:
-        self._station.supervisor.add_field_listener(self._on_field)
-        self._task = asyncio.create_task(self._run(), name=f"libedge staff batch "
-                                         f"{self._station.name}")
-        self._wake.set()  # the tags already on the pad count as arrived
+        super().start()
         self._publish()
 
-    async def stop(self) -> None:
-        """End the batch once the tag being processed is done; safe to call twice."""
-        self._stopping = True
-        self._wake.set()
-        if self._task is not None:
-            await self._task
+    async def _turn(self) -> bool:
+        await self._look()
+        if self._finished():
+            self._state = "finished"
+            return True
+        return False
 
-    def _on_field(self, _name: str, _field: Mapping[Uid, TagInField]) -> None:
-        self._wake.set()
-
-    async def _run(self) -> None:
-        try:
-            while not self._stopping:
-                await self._wake.wait()
-                self._wake.clear()
-                if self._stopping:
-                    break
-                await self._turn()
-                if self._finished():
-                    self._state = "finished"
-                    break
-        finally:
-            self._station.supervisor.remove_field_listener(self._on_field)
-            if self._state == "running":
-                self._state = "stopped"
-            self._publish()
+    def _ended(self) -> None:
+        if self._state == "running":
+            self._state = "stopped"
+        self._publish()
 
     def _finished(self) -> bool:
         if self.kind is not BatchKind.PROGRAM or self._queue:
@@ -218,7 +198,7 @@ class StaffBatch:
 
     # -- one look at the pad -----------------------------------------------------------------
 
-    async def _turn(self) -> None:
+    async def _look(self) -> None:
         field_now = dict(self._station.supervisor.field)
         ready = [(uid, seen) for uid, seen in sorted(field_now.items(), key=lambda kv: kv[0])
                  if seen.read and self._due(uid, seen)]
