@@ -33,6 +33,17 @@ def test_the_interval_is_set_inside_and_restored_after_an_error() -> None:
     assert sys.getswitchinterval() == before
 
 
+def test_overlapping_holders_restore_the_first_interval_when_the_last_one_ends() -> None:
+    before = sys.getswitchinterval()
+    first, second = latency_switch_interval(), latency_switch_interval()
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)       # the first daemon stops while the second runs
+    assert sys.getswitchinterval() == GIL_SWITCH_INTERVAL_S
+    second.__exit__(None, None, None)
+    assert sys.getswitchinterval() == before
+
+
 def test_a_running_daemon_holds_the_short_interval(tmp_path: Path) -> None:
     config = Config(storage=StorageConfig(path=str(tmp_path / "edge.db")),
                     api=ApiConfig(port=0))

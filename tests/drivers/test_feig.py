@@ -43,6 +43,7 @@ from firmware_bridge.simulator.scenario import ReaderFault
 from firmware_bridge.simulator.server import SimulatedReader
 from firmware_bridge.wiretap import Direction
 from protocols.iso15693 import Uid
+from protocols.readers import feig as feig_protocol
 from protocols.readers.feig import (
     Acknowledgement,
     Failure,
@@ -412,6 +413,28 @@ async def test_rf_power_and_reset(tmp_path: Path) -> None:
         await rig.reader.rf_power(True)
         await rig.reader.rf_reset()
         assert len(await rig.reader.inventory()) == 3
+
+
+async def test_each_exchange_is_timed_from_the_body_the_driver_built(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The driver hands ``command_timeout_s`` its typed body, so no request is parsed back
+    (an alarm's [0x71] is timed without a construct parse); the body is the request's."""
+    timed: list[tuple[Any, Any]] = []
+    real = feig_protocol.command_timeout_s
+
+    def recording(request: Any, **options: Any) -> float:
+        timed.append((request, options.get("body")))
+        return real(request, **options)
+
+    monkeypatch.setattr(feig_protocol, "command_timeout_s", recording)
+    async with served(tmp_path, library_field()) as rig:
+        await rig.reader.inventory()
+        await rig.reader.set_outputs([OutputPulse(driver.OUTPUT_RED_LED, 0.3)])
+    kinds = {type(body).__name__ for _, body in timed}
+    assert {"Inventory", "SetOutputCpr"} <= kinds
+    for request, body in timed:
+        assert body is not None
+        assert body.to_request(request.com_adr, advanced=request.advanced) == request
 
 
 async def test_outputs_and_inputs(tmp_path: Path) -> None:

@@ -63,6 +63,7 @@ from protocols.readers.feig import (
     frame_time_s,
     next_header,
 )
+from protocols.readers.feig.commands import SET_OUTPUT_CPR as SET_OUTPUT_CPR_LAYOUT
 from tests.conftest import H, load_vectors
 
 UID_NXP = H("E0 04 01 00 12 34 56 78")
@@ -631,17 +632,30 @@ def test_command_timeout_grows_with_blocks_tags_and_notification() -> None:
     WriteMultipleBlocks.from_tag_memory(0, bytes(32)), ReadMultipleBlocks(0, 8),
     SetOutputCpr(red=OutputMode.ON, beeper=OutputMode.ON, os_time_100ms=30),
 ], ids=lambda body: type(body).__name__)
-def test_a_driver_holding_the_body_gets_the_timeout_of_the_parsed_request(body: Any) -> None:
+def test_a_driver_holding_the_body_gets_the_timeout_of_the_parsed_request(
+        body: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """The driver passes the body it built instead of having the request parsed back."""
     request = body.to_request()
-    for tags in (1, 24):
-        assert command_timeout_s(request, tags=tags, body=body) == \
-            command_timeout_s(request, tags=tags)
+    parsed = {tags: command_timeout_s(request, tags=tags) for tags in (1, 24)}
+
+    def no_parsing(*_: Any) -> None:
+        raise AssertionError("the request was parsed back although its body was given")
+
+    monkeypatch.setattr(type(body), "from_request", no_parsing)
+    for tags, expected in parsed.items():
+        assert command_timeout_s(request, tags=tags, body=body) == expected
 
 
-def test_the_cached_set_output_payload_is_per_command() -> None:
+def test_the_cached_set_output_payload_is_per_command(monkeypatch: pytest.MonkeyPatch) -> None:
     alarm = SetOutputCpr(red=OutputMode.ON, beeper=OutputMode.ON, os_time_100ms=30)
     green = SetOutputCpr(green=OutputMode.ON, os_time_100ms=10)
+    built: list[Any] = []
+    real_build = SET_OUTPUT_CPR_LAYOUT.build
+    monkeypatch.setattr(SET_OUTPUT_CPR_LAYOUT, "build",
+                        lambda values: built.append(values) or real_build(values))
+    fresh = SetOutputCpr(red=OutputMode.ON, beeper=OutputMode.ON, os_time_100ms=31)
+    assert fresh.payload() == fresh.payload()
+    assert len(built) == 1, "the same command was built twice"
     assert alarm.payload() == alarm.payload() != green.payload()
     assert SetOutputCpr.from_request(alarm.to_request()) == alarm
     assert SetOutputCpr.from_request(green.to_request()) == green
