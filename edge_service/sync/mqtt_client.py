@@ -248,6 +248,9 @@ class MqttClient:
             self._fail_pending(conn, "publishing")
             self._connection = None
             await asyncio.to_thread(self._shutdown_client, client)
+            # A refused connection leaves its error in conn.connack, and the error's traceback
+            # holds this frame: without these names the cycle no longer reaches the client.
+            del conn, client
 
     def _blocking_connect(self, client: paho.Client) -> None:
         settings = self.settings

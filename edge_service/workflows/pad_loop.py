@@ -10,7 +10,8 @@ look at the pad (process what is due), and wait again. This is that loop:
   is done; ``_may_go_on()`` is asked before each look;
 - ``stop()`` ends it after the tag being processed (a cut write would be a half-done one); a
   subclass's look checks ``_stopping`` between tags; safe to call twice;
-- ``_ended()`` runs once when the loop ends, however it ends.
+- ``_ended()`` runs once when a started loop ends, however it ends (not if ``start()`` was
+  never called, nor if the task is cancelled before its first step).
 
 Not responsible for: what is due or how a tag is processed (the subclasses).
 """
