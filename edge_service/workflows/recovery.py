@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from edge_service.circulation import CirculationError, ItemKey
 from edge_service.store import JournalEntry
@@ -69,10 +70,14 @@ def _uids(entry: JournalEntry) -> list[Uid]:
 class Recovery:
     """Settles the journal's unfinished transactions; see the module docstring."""
 
-    def __init__(self, selfcheck: SelfCheck, *, retry_interval_s: float = RETRY_INTERVAL_S
-                 ) -> None:
+    def __init__(self, selfcheck: SelfCheck, *, retry_interval_s: float = RETRY_INTERVAL_S,
+                 live_journal_ids: Callable[[], set[str]] | None = None) -> None:
         self.kiosk = selfcheck
+        """The kiosk whose circulation link replays and settles (one link per box)."""
         self.store = selfcheck.store
+        self._live = live_journal_ids or selfcheck.live_journal_ids
+        """The transactions some session still owns, on every kiosk of the box: a box with
+        two pads must not settle the other pad's item while its patron is at it."""
         self.retry_interval_s = retry_interval_s
         self._task: asyncio.Task[None] | None = None
         self.settled: dict[str, int] = {}
@@ -110,7 +115,7 @@ class Recovery:
 
     async def settle(self) -> int:
         """One pass over the open transactions not owned by a live session; how many ended."""
-        live = self._live_journal_ids()
+        live = self.live_journal_ids()
         ended = 0
         for entry in self.store.journal.open_entries():
             if entry.id in live:
@@ -126,11 +131,9 @@ class Recovery:
                 self.settled[entry.state] = self.settled.get(entry.state, 0) + 1
         return ended
 
-    def _live_journal_ids(self) -> set[str]:
-        session = self.kiosk.session
-        if session is None or not session.open:
-            return set()
-        return {i.journal_id for i in session.items.values() if i.journal_id}
+    def live_journal_ids(self) -> set[str]:
+        """The open transactions recovery leaves alone: a session still owns them."""
+        return self._live()
 
     async def _settle(self, entry: JournalEntry) -> bool:
         offline = bool(entry.data.get("offline"))

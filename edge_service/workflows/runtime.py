@@ -89,7 +89,8 @@ class Workflows:
         await self._unbind(stale)
         self._bind(supervisors)
         if self.recovery is None and self.kiosks:
-            self.recovery = Recovery(next(iter(self.kiosks.values())))
+            self.recovery = Recovery(next(iter(self.kiosks.values())),
+                                     live_journal_ids=self.live_journal_ids)
             self.recovery.start()
 
     # --- lookup for the API -------------------------------------------------------------------
@@ -98,6 +99,10 @@ class Workflows:
         if name is None:
             return next(iter(self.kiosks.values()), None)
         return self.kiosks.get(name)
+
+    def live_journal_ids(self) -> set[str]:
+        """The transactions the sessions of every kiosk of the box still own."""
+        return set().union(*(kiosk.live_journal_ids() for kiosk in self.kiosks.values()))
 
     def commands(self) -> dict[str, CommandHandler]:
         """The commands from central the workflows answer (name -> handler)."""
@@ -128,7 +133,7 @@ class Workflows:
                 kiosk.start()
                 self.kiosks[name] = kiosk
                 if self.recovery is None:
-                    self.recovery = Recovery(kiosk)
+                    self.recovery = Recovery(kiosk, live_journal_ids=self.live_journal_ids)
             elif role == "gate":
                 supervisor.inventory_afi = gate_inventory_afi(self.scheme)
                 beams = self.config.gate.barriers()

@@ -434,6 +434,14 @@ class SelfCheck:
                                       "reason": reason, "counts": session.to_json()["counts"]})
         return session
 
+    def live_journal_ids(self) -> set[str]:
+        """Journal ids of the items of the session at this pad, also while it is ending (it
+        still waits for their transactions): journal recovery leaves them alone."""
+        session = self.session
+        if session is None:
+            return set()
+        return {i.journal_id for i in session.items.values() if i.journal_id}
+
     def touch(self, session_id: str) -> None:
         self.get_session(session_id).last_activity_s = time.monotonic()
 
