@@ -222,6 +222,8 @@ class _Visit:
     checks: int = 0
     checking: bool = False
     mismatch_sent: bool = False
+    judge_failed: bool = False
+    """A decision on this tag raised (logged once per visit; judged again next time)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,8 +280,8 @@ class GateMonitor:
         self.counters: dict[str, int] = dict.fromkeys((
             "alarms", "reports", "mismatches", "ignored", "events_recorded", "events_failed",
             "alarms_without_outputs", "output_commands", "output_errors", "security_checks",
-            "security_unknown", "cache_errors", "input_errors", "passages_in", "passages_out",
-            "passages_unknown_direction"), 0)
+            "security_unknown", "cache_errors", "decision_errors", "input_errors",
+            "passages_in", "passages_out", "passages_unknown_direction"), 0)
         self._period_start: datetime | None = None
         self._period_counts = [0, 0]
         self._period_polled = False
@@ -329,7 +331,16 @@ class GateMonitor:
             visit = self._visits[uid]
             if visit.decided_s is not None and now - visit.decided_s < self._gate.realarm_s:
                 continue
-            verdict = self._judge(uid, tag, visit)
+            try:
+                verdict = self._judge(uid, tag, visit)
+            except Exception:
+                # One tag's bad data (a corrupt cache row) must not blind the gate to the
+                # others in the field; this one is judged again at the next inventory.
+                self.counters["decision_errors"] += 1
+                if not visit.judge_failed:
+                    visit.judge_failed = True
+                    logger.exception("%s: no decision on tag %s", self.name, uid)
+                continue
             if verdict is not None:
                 visit.decided_s = now
                 verdicts.append(verdict)
@@ -432,6 +443,8 @@ class GateMonitor:
             changed = datetime.fromisoformat(cached.updated_at)
         except ValueError:
             return False
+        if changed.tzinfo is None:   # the store writes UTC with a Z; an outside writer may not
+            changed = changed.replace(tzinfo=UTC)
         return self._clock() - changed <= timedelta(seconds=self._gate.grace_s)
 
     # -- what the events say ---------------------------------------------------------------------

@@ -268,6 +268,40 @@ async def test_an_item_on_loan_beyond_the_grace_window_alarms_too(tmp_path: Path
         await wait_for(gate.alarm_on, 2.0, "the alarm outputs")
 
 
+async def test_a_cache_row_without_a_time_zone_is_read_as_utc(tmp_path: Path) -> None:
+    """The store writes UTC with a Z; a row written by someone else may lack the zone. It is
+    read as UTC (here: long ago, so outside the grace window) instead of raising on every
+    inventory, which left the gate deciding nothing for any tag in the field."""
+    async with gate_rig(tmp_path, [record(1), record(4, status="04", secured=False)]) as gate:
+        await gate.store.writer.submit(lambda conn: conn.execute(
+            "UPDATE items SET updated_at = '2024-01-01T00:00:00' WHERE primary_item_id = ?",
+            (item_id(4),)), commit_now=True)
+        gate.rig.put(item_tag(4, afi=0x07))
+        [alarm] = await gate.wait_events(ALARM)
+        assert alarm.items[0].primary_item_id == item_id(4)
+        assert gate.monitor.counters["decision_errors"] == 0
+
+
+async def test_a_tag_that_cannot_be_judged_does_not_blind_the_gate(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with gate_rig(tmp_path, [record(1), record(2)]) as gate:
+        judge = gate.monitor._judge
+        broken = uid_of(2)
+
+        def failing(uid: Any, tag: Any, visit: Any) -> Any:
+            if uid == broken:
+                raise RuntimeError("a corrupt row")
+            return judge(uid, tag, visit)
+
+        monkeypatch.setattr(gate.monitor, "_judge", failing)
+        gate.rig.put(item_tag(2, afi=0x07))
+        await gate.settle()
+        gate.rig.put(item_tag(1, afi=0x07))
+        [alarm] = await gate.wait_events(ALARM)
+        assert [item.primary_item_id for item in alarm.items] == [item_id(1)]
+        assert gate.monitor.counters["decision_errors"] >= 2   # judged again, not dropped
+
+
 # --- debounce --------------------------------------------------------------------------------
 
 
