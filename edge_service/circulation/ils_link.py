@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Literal
@@ -51,6 +52,9 @@ class IlsLink:
         self._last_error = reason
         self._since = _utc_now()
         self._task: asyncio.Task[None] | None = None
+        self.last_connected_s: float | None = None
+        """``time.monotonic()`` when the link was last known connected (None: not since the
+        daemon started); the kiosks' off-line time cap counts from it, for every kiosk."""
 
     @classmethod
     def direct(cls, backend: Sip2Backend) -> IlsLink:
@@ -71,8 +75,12 @@ class IlsLink:
     @property
     def state(self) -> LinkState:
         if self._link_up is not None:
-            return "connected" if self._link_up() else "unreachable"
-        return self._state
+            state: LinkState = "connected" if self._link_up() else "unreachable"
+        else:
+            state = self._state
+        if state == "connected":
+            self.last_connected_s = time.monotonic()
+        return state
 
     @property
     def last_error(self) -> str | None:
@@ -86,6 +94,8 @@ class IlsLink:
         self._last_error = error
         if state == self._state:
             return
+        if "connected" in (state, self._state):   # up now, or up until now
+            self.last_connected_s = time.monotonic()
         self._state, self._since = state, _utc_now()
         if state == "connected":
             log.info("ILS link up (%s)", self.kind)

@@ -28,7 +28,9 @@ leaves an exact record (``recovery``). Rules the patron can rely on:
   staff.
 - Off-line (the ILS link is not connected): check-in per ``offline_checkin``; check-out only with
   ``offline_checkout``, at most ``offline_max_items`` per session and not later than
-  ``offline_max_hours`` after the ILS was last reachable. An off-line session is opened
+  ``offline_max_hours`` after the ILS was last reachable (never while the ILS has not been
+  reachable since the daemon started: the outage's length is unknown). An off-line session is
+  opened
   *unverified*: the card cannot be checked and a PIN is never accepted blindly (it is not used
   and not stored); the replay checks the patron, and a rejection becomes an
   ``offline_rejected`` exception event. Off-line transactions keep their journal row (and the
@@ -592,11 +594,15 @@ class SelfCheck:
             return False
         if session.offline_items >= self.policy.offline_max_items:
             return False
-        if self.ils_last_up_s is not None:
-            down_h = (time.monotonic() - self.ils_last_up_s) / 3600
-            if down_h > self.policy.offline_max_hours:
-                return False
-        return True
+        link = self._link()
+        seen = [t for t in (self.ils_last_up_s, link.last_connected_s if link else None)
+                if t is not None]
+        if not seen:
+            # Not reachable once since the daemon started: how long the ILS has been down is
+            # not known, so the time cap cannot be kept (a restart mid-outage used to lift it).
+            return False
+        down_h = (time.monotonic() - max(seen)) / 3600
+        return down_h <= self.policy.offline_max_hours
 
     async def _ils_checkout(self, session: KioskSession, item: SessionItem) -> bool:
         """The ILS step; True when the ILS checked the item out."""

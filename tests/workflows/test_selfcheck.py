@@ -276,6 +276,26 @@ async def test_a_crash_before_the_ils_answered_asks_the_ils(tmp_path: Path) -> N
         assert "on loan" in exception["data"]["detail"]
 
 
+async def test_no_offline_checkout_when_the_outage_began_before_the_daemon(
+        tmp_path: Path) -> None:
+    """After a restart during an outage the kiosk has never seen the ILS: how long it has been
+    down is unknown, so the time cap cannot be kept and check-out stays refused (it used to be
+    allowed without limit). Found by a review."""
+    policy = SelfCheckConfig(offline_checkout=True, offline_max_hours=1, set_wait_ms=200)
+    async with kiosk(tmp_path, [catalog_tag(BOOK)], policy=policy) as k:
+        await k.rig.wait_field(1)
+        await k.link.close()
+        k.selfcheck.ils_last_up_s = None     # as after a start with the ILS already down
+        k.link.last_connected_s = None
+        session = await k.selfcheck.open_session(SOREN)
+        assert session.offline
+        await k.settled(session, 1)
+        assert session.items[_key(BOOK)].state is ItemState.NEEDS_STAFF
+        assert k.rig.tag_afi(catalog_uid(BOOK)) == AFI_ISO_IN_STOCK
+        assert k.store.journal.in_states(("offline_queued",)) == []
+        await k.selfcheck.end_session(session.id)
+
+
 async def test_offline_checkout_is_capped_replayed_and_a_rejection_queued(
         tmp_path: Path) -> None:
     policy = SelfCheckConfig(offline_checkout=True, offline_max_items=2, set_wait_ms=200)
