@@ -930,7 +930,8 @@ class SelfCheck:
             await self.rollback_checkout(item.journal_id, item.key,
                                          offline=item.offline, uids=item.uids)
         else:
-            await self.alert_unsecured_checkin(item.journal_id, item.key, item.uids)
+            await self.alert_unsecured_checkin(item.journal_id, item.key, item.uids,
+                                               offline=item.offline)
         item.set(ItemState.NEEDS_STAFF)
 
     async def _resecure_what_is_here(self, item: SessionItem) -> None:
@@ -976,9 +977,13 @@ class SelfCheck:
         return True
 
     async def alert_unsecured_checkin(self, journal_id: str, key: ItemKey,
-                                      uids: list[Uid]) -> None:
+                                      uids: list[Uid], *, offline: bool = False) -> None:
         """A returned item whose tag could not be secured: the ILS has it back, the tag does
-        not say so. Staff are told; the item is marked security-expected in the cache."""
+        not say so. Staff are told; the item is marked security-expected in the cache.
+
+        Taken off-line, the ILS does not have it back yet: the return stays queued for the
+        replay (the item was handed in; dropping the return would leave it on the patron's
+        account), and staff are told about the tag all the same."""
         mismatch = SecurityMismatchData(
             primary_item_id=key.primary_item_id, circulation_status="03",
             security_expected=True, remediation="staff_alerted",
@@ -991,7 +996,12 @@ class SelfCheck:
                                     now=now)
             record_event(conn, self.store.outbox, self.node, "security",
                          "lib.security.mismatch.v1", mismatch, now=now, rand=os.urandom(10))
-            journal_end(conn, journal_id, "needs_staff", {"detail": "tag not secured"}, now=now)
+            if offline:
+                journal_advance(conn, journal_id, "offline_queued",
+                                {"detail": "tag not secured"}, now=now)
+            else:
+                journal_end(conn, journal_id, "needs_staff", {"detail": "tag not secured"},
+                            now=now)
 
         await self.store.writer.submit(write, name="self-check checkin alert", commit_now=True)
         self.wake_outbox()

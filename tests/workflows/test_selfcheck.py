@@ -276,6 +276,38 @@ async def test_a_crash_before_the_ils_answered_asks_the_ils(tmp_path: Path) -> N
         assert "on loan" in exception["data"]["detail"]
 
 
+async def test_an_offline_return_whose_tag_stays_unsecured_is_still_replayed(
+        tmp_path: Path) -> None:
+    """The item was handed in off-line but its tag could not be secured: staff are told, and
+    the return still reaches the ILS when it is back (it used to be dropped, leaving the item
+    on the patron's account). Found by a review."""
+    policy = SelfCheckConfig(set_wait_ms=200, put_back_attempts=1)
+    async with kiosk(tmp_path, [catalog_tag(BOOK, afi=AFI_ISO_ON_LOAN)], policy=policy) as k:
+        await k.rig.wait_field(1)
+        await k.selfcheck.backend().checkout(ItemKey(OWNER, BOOK), SOREN, pin=PINS[SOREN])
+        assert k.ils.data.items[BOOK].loaned_to == SOREN
+        await k.link.close()
+        k.rig.field.inject(_no_afi_write(BOOK, count=None))   # the tag never takes the write
+        session = await k.selfcheck.open_session(None, mode="checkin")
+        assert session.offline
+        await k.settled(session, 1)
+        [item] = session.items.values()
+        await k.selfcheck.end_session(session.id)
+        assert item.state is ItemState.NEEDS_STAFF
+        [mismatch] = k.events("lib.security.mismatch.v1")
+        assert mismatch["data"]["primary_item_id"] == BOOK
+        assert [e.id for e in k.store.journal.in_states(("offline_queued",))] == [
+            item.journal_id]
+
+        k.link.start()
+        await wait_for(lambda: k.link.state == "connected", 5.0, "the ILS link again")
+        assert await Recovery(k.selfcheck).settle() == 1
+        assert k.ils.data.items[BOOK].loaned_to is None
+        entry = k.store.journal.get(item.journal_id)
+        assert entry is not None
+        assert entry.state == "replayed"
+
+
 async def test_no_offline_checkout_when_the_outage_began_before_the_daemon(
         tmp_path: Path) -> None:
     """After a restart during an outage the kiosk has never seen the ILS: how long it has been
