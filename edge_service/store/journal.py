@@ -161,6 +161,18 @@ class Journal:
             raise self._read_error(exc, "reading journal transactions by state") from exc
         return [_entry(row) for row in rows]
 
+    def open_offline_checkouts(self, patron_identifier: str, *,
+                               besides_session: str | None = None) -> int:
+        """How many off-line checkouts of this patron wait for their replay (open, of any
+        kiosk or earlier session; those of ``besides_session`` not counted)."""
+        row = self._read(
+            "SELECT count(*) FROM journal AS j JOIN journal_patron AS p ON p.journal_id = j.id "
+            "WHERE j.ended_at IS NULL AND j.kind = 'checkout' "
+            "AND json_extract(j.data, '$.offline') = 1 AND p.patron_identifier = ? "
+            "AND json_extract(j.data, '$.session') IS NOT ?",
+            (patron_identifier, besides_session), "counting a patron's off-line checkouts")
+        return 0 if row is None else int(row[0])
+
     def patron_of(self, entry_id: str) -> str | None:
         """The patron identifier an open transaction holds (None once it has ended)."""
         row = self._read("SELECT patron_identifier FROM journal_patron WHERE journal_id = ?",

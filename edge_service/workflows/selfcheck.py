@@ -27,7 +27,8 @@ leaves an exact record (``recovery``). Rules the patron can rely on:
   undone (checkin), so the ILS and the tag agree, and a ``write_failed`` exception event tells
   staff.
 - Off-line (the ILS link is not connected): check-in per ``offline_checkin``; check-out only with
-  ``offline_checkout``, at most ``offline_max_items`` per session and not later than
+  ``offline_checkout``, at most ``offline_max_items`` per patron until the replay (across
+  sessions and kiosks) and not later than
   ``offline_max_hours`` after the ILS was last reachable (never while the ILS has not been
   reachable since the daemon started: the outage's length is unknown). An off-line session is
   opened
@@ -592,7 +593,11 @@ class SelfCheck:
     def _offline_checkout_allowed(self, session: KioskSession) -> bool:
         if not self.policy.offline_checkout or session.patron_id is None:
             return False
-        if session.offline_items >= self.policy.offline_max_items:
+        # The cap holds per patron for the whole outage: a new session (here or at another
+        # kiosk) starts from what this patron already borrowed off-line.
+        earlier = self.store.journal.open_offline_checkouts(session.patron_id,
+                                                            besides_session=session.id)
+        if earlier + session.offline_items >= self.policy.offline_max_items:
             return False
         link = self._link()
         seen = [t for t in (self.ils_last_up_s, link.last_connected_s if link else None)

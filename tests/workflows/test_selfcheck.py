@@ -308,6 +308,35 @@ async def test_an_offline_return_whose_tag_stays_unsecured_is_still_replayed(
         assert entry.state == "replayed"
 
 
+async def test_the_offline_item_cap_holds_across_sessions_of_one_patron(
+        tmp_path: Path) -> None:
+    """Ending the session and opening another with the same card used to start the count
+    again; the cap now counts the patron's off-line checkouts waiting for the replay."""
+    policy = SelfCheckConfig(offline_checkout=True, offline_max_items=1, set_wait_ms=200)
+    async with kiosk(tmp_path, [catalog_tag(BOOKS[0])], policy=policy) as k:
+        await k.rig.wait_field(1)
+        await k.link.close()
+        first = await k.selfcheck.open_session(SOREN)
+        await k.settled(first, 1)
+        assert first.items[_key(BOOKS[0])].state is ItemState.DONE
+        await k.selfcheck.end_session(first.id)
+        k.rig.take(catalog_uid(BOOKS[0]))
+        await k.rig.wait_field(0)
+        k.rig.put(catalog_tag(BOOKS[1]))
+        await k.rig.wait_field(1)
+        second = await k.selfcheck.open_session(SOREN)
+        await k.settled(second, 1)
+        assert second.items[_key(BOOKS[1])].state is ItemState.NEEDS_STAFF
+        assert k.rig.tag_afi(catalog_uid(BOOKS[1])) == AFI_ISO_IN_STOCK
+        await k.selfcheck.end_session(second.id)
+        assert len(k.store.journal.in_states(("offline_queued",))) == 1
+        # Another patron still has their own allowance.
+        third = await k.selfcheck.open_session(KAREN)
+        await k.settled(third, 1)
+        assert third.items[_key(BOOKS[1])].state is ItemState.DONE
+        await k.selfcheck.end_session(third.id)
+
+
 async def test_no_offline_checkout_when_the_outage_began_before_the_daemon(
         tmp_path: Path) -> None:
     """After a restart during an outage the kiosk has never seen the ILS: how long it has been
