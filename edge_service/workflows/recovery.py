@@ -233,6 +233,9 @@ class Recovery:
 
     async def _end(self, entry: JournalEntry, state: str,
                    exception: ExceptionData | None) -> None:
-        await self.kiosk.end_transaction(entry.id, state, None, exception, name="recovery")
+        # The exception queue (GET /api/v1/exceptions) shows the row's detail: say why there.
+        data = {"detail": exception.detail} if exception is not None and exception.detail \
+            else None
+        await self.kiosk.end_transaction(entry.id, state, data, exception, name="recovery")
         logger.info("journal %s (%s) settled: %s", entry.id, entry.kind, state)
 

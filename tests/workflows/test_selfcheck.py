@@ -400,8 +400,11 @@ async def test_offline_checkout_is_capped_replayed_and_a_rejection_queued(
         assert rejected["data"]["primary_item_id"] == UNKNOWN
         assert rejected["data"]["related_event"] in {e["id"] for e in offline_events}
         assert all(k.store.journal.patron_of(e.id) is None for e in queued)
-        assert k.store.journal.in_states(("replay_rejected",))[0].data["primary_item_id"] \
-            == UNKNOWN
+        [row] = k.store.journal.in_states(("replay_rejected",))
+        assert row.data["primary_item_id"] == UNKNOWN
+        # What the exception queue shows staff: why, not an empty detail.
+        assert row.data["detail"] == rejected["data"]["detail"] == \
+            "off-line checkout refused by the ILS on replay"
 
 
 async def test_an_ils_that_vanishes_unnoticed_sends_items_off_line_when_allowed(
