@@ -142,6 +142,9 @@ class DeviceSupervisor:
         self._field_listeners: list[FieldListener] = []
         self.inventory_afi = inventory_afi
         self.read_on_arrival = config.role in ("pad", "staff")
+        self.read_when: Callable[[TagInField], bool] | None = None
+        """A workflow's wish to read an arriving tag the cache already names (the gate: another
+        library's item, whose memory may say it is on interlibrary loan to us)."""
         self.state = "starting"
         self.model: str | None = None
         self.firmware: str | None = None
@@ -260,7 +263,8 @@ class DeviceSupervisor:
             if sighting.antenna is not None:
                 tag.antenna = sighting.antenna
         self._notify_field()
-        to_read = [t for t in arrived if self.read_on_arrival or t.primary_item_id is None]
+        to_read = [t for t in arrived if self.read_on_arrival or t.primary_item_id is None
+                   or (self.read_when is not None and self.read_when(t))]
         for tag in to_read:
             await self._read_tag(reader, tag)
             if tag.uid in self._in_field:

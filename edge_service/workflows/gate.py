@@ -293,6 +293,7 @@ class GateMonitor:
         if self._running:
             return
         self._running = True
+        self._supervisor.read_when = self._wants_memory
         self._supervisor.add_field_listener(self._on_field)
         self._workers.append(asyncio.create_task(self._check_security(),
                                                  name=f"libedge gate {self.name} security"))
@@ -306,6 +307,8 @@ class GateMonitor:
             return
         self._running = False
         self._supervisor.remove_field_listener(self._on_field)
+        if self._supervisor.read_when == self._wants_memory:
+            self._supervisor.read_when = None
         workers, self._workers = self._workers, []
         for worker in workers:
             worker.cancel()
@@ -381,6 +384,9 @@ class GateMonitor:
         cached = self._cached(owner, tag.primary_item_id)
         if owner is not None and not self._library.ours(owner) \
                 and not self._on_loan_to_us(tag, owner):
+            if not tag.read and tag.read_error is None \
+                    and self._supervisor.read_when == self._wants_memory:
+                return None   # being read: its tag may say it is on loan to us
             action = _FOREIGN_ACTIONS[self._gate.foreign]
             return self._verdict(uid, action, tag, visit, cached, foreign=True)
         if cached is None or cached.security_expected:
@@ -424,6 +430,18 @@ class GateMonitor:
             self._warn_once("cache", "%s: cache unreadable, deciding without it: %s",
                             self.name, exc)
         return None
+
+    def _wants_memory(self, tag: TagInField) -> bool:
+        """Read an arriving tag the cache names as another library's item that no recorded
+        loan covers: its ILL element (borrowing institution) is on the tag, not in the cache,
+        so a second visit would otherwise be judged foreign."""
+        owner = tag.owner_institution
+        if not owner or self._library.ours(owner):
+            return False
+        try:
+            return not self._store.ill.on_loan(owner, tag.primary_item_id or "")
+        except StoreError:
+            return True
 
     def _on_loan_to_us(self, tag: TagInField, owner: str) -> bool:
         """Whether another library's item is on interlibrary loan to us (module docstring)."""

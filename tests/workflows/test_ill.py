@@ -6,6 +6,7 @@ its raw bytes (the owner's data must not change); events by decoding the outbox.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,6 +22,7 @@ from firmware_bridge import SECURITY_PRESETS
 from firmware_bridge.simulator.faults import Fault, FaultKind
 from firmware_bridge.simulator.tag import VirtualTag
 from protocols.contract import GateAlarmData, decode_event, event_data
+from protocols.iso15693 import Uid
 from protocols.iso28560 import LibraryTag, TagModel, encode_tag
 from tests.workflows.rig import MEMORY_BYTES, OWNER, Rig, fast_timers, pad_rig, wait_for
 from tests.workflows.technical import (
@@ -311,3 +313,27 @@ async def test_received_loans_are_listed(tmp_path: Path) -> None:
         [loan] = s.services.ill.loans()
         assert loan.to_json()["transaction_number"] == TRANSACTION
         assert isinstance(s, Station)
+
+
+async def test_an_ill_item_known_by_its_uid_is_taken_for_ours_on_every_visit(
+        tmp_path: Path) -> None:
+    """The tag says it is on loan to us (ILL borrowing institution); no loan is recorded on
+    this box. Its second visit used to be judged from the cache alone (another library's
+    item: ignored here) because the cache does not keep the ILL element; the gate now has
+    such a tag read. Found by a review."""
+    store = await Store.open(StoreConfig(tmp_path / "edge.sqlite", max_delay_s=0.005))
+    try:
+        async with gate_on(store, tmp_path) as (gate, monitor):
+            tag = ill_part2_tag(2, borrower=OWNER)
+            uid = Uid.from_text(tag["uid"])
+            gate.put(tag)
+            await wait_for(lambda: len(alarms(store)) == 1 or None, 5.0, "the first alarm")
+            await wait_for(lambda: store.cache.by_uid(str(uid)), 5.0, "the tag recorded")
+            gate.take(uid)
+            await wait_for(lambda: uid not in gate.supervisor.field or None, 5.0, "gone")
+            await asyncio.sleep(0.3)               # the visit ends (LEFT_FIELD_AFTER_S)
+            gate.put(tag)
+            await wait_for(lambda: len(alarms(store)) == 2 or None, 5.0, "the second alarm")
+            assert monitor.counters["ignored"] == 0
+    finally:
+        await store.close()
