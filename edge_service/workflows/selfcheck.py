@@ -288,7 +288,6 @@ class SelfCheck:
         self._tag_turn = asyncio.Lock()
         self._session_lock = asyncio.Lock()
         self._field_signature: tuple[Any, ...] = ()
-        self.ils_last_up_s: float | None = None
         self.after_checkin: CheckinHook | None = None
         """Set by the runtime when returned items may be converted (migration campaigns)."""
         self.counters = {"checkouts": 0, "checkins": 0, "refused": 0, "put_back": 0,
@@ -346,10 +345,7 @@ class SelfCheck:
 
     def online(self) -> bool:
         link = self._link()
-        up = link is not None and link.backend is not None and link.state == "connected"
-        if up:
-            self.ils_last_up_s = time.monotonic()
-        return up
+        return link is not None and link.backend is not None and link.state == "connected"
 
     def backend(self) -> CirculationBackend:
         link = self._link()
@@ -600,14 +596,12 @@ class SelfCheck:
         if earlier + session.offline_items >= self.policy.offline_max_items:
             return False
         link = self._link()
-        seen = [t for t in (self.ils_last_up_s, link.last_connected_s if link else None)
-                if t is not None]
-        if not seen:
+        last_up = link.last_connected_s if link is not None else None
+        if last_up is None:
             # Not reachable once since the daemon started: how long the ILS has been down is
             # not known, so the time cap cannot be kept (a restart mid-outage used to lift it).
             return False
-        down_h = (time.monotonic() - max(seen)) / 3600
-        return down_h <= self.policy.offline_max_hours
+        return (time.monotonic() - last_up) / 3600 <= self.policy.offline_max_hours
 
     async def _ils_checkout(self, session: KioskSession, item: SessionItem) -> bool:
         """The ILS step; True when the ILS checked the item out."""
