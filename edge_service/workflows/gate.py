@@ -438,10 +438,7 @@ class GateMonitor:
         owner = tag.owner_institution
         if not owner or self._library.ours(owner):
             return False
-        try:
-            return not self._store.ill.on_loan(owner, tag.primary_item_id or "")
-        except StoreError:
-            return True
+        return not self._on_loan_to_us(tag, owner)
 
     def _on_loan_to_us(self, tag: TagInField, owner: str) -> bool:
         """Whether another library's item is on interlibrary loan to us (module docstring)."""
