@@ -28,7 +28,18 @@ state (``selfcheck`` writes them):
     offline_queued                 replayed when the ILS is reachable, with ``offline_at_ms``
                                    and the off-line event's id; a refusal ends it
                                    "replay_rejected" with an ``offline_rejected`` exception
-                                   (the exception queue).
+                                   (the exception queue). Marked "replaying" (committed)
+                                   before it is sent, and replayed in the order of the original
+                                   transactions: an item's later transaction waits while an
+                                   earlier one cannot be replayed yet.
+    replaying                      a replay was cut short (restart, link lost) after it may have
+                                   reached the ILS: sending it again could check out twice, or
+                                   return an item someone has borrowed since. Item information
+                                   decides. Checkout: on loan means it took effect
+                                   ("replayed"), otherwise it is sent again. Return: not on loan
+                                   means it took effect, still on loan goes to staff
+                                   ("needs_staff" + ``offline_rejected`` exception: the patron
+                                   handed the item in).
 
 Nothing here ever gives up silently: what cannot be settled now stays open and is retried.
 
@@ -41,7 +52,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from edge_service.circulation import CirculationError, ItemKey
+from edge_service.circulation import CirculationError, ItemKey, TransientCirculationError
 from edge_service.store import JournalEntry
 from edge_service.workflows.selfcheck import SelfCheck
 from protocols.contract import ExceptionData, parse_time
@@ -117,18 +128,25 @@ class Recovery:
         """One pass over the open transactions not owned by a live session; how many ended."""
         live = self.live_journal_ids()
         ended = 0
-        for entry in self.store.journal.open_entries():
+        waiting: set[ItemKey] = set()
+        for entry in self.store.journal.open_entries():   # oldest first
             if entry.id in live:
                 continue
+            key = _key(entry)
+            if key in waiting:
+                continue   # an earlier transaction on this item waits: keep their order
             try:
                 done = await self._settle(entry)
             except CirculationError as exc:
+                waiting.add(key)
                 logger.info("journal %s (%s %s) waits for the ILS: %s", entry.id, entry.kind,
                             entry.state, exc.reason)
                 continue
-            if done:
-                ended += 1
-                self.settled[entry.state] = self.settled.get(entry.state, 0) + 1
+            if not done:
+                waiting.add(key)
+                continue
+            ended += 1
+            self.settled[entry.state] = self.settled.get(entry.state, 0) + 1
         return ended
 
     def live_journal_ids(self) -> set[str]:
@@ -139,6 +157,8 @@ class Recovery:
         offline = bool(entry.data.get("offline"))
         if entry.state == "offline_queued":
             return await self._replay(entry) if self.kiosk.online() else False
+        if entry.state == "replaying":
+            return await self._settle_replay(entry) if self.kiosk.online() else False
         if entry.state == "offline" or (offline and entry.state in ("securing", "put_back")):
             return await self._abandon_offline(entry)
         if entry.kind == "checkout":
@@ -199,23 +219,51 @@ class Recovery:
         await self._end(entry, "abandoned", exception)
         return True
 
+    async def _settle_replay(self, entry: JournalEntry) -> bool:
+        """A replay that may or may not have reached the ILS: see the module docstring."""
+        key = _key(entry)
+        on_loan = (await self.kiosk.backend().item_info(key)).circulation_status == CHARGED
+        if entry.kind == "checkout":
+            if not on_loan:
+                return await self._replay(entry)
+            await self._end(entry, "replayed", None)
+            return True
+        if not on_loan:
+            await self._end(entry, "replayed", None)
+            return True
+        await self._end(entry, "needs_staff", self._rejected(
+            entry, key, "was cut short while it was replayed and the ILS still shows the item "
+                        "on loan: check the item in if it is on the shelf"))
+        return True
+
     async def _replay(self, entry: JournalEntry) -> bool:
         key = _key(entry)
         backend = self.kiosk.backend()
         at_ms = parse_time(entry.created_at)
         related = entry.data.get("event")
         related_event = related if isinstance(related, str) else None
+        patron = None
         if entry.kind == "checkout":
             patron = self.store.journal.patron_of(entry.id)
             if patron is None:
                 await self._end(entry, "replay_rejected", self._rejected(
                     entry, key, "the patron identifier needed to replay it is missing"))
                 return True
-            outcome = await backend.checkout(key, patron, offline_at_ms=at_ms,
-                                             related_event=related_event)
-        else:
-            outcome = await backend.checkin(key, offline_at_ms=at_ms,
-                                            related_event=related_event)
+        # Committed before the ILS hears it: a restart between the ILS's answer and the end
+        # of this row must not send it again blindly (_settle_replay decides instead).
+        if entry.state != "replaying":
+            await self.store.journal.advance(entry.id, "replaying")
+        try:
+            if patron is not None:
+                outcome = await backend.checkout(key, patron, offline_at_ms=at_ms,
+                                                 related_event=related_event)
+            else:
+                outcome = await backend.checkin(key, offline_at_ms=at_ms,
+                                                related_event=related_event)
+        except TransientCirculationError as exc:
+            if not exc.sent:   # it certainly never reached the ILS: queued as before
+                await self.store.journal.advance(entry.id, "offline_queued")
+            raise
         if outcome.ok:
             await self._end(entry, "replayed", None)
         else:

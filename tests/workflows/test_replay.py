@@ -1,0 +1,181 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Replaying off-line transactions when the ILS is back: exactly once, in order, and never
+behind a transaction the kiosk makes on-line. Real parts: the pad simulator on a pty, a real
+SQLite journal, the ILS simulator over SIP2/TCP. Found by a review of the off-line mode."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edge_service.circulation import ItemKey, TransientCirculationError
+from edge_service.config import SelfCheckConfig
+from edge_service.workflows.recovery import Recovery
+from edge_service.workflows.selfcheck import ItemState
+from firmware_bridge.security import AFI_ISO_ON_LOAN
+from tests.ils.helpers import BOOK, KAREN, PINS, SOREN, ZOE
+from tests.workflows.kiosk import Kiosk, kiosk
+from tests.workflows.rig import catalog_tag, fast_timers, wait_for
+
+OWNER = "DK-718500"
+KEY = ItemKey(OWNER, BOOK)
+CHECKOUT, CHECKIN = "11", "09"
+
+
+@pytest.fixture(autouse=True)
+def _fast(monkeypatch: pytest.MonkeyPatch) -> None:
+    fast_timers(monkeypatch)
+
+
+async def _queued(k: Kiosk, entry_id: str, kind: str, *, state: str = "offline_queued",
+                  patron: str | None = None) -> None:
+    """An off-line transaction as the kiosk journals it (``offline`` data, original time)."""
+    await k.store.journal.begin(entry_id, kind, state,
+                                {"owner_institution": OWNER, "primary_item_id": BOOK,
+                                 "offline": True}, patron=patron)
+
+
+def _state(k: Kiosk, entry_id: str) -> str:
+    entry = k.store.journal.get(entry_id)
+    assert entry is not None
+    return entry.state
+
+
+async def test_a_replay_is_marked_in_the_journal_before_the_ils_hears_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with kiosk(tmp_path) as k:
+        await _queued(k, "out", "checkout", patron=SOREN)
+        backend = k.selfcheck.backend()
+        seen: list[str] = []
+        checkout = backend.checkout
+
+        async def spy(*args: Any, **kwargs: Any) -> Any:
+            seen.append(_state(k, "out"))   # what a restart at this moment would find
+            return await checkout(*args, **kwargs)
+
+        monkeypatch.setattr(backend, "checkout", spy)
+        assert await Recovery(k.selfcheck).settle() == 1
+        assert seen == ["replaying"]
+        assert _state(k, "out") == "replayed"
+        assert k.ils.data.items[BOOK].loaned_to == SOREN
+
+
+async def test_a_checkout_cut_short_mid_replay_is_not_sent_twice(tmp_path: Path) -> None:
+    """The ILS said yes, then the box restarted before the row ended: checking the item out
+    again would renew it over direct SIP2. Item information says it took effect."""
+    async with kiosk(tmp_path) as k:
+        await k.selfcheck.backend().checkout(KEY, SOREN, pin=PINS[SOREN])
+        before = k.ils.counters.executed[CHECKOUT]
+        await _queued(k, "out", "checkout", state="replaying", patron=SOREN)
+        assert await Recovery(k.selfcheck).settle() == 1
+        assert _state(k, "out") == "replayed"
+        assert k.ils.counters.executed[CHECKOUT] == before
+        assert k.store.journal.patron_of("out") is None
+
+
+async def test_a_checkout_that_never_reached_the_ils_is_sent_again(tmp_path: Path) -> None:
+    async with kiosk(tmp_path) as k:
+        await _queued(k, "out", "checkout", state="replaying", patron=SOREN)
+        assert await Recovery(k.selfcheck).settle() == 1
+        assert _state(k, "out") == "replayed"
+        assert k.ils.data.items[BOOK].loaned_to == SOREN
+
+
+async def test_a_return_cut_short_mid_replay_goes_to_staff_if_still_on_loan(
+        tmp_path: Path) -> None:
+    """Sending it again could return an item someone borrowed since; staff decide."""
+    async with kiosk(tmp_path) as k:
+        await k.selfcheck.backend().checkout(KEY, SOREN, pin=PINS[SOREN])
+        await _queued(k, "in", "checkin", state="replaying")
+        assert await Recovery(k.selfcheck).settle() == 1
+        assert _state(k, "in") == "needs_staff"
+        assert k.ils.data.items[BOOK].loaned_to == SOREN
+        assert k.ils.counters.executed.get(CHECKIN, 0) == 0
+        (exception,) = k.events("lib.exception.v1")
+        assert exception["data"]["kind"] == "offline_rejected"
+        assert exception["data"]["primary_item_id"] == BOOK
+
+
+async def test_a_return_that_took_effect_mid_replay_ends_replayed(tmp_path: Path) -> None:
+    async with kiosk(tmp_path) as k:
+        await _queued(k, "in", "checkin", state="replaying")
+        assert await Recovery(k.selfcheck).settle() == 1
+        assert _state(k, "in") == "replayed"
+        assert k.events("lib.exception.v1") == []
+
+
+async def test_a_replay_not_sent_stays_queued(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Refused before sending (the link dropped): not 'maybe sent', so no staff exception."""
+    async with kiosk(tmp_path) as k:
+        await _queued(k, "in", "checkin")
+        backend = k.selfcheck.backend()
+
+        async def unsent(*_args: Any, **_kwargs: Any) -> Any:
+            raise TransientCirculationError("checkin", "not connected", sent=False)
+
+        monkeypatch.setattr(backend, "checkin", unsent)
+        assert await Recovery(k.selfcheck).settle() == 0
+        assert _state(k, "in") == "offline_queued"
+
+
+async def test_an_items_later_replay_waits_for_its_earlier_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A return then a checkout of one item, both off-line: when the return cannot be replayed
+    yet, the checkout must not go first (the return would then cancel the new loan)."""
+    async with kiosk(tmp_path) as k:
+        await k.selfcheck.backend().checkout(KEY, SOREN, pin=PINS[SOREN])
+        await _queued(k, "1-in", "checkin")
+        await _queued(k, "2-out", "checkout", patron=KAREN)
+        backend = k.selfcheck.backend()
+        checkin = backend.checkin
+
+        async def no_answer(*_args: Any, **_kwargs: Any) -> Any:
+            raise TransientCirculationError("checkin", "no answer in time", sent=True)
+
+        monkeypatch.setattr(backend, "checkin", no_answer)
+        assert await Recovery(k.selfcheck).settle() == 0
+        assert k.ils.data.items[BOOK].loaned_to == SOREN
+        assert _state(k, "2-out") == "offline_queued"
+
+        monkeypatch.setattr(backend, "checkin", checkin)
+        # The return is "replaying" now: the ILS still shows Soren's loan, so staff are asked
+        # and the checkout behind it is replayed (and refused: the item is not back).
+        recovery = Recovery(k.selfcheck)
+        assert await recovery.settle() == 2
+        assert _state(k, "1-in") == "needs_staff"
+        assert _state(k, "2-out") in ("replayed", "replay_rejected")
+
+
+async def test_an_online_checkout_waits_for_the_queued_offline_return(tmp_path: Path) -> None:
+    """Søren returned the book while the ILS was away; the ILS is back, the replay has not run
+    yet and Zoe puts the book on the pad. Her checkout used to reach the ILS first, and the
+    replayed return then cancelled her loan. Now the item waits for the replay."""
+    policy = SelfCheckConfig(set_wait_ms=200)
+    async with kiosk(tmp_path, [catalog_tag(BOOK, afi=AFI_ISO_ON_LOAN)], policy=policy) as k:
+        await k.rig.wait_field(1)
+        await k.selfcheck.backend().checkout(KEY, SOREN, pin=PINS[SOREN])
+        await k.link.close()
+        returns = await k.selfcheck.open_session(None, mode="checkin")
+        assert returns.offline
+        await k.settled(returns, 1)
+        await k.selfcheck.end_session(returns.id)
+        (queued,) = k.store.journal.in_states(("offline_queued",))
+
+        k.link.start()
+        await wait_for(lambda: k.link.state == "connected", 5.0, "the ILS link again")
+        session = await k.selfcheck.open_session(ZOE, PINS[ZOE])
+        await wait_for(lambda: KEY in session.items, 5.0, "the book on the pad")
+        await k.rig.wait_field(1)
+        item = session.items[KEY]
+        assert item.state is ItemState.WAITING
+        assert k.ils.data.items[BOOK].loaned_to == SOREN   # nothing sent for Zoe yet
+
+        assert await Recovery(k.selfcheck).settle() == 1
+        assert _state(k, queued.id) == "replayed"
+        await k.settled(session, 1)
+        assert item.state is ItemState.DONE
+        assert k.ils.data.items[BOOK].loaned_to == ZOE
+        await k.selfcheck.end_session(session.id)
