@@ -79,13 +79,13 @@ LAST_SEEN_RESOLUTION_S = 60.0
 
 _GET_ITEM_SQL = (
     "SELECT owner_institution, primary_item_id, circulation_status, security_expected, "
-    "set_size, title, media, catalog_version, updated_at FROM items "
+    "set_size, title, media, catalog_version, updated_at, unsecured_since FROM items "
     "WHERE owner_institution = ? AND primary_item_id = ?"
 )
 _BY_UID_SQL = (
     "SELECT t.uid, t.owner_institution, t.primary_item_id, t.last_seen, t.last_afi, t.last_eas, "
     "i.circulation_status, i.security_expected, i.set_size, i.title, i.media, "
-    "i.catalog_version, i.updated_at "
+    "i.catalog_version, i.updated_at, i.unsecured_since "
     "FROM tag_uids AS t LEFT JOIN items AS i "
     "ON i.owner_institution = t.owner_institution AND i.primary_item_id = t.primary_item_id "
     "WHERE t.uid = ?"
@@ -98,12 +98,18 @@ _UPSERT_ITEM_SQL = (
     "circulation_status = excluded.circulation_status, "
     "security_expected = excluded.security_expected, set_size = excluded.set_size, "
     "title = excluded.title, media = excluded.media, "
-    "catalog_version = excluded.catalog_version, updated_at = excluded.updated_at "
+    "catalog_version = excluded.catalog_version, updated_at = excluded.updated_at, "
+    # The right-hand sides see the row as it was: the time is taken when loaned turns on.
+    "unsecured_since = CASE WHEN excluded.security_expected THEN NULL "
+    "WHEN items.security_expected THEN excluded.updated_at ELSE items.unsecured_since END "
     # The function is registered on the writer connection as CATALOG_VERSION_NEWER_SQL.
     "WHERE catalog_version_newer(excluded.catalog_version, items.catalog_version)"
 )
-_SET_SECURITY_SQL = ("UPDATE items SET security_expected = ?, updated_at = ? "
-                     "WHERE owner_institution = ? AND primary_item_id = ?")
+_SET_SECURITY_SQL = (
+    "UPDATE items SET security_expected = ?1, updated_at = ?2, "
+    "unsecured_since = CASE WHEN ?1 THEN NULL WHEN security_expected THEN ?2 "
+    "ELSE unsecured_since END "
+    "WHERE owner_institution = ?3 AND primary_item_id = ?4")
 _TAG_SEEN_SQL = (
     "INSERT INTO tag_uids (uid, owner_institution, primary_item_id, last_seen, last_afi, last_eas) "
     "VALUES (?, ?, ?, ?, ?, ?) "
@@ -194,7 +200,7 @@ class ItemCache:
         if row is None:
             return None
         return CachedItem(row[0], row[1], row[2], row[3] == 1, row[4], row[5], row[6], row[7],
-                          row[8])
+                          row[8], row[9])
 
     def by_uid(self, uid: str) -> TagObservation | None:
         """The last observation of tag ``uid`` with its cached item, or None if never seen."""
@@ -206,7 +212,8 @@ class ItemCache:
         if row is None:
             return None
         item = None if row[6] is None else CachedItem(
-            row[1], row[2], row[6], row[7] == 1, row[8], row[9], row[10], row[11], row[12])
+            row[1], row[2], row[6], row[7] == 1, row[8], row[9], row[10], row[11], row[12],
+            row[13])
         return TagObservation(row[0], row[1], row[2], row[3], row[4],
                               None if row[5] is None else row[5] == 1, item)
 

@@ -163,6 +163,9 @@ class CachedItem(NamedTuple):
     catalog_version: str
     updated_at: str
     """When this box last changed the row (``utc_timestamp`` form)."""
+    unsecured_since: str | None = None
+    """When this box learnt the item went on loan (``utc_timestamp`` form; schema v4), None
+    while it is expected secured or when that is unknown."""
 
 
 class TagObservation(NamedTuple):

@@ -38,6 +38,10 @@ Tables (all keys in the library's words):
     campaign     (v3) migration campaigns: name, source models (JSON), estimate, state.
     campaign_tag (v3) each tag a campaign met: converted/failed/already/skipped, attempts, the
                  tag health survey (JSON).
+    items.unsecured_since (v4) when this box learnt the item went on loan (its security
+                 expectation turned off: a local checkout or a catalog delta), NULL while it is
+                 expected secured or when unknown (loaned already in the snapshot). The gate's
+                 grace window counts from it, not from the row's last change.
 
 Not responsible for: connection settings (``connection``), opening files (``writer``).
 """
@@ -200,10 +204,15 @@ CREATE TABLE campaign_tag (
 ) WITHOUT ROWID;
 """
 
+V4_UNSECURED_SINCE = """
+ALTER TABLE items ADD COLUMN unsecured_since TEXT;
+"""
+
 MIGRATIONS: tuple[tuple[int, str], ...] = (
     (1, V1_CACHE_AND_OUTBOX),
     (2, V2_JOURNAL),
     (3, V3_TECHNICAL_SERVICES),
+    (4, V4_UNSECURED_SINCE),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]

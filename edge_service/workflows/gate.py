@@ -454,8 +454,12 @@ class GateMonitor:
             return False
 
     def _within_grace(self, cached: CachedItem) -> bool:
+        """Whether the item went on loan within ``grace_s`` (as this box learnt it: a kiosk's
+        checkout or a catalog delta); any other change of the cached row does not count."""
+        if cached.unsecured_since is None:
+            return False
         try:
-            changed = datetime.fromisoformat(cached.updated_at)
+            changed = datetime.fromisoformat(cached.unsecured_since)
         except ValueError:
             return False
         if changed.tzinfo is None:   # the store writes UTC with a Z; an outside writer may not

@@ -201,6 +201,41 @@ async def test_security_expected_is_the_edges_word_until_a_newer_delta(db_path: 
         assert cached.security_expected is True
 
 
+async def test_unsecured_since_is_when_the_expectation_turned_off(db_path: Path) -> None:
+    """The gate's grace window counts from it: set when security is no longer expected (the
+    edge's checkout or a delta), kept by any other change, cleared when expected again."""
+    async with await Store.open(StoreConfig(db_path, max_delay_s=0.01)) as store:
+        cache, key = store.cache, (OWNER, "0000000001")
+
+        def since() -> str | None:
+            cached = cache.get(*key)
+            assert cached is not None
+            return cached.unsecured_since
+
+        await cache.apply_delta([item(1, security_expected=False)], seq=1)
+        assert since() is None                   # new to this box already lent: unknown
+        await cache.apply_delta([item(1, catalog_version="2")], seq=2)
+        assert since() is None                   # expected secured
+        assert await cache.set_security_expected(*key, expected=False)
+        first = since()
+        assert first is not None
+        assert first == cache.get(*key).updated_at  # type: ignore[union-attr]
+        assert await cache.set_security_expected(*key, expected=False)
+        await cache.apply_delta([item(1, catalog_version="3", security_expected=False,
+                                      circulation_status="04", title="Retitled")], seq=3)
+        assert since() == first                  # neither repeating it nor the delta restarts
+        await cache.apply_delta([item(1, catalog_version="4")], seq=4)
+        assert since() is None                   # returned
+        await cache.apply_delta([item(1, catalog_version="5", security_expected=False)], seq=5)
+        assert since() is not None               # lent at a desk: the delta starts it
+        observation_key = "E004010000000001"
+        await cache.record_tag_seen(observation_key, *key)
+        observed = cache.by_uid(observation_key)
+        assert observed is not None
+        assert observed.item is not None
+        assert observed.item.unsecured_since == since()
+
+
 async def test_reads_after_close_are_refused(db_path: Path) -> None:
     store = await Store.open(StoreConfig(db_path, max_delay_s=0.01))
     assert store.cache.get(OWNER, "1") is None

@@ -64,6 +64,7 @@ async def test_upgrade_from_version_1_keeps_the_data(db_path: Path) -> None:
         cached = store.cache.get("DK-718500", "1")
         assert cached is not None
         assert cached.catalog_version == "7"
+        assert cached.unsecured_since is None   # v4's column: unknown for old rows
     finally:
         await store.close()
     assert "journal" in tables(db_path)

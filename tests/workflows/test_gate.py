@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
@@ -238,15 +239,21 @@ async def test_an_item_of_ours_the_cache_lacks_still_alarms(tmp_path: Path) -> N
 # --- items on loan: the grace window --------------------------------------------------------
 
 
+async def _checked_out_at_a_kiosk(gate: Any, number: int) -> None:
+    """What a kiosk's checkout does to the cache (self-check, before it writes the tag)."""
+    assert await gate.store.cache.set_security_expected(OWNER, item_id(number), False)
+
+
 async def test_an_item_just_checked_out_does_not_alarm_but_is_reported(tmp_path: Path) -> None:
-    async with gate_rig(tmp_path, [record(4, status="04", secured=False)],
-                        gate=GateConfig(realarm_s=1)) as gate:
+    async with gate_rig(tmp_path, [record(4)], gate=GateConfig(realarm_s=1)) as gate:
+        await _checked_out_at_a_kiosk(gate, 4)
         gate.rig.put(item_tag(4, afi=0x07))
         [mismatch] = await gate.wait_events(MISMATCH)
         assert isinstance(mismatch, SecurityMismatchData)
         assert (mismatch.primary_item_id, mismatch.owner_institution, mismatch.uid) == (
             item_id(4), OWNER, str(uid_of(4)))
-        assert (mismatch.circulation_status, mismatch.security_expected) == ("04", False)
+        # The kiosk turns the expectation off at once; the status follows with the delta.
+        assert (mismatch.circulation_status, mismatch.security_expected) == ("03", False)
         assert (mismatch.remediation, mismatch.observed_afi) == ("staff_alerted", "07")
         await asyncio.sleep(1.2)                     # decided again after realarm_s ...
         await gate.settle()
@@ -255,15 +262,56 @@ async def test_an_item_just_checked_out_does_not_alarm_but_is_reported(tmp_path:
         assert len(gate.events(MISMATCH)) == 1       # ... but reported once per visit
 
 
+async def test_an_item_lent_by_a_catalog_delta_gets_the_grace_window_too(
+        tmp_path: Path) -> None:
+    """Checked out at a desk: the catalog's delta turns the expectation off."""
+    async with gate_rig(tmp_path, [record(4)]) as gate:
+        lent = dataclasses.replace(record(4, status="04", secured=False), catalog_version="2")
+        await gate.store.cache.apply_delta([lent], seq=2)
+        gate.rig.put(item_tag(4, afi=0x07))
+        [mismatch] = await gate.wait_events(MISMATCH)
+        assert mismatch.primary_item_id == item_id(4)
+        await gate.settle()
+        assert gate.events(ALARM) == []
+
+
+async def test_a_catalog_change_to_a_long_loan_does_not_restart_the_grace_window(
+        tmp_path: Path) -> None:
+    """The window used to count from the cached row's last change: a title corrected in the
+    catalog let a secured tag on a months-old loan walk out without an alarm. Found by a
+    review."""
+    async with gate_rig(tmp_path, [record(4)]) as gate:
+        await _checked_out_at_a_kiosk(gate, 4)
+        await gate.store.writer.submit(lambda conn: conn.execute(
+            "UPDATE items SET unsecured_since = '2026-01-01T00:00:00.000Z' "
+            "WHERE primary_item_id = ?", (item_id(4),)), commit_now=True)   # months ago
+        retitled = dataclasses.replace(record(4, status="04", secured=False,
+                                              title="Corrected title"), catalog_version="2")
+        assert (await gate.store.cache.apply_delta([retitled], seq=2)).applied == 1
+        gate.rig.put(item_tag(4, afi=0x07))
+        [alarm] = await gate.wait_events(ALARM)
+        assert alarm.items[0].primary_item_id == item_id(4)
+
+
+async def test_an_item_already_on_loan_in_the_snapshot_has_no_grace(tmp_path: Path) -> None:
+    """When it went on loan is unknown: its secured tag alarms."""
+    async with gate_rig(tmp_path, [record(4, status="04", secured=False)]) as gate:
+        gate.rig.put(item_tag(4, afi=0x07))
+        [alarm] = await gate.wait_events(ALARM)
+        assert alarm.items[0].circulation_status == "04"
+
+
 async def test_an_item_on_loan_beyond_the_grace_window_alarms_too(tmp_path: Path) -> None:
     def later() -> datetime:
         return datetime.now(UTC) + timedelta(seconds=121)   # grace_s defaults to 120
 
-    async with gate_rig(tmp_path, [record(4, status="04", secured=False)], clock=later) as gate:
+    async with gate_rig(tmp_path, [record(4)], clock=later) as gate:
+        await _checked_out_at_a_kiosk(gate, 4)
         gate.rig.put(item_tag(4, afi=0x07))
         [alarm] = await gate.wait_events(ALARM)
         [mismatch] = await gate.wait_events(MISMATCH)
-        assert alarm.items[0].circulation_status == "04"
+        assert alarm.items[0].primary_item_id == item_id(4)
+        assert mismatch.security_expected is False
         assert mismatch.primary_item_id == item_id(4)
         await wait_for(gate.alarm_on, 2.0, "the alarm outputs")
 
@@ -272,9 +320,11 @@ async def test_a_cache_row_without_a_time_zone_is_read_as_utc(tmp_path: Path) ->
     """The store writes UTC with a Z; a row written by someone else may lack the zone. It is
     read as UTC (here: long ago, so outside the grace window) instead of raising on every
     inventory, which left the gate deciding nothing for any tag in the field."""
-    async with gate_rig(tmp_path, [record(1), record(4, status="04", secured=False)]) as gate:
+    async with gate_rig(tmp_path, [record(1), record(4)]) as gate:
+        await _checked_out_at_a_kiosk(gate, 4)
         await gate.store.writer.submit(lambda conn: conn.execute(
-            "UPDATE items SET updated_at = '2024-01-01T00:00:00' WHERE primary_item_id = ?",
+            "UPDATE items SET unsecured_since = '2024-01-01T00:00:00' "
+            "WHERE primary_item_id = ?",
             (item_id(4),)), commit_now=True)
         gate.rig.put(item_tag(4, afi=0x07))
         [alarm] = await gate.wait_events(ALARM)
