@@ -283,6 +283,7 @@ class GateMonitor:
             "security_unknown", "cache_errors", "decision_errors", "input_errors",
             "passages_in", "passages_out", "passages_unknown_direction"), 0)
         self._period_start: datetime | None = None
+        self._period_end: datetime | None = None
         self._period_counts = [0, 0]
         self._period_polled = False
 
@@ -699,17 +700,20 @@ class GateMonitor:
                                           **self._counts()})
 
     def _close_period(self, now: datetime) -> None:
-        """Record the count of a period that has ended; start the current one."""
-        start = self._period_start
-        if start is None:
-            self._period_start = _period_floor(now)
+        """Record the count of a period that has ended; start the current one. The first
+        period starts when counting starts, not at the top of the hour: a restart mid-period
+        must not give a second count for the time ``stop`` already recorded."""
+        start, end = self._period_start, self._period_end
+        if start is None or end is None:
+            self._period_start = now
+            self._period_end = _period_floor(now) + timedelta(seconds=COUNT_PERIOD_S)
             return
-        end = start + timedelta(seconds=COUNT_PERIOD_S)
         if now < end:
             return
         if self._period_polled:
             self._record_counts(start, end)
         self._period_start = _period_floor(now)
+        self._period_end = self._period_start + timedelta(seconds=COUNT_PERIOD_S)
         self._period_counts = [0, 0]
         self._period_polled = False
 

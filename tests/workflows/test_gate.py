@@ -466,6 +466,49 @@ async def test_light_barriers_count_passages_and_give_the_alarm_direction(
         assert count.end > count.start
 
 
+async def test_count_periods_after_a_restart_do_not_overlap(tmp_path: Path) -> None:
+    """Stopping records the period so far; the gate started again in the same hour used to
+    count that hour from its top again, so two records covered the same minutes."""
+    shift = [timedelta(0)]
+
+    def clock() -> datetime:
+        return datetime.now(UTC) + shift[0]
+
+    async with gate_rig(tmp_path, [record(1)], clock=clock,
+                        barriers=LightBarriers(inside=1, outside=2)) as gate:
+        front_end = gate.rig.simulator.front_end
+        assert isinstance(front_end, FeigFrontEnd)
+
+        async def walk_in() -> None:
+            for number, broken in ((2, True), (1, True), (2, False), (1, False)):
+                front_end.set_input(number, broken)
+                await asyncio.sleep(0.25)
+
+        await walk_in()
+        await wait_for(lambda: gate.monitor.counters["passages_in"] == 1, 3.0, "one passage")
+        await gate.monitor.stop()
+        [before] = await gate.wait_events("lib.gate.count.v1")
+        assert isinstance(before, GateCountData)
+
+        restarted = GateMonitor(gate.rig.supervisor, store=gate.store, node=NODE,
+                                library=LIBRARY, gate=GateConfig(), scheme=ISO,
+                                live=LiveEvents(), clock=clock,
+                                barriers=LightBarriers(inside=1, outside=2))
+        restarted.start()
+        try:
+            await walk_in()
+            await wait_for(lambda: restarted.counters["passages_in"] == 1, 3.0, "a passage")
+            shift[0] = timedelta(seconds=gate_module.COUNT_PERIOD_S)   # the hour is over
+            await wait_for(lambda: len(gate.events("lib.gate.count.v1")) == 2, 3.0,
+                           "the second period's count")
+        finally:
+            await restarted.stop()
+        after = gate.events("lib.gate.count.v1")[1]
+        assert isinstance(after, GateCountData)
+        assert (before.entered, after.entered) == (1, 1)
+        assert after.start >= before.end
+
+
 def test_passage_counter_reads_the_order_of_the_beams() -> None:
     counter = PassageCounter(LightBarriers(inside=1, outside=3))
 
