@@ -33,12 +33,24 @@ reader_protocols.md §5.10) and the driver keeps that gap, so on the wire no imp
 beat 5 ms on a FEIG reader: walks (1) and (2) set the gap to 0 in this process (the daemon's
 own share, what the 3 ms budget is for), walk (3) is what a FEIG gate does on the wire.
 
-Where the time went (dev machine, 1M items, outbox idle): median ~0.7 ms. ~0.19 ms from the
-last byte to the supervisor (one loop turn, FEIG decode), ~0.2 ms for the UID lookup (a
-tag_uids + items join), ~0.05 ms for the gate's decision, ~0.09 ms for the task hop to the
-output command and ~0.14 ms to build and write it. The lookup is 9 us back to back but ~125 us
-for the very same key after 20 ms of idling: between passages the CPU goes cold, and that,
-not the B-tree, sets the median and most of the tail (its p95 ~1.2 ms, max ~2.7 ms, idle).
+Where the time went (dev machine, 1M items): median ~0.7 ms. ~0.19 ms from the last byte to
+the supervisor (one loop turn, FEIG decode), ~0.2 ms for the UID lookup (a tag_uids + items
+join), ~0.05 ms for the gate's decision, ~0.09 ms for the task hop to the output command and
+~0.14 ms to build and write it.
+
+The tail (2026-12-05, each stage timestamped, per-thread rusage around the lookup): in the slow
+passages nearly all the time is inside the UID lookup, 2-6 ms of wall time for 0.15-0.3 ms of
+CPU. Three causes, in this order of weight: (a) the GIL: the sqlite3 module releases it for
+every step, and the store writer's and paho's threads take it each time (10-26 voluntary
+context switches inside one lookup); (b) the kernel preempting the loop thread on a 2-core
+machine shared with the reader simulator and mosquitto (2-3 involuntary switches, 2.4-3.9 ms);
+(c) pages of a freshly built cache not yet in the page cache (a major fault reads up to 2 MB
+with this disk's 8 MB read-ahead). What did not move it (300 passages, draining, p99): the loop
+thread on SCHED_FIFO 5.7 ms, a -10 nice 4.5 ms, a 0.1 ms switch interval 3.6 ms, both 4.1 ms,
+against 3.6-9.0 ms for the same code unchanged in the same hour: the spread between runs is
+larger than any of these effects. (The lookup's "cold CPU" was the earlier explanation; it is
+the smallest part.) What would: keeping the hot path free of threads that want the GIL, i.e.
+the MQTT client and the outbox publisher in a process of their own. Not done.
 
 Changes that moved it (measured with this bench): the [0x71] payload built once instead of by
 construct per alarm, the command timeout computed from the body the driver holds instead of
@@ -49,8 +61,8 @@ for up to the whole interval while the outbox drained (p99 4.5-5.7 ms vs 2.2-3.0
 passage runs), so draining now moves the p99 by about 0 %.
 
 Last full run (dev machine, 300 passages a walk, nothing else running): (1) idle p99 3.51 ms,
-median 0.77 ms; (2) draining p99 3.52 ms, median 0.66 ms: over the 3 ms budget by the cold-CPU
-tail above, which is there with the outbox idle as well; (3) on the wire with PSST p99 11.9 ms,
+median 0.77 ms; (2) draining p99 3.52 ms, median 0.66 ms: over the 3 ms budget by the tail
+above, which is there with the outbox idle as well; (3) on the wire with PSST p99 11.9 ms,
 median 5.91 ms. Runs vary: the draining p99 was 2.2-3.9 ms across five runs of 150 passages.
 """
 
