@@ -171,9 +171,14 @@ class SelfCheckConfig:
     """Check-out while the ILS is unreachable (queued and replayed); off by default."""
     offline_checkin: bool = True
     offline_max_items: int = 5
-    """Most items one patron may check out off-line in one session."""
+    """Most items one patron may check out off-line until they are replayed (counted across
+    sessions and kiosks)."""
     offline_max_hours: int = 24
     """Off-line check-out stops this long after the ILS was last reachable."""
+    offline_card_pattern: str = ""
+    """A regular expression a card number must match in full to open an off-line session
+    (the ILS cannot check the card then: this refuses a mistyped or another library's card);
+    empty: any card."""
     convert_at_checkin: bool = True
     """Returned items whose tags an active migration campaign converts are converted on the
     pad after their check-in (the patron is asked to leave them there meanwhile)."""
@@ -350,6 +355,12 @@ def _validate_workflows(config: Config) -> None:
     _check_range("selfcheck.put_back_attempts", kiosk.put_back_attempts, 1, 10)
     _check_range("selfcheck.offline_max_items", kiosk.offline_max_items, 0, 1000)
     _check_range("selfcheck.offline_max_hours", kiosk.offline_max_hours, 0, 24 * 30)
+    if kiosk.offline_card_pattern:
+        try:
+            re.compile(kiosk.offline_card_pattern)
+        except re.error as exc:
+            raise ConfigError("selfcheck.offline_card_pattern",
+                              f"not a regular expression: {exc}") from exc
     _check_choice("gate.foreign", gate.foreign, ("alarm", "report", "ignore"))
     _check_choice("gate.unknown", gate.unknown, ("alarm", "report"))
     _check_range("gate.grace_s", gate.grace_s, 0, 86_400)

@@ -55,6 +55,7 @@ import hashlib
 import hmac
 import logging
 import os
+import re
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -383,7 +384,12 @@ class SelfCheck:
                     "ils_unreachable", "Borrowing is not possible right now. Please see staff.",
                     status=503)
             # Off-line: the card cannot be checked and the PIN is not accepted blindly;
-            # the replay asks the ILS (module docstring).
+            # the replay asks the ILS (module docstring). Its form can be checked.
+            pattern = self.policy.offline_card_pattern
+            if pattern and re.fullmatch(pattern, patron_id) is None:
+                raise WorkflowError("patron_refused", "This card number cannot be used right "
+                                    "now. Please check it or see staff.", status=403,
+                                    field="patron")
             return self._new_session("checkout", patron_id, None, (), offline=True)
         try:
             outcome = await self.backend().patron_check(patron_id, pin=pin or None)

@@ -60,3 +60,12 @@ def test_every_key_is_documented_and_the_example_loads() -> None:
             assert f"LIBEDGE_{name.upper()}_{key.name.upper()}" in reference
     example = load_config(ROOT / "systemd" / "libedge.toml.example", {})
     assert example.readers[0].port == "/dev/libedge/feig"
+
+
+def test_a_bad_offline_card_pattern_names_the_key() -> None:
+    with pytest.raises(ConfigError) as error:
+        parse_config({"selfcheck": {"offline_card_pattern": "2[0-9"}}, {})
+    assert error.value.key == "selfcheck.offline_card_pattern"
+    assert "not a regular expression" in error.value.reason
+    config = parse_config({}, {"LIBEDGE_SELFCHECK_OFFLINE_CARD_PATTERN": "2[0-9]{9}"})
+    assert config.selfcheck.offline_card_pattern == "2[0-9]{9}"

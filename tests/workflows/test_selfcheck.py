@@ -356,6 +356,23 @@ async def test_no_offline_checkout_when_the_outage_began_before_the_daemon(
         await k.selfcheck.end_session(session.id)
 
 
+async def test_an_offline_session_needs_a_card_number_of_the_configured_form(
+        tmp_path: Path) -> None:
+    """Off-line the ILS cannot check the card; a mistyped number would lend items to nobody
+    until the replay is refused. The configured form refuses it at the kiosk."""
+    policy = SelfCheckConfig(offline_checkout=True, offline_card_pattern="2[0-9]{9}",
+                             set_wait_ms=200)
+    async with kiosk(tmp_path, policy=policy) as k:
+        await k.link.close()
+        for typo in (SOREN[:-1], SOREN + "1", "X" + SOREN[1:]):
+            with pytest.raises(WorkflowError) as refused:
+                await k.selfcheck.open_session(typo)
+            assert (refused.value.code, refused.value.field) == ("patron_refused", "patron")
+        session = await k.selfcheck.open_session(SOREN)
+        assert session.offline
+        await k.selfcheck.end_session(session.id)
+
+
 async def test_offline_checkout_is_capped_replayed_and_a_rejection_queued(
         tmp_path: Path) -> None:
     policy = SelfCheckConfig(offline_checkout=True, offline_max_items=2, set_wait_ms=200)
