@@ -32,6 +32,11 @@ class ItemKey:
 
 
 class CirculationBackend(Protocol):
+    replay_dedupe_s: float
+    """How long after an off-line replay was sent the same replay may be sent again without
+    running twice (the gateway answers a repeat of its correlation id from its dedupe
+    window); 0: never (direct SIP2 has no such window)."""
+
     async def patron_check(self, patron_id: str, *, pin: str | None = None
                            ) -> CirculationOutcome: ...
 

@@ -71,8 +71,14 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+GATEWAY_DEDUPE_S = 23 * 3600.0
+"""The gateway keeps a request's reply 24 h (``DEDUPE_WINDOW_S``, docs/gateway.md); an hour
+less, so a repeat never meets a reply pruned a moment earlier."""
+
 class MqttBackend:
     """:class:`~edge_service.circulation.CirculationBackend` through the catalog gateway."""
+
+    replay_dedupe_s = GATEWAY_DEDUPE_S
 
     def __init__(self, link: MqttLink, *, tenant: str, site: str, node: str,
                  timeout_s: float = REPLY_TIMEOUT_S, clock_ms: Callable[[], int] = _now_ms

@@ -42,6 +42,10 @@ def local_time(at_ms: int) -> datetime:
 class Sip2Backend:
     """:class:`~edge_service.circulation.CirculationBackend` over SIP2."""
 
+    replay_dedupe_s = 0.0
+    """SIP2 has no request ids: a repeated checkout is a renewal, a repeated return may
+    cancel a loan made since."""
+
     def __init__(self, sip2: Sip2Client | Sip2Pool, *, offline_no_block: bool = True) -> None:
         self.sip2 = sip2
         self.offline_no_block = offline_no_block

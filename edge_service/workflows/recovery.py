@@ -33,13 +33,21 @@ state (``selfcheck`` writes them):
                                    transactions: an item's later transaction waits while an
                                    earlier one cannot be replayed yet.
     replaying                      a replay was cut short (restart, link lost) after it may have
-                                   reached the ILS: sending it again could check out twice, or
-                                   return an item someone has borrowed since. Item information
-                                   decides. Checkout: on loan means it took effect
-                                   ("replayed"), otherwise it is sent again. Return: not on loan
-                                   means it took effect, still on loan goes to staff
-                                   ("needs_staff" + ``offline_rejected`` exception: the patron
-                                   handed the item in).
+                                   reached the ILS. Through the gateway, within its dedupe
+                                   window, it is sent again with the same correlation id (the
+                                   gateway answers a repeat from the window). Over SIP2 sending
+                                   again could check out twice or return an item someone has
+                                   borrowed since, so item information decides. Checkout: not
+                                   on loan -> sent again; on loan to the patron (their loans)
+                                   -> "replayed"; to someone else -> "replay_rejected";
+                                   unknown (no loans without a PIN) -> "needs_staff". Return:
+                                   not on loan -> "replayed"; on loan -> "needs_staff" (the
+                                   patron handed the item in). Each with an
+                                   ``offline_rejected`` exception when not "replayed". Left: a
+                                   checkout cut short, then returned at a desk while the box
+                                   was cut off, is sent again.
+    any state, refused as invalid  (an answer outside the protocol, a request the contract
+                                   refuses) "replay_rejected": repeating it changes nothing.
 
 Nothing here ever gives up silently: what cannot be settled now stays open and is retried.
 
@@ -51,11 +59,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from datetime import datetime
 
-from edge_service.circulation import CirculationError, ItemKey, TransientCirculationError
-from edge_service.store import JournalEntry
+from edge_service.circulation import (
+    CirculationError,
+    CirculationFailed,
+    ItemKey,
+    TransientCirculationError,
+)
+from edge_service.store import JournalEntry, utc_now
 from edge_service.workflows.selfcheck import SelfCheck
-from protocols.contract import ExceptionData, parse_time
+from protocols.contract import ContractError, ExceptionData, parse_time
 from protocols.iso15693 import Uid
 
 __all__ = ["Recovery"]
@@ -82,7 +96,8 @@ class Recovery:
     """Settles the journal's unfinished transactions; see the module docstring."""
 
     def __init__(self, selfcheck: SelfCheck, *, retry_interval_s: float = RETRY_INTERVAL_S,
-                 live_journal_ids: Callable[[], set[str]] | None = None) -> None:
+                 live_journal_ids: Callable[[], set[str]] | None = None,
+                 clock: Callable[[], datetime] = utc_now) -> None:
         self.kiosk = selfcheck
         """The kiosk whose circulation link replays and settles (one link per box)."""
         self.store = selfcheck.store
@@ -92,6 +107,8 @@ class Recovery:
         self.retry_interval_s = retry_interval_s
         self._task: asyncio.Task[None] | None = None
         self.settled: dict[str, int] = {}
+        self._failing: set[str] = set()
+        self._clock = clock
 
     def start(self) -> None:
         self._task = asyncio.create_task(self.run(), name="libedge journal recovery")
@@ -130,17 +147,28 @@ class Recovery:
         ended = 0
         waiting: set[ItemKey] = set()
         for entry in self.store.journal.open_entries():   # oldest first
-            if entry.id in live:
-                continue
             key = _key(entry)
-            if key in waiting:
-                continue   # an earlier transaction on this item waits: keep their order
+            if entry.id in live or key in waiting:
+                # Owned by a session (maybe on another pad), or behind an earlier transaction
+                # on this item that waits: a later one must not overtake it.
+                waiting.add(key)
+                continue
             try:
                 done = await self._settle(entry)
             except CirculationError as exc:
                 waiting.add(key)
                 logger.info("journal %s (%s %s) waits for the ILS: %s", entry.id, entry.kind,
                             entry.state, exc.reason)
+                continue
+            except Exception as exc:
+                # A bug or bad data in one row must not stop every other item's settling.
+                # Only the type is logged: the message may quote a card number.
+                waiting.add(key)
+                if entry.id not in self._failing:
+                    self._failing.add(entry.id)
+                    logger.error(  # noqa: TRY400 - no traceback: it may quote a card number
+                        "journal %s (%s %s) could not be settled: %s", entry.id, entry.kind,
+                        entry.state, type(exc).__name__)
                 continue
             if not done:
                 waiting.add(key)
@@ -222,11 +250,27 @@ class Recovery:
     async def _settle_replay(self, entry: JournalEntry) -> bool:
         """A replay that may or may not have reached the ILS: see the module docstring."""
         key = _key(entry)
-        on_loan = (await self.kiosk.backend().item_info(key)).circulation_status == CHARGED
+        backend = self.kiosk.backend()
+        marked_s = self._clock().timestamp() - parse_time(entry.updated_at) / 1000
+        if marked_s < backend.replay_dedupe_s:
+            # Sent again with the same correlation id: the gateway answers a repeat from its
+            # dedupe window instead of running it twice.
+            return await self._replay(entry)
+        on_loan = (await backend.item_info(key)).circulation_status == CHARGED
         if entry.kind == "checkout":
             if not on_loan:
                 return await self._replay(entry)
-            await self._end(entry, "replayed", None)
+            lent_to_patron = await self._lent_to_patron(entry, key)
+            if lent_to_patron:
+                await self._end(entry, "replayed", None)
+            elif lent_to_patron is False:
+                await self._end(entry, "replay_rejected", self._rejected(
+                    entry, key, "was cut short while it was replayed and the ILS lends the "
+                                "item to another patron"))
+            else:
+                await self._end(entry, "needs_staff", self._rejected(
+                    entry, key, "was cut short while it was replayed; the ILS shows the item "
+                                "on loan and would not say to whom: check the loan"))
             return True
         if not on_loan:
             await self._end(entry, "replayed", None)
@@ -235,6 +279,21 @@ class Recovery:
             entry, key, "was cut short while it was replayed and the ILS still shows the item "
                         "on loan: check the item in if it is on the shelf"))
         return True
+
+    async def _lent_to_patron(self, entry: JournalEntry, key: ItemKey) -> bool | None:
+        """Whether the item is among the loans of the transaction's patron (None: unknown,
+        e.g. the ILS lists loans only with the PIN, which an off-line session never has)."""
+        patron = self.store.journal.patron_of(entry.id)
+        if patron is None:
+            return None
+        loans = await self.kiosk.backend().patron_loans(patron)
+        if not loans.ok or loans.loans is None:
+            return None
+        if key.primary_item_id in loans.loans:
+            return True
+        if loans.charged_count is not None and loans.charged_count <= len(loans.loans):
+            return False   # the whole list, and it is not there
+        return None
 
     async def _replay(self, entry: JournalEntry) -> bool:
         key = _key(entry)
@@ -264,6 +323,13 @@ class Recovery:
             if not exc.sent:   # it certainly never reached the ILS: queued as before
                 await self.store.journal.advance(entry.id, "offline_queued")
             raise
+        except (CirculationFailed, ContractError):
+            # It cannot work as it is (an answer outside the protocol, a request the gateway
+            # or the contract refuses, e.g. a card number typed with a space): sending it
+            # again changes nothing, and the item would wait for it on the pad forever.
+            await self._end(entry, "replay_rejected", self._rejected(
+                entry, key, "could not be replayed: the request was refused as invalid"))
+            return True
         if outcome.ok:
             await self._end(entry, "replayed", None)
         else:

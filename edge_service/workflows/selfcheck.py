@@ -544,13 +544,14 @@ class SelfCheck:
         """Whether another transaction on this item was cut short (a restart) and ``recovery``
         has not settled it yet. Acting first would let that settling undo this one: its ILS
         checkin would cancel the loan the patron is about to be given. Off-line transactions
-        waiting for their replay count only while the ILS is reachable: off-line, this one is
-        queued after them and the replay keeps their order; on-line it would reach the ILS
-        first (a return replayed after it would cancel this checkout), so it waits for the
-        replay, which recovery starts as soon as the link is up."""
+        waiting for their replay (or cut short in it) count only while the ILS is reachable:
+        off-line, this one is queued after them and the replay keeps their order; on-line it
+        would reach the ILS first (a return replayed after it would cancel this checkout), so
+        it waits for the replay, which recovery starts as soon as the link is up."""
         live = {i.journal_id for i in session.items.values() if i.journal_id}
         queued_count = self.online()
-        return any(entry.id not in live and (entry.state != "offline_queued" or queued_count)
+        return any(entry.id not in live
+                   and (entry.state not in ("offline_queued", "replaying") or queued_count)
                    and entry.data.get("primary_item_id") == key.primary_item_id
                    and (entry.data.get("owner_institution") or "") == key.owner_institution
                    for entry in self.store.journal.open_entries())

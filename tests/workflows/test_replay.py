@@ -5,17 +5,20 @@ SQLite journal, the ILS simulator over SIP2/TCP. Found by a review of the off-li
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from edge_service.circulation import ItemKey, TransientCirculationError
+from edge_service.circulation import CirculationFailed, ItemKey, TransientCirculationError
 from edge_service.config import SelfCheckConfig
+from edge_service.store import utc_now
 from edge_service.workflows.recovery import Recovery
 from edge_service.workflows.selfcheck import ItemState
 from firmware_bridge.security import AFI_ISO_ON_LOAN
-from tests.ils.helpers import BOOK, KAREN, PINS, SOREN, ZOE
+from protocols.contract import CheckoutRequest
+from tests.ils.helpers import BOOK, KAREN, LOANED_TO_HC, PINS, SOREN, ZOE
 from tests.workflows.kiosk import Kiosk, kiosk
 from tests.workflows.rig import catalog_tag, fast_timers, wait_for
 
@@ -179,3 +182,129 @@ async def test_an_online_checkout_waits_for_the_queued_offline_return(tmp_path: 
         assert item.state is ItemState.DONE
         assert k.ils.data.items[BOOK].loaned_to == ZOE
         await k.selfcheck.end_session(session.id)
+
+
+async def test_a_cut_short_checkout_the_ils_lends_to_someone_else_is_rejected(
+        tmp_path: Path) -> None:
+    """'On loan' alone would have ended Karen's replay as done, her item on Soren's account."""
+    async with kiosk(tmp_path) as k:
+        await k.selfcheck.backend().checkout(KEY, SOREN, pin=PINS[SOREN])
+        await _queued(k, "out", "checkout", state="replaying", patron=KAREN)
+        assert await Recovery(k.selfcheck).settle() == 1
+        assert _state(k, "out") == "replay_rejected"
+        (exception,) = k.events("lib.exception.v1")
+        assert exception["data"]["kind"] == "offline_rejected"
+        assert "another patron" in exception["data"]["detail"]
+        assert KAREN not in str(exception)
+
+
+@pytest.mark.parametrize("refusal", ["failed", "contract"])
+async def test_a_replay_that_cannot_work_is_rejected_and_holds_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, refusal: str) -> None:
+    """An ILS answer outside the protocol, or a card number the contract refuses (typed with
+    a space at an off-line kiosk, gateway mode): sending it again changes nothing. It used to
+    stay 'replaying', resent every pass, its item held on the pad; a contract error even ended
+    every pass, holding every later item too."""
+    other = ItemKey(OWNER, LOANED_TO_HC)
+    policy = SelfCheckConfig(set_wait_ms=200)
+    async with kiosk(tmp_path, [catalog_tag(LOANED_TO_HC, afi=AFI_ISO_ON_LOAN)],
+                     policy=policy) as k:
+        await k.rig.wait_field(1)
+        await _queued(k, "1-bad", "checkout", patron="1234 5678")
+        await k.store.journal.begin("2-good", "checkin", "offline_queued",
+                                    {"owner_institution": OWNER,
+                                     "primary_item_id": LOANED_TO_HC, "offline": True})
+        backend = k.selfcheck.backend()
+
+        async def refused(item: ItemKey, patron_id: str, **_kwargs: Any) -> Any:
+            if refusal == "failed":
+                raise CirculationFailed("circ.checkout", "an answer outside the protocol")
+            # What the gateway backend builds: the contract refuses the card number.
+            CheckoutRequest(corr="replay-x", expires="2026-01-01T00:00:00.000Z",
+                            primary_item_id=item.primary_item_id,
+                            owner_institution=item.owner_institution, patron_id=patron_id)
+            raise AssertionError("the contract took a card number with a space")
+
+        monkeypatch.setattr(backend, "checkout", refused)
+        assert await Recovery(k.selfcheck).settle() == 2
+        assert _state(k, "1-bad") == "replay_rejected"
+        assert _state(k, "2-good") == "replayed"
+        (exception,) = k.events("lib.exception.v1")
+        assert "1234 5678" not in str(exception)
+        session = await k.selfcheck.open_session(None, mode="checkin")
+        await wait_for(lambda: other in session.items
+                       and session.items[other].state is not ItemState.WAITING, 5.0,
+                       "the other item processed")
+        await k.selfcheck.end_session(session.id)
+
+
+async def test_a_bug_in_one_row_does_not_stop_the_others(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with kiosk(tmp_path) as k:
+        await _queued(k, "1-broken", "checkout", patron=SOREN)
+        await k.store.journal.begin("2-other", "checkin", "offline_queued",
+                                    {"owner_institution": OWNER,
+                                     "primary_item_id": LOANED_TO_HC, "offline": True})
+        backend = k.selfcheck.backend()
+
+        async def bug(*_args: Any, **_kwargs: Any) -> Any:
+            raise KeyError(SOREN)
+
+        monkeypatch.setattr(backend, "checkout", bug)
+        assert await Recovery(k.selfcheck).settle() == 1
+        assert _state(k, "2-other") == "replayed"
+        assert _state(k, "1-broken") == "replaying"   # left for staff / the next pass
+
+
+async def test_a_later_replay_waits_for_an_earlier_one_a_live_session_owns(
+        tmp_path: Path) -> None:
+    """Two pads: pad A's open session holds an off-line return of the book, pad B's later
+    off-line checkout of it must not be replayed first (the return would cancel it)."""
+    async with kiosk(tmp_path) as k:
+        await k.selfcheck.backend().checkout(KEY, SOREN, pin=PINS[SOREN])
+        await _queued(k, "1-in", "checkin")
+        await _queued(k, "2-out", "checkout", patron=ZOE)
+        live = {"1-in"}
+        recovery = Recovery(k.selfcheck, live_journal_ids=lambda: set(live))
+        assert await recovery.settle() == 0
+        assert _state(k, "2-out") == "offline_queued"
+        live.clear()
+        assert await recovery.settle() == 2
+        assert k.ils.data.items[BOOK].loaned_to == ZOE
+
+
+async def test_a_replay_cut_short_does_not_hold_its_item_while_off_line(
+        tmp_path: Path) -> None:
+    """Off-line, a new transaction is queued behind it anyway; only on-line must it wait."""
+    policy = SelfCheckConfig(set_wait_ms=200)
+    async with kiosk(tmp_path, [catalog_tag(BOOK, afi=AFI_ISO_ON_LOAN)], policy=policy) as k:
+        await k.rig.wait_field(1)
+        await k.selfcheck.backend().checkout(KEY, SOREN, pin=PINS[SOREN])
+        await _queued(k, "earlier", "checkout", state="replaying", patron=SOREN)
+        await k.link.close()
+        session = await k.selfcheck.open_session(None, mode="checkin")
+        assert session.offline
+        await k.settled(session, 1)
+        assert session.items[KEY].state is ItemState.DONE
+        await k.selfcheck.end_session(session.id)
+
+
+async def test_through_the_gateway_a_cut_short_replay_is_sent_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The gateway answers a repeat of a replay's correlation id from its dedupe window, so
+    within it the replay is simply sent again: no item information, no staff."""
+    async with kiosk(tmp_path) as k:
+        await k.selfcheck.backend().checkout(KEY, SOREN, pin=PINS[SOREN])
+        await _queued(k, "in", "checkin", state="replaying")
+        backend = k.selfcheck.backend()
+        monkeypatch.setattr(backend, "replay_dedupe_s", 3600.0)
+        assert await Recovery(k.selfcheck).settle() == 1
+        assert _state(k, "in") == "replayed"
+        assert k.ils.data.items[BOOK].loaned_to is None
+        assert k.events("lib.exception.v1") == []
+        # Past the window it is item information again: on loan -> staff.
+        await k.selfcheck.backend().checkout(KEY, SOREN, pin=PINS[SOREN])
+        await _queued(k, "in-2", "checkin", state="replaying")
+        later = Recovery(k.selfcheck, clock=lambda: utc_now() + timedelta(hours=2))
+        assert await later.settle() == 1
+        assert _state(k, "in-2") == "needs_staff"
