@@ -110,6 +110,14 @@ class TagInField:
     """When it was last recorded in the store (internal)."""
 
 
+PATRON_CARD_USAGE_CLASS = 0x8
+"""ISO 28560-1 type of usage, high nibble 8: a patron card, not an item (iso28560.md §2)."""
+
+
+def is_patron_card(tag: TagInField) -> bool:
+    return tag.type_of_usage is not None and tag.type_of_usage >> 4 == PATRON_CARD_USAGE_CLASS
+
+
 FieldListener = Callable[[str, Mapping[Uid, TagInField]], None]
 """Called with (device name, field) after every inventory; see the module docstring."""
 
@@ -271,8 +279,10 @@ class DeviceSupervisor:
                 # Each tag as soon as it is known: a kiosk asks the ILS about the first item
                 # while the reader is still reading the rest of the stack.
                 self._notify_field()
+        # A patron card's "item id" is the card number: never kept (it is used only while
+        # its session needs it).
         due = [(present[uid], tag) for uid, tag in self._in_field.items()
-               if tag.primary_item_id is not None
+               if tag.primary_item_id is not None and not is_patron_card(tag)
                and now - tag.recorded_s >= LAST_SEEN_RESOLUTION_S]
         if not due:
             return

@@ -19,18 +19,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from edge_service.circulation import ItemKey
-from edge_service.devices import TagInField
+from edge_service.devices import TagInField, is_patron_card
 from protocols.iso15693 import Uid
 
 __all__ = ["ItemOnPad", "PadContents", "group_items", "is_patron_card"]
-
-PATRON_CARD_USAGE_CLASS = 0x8
-"""ISO 28560-1 type of usage, high nibble 8: a patron card, not an item (iso28560.md §2)."""
-
-
-def is_patron_card(tag: TagInField) -> bool:
-    return tag.type_of_usage is not None and tag.type_of_usage >> 4 == PATRON_CARD_USAGE_CLASS
-
 
 @dataclass(slots=True)
 class ItemOnPad:

@@ -373,6 +373,21 @@ async def test_an_offline_session_needs_a_card_number_of_the_configured_form(
         await k.selfcheck.end_session(session.id)
 
 
+async def test_a_patron_card_on_the_pad_is_not_kept_in_the_tag_cache(tmp_path: Path) -> None:
+    """An RFID patron card's "item id" is the card number: it used to be written to the tag
+    cache with the card's UID and kept for good. Found by a review."""
+    card = catalog_tag(HC, usage=0x80)   # ISO 28560-1 type of usage 8x: a patron card
+    async with kiosk(tmp_path, [card, catalog_tag(BOOK)]) as k:
+        await k.rig.wait_field(2)
+        session = await k.selfcheck.open_session(None)   # the card on the pad
+        assert session.patron_id == HC
+        await k.settled(session, 1)
+        await k.selfcheck.end_session(session.id)
+        await k.store.writer.submit(lambda conn: None, commit_now=True)
+        assert k.store.cache.by_uid(str(catalog_uid(BOOK))) is not None   # items are kept
+        assert k.store.cache.by_uid(str(catalog_uid(HC))) is None
+
+
 async def test_offline_checkout_is_capped_replayed_and_a_rejection_queued(
         tmp_path: Path) -> None:
     policy = SelfCheckConfig(offline_checkout=True, offline_max_items=2, set_wait_ms=200)
