@@ -85,6 +85,8 @@ class CheckinCampaigns:
             return self._cut[tag.uid]
         if not tag.read or tag.model is None or tag.model == self.station.target_model.value:
             return None
+        if tag.owner_institution and not self.station.library.ours(tag.owner_institution):
+            return None   # another library's item keeps its tag as written (campaigns.py)
         return next((c for c in active if tag.model in c.source_models), None)
 
     def wants(self, tags: Sequence[TagInField]) -> bool:

@@ -220,6 +220,9 @@ class CampaignRun(PadLoop):
             why = "holds no item id" if model in self.campaign.source_models else (
                 f"is in {model}, not a source model of this campaign")
             return _Settled("skipped", model, item, f"the tag {why}")
+        if tag.owner_institution and not self.station.library.ours(tag.owner_institution):
+            return _Settled("skipped", model, item, f"another library's item "
+                            f"({tag.owner_institution}): its tag stays as that library wrote it")
         if blocking_locks(survey):
             return _Settled("failed", model, item, "locked blocks "
                             f"{', '.join(map(str, survey.locked_blocks or ()))} prevent "

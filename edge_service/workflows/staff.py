@@ -410,6 +410,11 @@ class StaffStation:
         if not source.primary_item_id:
             raise WorkflowError("nothing_to_convert", "This tag holds no item id: program it "
                                 "instead.")
+        if source.owner_institution and not self.library.ours(source.owner_institution):
+            # Re-encoding (and locking) it would leave the owner a tag in a model it may not
+            # read and cannot rewrite.
+            raise WorkflowError("not_ours", f"This item belongs to {source.owner_institution}: "
+                                "its tag stays as that library wrote it.")
         overrides = ({"owner_institution": self.library.isil}
                      if self.library.isil and not source.owner_institution else None)
         options = {_SIZE_OPTION.get(self.target_model, "size"): memory_bytes}

@@ -313,6 +313,9 @@ class StaffBatch(PadLoop):
             return f"holds no item ({seen.model})"
         if self.kind is BatchKind.CONVERT and seen.model == self._station.target_model.value:
             return f"already in {seen.model}"
+        if self.kind is BatchKind.CONVERT and seen.owner_institution \
+                and not self._station.library.ours(seen.owner_institution):
+            return f"another library's item ({seen.owner_institution})"
         return None
 
     def _settle(self, uid: Uid, seen: TagInField, outcome: Outcome,

@@ -150,6 +150,24 @@ async def test_a_run_stops_and_resumes_and_settled_tags_are_not_touched_again(
         assert report["pending_estimate"] is None
 
 
+async def test_a_campaign_leaves_another_librarys_item_alone(tmp_path: Path) -> None:
+    """An interlibrary loan in a source model passes the desk: skipped, not re-encoded and
+    locked as ours. Found by a review."""
+    async with station(tmp_path, [foreign_tag(2, owner="DE-705")]) as s:
+        await s.rig.wait_field(1)
+        uid = foreign_uid(2)
+        before = s.raw(uid)
+        campaigns = s.services.campaigns
+        created = await campaigns.create("Danish to part 2", ["iso28560-3"])
+        await campaigns.run(created["campaign_id"], check_passwords=False)
+        report = await wait_for(
+            lambda: (r := campaigns.report(created["campaign_id"]))
+            and sum(r["counts"].values()) == 1 and r, 5.0, "the tag settled")
+        assert report["counts"]["skipped"] == 1
+        await campaigns.stop()
+        assert s.raw(uid) == before
+
+
 async def test_campaign_requests_are_checked(tmp_path: Path) -> None:
     async with station(tmp_path, []) as s:
         campaigns = s.services.campaigns

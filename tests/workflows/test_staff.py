@@ -41,6 +41,7 @@ from tests.workflows.rig import (
     uid_of,
     wait_for,
 )
+from tests.workflows.technical import foreign_tag, foreign_uid
 
 NODE = NodeConfig(tenant="DK-718500", site="main", node="staff-1", mode="staff")
 VECTORS = load_vectors("iso28560")
@@ -457,6 +458,24 @@ async def test_a_convert_batch_converts_each_arriving_tag_once(tmp_path: Path) -
         assert d.rig.tag_afi(blank_uid(2)) == 0xC2
         assert len(d.events("lib.tag.write.v1")) == 2
         await d.station.program("3000000047", uid=blank_uid(3))   # the pad is free again
+
+
+async def test_another_librarys_item_is_never_converted(tmp_path: Path) -> None:
+    """An interlibrary loan in its owner's model: re-encoding and locking it would leave the
+    owner a tag it may not read and cannot rewrite. Found by a review."""
+    async with desk(tmp_path, [foreign_tag(1, owner="DE-705")]) as d:
+        await d.rig.wait_field(1)
+        uid = foreign_uid(1)
+        before = bytes(d.rig.field.tag(uid).memory)
+        error = await refused("not_ours", d.station.convert(uid))
+        assert "DE-705" in error.message
+        await d.station.start_batch("convert")
+        await wait_for(lambda: (b := d.station.batch()) and b.skipped == 1, 5.0, "a skip")
+        stopped = await d.station.stop_batch()
+        assert (stopped.done, stopped.failed) == (0, 0)
+        assert bytes(d.rig.field.tag(uid).memory) == before
+        assert d.locked(uid) == []
+        assert d.events("lib.tag.write.v1") == []
 
 
 async def test_batch_requests_are_checked(tmp_path: Path) -> None:
