@@ -52,17 +52,23 @@ class WorkflowsView(Protocol):
     def workflows(self) -> Workflows | None: ...
 
 
+# What SIP2 and the MQTT contract can carry: printable ASCII, no space, no "|" (SIP2's field
+# separator); anything else used to end in a 500 from the SIP2 encoder.
+SIP2_TEXT = r"^[!-{}~]+$"
+
+
 class SessionRequest(BaseModel):
-    patron: str | None = Field(None, min_length=1, max_length=64,
-                               description="library card number; omit to use the patron "
-                                           "card on the pad (or for check-in)")
-    pin: str | None = Field(None, min_length=1, max_length=32)
+    patron: str | None = Field(None, min_length=1, max_length=64, pattern=SIP2_TEXT,
+                               description="library card number (printable ASCII, no spaces, "
+                                           "no |); omit to use the patron card on the pad "
+                                           "(or for check-in)")
+    pin: str | None = Field(None, min_length=1, max_length=32, pattern=SIP2_TEXT)
     mode: Literal["checkout", "checkin"] = "checkout"
 
 
 class RenewRequest(BaseModel):
-    primary_item_id: str = Field(min_length=1, max_length=64)
-    owner_institution: str = Field("", max_length=16)
+    primary_item_id: str = Field(min_length=1, max_length=64, pattern=SIP2_TEXT)
+    owner_institution: str = Field("", max_length=16, pattern=r"^[A-Za-z0-9:/-]*$")
 
 
 class Item(BaseModel):

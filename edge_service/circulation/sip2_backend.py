@@ -28,6 +28,7 @@ from edge_service.circulation.outcomes import (
 )
 from edge_service.ils import IlsError, Sip2Client, Sip2Pool, TransientIlsError
 from protocols.contract import MAX_LOANS, CirculationOutcome, loans_window
+from protocols.errors import ProtocolError
 
 MS_PER_S = 1000
 SET_PARTS_PRESENT_PROPERTY = "set-parts-present="
@@ -62,6 +63,11 @@ class Sip2Backend:
             raise TransientCirculationError(request, str(exc), sent=exc.sent) from exc
         except IlsError as exc:
             raise CirculationFailed(request, str(exc)) from exc
+        except ProtocolError as exc:
+            # The encoder refuses a field SIP2 cannot carry (a "|", a line break). Nothing was
+            # sent; the message is not kept: it may quote a card number or PIN.
+            raise CirculationFailed(request, "a field holds characters SIP2 cannot carry "
+                                    f"({type(exc).__name__})") from None
 
     async def patron_check(self, patron_id: str, *, pin: str | None = None
                            ) -> CirculationOutcome:

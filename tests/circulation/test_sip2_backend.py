@@ -8,6 +8,7 @@ from datetime import datetime
 import pytest
 
 from edge_service.circulation import (
+    CirculationFailed,
     ItemKey,
     Sip2Backend,
     TransientCirculationError,
@@ -73,6 +74,22 @@ async def test_refusals_are_outcomes() -> None:
         unknown = await backend.item_info(ItemKey(OWNER, "nonexistent"))
         assert unknown.known is False
         assert unknown.circulation_status == "01"
+
+
+@pytest.mark.parametrize(("patron", "pin"), [("2000|AC", None), ("2000\r\n00", None),
+                                              (SOREN, "12|AA")])
+async def test_what_sip2_cannot_carry_is_a_failure_that_does_not_quote_it(
+        patron: str, pin: str | None) -> None:
+    """The encoder's refusal used to escape as a protocol error (a 500 at the API, a replay
+    stuck for good); it is a CirculationFailed now, and nothing was sent."""
+    async with connected() as (sim, client):
+        backend = Sip2Backend(client)
+        with pytest.raises(CirculationFailed) as failed:
+            await backend.checkout(ItemKey(OWNER, BOOK), patron, pin=pin)
+        assert patron not in str(failed.value)
+        assert str(pin) not in str(failed.value)
+        assert sim.counters.executed.get("11", 0) == 0
+        assert (await backend.item_info(ItemKey(OWNER, BOOK))).known   # the session is fine
 
 
 async def test_offline_replay_with_no_block_and_refused_replay() -> None:
