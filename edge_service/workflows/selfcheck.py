@@ -101,6 +101,10 @@ __all__ = ["ItemState", "KioskSession", "SelfCheck", "SessionItem", "patron_hash
 
 logger = logging.getLogger(__name__)
 
+ILS_REFUSED = "refused by the ILS"
+"""The ``reason`` of a refusal event: never the ILS's screen text, which may name a patron
+(e.g. whose hold it is)."""
+
 Mode = Literal["checkout", "checkin"]
 
 LOOP_TICK_S = 0.25
@@ -629,8 +633,10 @@ class SelfCheck:
         item.title = outcome.title or item.title
         if not outcome.ok:
             self.counters["refused"] += 1
+            # The event says only that the ILS refused: its screen text may name a patron
+            # (protocols.contract.privacy); the patron at the pad sees it.
             await self._record_circulation(session, item, "refused", ended_state="refused",
-                                           reason=_first(outcome.screen_message))
+                                           reason=ILS_REFUSED)
             item.set(ItemState.REFUSED, _first(outcome.screen_message))
             self._publish_item(session, item)
             return False
@@ -707,7 +713,7 @@ class SelfCheck:
             if not outcome.ok:
                 self.counters["refused"] += 1
                 await self._record_circulation(session, item, "refused", ended_state="refused",
-                                               reason=_first(outcome.screen_message))
+                                               reason=ILS_REFUSED)
                 item.set(ItemState.REFUSED, _first(outcome.screen_message))
                 self._publish_item(session, item)
                 return

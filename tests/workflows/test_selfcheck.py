@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 from pathlib import Path
 
 import pytest
@@ -101,6 +102,11 @@ async def test_an_ils_refusal_leaves_the_tag_secured(tmp_path: Path) -> None:
                    if e["data"]["result"] == "refused"]
         assert [e["data"]["primary_item_id"] for e in refused] == [NOT_FOR_LOAN]
         assert refused[0]["data"]["security"] is None
+        # The patron sees the ILS's words; the event never carries them (they may name
+        # another patron, e.g. whose hold it is). Found by a review.
+        assert session.items[_key(NOT_FOR_LOAN)].message == "Item not for loan"
+        assert refused[0]["data"]["reason"] == "refused by the ILS"
+        assert "not for loan" not in json.dumps(refused[0])
 
 
 async def test_an_incomplete_set_waits_for_its_parts_then_goes(tmp_path: Path) -> None:
