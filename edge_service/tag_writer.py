@@ -4,11 +4,12 @@
 Shared by ``libedge reader write`` and the staff station (``workflows.staff``), so both program
 a tag the same way:
 
-1. the image into user memory from block 0 (``Reader.write_memory``: read back and compared,
-   transient failures retried);
-2. the DSFID the model needs (``Reader.set_dsfid``, read back): the image's own (part 2:
+1. the DSFID the model needs (``Reader.set_dsfid``, read back): the image's own (part 2:
    0x06), or 0x00 when a tag that claimed part 2 now holds another model, so that no reader
-   decodes it as part 2 any more; otherwise left as it is;
+   decodes it as part 2 any more; otherwise left as it is. First, because no command reads
+   whether the DSFID is locked: a locked one refuses here, before the data is touched;
+2. the image into user memory from block 0 (``Reader.write_memory``: read back and compared,
+   transient failures retried);
 3. with ``lock``, the image's lock plan (``Reader.lock_and_verify``: the block security status
    read back). The plan is in the image's block size; a tag with larger blocks locks only the
    blocks wholly inside the plan, so data meant to stay writable is never locked;
@@ -91,14 +92,16 @@ async def write_image(reader: Reader, uid: Uid, image: TagImage, *, info: TagSys
     """
     done = steps if steps is not None else []
     block_size = info.block_size or image.block_size
-    await reader.write_memory(uid, image.memory, block_size=block_size)
     blocks = -(-len(image.memory) // block_size)
-    done.append(f"data written to blocks 0-{blocks - 1} and verified")
     dsfid = info.dsfid
     wanted = dsfid_to_write(image, info.dsfid)
     if wanted is not None and wanted != info.dsfid:
+        # First: a locked DSFID (no command reads its lock) is refused before the data is
+        # touched, so a tag that cannot take the model keeps what it held.
         dsfid = (await reader.set_dsfid(uid, wanted)).dsfid
         done.append(f"DSFID {wanted:02X} written and verified")
+    await reader.write_memory(uid, image.memory, block_size=block_size)
+    done.append(f"data written to blocks 0-{blocks - 1} and verified")
     plan = lock_plan_for(image, block_size)
     locked: tuple[int, ...] = ()
     if lock and plan:

@@ -68,6 +68,7 @@ from edge_service.workflows.staff_results import (
     WriteResult,
     afi_text,
 )
+from edge_service.workflows.tag_errors import ISO_BLOCK_LOCKED
 from edge_service.workflows.tag_errors import parse_uid as _parse_uid
 from edge_service.workflows.tag_errors import tag_failure as _tag_failure
 from edge_service.workflows.tag_errors import tag_silent as _tag_silent
@@ -77,6 +78,7 @@ from firmware_bridge import (
     Reader,
     SecurityScheme,
     SecurityState,
+    TagRefused,
     TagSystemInfo,
     Unsupported,
     VerificationFailed,
@@ -602,9 +604,18 @@ class StaffStation:
         """Data (+DSFID) and its decoded read-back, security, then the lock plan, last as it
         cannot be undone; every step verified. The supervisor reads the tag afresh after."""
         uid = attempt.uid
+        before = self._unfinished.get(uid)
         self._unfinished[uid] = meant or _Unfinished(attempt.item)
         try:
-            written = await self._write_data(reader, attempt, image, info)
+            try:
+                written = await self._write_data(reader, attempt, image, info)
+            except WorkflowError as exc:
+                if exc.code == "dsfid_locked":   # refused before anything was written
+                    if before is None:
+                        self._unfinished.pop(uid, None)
+                    else:
+                        self._unfinished[uid] = before
+                raise
             change = await self._secure(reader, attempt, secured)
             attempt.steps.append(f"security {'on' if secured else 'off'} and verified")
             if written.lock_plan:
@@ -631,6 +642,13 @@ class StaffStation:
                     f"{attempt.item}", actual=f"{tag.model.value} item {tag.primary_item_id}")
         except BridgeError as exc:
             await self._record_failure(attempt, "write_failed", exc)
+            if isinstance(exc, TagRefused) and exc.iso_error == ISO_BLOCK_LOCKED \
+                    and exc.block is None and not attempt.steps:
+                # The DSFID goes first (tag_writer) and its lock cannot be read beforehand.
+                raise WorkflowError(
+                    "dsfid_locked", "This tag's data format identifier (DSFID) is locked: it "
+                    f"cannot hold {self.target_model.value}. Nothing was written; give the "
+                    "item a new tag.") from exc
             raise _tag_failure(exc, "writing the tag") from exc
         return written
 

@@ -241,7 +241,9 @@ async def test_a_tag_leaving_mid_write_is_an_error_and_no_event_claims_success(
         [failure] = d.events("lib.exception.v1")
         assert (failure.data["kind"], failure.data["uid"], failure.data["primary_item_id"]) == (
             "write_failed", str(uid), "3000000046")
-        assert "nothing verified" in failure.data["detail"]
+        # The DSFID goes first (tag_writer): the data is what the tag left half written.
+        assert failure.data["detail"].startswith("done: DSFID 06 written and verified; failed:")
+        assert "data written" not in failure.data["detail"]
         assert d.station.left_unfinished(uid)
 
         d.rig.field.add(sim)                         # put back: finishing it needs no overwrite
@@ -458,6 +460,25 @@ async def test_a_convert_batch_converts_each_arriving_tag_once(tmp_path: Path) -
         assert d.rig.tag_afi(blank_uid(2)) == 0xC2
         assert len(d.events("lib.tag.write.v1")) == 2
         await d.station.program("3000000047", uid=blank_uid(3))   # the pad is free again
+
+
+async def test_a_tag_whose_dsfid_is_locked_is_left_as_it_was(tmp_path: Path) -> None:
+    """No command reads whether the DSFID is locked. The data used to go first: a part 3 tag
+    with its DSFID locked was left holding part 2 data under the part 3 DSFID, its own data
+    gone, and every retry failed the same way. Found by a review."""
+    tag = {**foreign_tag(3, owner=OWNER), "dsfid": "3E"}
+    async with desk(tmp_path, [tag]) as d:
+        uid = foreign_uid(3)
+        d.rig.field.tag(uid).dsfid_locked = True
+        await d.rig.wait_field(1)
+        before = bytes(d.rig.field.tag(uid).memory)
+        error = await refused("dsfid_locked", d.station.convert(uid))
+        assert "new tag" in error.message
+        assert bytes(d.rig.field.tag(uid).memory) == before
+        assert d.memory(uid).primary_item_id == "5000000003"
+        assert not d.station.left_unfinished(uid)
+        [failure] = d.events("lib.exception.v1")
+        assert failure.data["detail"].startswith("done: nothing verified; failed:")
 
 
 async def test_another_librarys_item_is_never_converted(tmp_path: Path) -> None:
