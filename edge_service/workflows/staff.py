@@ -482,6 +482,8 @@ class StaffStation:
         try:
             before = await reader.read_security(attempt.uid, self.scheme)
         except BridgeError as exc:
+            if attempt.steps:   # after the data was written: the tag was touched
+                await self._record_failure(attempt, "security_failed", exc)
             raise _tag_failure(exc, "reading the tag's security") from exc
         try:
             after = await reader.set_security(attempt.uid, secured, self.scheme)

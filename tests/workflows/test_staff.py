@@ -19,6 +19,7 @@ from edge_service.workflows import LiveEvents, WorkflowError
 from edge_service.workflows.staff import StaffStation
 from edge_service.workflows.staff_batch import BATCH_ATTEMPTS, BatchProgress
 from firmware_bridge import SECURITY_PRESETS
+from firmware_bridge.reader import TagNotResponding
 from firmware_bridge.simulator.faults import Fault, FaultKind
 from protocols.contract import Event, decode_event
 from protocols.iso15693 import Uid
@@ -479,6 +480,30 @@ async def test_a_tag_whose_dsfid_is_locked_is_left_as_it_was(tmp_path: Path) -> 
         assert not d.station.left_unfinished(uid)
         [failure] = d.events("lib.exception.v1")
         assert failure.data["detail"].startswith("done: nothing verified; failed:")
+
+
+async def test_a_tag_lifted_between_data_and_security_leaves_an_exception(
+        tmp_path: Path) -> None:
+    """The data is written; reading the security before setting it fails (the tag moved).
+    Nothing recorded that the tag now holds a half-finished item. Found by a review."""
+    async with desk(tmp_path, [blank(1)]) as d:
+        await d.rig.wait_field(1)
+        uid = blank_uid(1)
+        reader = d.rig.supervisor.reader
+        assert reader is not None
+
+        async def lifted(tag: Uid, _scheme: Any) -> Any:
+            raise TagNotResponding("no answer", uid=tag)
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(reader, "read_security", lifted)
+            await refused("tag_not_responding", d.station.program("3000000042"))
+        assert d.memory(uid).primary_item_id == "3000000042"
+        [failure] = d.events("lib.exception.v1")
+        assert (failure.data["kind"], failure.data["primary_item_id"]) == (
+            "security_failed", "3000000042")
+        assert "data written" in failure.data["detail"]
+        assert d.station.left_unfinished(uid)
 
 
 async def test_another_librarys_item_is_never_converted(tmp_path: Path) -> None:
