@@ -309,18 +309,26 @@ class StaffStation:
                                 field="set_part") from None
 
     async def _program_target(self, reader: Reader, given: Uid | None) -> Uid:
-        """The tag to program: ``given``, the only tag, or the one blank tag on the pad."""
-        field_now = dict(self.supervisor.field)
+        """The tag to program: ``given``, the only tag, or the one blank tag on the pad, as an
+        inventory taken now shows it (the supervisor's last poll may be up to a period old: a
+        second blank tag just put down would not count)."""
         if given is not None:
             await self._on_pad(reader, given)
             return given
-        if not field_now:
+        try:
+            present = sorted({sighting.uid for sighting in await reader.inventory()})
+        except BridgeError as exc:
+            raise _tag_failure(exc, "looking at the tags on the pad") from exc
+        if not present:
             raise WorkflowError("no_tag", "Put the item with its new tag on the pad.")
-        if len(field_now) == 1:
-            return next(iter(field_now))
+        if len(present) == 1:
+            return present[0]
+        known = dict(self.supervisor.field)
         blank: list[Uid] = []
-        for uid, seen in sorted(field_now.items()):
-            model = seen.model if seen.read else await self._model_now(reader, uid)
+        for uid in present:
+            seen = known.get(uid)
+            model = seen.model if seen is not None and seen.read \
+                else await self._model_now(reader, uid)
             if model == TagModel.BLANK.value:
                 blank.append(uid)
         if len(blank) > 1:
@@ -330,7 +338,7 @@ class StaffStation:
                 "be told. Leave only the item to program on the pad (or choose its tag).")
         if not blank:
             raise WorkflowError(
-                "no_blank_tag", f"{len(field_now)} tags are on the pad and none is blank. "
+                "no_blank_tag", f"{len(present)} tags are on the pad and none is blank. "
                 "Leave only the item to program on the pad (or choose its tag).")
         return blank[0]
 

@@ -463,6 +463,17 @@ async def test_a_convert_batch_converts_each_arriving_tag_once(tmp_path: Path) -
         await d.station.program("3000000047", uid=blank_uid(3))   # the pad is free again
 
 
+async def test_a_second_blank_tag_just_put_down_stops_the_write(tmp_path: Path) -> None:
+    """The rule used the supervisor's last poll: a blank tag put down a moment before the
+    write did not count, and the barcode could go on the wrong item. Found by a review."""
+    async with desk(tmp_path, [blank(1)]) as d:
+        await d.rig.wait_field(1)
+        d.rig.put(blank(2))                       # the pad polls every second: not seen yet
+        await refused("several_blank_tags", d.station.program("3000000042"))
+        assert d.memory(blank_uid(1)).model is TagModel.BLANK
+        assert d.memory(blank_uid(2)).model is TagModel.BLANK
+
+
 async def test_a_tag_whose_dsfid_is_locked_is_left_as_it_was(tmp_path: Path) -> None:
     """No command reads whether the DSFID is locked. The data used to go first: a part 3 tag
     with its DSFID locked was left holding part 2 data under the part 3 DSFID, its own data
