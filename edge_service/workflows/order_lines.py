@@ -159,7 +159,10 @@ def read_expected_csv(text: str, *, source: str = "csv") -> list[ExpectedCopy]:
     """The copies of a CSV file's text (see the module docstring); errors name
     ``{source}:{line}`` and the column."""
     reader = csv.DictReader(io.StringIO(text.removeprefix("\ufeff")))
-    columns = reader.fieldnames or ()
+    try:
+        columns = reader.fieldnames or ()
+    except csv.Error as exc:   # e.g. a field over the csv module's limit
+        raise _refuse(f"{source}:1", f"not readable as CSV ({exc})") from None
     unknown = [c for c in columns if c not in COLUMNS]
     if unknown or not {"order_number", "primary_item_id"} <= set(columns):
         reason = (f"unknown column {unknown[0]!r}" if unknown
@@ -189,7 +192,16 @@ def read_expected_csv(text: str, *, source: str = "csv") -> list[ExpectedCopy]:
 
 
 def _rows(reader: csv.DictReader[str], source: str, width: int) -> Iterator[dict[str, str]]:
-    for row in reader:
+    rows = iter(reader)
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            return
+        except csv.Error as exc:   # e.g. a field over the csv module's limit
+            # The record that failed starts on the line after the last one read.
+            raise _refuse(f"{source}:{reader.line_num + 1}",
+                          f"not readable as CSV ({exc})") from None
         if None in row or None in row.values():
             raise _refuse(f"{source}:{reader.line_num}", f"{width} columns expected")
         yield row

@@ -301,6 +301,11 @@ def test_a_csv_file_gives_the_expected_copies() -> None:
     ("order_number,primary_item_id\nPO-1,300\nPO-2,300\n", "order.csv:3.primary_item_id",
      "twice"),
     ("order_number,primary_item_id\nPO-1,30 0\n", "order.csv:2.primary_item_id", "match"),
+    # Over the csv module's field limit: its error used to escape (a 500 at the API).
+    ("order_number,primary_item_id\nPO-1," + "9" * 140_000 + "\n", "order.csv:2",
+     "not readable as CSV"),
+    ('order_number,"primary_item_id' + "x" * 140_000 + '"\n', "order.csv:1",
+     "not readable as CSV"),
 ])
 def test_a_bad_csv_line_is_named(text: str, where: str, says: str) -> None:
     with pytest.raises(WorkflowError) as caught:
