@@ -41,7 +41,7 @@ from pydantic import BaseModel, Field
 
 from edge_service.api.auth import require
 from edge_service.api.errors import error_responses
-from edge_service.api.staff import DecodedTag, operator_of
+from edge_service.api.staff import PLAIN_TEXT, DecodedTag, operator_of
 from edge_service.api.tokens import Principal
 from edge_service.store import StoreError
 from edge_service.workflows import WorkflowError
@@ -62,7 +62,7 @@ StaffRole = Annotated[Principal | None, Depends(require("staff"))]
 StationName = Annotated[str, Path(max_length=64, description="the staff reader's name")]
 CampaignId = Annotated[str, Path(max_length=64, description="the campaign's id (cmp-...)")]
 TagUid = Annotated[str, Field(pattern=UID_PATTERN, description="the tag's UID (16 hex digits)")]
-SupplyText = Annotated[str, Field(min_length=1, max_length=64)]
+SupplyText = Annotated[str, Field(min_length=1, max_length=64, pattern=PLAIN_TEXT)]
 
 
 class WorkflowsView(Protocol):
@@ -103,7 +103,7 @@ class IllReturnRequest(BaseModel):
 
 
 class CampaignRequest(BaseModel):
-    name: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=64, pattern=PLAIN_TEXT)
     source_models: list[Literal["iso28560-2", "iso28560-3", "3m"]] = Field(
         min_length=1, max_length=8, description="the models to convert from")
     estimate: int | None = Field(None, ge=0, le=10_000_000, description=(

@@ -64,6 +64,10 @@ Barcode = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[!-~]+$",
                                            "ASCII, no spaces, as the events carry it")]
 
 
+PLAIN_TEXT = r"^[^\x00-\x1f\x7f]*$"
+"""One line of text without control characters (they would fail the contract in an event
+later, far from the request that brought them)."""
+
 class WorkflowsView(Protocol):
     @property
     def workflows(self) -> Workflows | None: ...
@@ -114,12 +118,13 @@ class ExpectedEntry(BaseModel):
     primary_item_id: str = Field(min_length=1, max_length=64, pattern=r"[^\s\x1c-\x1f]")
     owner_institution: str | None = Field(None, max_length=16,
                                           description="ISIL; omitted: any owner")
-    shelf_location: str | None = Field(None, max_length=64,
+    shelf_location: str | None = Field(None, max_length=64, pattern=PLAIN_TEXT,
                                        description="omitted: the shelf being read")
 
 
 class InventoryRequest(BaseModel):
-    location: str | None = Field(None, max_length=64, description="the shelf being read")
+    location: str | None = Field(None, max_length=64, pattern=PLAIN_TEXT,
+                                 description="the shelf being read")
     expected: list[ExpectedEntry] = Field([], max_length=MAX_EXPECTED_ITEMS)
 
 

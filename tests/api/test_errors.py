@@ -197,3 +197,22 @@ def test_a_route_that_declares_no_422_is_still_documented_in_the_error_shape(
         assert schema == {"$ref": "#/components/schemas/ErrorResponse"}, path
     assert "HTTPValidationError" not in json.dumps(document)
     assert app.openapi() == document   # idempotent
+
+
+@pytest.mark.parametrize(("path", "body", "field"), [
+    ("/api/v1/staff/desk/inventory", {"location": "shelf\x00"}, "body.location"),
+    ("/api/v1/staff/desk/inventory",
+     {"expected": [{"primary_item_id": "1", "shelf_location": "a\nb"}]},
+     "body.expected[0].shelf_location"),
+    ("/api/v1/staff/desk/campaigns", {"name": "x\x1b[2J", "source_models": ["3m"]},
+     "body.name"),
+    ("/api/v1/staff/desk/acquisitions/deliveries", {"orders": ["PO\x00"]}, "body.orders[0]"),
+])
+def test_control_characters_in_staff_text_are_refused_naming_the_field(
+        served: tuple[Served, str], path: str, body: Any, field: str) -> None:
+    """They were accepted (201) and would have failed the contract later, in an event far
+    from the request. Found by a review."""
+    server, token = served
+    status, raw = post_json(server, path, token, body)
+    assert status == 422, raw
+    assert error_of(raw)["field"] == field
