@@ -101,6 +101,10 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
             for status in statuses}
 
 
+UNPARSED_BODY = "There was an error parsing the body"
+"""FastAPI's HTTPException detail for a body it could not decode."""
+
+
 def _default_message(request: Request, exc: HTTPException) -> str:
     if exc.detail != http.HTTPStatus(exc.status_code).phrase:
         return str(exc.detail)
@@ -116,6 +120,11 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     if isinstance(exc, ApiError):
         return error_json(exc.status_code, exc.code, str(exc.detail), exc.field, exc.headers)
+    if exc.status_code == 400 and exc.detail == UNPARSED_BODY:
+        # FastAPI's words when the body could not even be decoded (not UTF-8 text, or JSON
+        # nested deeper than the parser allows): say what and where, like a 422.
+        return error_json(422, "invalid_request", "body: not valid JSON (not UTF-8 text, or "
+                          "nested too deeply)", "body", exc.headers)
     code = CODES.get(exc.status_code, f"http_{exc.status_code}")
     return error_json(exc.status_code, code, _default_message(request, exc), None, exc.headers)
 

@@ -216,3 +216,14 @@ def test_control_characters_in_staff_text_are_refused_naming_the_field(
     status, raw = post_json(server, path, token, body)
     assert status == 422, raw
     assert error_of(raw)["field"] == field
+
+
+@pytest.mark.parametrize("raw", [b'{"items": "\xff\xfe"}', b'{"a":' * 5000 + b"1" + b"}" * 5000])
+def test_a_body_that_cannot_be_decoded_is_named(served: tuple[Served, str], raw: bytes) -> None:
+    """FastAPI answered a bare 400 'There was an error parsing the body'. Found by a review."""
+    server, token = served
+    status, _, body = server.request("POST", "/test/checkout", token=token, body=raw,
+                                     headers={"Content-Type": "application/json"})
+    assert status == 422
+    assert error_of(body) == {"code": "invalid_request", "field": "body", "message":
+                              "body: not valid JSON (not UTF-8 text, or nested too deeply)"}
