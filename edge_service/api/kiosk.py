@@ -88,7 +88,10 @@ class Item(BaseModel):
 
 
 class Session(BaseModel):
-    id: str
+    id: str = Field(description="the session's capability: only the kiosk that opened it "
+                                "gets it; the session's reads and actions need it")
+    ref: str = Field(description="the session's public name, as the live stream and "
+                                 "GET /api/v1/pad show it")
     mode: str
     offline: bool
     open: bool
@@ -118,6 +121,16 @@ class PadItem(BaseModel):
     state: str | None
 
 
+class PadSession(BaseModel):
+    """The open session as every kiosk token may see it: no id, no patron, no items."""
+
+    ref: str
+    mode: str
+    offline: bool
+    open: bool
+    started_at: str
+
+
 class Pad(BaseModel):
     reader: str
     connected: bool
@@ -125,7 +138,7 @@ class Pad(BaseModel):
     patron_card: bool
     unidentified: list[str]
     reading: int
-    session: Session | None
+    session: PadSession | None
 
 
 class Renewal(BaseModel):
@@ -191,7 +204,7 @@ def kiosk_router(view: WorkflowsView) -> APIRouter:
         selfcheck = _kiosk(view, kiosk)
         session = selfcheck.session
         return {**selfcheck.pad_json(),
-                "session": session.to_json() if session is not None else None}
+                "session": session.public_json() if session is not None else None}
 
     @router.post("/api/v1/sessions", response_model=Session, status_code=201,
                  responses=error_responses(400, 404, 409, 422, 403, 503))

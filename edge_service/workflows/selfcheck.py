@@ -211,6 +211,9 @@ class SessionItem:
 @dataclass(slots=True)
 class KioskSession:
     id: str
+    """The session's capability: whoever knows it reads the patron's loans and receipt, so
+    only the kiosk that opened the session gets it (the answer to its POST); never
+    broadcast."""
     mode: Mode
     patron_id: str | None
     """Kept in memory for the session only (and in journal_patron while a transaction needs
@@ -226,6 +229,9 @@ class KioskSession:
     ended_at: datetime | None = None
     end_reason: str | None = None
     offline_items: int = 0
+    ref: str = field(default_factory=lambda: os.urandom(8).hex())
+    """The public name: what the live stream and GET /pad show (every kiosk token sees
+    those), so pages can tell their own session's messages; it opens nothing."""
 
     @property
     def open(self) -> bool:
@@ -235,11 +241,16 @@ class KioskSession:
         counts: dict[str, int] = {}
         for item in self.items.values():
             counts[item.state.value] = counts.get(item.state.value, 0) + 1
-        return {"id": self.id, "mode": self.mode, "offline": self.offline,
+        return {"id": self.id, "ref": self.ref, "mode": self.mode, "offline": self.offline,
                 "open": self.open, "started_at": _iso(self.started_at),
                 "ended_at": _iso(self.ended_at) if self.ended_at else None,
                 "end_reason": self.end_reason, "screen_message": list(self.screen_message),
                 "items": [i.to_json() for i in self.items.values()], "counts": counts}
+
+    def public_json(self) -> dict[str, Any]:
+        """What any kiosk token may see of it (GET /pad): no id, no patron, no items."""
+        return {"ref": self.ref, "mode": self.mode, "offline": self.offline,
+                "open": self.open, "started_at": _iso(self.started_at)}
 
     def receipt(self, library_name: str) -> dict[str, Any]:
         done = [i for i in self.items.values() if i.state is ItemState.DONE]
@@ -371,7 +382,7 @@ class SelfCheck:
                 session = await self._checked_patron(patron_id, pin)
             self.session = session
             self.counters["sessions"] += 1
-        self.live.publish("session", {"event": "opened", "session": session.id,
+        self.live.publish("session", {"event": "opened", "session": session.ref,
                                       "mode": session.mode, "offline": session.offline})
         self._wake.set()
         return session
@@ -439,7 +450,7 @@ class SelfCheck:
         session.patron_id = session.pin = None
         if self.session is session:
             self.session, self.last_session = None, session
-        self.live.publish("session", {"event": "ended", "session": session.id,
+        self.live.publish("session", {"event": "ended", "session": session.ref,
                                       "reason": reason, "counts": session.to_json()["counts"]})
         return session
 
@@ -579,7 +590,7 @@ class SelfCheck:
         task.add_done_callback(done)
 
     def _publish_item(self, session: KioskSession, item: SessionItem) -> None:
-        self.live.publish("item", {"session": session.id, **item.to_json()})
+        self.live.publish("item", {"session": session.ref, **item.to_json()})
 
     # --- checkout ---------------------------------------------------------------------------
 

@@ -60,6 +60,12 @@ def test_a_patron_lists_loans_renews_the_overdue_one_and_sees_the_new_date(
                                         {"patron": HC, "pin": PINS[HC]}, kiosk)
             assert status == 201, session
             url = f"{base}/api/v1/sessions/{session['id']}"
+            # Any kiosk token sees the pad: the session by its public ref, never its id (the
+            # capability to the patron's loans). Found by a review.
+            status, on_pad = get_json(f"{base}/api/v1/pad", kiosk)
+            assert status == 200, on_pad
+            assert on_pad["session"]["ref"] == session["ref"]
+            assert session["id"] not in json.dumps(on_pad)
 
             status, account = get_json(f"{url}/account", kiosk)
             assert status == 200, account

@@ -435,6 +435,31 @@ def test_a_patron_renews_an_overdue_loan_from_the_account_view(
     no_script_errors(kiosk)
 
 
+def test_a_kiosk_page_reloaded_mid_visit_ends_that_visit(
+        demo: Demo, context: BrowserContext) -> None:
+    """The page keeps its session's id (its capability; the pad and the stream show only a
+    public ref) for the tab, so a reload still ends the visit it left."""
+    kiosk = open_page(context, demo.url("kiosk"))
+    kiosk.get_by_role("button", name="Borrow").click()
+    kiosk.locator("#card").fill(LOANS_PATRON)
+    kiosk.locator("#pin").fill(LOANS_PIN)
+    kiosk.get_by_role("button", name="Continue").click()
+    expect(kiosk.locator("#session-title")).to_have_text("Borrowing", timeout=WAIT_MS)
+    status, pad = demo.call("GET", "/api/v1/pad", page="kiosk")
+    assert status == 200
+    assert pad["session"]["open"] is True
+    assert "id" not in pad["session"]
+    kiosk.reload()
+    expect(kiosk.get_by_role("button", name="Borrow")).to_be_visible(timeout=WAIT_MS)
+
+    def ended() -> bool:
+        session = demo.call("GET", "/api/v1/pad", page="kiosk")[1]["session"]
+        return session is None or not session["open"]
+
+    until(ended, WAIT_MS / 1000, "the reload to end the visit")
+    no_script_errors(kiosk)
+
+
 def test_a_patron_returns_an_item_and_is_told_where_to_put_it(
         demo: Demo, context: BrowserContext) -> None:
     kiosk = open_page(context, demo.url("kiosk"))

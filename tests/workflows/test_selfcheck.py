@@ -90,6 +90,26 @@ async def test_wrong_pin_and_blocked_patron_are_refused_kindly(tmp_path: Path) -
         assert k.selfcheck.session is None
 
 
+async def test_the_live_stream_names_a_session_by_its_public_ref_only(
+        tmp_path: Path) -> None:
+    """Every kiosk token reads the stream: a session id seen there opened the patron's loans
+    and receipt to any kiosk. Found by a review."""
+    async with kiosk(tmp_path, [catalog_tag(BOOK)]) as k:
+        await k.rig.wait_field(1)
+        watching = k.live.subscribe(frozenset({"session", "item"}))
+        session = await k.selfcheck.open_session(SOREN, PINS[SOREN])
+        await k.settled(session, 1)
+        await k.selfcheck.end_session(session.id)
+        seen = []
+        while (message := await watching.next(0.05)) is not None:
+            seen.append(message)
+        assert {m.kind for m in seen} == {"session", "item"}
+        assert all(m.data["session"] == session.ref for m in seen)
+        assert session.id not in json.dumps([m.data for m in seen])
+        assert session.ref != session.id
+        assert "id" not in session.public_json()
+
+
 async def test_an_ils_refusal_leaves_the_tag_secured(tmp_path: Path) -> None:
     async with kiosk(tmp_path, [catalog_tag(NOT_FOR_LOAN), catalog_tag(BOOK)]) as k:
         await k.rig.wait_field(2)

@@ -91,6 +91,7 @@
   async function toWelcome() {
     stopTimers();
     session = null;
+    forgetOpenSession();
     receipt = null;
     receiptReason = null;
     identifyError = null;
@@ -233,11 +234,28 @@
     return `${item.owner_institution || ""}|${item.primary_item_id}`;
   }
 
+  // The session's id is its capability (the patron's loans, the receipt): only this page has
+  // it, from its own POST. Kept for the tab, so a reload can still end the visit.
+  const OPEN_SESSION_KEY = "libedge.kiosk.open-session";
+
+  function rememberOpenSession(id) {
+    try { sessionStorage.setItem(OPEN_SESSION_KEY, id); } catch (_) { /* storage off */ }
+  }
+
+  function forgetOpenSession() {
+    try { sessionStorage.removeItem(OPEN_SESSION_KEY); } catch (_) { /* storage off */ }
+  }
+
+  function openSessionOfThisTab() {
+    try { return sessionStorage.getItem(OPEN_SESSION_KEY); } catch (_) { return null; }
+  }
+
   function enterSession(opened) {
     stopTimers();
     $("pin").value = "";
     $("card").value = "";
     session = opened;
+    rememberOpenSession(opened.id);
     items = new Map();
     rows = new Map();
     $("items").replaceChildren();
@@ -606,12 +624,12 @@
   function listen() {
     events = LibEdge.stream(token, {
       item: (data) => {
-        if (!session || data.session !== session.id) return;
+        if (!session || data.session !== session.ref) return;
         items.set(itemKey(data), data);
         renderSession();
       },
       session: (data) => {
-        if (session && data.event === "ended" && data.session === session.id && !ending) {
+        if (session && data.event === "ended" && data.session === session.ref && !ending) {
           visitEnded(data.reason);
         }
       },
@@ -635,9 +653,11 @@
       return;
     }
     listen();
-    if (padState.session && padState.session.open) {
+    const left = openSessionOfThisTab();
+    if (padState.session && padState.session.open && left) {
       // The page was reloaded during a visit: that visit is over (unfinished items undone).
-      await api(`/api/v1/sessions/${padState.session.id}/end`, { method: "POST", token, body: {} })
+      // A session opened elsewhere is not this page's to end (it times out by itself).
+      await api(`/api/v1/sessions/${left}/end`, { method: "POST", token, body: {} })
         .catch(() => undefined);
     }
     toWelcome();
