@@ -465,6 +465,13 @@ class StaffStation:
         target = _parse_uid(uid)
         if target is None:
             raise WorkflowError("invalid_request", "Choose the tag.", status=422, field="uid")
+        cut = self._unfinished.get(target)
+        if cut is not None:
+            # Its data may decode as complete (a part 2 tag cut after the item id) while the
+            # owner, security and locks are missing: securing it would hide that.
+            what = f"item {cut.item} on this tag" if cut.item else "this tag"
+            raise WorkflowError("unfinished", f"Writing {what} was cut short. Program (or "
+                                "convert) it again to finish it first.")
         async with self._lock:
             reader = self._reader()
             await self._on_pad(reader, target)

@@ -463,6 +463,30 @@ async def test_a_convert_batch_converts_each_arriving_tag_once(tmp_path: Path) -
         await d.station.program("3000000047", uid=blank_uid(3))   # the pad is free again
 
 
+async def test_a_tag_cut_short_is_not_secured_as_if_it_were_done(tmp_path: Path) -> None:
+    """Cut after two blocks, the tag decodes as a complete part 2 item (the id is in the
+    first blocks) without owner, security or locks; a secure batch counted it done. Found by
+    a review."""
+    async with desk(tmp_path, [blank(1)]) as d:
+        await d.rig.wait_field(1)
+        uid = blank_uid(1)
+        d.rig.field.inject(Fault(FaultKind.LEAVE_MID_WRITE, uid=uid, after_blocks=2))
+        await refused("tag_not_responding", d.station.program("3000000046"))
+        sim = d.rig.field.tag(uid)
+        d.rig.field.add(sim)
+        await d.rig.wait_field(1)
+        await refused("unfinished", d.station.set_security(uid, secured=False))
+        await d.station.start_batch("secure")
+        progress = await wait_for(lambda: (b := d.station.batch())
+                                  and b.done + b.failed + b.skipped == 1 and b, 5.0, "the tag")
+        await d.station.stop_batch()
+        assert (progress.done, progress.failed) == (0, 1)
+        await d.station.program("3000000046")     # finishing it
+        assert not d.station.left_unfinished(uid)
+        change = await d.station.set_security(uid, secured=False)
+        assert change.after.secured is False
+
+
 async def test_a_second_blank_tag_just_put_down_stops_the_write(tmp_path: Path) -> None:
     """The rule used the supervisor's last poll: a blank tag put down a moment before the
     write did not count, and the barcode could go on the wrong item. Found by a review."""
