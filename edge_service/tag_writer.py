@@ -84,10 +84,14 @@ def lock_plan_for(image: TagImage, block_size: int) -> tuple[int, ...]:
 
 
 async def write_image(reader: Reader, uid: Uid, image: TagImage, *, info: TagSystemInfo,
-                      lock: bool, steps: list[str] | None = None) -> WrittenImage:
+                      lock: bool, steps: list[str] | None = None,
+                      current: bytes | None = None) -> WrittenImage:
     """Write, verify, set the DSFID and lock ``image`` on tag ``uid`` (see the module doc).
 
     ``info`` is the tag's system information as read before the write (block size, DSFID).
+    ``current``: the tag's memory as just read, when some of its blocks are locked already
+    holding what the image puts there (a lock step or a commit cut short before): only the
+    blocks that differ are written, so the locked ones are not touched.
     Raises the reader's errors unchanged (``BridgeError``); ``steps`` then says how far it got.
     """
     done = steps if steps is not None else []
@@ -100,8 +104,11 @@ async def write_image(reader: Reader, uid: Uid, image: TagImage, *, info: TagSys
         # touched, so a tag that cannot take the model keeps what it held.
         dsfid = (await reader.set_dsfid(uid, wanted)).dsfid
         done.append(f"DSFID {wanted:02X} written and verified")
-    await reader.write_memory(uid, image.memory, block_size=block_size)
-    done.append(f"data written to blocks 0-{blocks - 1} and verified")
+    if current is None:
+        await reader.write_memory(uid, image.memory, block_size=block_size)
+        done.append(f"data written to blocks 0-{blocks - 1} and verified")
+    else:
+        await _write_changed(reader, uid, image, current, block_size=block_size, done=done)
     plan = lock_plan_for(image, block_size)
     locked: tuple[int, ...] = ()
     if lock and plan:
@@ -109,6 +116,18 @@ async def write_image(reader: Reader, uid: Uid, image: TagImage, *, info: TagSys
         done.append(f"blocks {', '.join(map(str, locked))} locked and verified")
     memory = await reader.read_blocks(uid, 0, blocks)
     return WrittenImage(dsfid, locked, plan, decode_any(memory, dsfid=dsfid))
+
+
+async def _write_changed(reader: Reader, uid: Uid, image: TagImage, current: bytes, *,
+                         block_size: int, done: list[str]) -> None:
+    """Each run of blocks in which ``image`` differs from ``current``, written and read back
+    (the last block's bytes beyond the image kept as they are)."""
+    padded = image.memory + current[len(image.memory):len(image.memory) + (
+        -len(image.memory) % block_size)]
+    for first, last in _runs(changed_blocks(image, current, block_size)):
+        data = padded[first * block_size:(last + 1) * block_size]
+        await reader.write_memory(uid, data, first_block=first, block_size=block_size)
+        done.append(f"blocks {first}-{last} written and verified")
 
 
 def changed_blocks(image: TagImage, current: bytes, block_size: int) -> tuple[int, ...]:
@@ -131,12 +150,7 @@ async def write_changes(reader: Reader, uid: Uid, image: TagImage, current: byte
     """
     done = steps if steps is not None else []
     block_size = info.block_size or image.block_size
-    padded = image.memory + current[len(image.memory):len(image.memory) + (
-        -len(image.memory) % block_size)]
-    for first, last in _runs(changed_blocks(image, current, block_size)):
-        data = padded[first * block_size:(last + 1) * block_size]
-        await reader.write_memory(uid, data, first_block=first, block_size=block_size)
-        done.append(f"blocks {first}-{last} written and verified")
+    await _write_changed(reader, uid, image, current, block_size=block_size, done=done)
     blocks = -(-len(image.memory) // block_size)
     memory = await reader.read_blocks(uid, 0, blocks)
     return WrittenImage(info.dsfid, (), (), decode_any(memory, dsfid=info.dsfid))

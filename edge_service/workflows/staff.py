@@ -56,7 +56,7 @@ from edge_service.config import LibraryConfig, NodeConfig
 from edge_service.devices import DeviceSupervisor, TagInField
 from edge_service.store import Store, StoreError, WriteConnection, utc_now, write_tag_seen
 from edge_service.sync.events import record_event
-from edge_service.tag_writer import WrittenImage, write_image
+from edge_service.tag_writer import WrittenImage, changed_blocks, write_image
 from edge_service.workflows.errors import WorkflowError
 from edge_service.workflows.inventory import ExpectedItem, InventoryReport, InventorySession
 from edge_service.workflows.live import LiveEvents
@@ -287,9 +287,10 @@ class StaffStation:
             memory, info, current = await self._read(reader, target)
             self._may_overwrite(target, current, barcode, overwrite)
             image = _encoded(wanted, len(memory))
-            await self._refuse_locked(reader, target, image)
+            around_locks = await self._refuse_locked(reader, target, image, memory)
             attempt = _Attempt(target, barcode, wanted.owner_institution)
-            written, change = await self._write(reader, attempt, image, info, secured)
+            written, change = await self._write(reader, attempt, image, info, secured,
+                                                current=memory if around_locks else None)
             result = await self._commit(attempt, written, change, draft, also=also)
         self._announce("programmed", result)
         return result
@@ -395,14 +396,15 @@ class StaffStation:
                 data_model=self.target_model.value, verified=False, locked_blocks=(),
                 owner_institution=written_model.owner_institution,
                 converted_from=source_model.value, operator=operator))
-            await self._refuse_locked(reader, target, conversion.image)
+            around_locks = await self._refuse_locked(reader, target, conversion.image, memory)
             if secured is None:
                 secured = await self._kept_security(reader, target)
             attempt = _Attempt(target, written_model.primary_item_id,
                                written_model.owner_institution)
             written, change = await self._write(
                 reader, attempt, conversion.image, info, secured,
-                meant=_Unfinished(attempt.item, conversion, source_model))
+                meant=_Unfinished(attempt.item, conversion, source_model),
+                current=memory if around_locks else None)
             result = await self._commit(attempt, written, change, draft,
                                         converted_from=source_model,
                                         dropped=conversion.dropped)
@@ -603,21 +605,30 @@ class StaffStation:
             raise _tag_failure(exc, "reading the tag") from exc
         return memory, info, decode_any(memory, dsfid=info.dsfid)
 
-    async def _refuse_locked(self, reader: Reader, uid: Uid, image: TagImage) -> None:
-        """Refuse before writing anything when a block to write is locked: the write would
-        stop part way at that block."""
+    async def _refuse_locked(self, reader: Reader, uid: Uid, image: TagImage,
+                             current: bytes) -> bool:
+        """Refuse before writing anything when a block to write is locked and holds something
+        else: the write would stop part way at that block. True when blocks are locked
+        already holding what ``image`` puts there (this station's lock step, or its commit,
+        was cut short): the write then goes around them (``write_image(current=...)``)."""
         try:
             locked = await self._locked_blocks(reader, uid, len(image.memory))
         except BridgeError as exc:
             raise _tag_failure(exc, "reading the tag's lock status") from exc
-        if locked:
+        if not locked:
+            return False
+        info = reader.remembered_info(uid)
+        changed = set(changed_blocks(image, current, (info.block_size if info else None)
+                                     or image.block_size))
+        if any(block in changed for block in locked):
             raise WorkflowError(
                 "tag_locked", f"Blocks {', '.join(map(str, locked))} of this tag are locked, "
                 "so it cannot be rewritten. Give the item a new tag.", field="uid")
+        return True
 
     async def _write(self, reader: Reader, attempt: _Attempt, image: TagImage,
-                     info: TagSystemInfo, secured: bool, *, meant: _Unfinished | None = None
-                     ) -> tuple[WrittenImage, SecurityChange]:
+                     info: TagSystemInfo, secured: bool, *, meant: _Unfinished | None = None,
+                     current: bytes | None = None) -> tuple[WrittenImage, SecurityChange]:
         """Data (+DSFID) and its decoded read-back, security, then the lock plan, last as it
         cannot be undone; every step verified. The supervisor reads the tag afresh after."""
         uid = attempt.uid
@@ -625,7 +636,7 @@ class StaffStation:
         self._unfinished[uid] = meant or _Unfinished(attempt.item)
         try:
             try:
-                written = await self._write_data(reader, attempt, image, info)
+                written = await self._write_data(reader, attempt, image, info, current)
             except WorkflowError as exc:
                 if exc.code == "dsfid_locked":   # refused before anything was written
                     if before is None:
@@ -647,11 +658,11 @@ class StaffStation:
         return written, change
 
     async def _write_data(self, reader: Reader, attempt: _Attempt, image: TagImage,
-                          info: TagSystemInfo) -> WrittenImage:
+                          info: TagSystemInfo, current: bytes | None = None) -> WrittenImage:
         uid = attempt.uid
         try:
             written = await write_image(reader, uid, image, info=info, lock=False,
-                                        steps=attempt.steps)
+                                        steps=attempt.steps, current=current)
             tag = written.written
             if tag.model is not self.target_model or tag.primary_item_id != attempt.item:
                 raise VerificationFailed(

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from edge_service.config import LibraryConfig, NodeConfig
+from edge_service.store import StoreError
 from edge_service.tag_writer import NO_DSFID, dsfid_to_write, lock_plan_for
 from edge_service.workflows import LiveEvents, WorkflowError
 from edge_service.workflows.staff import StaffStation
@@ -22,7 +23,7 @@ from firmware_bridge import SECURITY_PRESETS
 from firmware_bridge.reader import TagNotResponding
 from firmware_bridge.simulator.faults import Fault, FaultKind
 from protocols.contract import Event, decode_event
-from protocols.iso15693 import Uid
+from protocols.iso15693 import Command, Uid
 from protocols.iso28560 import (
     LibraryTag,
     TagImage,
@@ -485,6 +486,58 @@ async def test_a_tag_cut_short_is_not_secured_as_if_it_were_done(tmp_path: Path)
         assert not d.station.left_unfinished(uid)
         change = await d.station.set_security(uid, secured=False)
         assert change.after.secured is False
+
+
+async def test_a_lock_step_cut_short_is_finished_by_programming_again(
+        tmp_path: Path) -> None:
+    """The data and security were done, the lock plan stopped part way. Programming again was
+    refused for good ("blocks locked: give the item a new tag"), although the locked blocks
+    hold exactly what the write puts there. Found by a review."""
+    async with desk(tmp_path, [blank(1)]) as d:
+        await d.rig.wait_field(1)
+        uid = blank_uid(1)
+        d.rig.field.inject(Fault(FaultKind.LOCKED_BLOCK, uid=uid, command=Command.LOCK_BLOCK,
+                                 block=3, count=1))
+        await refused("tag_refused", d.station.program("3000000042"))
+        partly = d.locked(uid)
+        assert partly
+        assert d.station.left_unfinished(uid)
+        result = await d.station.program("3000000042")
+        assert result.written.primary_item_id == "3000000042"
+        assert set(result.locked_blocks) == set(d.locked(uid)) > set(partly)
+        assert d.memory(uid).primary_item_id == "3000000042"
+        assert len(d.events("lib.tag.write.v1")) == 1
+        assert not d.station.left_unfinished(uid)
+
+
+async def test_a_commit_that_failed_after_locking_can_be_done_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with desk(tmp_path, [blank(1)]) as d:
+        await d.rig.wait_field(1)
+        uid = blank_uid(1)
+        writer = d.rig.store.writer
+        submit = writer.submit
+        failures = [StoreError("disk full")]
+
+        async def once_full(operation: Any, **kwargs: Any) -> Any:
+            if kwargs.get("name") == "staff tag write" and failures:
+                raise failures.pop()
+            return await submit(operation, **kwargs)
+
+        monkeypatch.setattr(writer, "submit", once_full)
+        await refused("store_failed", d.station.program("3000000042"))
+        assert d.locked(uid)
+        await d.rig.wait_field(1)
+        result = await d.station.program("3000000042")   # "do it again", as the error says
+        assert result.written.primary_item_id == "3000000042"
+        assert len(d.events("lib.tag.write.v1")) == 1
+
+
+async def test_a_tag_locked_with_other_data_is_still_refused(tmp_path: Path) -> None:
+    locked = {**item_tag(3), "locked": [0, 1]}
+    async with desk(tmp_path, [locked]) as d:
+        await d.rig.wait_field(1)
+        await refused("tag_locked", d.station.program("3000000045", overwrite=True))
 
 
 async def test_a_second_blank_tag_just_put_down_stops_the_write(tmp_path: Path) -> None:
