@@ -264,6 +264,7 @@ class CampaignService:
         self._clock = clock
         self._rand = rand
         self._run: CampaignRun | None = None
+        station.campaign_running = self.running   # a batch must not start beside a run
 
     async def create(self, name: str, source_models: Sequence[str], *,
                      estimate: int | None = None, allow_loss: bool = False) -> dict[str, Any]:

@@ -162,6 +162,8 @@ class StaffStation:
         self._unfinished: dict[Uid, _Unfinished] = {}
         """Tags a failed write left in an unknown state, with what was meant for them."""
         self._batch: StaffBatch | None = None
+        self.campaign_running: Callable[[], str | None] = lambda: None
+        """The migration campaign running on this reader (``campaigns`` sets it), if any."""
         self._inventory: InventorySession | None = None
 
     @property
@@ -523,6 +525,12 @@ class StaffStation:
                           operator: str | None = None) -> BatchProgress:
         """Start processing a cart; see :mod:`edge_service.workflows.staff_batch`."""
         self._no_batch()
+        running = self.campaign_running()
+        if running is not None:
+            # Both would take each arriving tag: a convert batch would count the campaign's
+            # conversions as failures, a program batch write over what the campaign reads.
+            raise WorkflowError("campaign_running", f"Campaign {running} runs on this pad; "
+                                "stop it first.")
         batch = StaffBatch.create(self, _batch_kind(kind), items, secured=secured,
                                   operator=operator)
         self._batch = batch

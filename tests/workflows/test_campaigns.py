@@ -135,8 +135,14 @@ async def test_a_run_stops_and_resumes_and_settled_tags_are_not_touched_again(
         with pytest.raises(WorkflowError) as caught:
             await campaigns.run(campaign_id)
         assert caught.value.code == "campaign_running"
+        # Nor a batch beside it (both would take each arriving tag). Found by a review.
+        with pytest.raises(WorkflowError) as caught:
+            await s.station.start_batch("convert")
+        assert caught.value.code == "campaign_running"
         await campaigns.stop()
         assert campaigns.running() is None
+        await s.station.start_batch("convert")
+        await s.station.stop_batch()
 
         s.rig.put(legacy_3m_tag(2))
         await s.rig.wait_field(2)
