@@ -11,6 +11,7 @@ Not responsible for: workflows, the security write, off-line queues, the MQTT co
 
 from edge_service.circulation.backend import CirculationBackend, ItemKey
 from edge_service.circulation.errors import (
+    INVALID_REQUEST,
     CirculationError,
     CirculationFailed,
     TransientCirculationError,
@@ -30,6 +31,7 @@ from edge_service.circulation.sip2_backend import Sip2Backend, local_time
 
 __all__ = [
     "CHECK_INTERVAL_S",
+    "INVALID_REQUEST",
     "REPLY_TIMEOUT_S",
     "CirculationBackend",
     "CirculationError",

@@ -27,6 +27,12 @@ class TransientCirculationError(CirculationError):
         super().__init__(request, reason)
 
 
+INVALID_REQUEST = "invalid_request"
+"""The code of a request refused for what it holds (the gateway's error code; the SIP2
+encoder's refusal): the same request can never work, unlike an ILS that refuses the login or
+answers garbage."""
+
+
 class CirculationFailed(CirculationError):
     """The request cannot work as it is (refused by the gateway as invalid, an ILS that
     answers with something else); repeating it changes nothing."""

@@ -18,7 +18,11 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 
 from edge_service.circulation.backend import ItemKey
-from edge_service.circulation.errors import CirculationFailed, TransientCirculationError
+from edge_service.circulation.errors import (
+    INVALID_REQUEST,
+    CirculationFailed,
+    TransientCirculationError,
+)
 from edge_service.circulation.outcomes import (
     from_checkin,
     from_item,
@@ -67,7 +71,7 @@ class Sip2Backend:
             # The encoder refuses a field SIP2 cannot carry (a "|", a line break). Nothing was
             # sent; the message is not kept: it may quote a card number or PIN.
             raise CirculationFailed(request, "a field holds characters SIP2 cannot carry "
-                                    f"({type(exc).__name__})") from None
+                                    f"({type(exc).__name__})", code=INVALID_REQUEST) from None
 
     async def patron_check(self, patron_id: str, *, pin: str | None = None
                            ) -> CirculationOutcome:

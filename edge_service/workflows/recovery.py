@@ -46,8 +46,12 @@ state (``selfcheck`` writes them):
                                    ``offline_rejected`` exception when not "replayed". Left: a
                                    checkout cut short, then returned at a desk while the box
                                    was cut off, is sent again.
-    any state, refused as invalid  (an answer outside the protocol, a request the contract
-                                   refuses) "replay_rejected": repeating it changes nothing.
+    any state, refused as invalid  (a request refused for what it holds: the contract or the
+                                   gateway refuses it, SIP2 cannot carry it) "replay_rejected":
+                                   repeating it changes nothing. Other failures (the ILS
+                                   refuses the login, answers garbage) wait like an ILS that
+                                   is away. A row that raises anything else is logged, told
+                                   to staff once (``other`` exception) and tried every pass.
 
 Nothing here ever gives up silently: what cannot be settled now stays open and is retried.
 
@@ -62,6 +66,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from edge_service.circulation import (
+    INVALID_REQUEST,
     CirculationError,
     CirculationFailed,
     ItemKey,
@@ -169,6 +174,7 @@ class Recovery:
                     logger.error(  # noqa: TRY400 - no traceback: it may quote a card number
                         "journal %s (%s %s) could not be settled: %s", entry.id, entry.kind,
                         entry.state, type(exc).__name__)
+                    await self._tell_staff_stuck(entry, key, type(exc).__name__)
                 continue
             if not done:
                 waiting.add(key)
@@ -280,6 +286,24 @@ class Recovery:
                         "on loan: check the item in if it is on the shelf"))
         return True
 
+    async def _tell_staff_stuck(self, entry: JournalEntry, key: ItemKey, error: str) -> None:
+        """An exception event for a row recovery cannot settle (it holds its item on the pad
+        while the ILS is reachable); the row stays open and is tried again every pass."""
+        try:
+            now = self.store.journal.get(entry.id)   # the row as it is (the pass may have moved it)
+            if now is None or now.ended:
+                return
+            await self.kiosk.end_transaction(
+                entry.id, now.state, {"detail": f"recovery cannot settle it ({error})"},
+                ExceptionData(kind="other", primary_item_id=key.primary_item_id or None,
+                              owner_institution=key.owner_institution or None,
+                              detail=f"the {entry.kind} cannot be settled automatically "
+                                     f"({error}); the item waits until staff settle it"),
+                keep_open=True, name="recovery")
+        except Exception as exc:   # the log line above already says it
+            logger.error("journal %s: staff could not be told: %s", entry.id,  # noqa: TRY400
+                         type(exc).__name__)
+
     async def _lent_to_patron(self, entry: JournalEntry, key: ItemKey) -> bool | None:
         """Whether the item is among the loans of the transaction's patron (None: unknown,
         e.g. the ILS lists loans only with the PIN, which an off-line session never has)."""
@@ -320,15 +344,17 @@ class Recovery:
                 outcome = await backend.checkin(key, offline_at_ms=at_ms,
                                                 related_event=related_event)
         except TransientCirculationError as exc:
-            if not exc.sent:   # it certainly never reached the ILS: queued as before
+            if not exc.sent and entry.state == "offline_queued":
+                # This send certainly never left, and no earlier one did: queued as before.
                 await self.store.journal.advance(entry.id, "offline_queued")
             raise
-        except (CirculationFailed, ContractError):
-            # It cannot work as it is (an answer outside the protocol, a request the gateway
-            # or the contract refuses, e.g. a card number typed with a space): sending it
-            # again changes nothing, and the item would wait for it on the pad forever.
-            await self._end(entry, "replay_rejected", self._rejected(
-                entry, key, "could not be replayed: the request was refused as invalid"))
+        except CirculationFailed as exc:
+            if exc.code != INVALID_REQUEST:
+                raise   # the ILS refused the login, answered garbage...: it waits, "replaying"
+            await self._reject_invalid(entry, key)
+            return True
+        except ContractError:
+            await self._reject_invalid(entry, key)
             return True
         if outcome.ok:
             await self._end(entry, "replayed", None)
@@ -336,6 +362,13 @@ class Recovery:
             await self._end(entry, "replay_rejected",
                             self._rejected(entry, key, "refused by the ILS on replay"))
         return True
+
+    async def _reject_invalid(self, entry: JournalEntry, key: ItemKey) -> None:
+        """A request refused for what it holds (a card number typed with a space, characters
+        SIP2 cannot carry): the same request never works, and its item would wait for it on
+        the pad forever."""
+        await self._end(entry, "replay_rejected", self._rejected(
+            entry, key, "could not be replayed: the request was refused as invalid"))
 
     def _rejected(self, entry: JournalEntry, key: ItemKey, why: str) -> ExceptionData:
         related = entry.data.get("event")

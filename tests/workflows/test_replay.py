@@ -11,7 +11,12 @@ from typing import Any
 
 import pytest
 
-from edge_service.circulation import CirculationFailed, ItemKey, TransientCirculationError
+from edge_service.circulation import (
+    INVALID_REQUEST,
+    CirculationFailed,
+    ItemKey,
+    TransientCirculationError,
+)
 from edge_service.config import SelfCheckConfig
 from edge_service.store import utc_now
 from edge_service.workflows.recovery import Recovery
@@ -124,6 +129,23 @@ async def test_a_replay_not_sent_stays_queued(tmp_path: Path,
         assert _state(k, "in") == "offline_queued"
 
 
+async def test_a_replay_that_may_have_left_before_stays_replaying_when_not_sent_now(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Putting it back in the queue would forget that an earlier send may have reached the
+    ILS (and restart the gateway's dedupe window from now). Found by a review."""
+    async with kiosk(tmp_path) as k:
+        await _queued(k, "in", "checkin", state="replaying")
+        backend = k.selfcheck.backend()
+        monkeypatch.setattr(backend, "replay_dedupe_s", 3600.0)   # resent within the window
+
+        async def unsent(*_args: Any, **_kwargs: Any) -> Any:
+            raise TransientCirculationError("checkin", "not connected", sent=False)
+
+        monkeypatch.setattr(backend, "checkin", unsent)
+        assert await Recovery(k.selfcheck).settle() == 0
+        assert _state(k, "in") == "replaying"
+
+
 async def test_an_items_later_replay_waits_for_its_earlier_one(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A return then a checkout of one item, both off-line: when the return cannot be replayed
@@ -201,7 +223,7 @@ async def test_a_cut_short_checkout_the_ils_lends_to_someone_else_is_rejected(
 @pytest.mark.parametrize("refusal", ["failed", "contract"])
 async def test_a_replay_that_cannot_work_is_rejected_and_holds_nothing(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, refusal: str) -> None:
-    """An ILS answer outside the protocol, or a card number the contract refuses (typed with
+    """A request refused for what it holds, or a card number the contract refuses (typed with
     a space at an off-line kiosk, gateway mode): sending it again changes nothing. It used to
     stay 'replaying', resent every pass, its item held on the pad; a contract error even ended
     every pass, holding every later item too."""
@@ -217,8 +239,9 @@ async def test_a_replay_that_cannot_work_is_rejected_and_holds_nothing(
         backend = k.selfcheck.backend()
 
         async def refused(item: ItemKey, patron_id: str, **_kwargs: Any) -> Any:
-            if refusal == "failed":
-                raise CirculationFailed("circ.checkout", "an answer outside the protocol")
+            if refusal == "failed":   # what the gateway or the SIP2 encoder says
+                raise CirculationFailed("circ.checkout", "a field SIP2 cannot carry",
+                                        code=INVALID_REQUEST)
             # What the gateway backend builds: the contract refuses the card number.
             CheckoutRequest(corr="replay-x", expires="2026-01-01T00:00:00.000Z",
                             primary_item_id=item.primary_item_id,
@@ -238,6 +261,30 @@ async def test_a_replay_that_cannot_work_is_rejected_and_holds_nothing(
         await k.selfcheck.end_session(session.id)
 
 
+async def test_an_ils_that_refuses_the_login_does_not_reject_the_replays(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not the request's fault (a wrong SIP2 login, a garbled answer after the loan was
+    made): the replay waits, 'replaying', and item information decides once the ILS answers
+    properly. Found by a review."""
+    async with kiosk(tmp_path) as k:
+        await _queued(k, "out", "checkout", patron=SOREN)
+        backend = k.selfcheck.backend()
+        checkout = backend.checkout
+
+        async def login_refused(*_args: Any, **_kwargs: Any) -> Any:
+            raise CirculationFailed("circ.checkout", "the ILS refused the login")
+
+        monkeypatch.setattr(backend, "checkout", login_refused)
+        recovery = Recovery(k.selfcheck)
+        assert await recovery.settle() == 0
+        assert _state(k, "out") == "replaying"
+        assert k.events("lib.exception.v1") == []
+        monkeypatch.setattr(backend, "checkout", checkout)
+        assert await recovery.settle() == 1
+        assert _state(k, "out") == "replayed"
+        assert k.ils.data.items[BOOK].loaned_to == SOREN
+
+
 async def test_a_bug_in_one_row_does_not_stop_the_others(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     async with kiosk(tmp_path) as k:
@@ -251,9 +298,14 @@ async def test_a_bug_in_one_row_does_not_stop_the_others(
             raise KeyError(SOREN)
 
         monkeypatch.setattr(backend, "checkout", bug)
-        assert await Recovery(k.selfcheck).settle() == 1
+        recovery = Recovery(k.selfcheck)
+        assert await recovery.settle() == 1
         assert _state(k, "2-other") == "replayed"
         assert _state(k, "1-broken") == "replaying"   # left for staff / the next pass
+        assert await recovery.settle() == 0
+        (stuck,) = k.events("lib.exception.v1")        # staff are told, once
+        assert (stuck["data"]["kind"], stuck["data"]["primary_item_id"]) == ("other", BOOK)
+        assert SOREN not in str(stuck)
 
 
 async def test_a_later_replay_waits_for_an_earlier_one_a_live_session_owns(
