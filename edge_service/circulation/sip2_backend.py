@@ -31,8 +31,8 @@ from edge_service.circulation.outcomes import (
     from_patron_loans,
 )
 from edge_service.ils import IlsError, Sip2Client, Sip2Pool, TransientIlsError
+from protocols import ProtocolError
 from protocols.contract import MAX_LOANS, CirculationOutcome, loans_window
-from protocols.errors import ProtocolError
 
 MS_PER_S = 1000
 SET_PARTS_PRESENT_PROPERTY = "set-parts-present="
