@@ -11,6 +11,7 @@
     GET  /api/v1/sessions/{id}/account       the patron's loans (title, due,     kiosk
                                              overdue), the first 50
     POST /api/v1/sessions/{id}/end           end it; answers the receipt         kiosk
+    POST /api/v1/pad/end-session             end the pad's open session (no id)  kiosk
     GET  /api/v1/sessions/{id}/receipt       the receipt (text and JSON)         kiosk
     GET  /api/v1/exceptions                  what staff must look at (rejected   staff
                                              replays, undone checkouts, ...)
@@ -131,6 +132,11 @@ class PadSession(BaseModel):
     started_at: str
 
 
+class PadEnded(BaseModel):
+    ended: str | None = Field(description="the public ref of the session ended; null: none "
+                                          "was open")
+
+
 class Pad(BaseModel):
     reader: str
     connected: bool
@@ -205,6 +211,19 @@ def kiosk_router(view: WorkflowsView) -> APIRouter:
         session = selfcheck.session
         return {**selfcheck.pad_json(),
                 "session": session.public_json() if session is not None else None}
+
+    @router.post("/api/v1/pad/end-session", response_model=PadEnded,
+                 responses=error_responses(404))
+    async def end_pad_session(_: KioskRole, kiosk: KioskName = None) -> dict[str, Any]:
+        """End the session open on this pad, if any, without its id: for a kiosk page that
+        starts afresh (reloaded, its browser restarted) and finds a visit it can no longer
+        name. Nothing of the session is answered (its receipt needs the id)."""
+        selfcheck = _kiosk(view, kiosk)
+        session = selfcheck.session
+        if session is None or not session.open:
+            return {"ended": None}
+        await selfcheck.end_session(session.id, "restart")
+        return {"ended": session.ref}
 
     @router.post("/api/v1/sessions", response_model=Session, status_code=201,
                  responses=error_responses(400, 404, 409, 422, 403, 503))

@@ -437,8 +437,9 @@ def test_a_patron_renews_an_overdue_loan_from_the_account_view(
 
 def test_a_kiosk_page_reloaded_mid_visit_ends_that_visit(
         demo: Demo, context: BrowserContext) -> None:
-    """The page keeps its session's id (its capability; the pad and the stream show only a
-    public ref) for the tab, so a reload still ends the visit it left."""
+    """The pad and the stream show only a session's public ref (its id is the capability to
+    the patron's loans); a page starting afresh ends the visit it finds open all the same
+    (POST /api/v1/pad/end-session), or the next patron's items would join it."""
     kiosk = open_page(context, demo.url("kiosk"))
     kiosk.get_by_role("button", name="Borrow").click()
     kiosk.locator("#card").fill(LOANS_PATRON)

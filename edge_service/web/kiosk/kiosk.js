@@ -91,7 +91,6 @@
   async function toWelcome() {
     stopTimers();
     session = null;
-    forgetOpenSession();
     receipt = null;
     receiptReason = null;
     identifyError = null;
@@ -234,28 +233,11 @@
     return `${item.owner_institution || ""}|${item.primary_item_id}`;
   }
 
-  // The session's id is its capability (the patron's loans, the receipt): only this page has
-  // it, from its own POST. Kept for the tab, so a reload can still end the visit.
-  const OPEN_SESSION_KEY = "libedge.kiosk.open-session";
-
-  function rememberOpenSession(id) {
-    try { sessionStorage.setItem(OPEN_SESSION_KEY, id); } catch (_) { /* storage off */ }
-  }
-
-  function forgetOpenSession() {
-    try { sessionStorage.removeItem(OPEN_SESSION_KEY); } catch (_) { /* storage off */ }
-  }
-
-  function openSessionOfThisTab() {
-    try { return sessionStorage.getItem(OPEN_SESSION_KEY); } catch (_) { return null; }
-  }
-
   function enterSession(opened) {
     stopTimers();
     $("pin").value = "";
     $("card").value = "";
     session = opened;
-    rememberOpenSession(opened.id);
     items = new Map();
     rows = new Map();
     $("items").replaceChildren();
@@ -653,11 +635,10 @@
       return;
     }
     listen();
-    const left = openSessionOfThisTab();
-    if (padState.session && padState.session.open && left) {
-      // The page was reloaded during a visit: that visit is over (unfinished items undone).
-      // A session opened elsewhere is not this page's to end (it times out by itself).
-      await api(`/api/v1/sessions/${left}/end`, { method: "POST", token, body: {} })
+    if (padState.session && padState.session.open) {
+      // The page started afresh during a visit (reloaded, its browser restarted): that visit
+      // is over (unfinished items undone), or the next patron's items would join it.
+      await api("/api/v1/pad/end-session", { method: "POST", token, body: {} })
         .catch(() => undefined);
     }
     toWelcome();
