@@ -53,7 +53,7 @@ from edge_service.store import LAST_SEEN_RESOLUTION_S, Store, StoreError
 from firmware_bridge import BridgeError, HealthCounters, Reader, TagSighting, TransientError
 from firmware_bridge.drivers import reader_for
 from protocols.iso15693 import Uid
-from protocols.iso28560 import decode_any
+from protocols.iso28560 import LibraryTag, decode_any
 
 __all__ = ["FREEZE_FILE_VARIABLE", "DeviceSupervisor", "FieldListener", "StateListener",
            "TagInField"]
@@ -114,7 +114,9 @@ PATRON_CARD_USAGE_CLASS = 0x8
 """ISO 28560-1 type of usage, high nibble 8: a patron card, not an item (iso28560.md §2)."""
 
 
-def is_patron_card(tag: TagInField) -> bool:
+def is_patron_card(tag: TagInField | LibraryTag) -> bool:
+    """Whether the tag is a patron card: its "item id" is then a card number, which is never
+    kept, recorded in an event or rewritten as an item."""
     return tag.type_of_usage is not None and tag.type_of_usage >> 4 == PATRON_CARD_USAGE_CLASS
 
 

@@ -53,7 +53,7 @@ from datetime import datetime
 from typing import Any, Literal, TypeVar
 
 from edge_service.config import LibraryConfig, NodeConfig
-from edge_service.devices import DeviceSupervisor, TagInField
+from edge_service.devices import DeviceSupervisor, TagInField, is_patron_card
 from edge_service.store import Store, StoreError, WriteConnection, utc_now, write_tag_seen
 from edge_service.sync.events import record_event
 from edge_service.tag_writer import WrittenImage, changed_blocks, write_image
@@ -415,6 +415,10 @@ class StaffStation:
 
     def _conversion(self, source: LibraryTag, memory_bytes: int, allow_loss: bool
                     ) -> Conversion:
+        if is_patron_card(source):
+            # Its "item id" is a card number: an event and the tag cache would keep it.
+            raise WorkflowError("patron_card", "This is a library card, not an item: it is "
+                                "not converted here.")
         if source.model in (TagModel.BLANK, TagModel.UNKNOWN):
             raise WorkflowError("nothing_to_convert", f"This tag is {source.model.value}: "
                                 "there is nothing to convert (program it instead).")
@@ -479,7 +483,9 @@ class StaffStation:
         async with self._lock:
             reader = self._reader()
             await self._on_pad(reader, target)
-            owner, item = await self._identity(reader, target)
+            owner, item, card = await self._identity(reader, target)
+            if card:
+                item = None   # a card number: neither cached, recorded nor shown
             attempt = _Attempt(target, item, owner)
             change = await self._secure(reader, attempt, secured)
             if item:
@@ -488,14 +494,16 @@ class StaffStation:
                                     "primary_item_id": item, **change.to_json()})
         return change
 
-    async def _identity(self, reader: Reader, uid: Uid) -> tuple[str | None, str | None]:
-        """(owner, item id) of a tag: the supervisor's reading, or the tag read now when the
-        supervisor has not read it (yet, or again since this station rewrote it)."""
+    async def _identity(self, reader: Reader, uid: Uid
+                        ) -> tuple[str | None, str | None, bool]:
+        """(owner, item id, is a patron card) of a tag: the supervisor's reading, or the tag
+        read now when the supervisor has not read it (yet, or again since this station
+        rewrote it)."""
         seen = self.supervisor.field.get(uid)
         if seen is not None and seen.read:
-            return seen.owner_institution, seen.primary_item_id
+            return seen.owner_institution, seen.primary_item_id, is_patron_card(seen)
         _, _, tag = await self._read(reader, uid)
-        return tag.owner_institution, tag.primary_item_id
+        return tag.owner_institution, tag.primary_item_id, is_patron_card(tag)
 
     async def _secure(self, reader: Reader, attempt: _Attempt, secured: bool) -> SecurityChange:
         try:

@@ -42,7 +42,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from edge_service.devices import TagInField
+from edge_service.devices import TagInField, is_patron_card
 from edge_service.workflows.errors import WorkflowError
 from edge_service.workflows.pad_loop import PadLoop
 from protocols.contract import ContractError, ItemRef
@@ -311,6 +311,8 @@ class StaffBatch(PadLoop):
             return None  # a cut write of the station's own: finish it whatever it reads as
         if not seen.primary_item_id:
             return f"holds no item ({seen.model})"
+        if is_patron_card(seen):
+            return "a library card, not an item"
         if self.kind is BatchKind.CONVERT and seen.model == self._station.target_model.value:
             return f"already in {seen.model}"
         if self.kind is BatchKind.CONVERT and seen.owner_institution \

@@ -6,6 +6,7 @@ afresh (not through the station), and every event by decoding what the outbox ho
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -592,6 +593,29 @@ async def test_a_tag_lifted_between_data_and_security_leaves_an_exception(
             "security_failed", "3000000042")
         assert "data written" in failure.data["detail"]
         assert d.station.left_unfinished(uid)
+
+
+async def test_a_patron_card_is_neither_cached_converted_nor_shown_by_number(
+        tmp_path: Path) -> None:
+    """A card's "item id" is the card number: setting its security cached it, converting it
+    recorded it in an event and locked the card. Found by a review."""
+    card_uid = uid_of(7)
+    async with desk(tmp_path, [item_tag(7, usage=0x80)], data_model="iso28560-3") as d:
+        await d.rig.wait_field(1)
+        watching = d.live.subscribe(frozenset({"staff"}))
+        change = await d.station.set_security(card_uid, secured=False)
+        assert change.after.secured is False
+        assert d.rig.store.cache.by_uid(str(card_uid)) is None
+        message = await watching.next(1.0)
+        assert message is not None
+        assert item_id(7) not in json.dumps(message.data)
+        await refused("patron_card", d.station.convert(card_uid))
+        assert d.locked(card_uid) == []
+        assert d.events("lib.tag.write.v1") == []
+        await d.station.start_batch("convert")
+        await wait_for(lambda: (b := d.station.batch()) and b.skipped == 1, 5.0, "a skip")
+        await d.station.stop_batch()
+        assert d.rig.store.cache.by_uid(str(card_uid)) is None
 
 
 async def test_another_librarys_item_is_never_converted(tmp_path: Path) -> None:
