@@ -22,7 +22,7 @@ from typing import Any
 from edge_service.cli.tag import add_encode_options, tag_from_args
 from edge_service.tag_json import tag_to_json
 from edge_service.tag_writer import write_image
-from firmware_bridge import SECURITY_PRESETS, BridgeError, Reader, TagSighting
+from firmware_bridge import SECURITY_PRESETS, BridgeError, Reader, TagSighting, Unsupported
 from firmware_bridge.drivers import DRIVERS, reader_for
 from protocols import ProtocolError
 from protocols.iso15693 import Uid
@@ -115,6 +115,8 @@ async def _write(reader: Reader, uid: Uid, args: argparse.Namespace) -> dict[str
         )
     encoded = encode_tag(tag_from_args(args), size=len(memory) or None)
     assert encoded.image is not None  # UHF refused by _check_write_arguments
+    await _refuse_locked(reader, uid, len(encoded.image.memory),
+                         info.block_size or encoded.image.block_size)
     done = await write_image(reader, uid, encoded.image, info=info, lock=args.lock)
     result: dict[str, Any] = {"uid": str(uid), "verified": True,
                               "dsfid": None if done.dsfid is None else f"{done.dsfid:02X}"}
@@ -122,6 +124,20 @@ async def _write(reader: Reader, uid: Uid, args: argparse.Namespace) -> dict[str
         result["lock"] = f"no lock plan for {encoded.model.value}"
     return {**result, "locked_blocks": list(done.locked_blocks),
             "tag": tag_to_json(done.written)}
+
+
+async def _refuse_locked(reader: Reader, uid: Uid, data_bytes: int, block_size: int) -> None:
+    """Before anything is written (the DSFID goes first): a locked block in the way would stop
+    the write part way, the tag's DSFID already changed."""
+    count = -(-data_bytes // block_size)
+    try:
+        status = await reader.read_lock_status(uid, 0, count)
+    except Unsupported:
+        return   # the reader cannot tell: the write itself finds out
+    locked = [block for block, flag in enumerate(status) if flag]
+    if locked:
+        raise UsageProblem(f"tag {uid} has locked blocks ({', '.join(map(str, locked))}), "
+                           "so it cannot be rewritten; use a new tag")
 
 
 def _cmd_reader(args: argparse.Namespace) -> int:

@@ -131,6 +131,22 @@ def test_write_sets_the_dsfid_and_locks_per_the_plan(
             "iso28560-3", "5678")
 
 
+def test_write_refuses_a_tag_with_locked_blocks_before_touching_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The DSFID is written first (its lock cannot be read); a locked data block must stop
+    the write before that, or the tag is left claiming another model. Found by a review."""
+    tags = [{"uid": PART2_ITEM, "dsfid": "06", "memory": "AA" * 16, "locked": [0]}]
+    with simulated(tmp_path, "feig", tags) as port:
+        on = ["--port", port, "--protocol", "feig"]
+        code, _, err = reader(capsys, "write", *on, "--uid", PART2_ITEM, "--model",
+                              "iso28560-3", "--item-id", "5678", "--force")
+        assert code == 2
+        assert "has locked blocks (0)" in err
+        code, out, _ = reader(capsys, "inventory", *on, "--json")
+        assert json.loads(out)["tags"][0]["dsfid"] == "06"
+
+
 def test_missing_device_is_a_clear_failure(capsys: pytest.CaptureFixture[str],
                                            tmp_path: Path) -> None:
     code, _, err = reader(capsys, "info", "--port", os.fspath(tmp_path / "ttyNONE"),
