@@ -179,6 +179,15 @@ def kiosk_sign_in_with_pin_pad(kiosk: Page, card: str, pin: str) -> None:
     kiosk.get_by_role("button", name="Continue").click()
 
 
+def kiosk_sign_in(kiosk: Page, card: str, pin: str) -> None:
+    """Borrow, the card and PIN typed, Continue: the visit's screen."""
+    kiosk.get_by_role("button", name="Borrow").click()
+    kiosk.locator("#card").fill(card)
+    kiosk.locator("#pin").fill(pin)
+    kiosk.get_by_role("button", name="Continue").click()
+    expect(kiosk.locator("#session-title")).to_have_text("Borrowing", timeout=WAIT_MS)
+
+
 def page_problems(page: Page) -> tuple[list[str], list[str]]:
     return page.evaluate(A11Y_PROBLEMS), page.evaluate(CONTRAST_FAILURES)
 
@@ -382,11 +391,7 @@ def test_a_patron_renews_an_overdue_loan_from_the_account_view(
         if prop["place"] == "pad":
             demo.call("POST", f"/api/v1/demo/objects/{prop['id']}/place", body={"place": "shelf"})
     kiosk = open_page(context, demo.url("kiosk"))
-    kiosk.get_by_role("button", name="Borrow").click()
-    kiosk.locator("#card").fill(LOANS_PATRON)
-    kiosk.locator("#pin").fill(LOANS_PIN)
-    kiosk.get_by_role("button", name="Continue").click()
-    expect(kiosk.locator("#session-title")).to_have_text("Borrowing", timeout=WAIT_MS)
+    kiosk_sign_in(kiosk, LOANS_PATRON, LOANS_PIN)
     kiosk.get_by_role("button", name="My loans").focus()
     kiosk.keyboard.press("Enter")
 
@@ -441,11 +446,7 @@ def test_a_kiosk_page_reloaded_mid_visit_ends_that_visit(
     the patron's loans); a page starting afresh ends the visit it finds open all the same
     (POST /api/v1/pad/end-session), or the next patron's items would join it."""
     kiosk = open_page(context, demo.url("kiosk"))
-    kiosk.get_by_role("button", name="Borrow").click()
-    kiosk.locator("#card").fill(LOANS_PATRON)
-    kiosk.locator("#pin").fill(LOANS_PIN)
-    kiosk.get_by_role("button", name="Continue").click()
-    expect(kiosk.locator("#session-title")).to_have_text("Borrowing", timeout=WAIT_MS)
+    kiosk_sign_in(kiosk, LOANS_PATRON, LOANS_PIN)
     status, pad = demo.call("GET", "/api/v1/pad", page="kiosk")
     assert status == 200
     assert pad["session"]["open"] is True

@@ -432,17 +432,30 @@ async def test_an_item_id_the_contract_refuses_does_not_lose_the_alarm(tmp_path:
 # --- people counting -------------------------------------------------------------------------
 
 
+class ShiftedClock:
+    """UTC now, moved on by ``shift`` (a count period can end without waiting an hour)."""
+
+    def __init__(self) -> None:
+        self.shift = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.shift
+
+
+BARRIERS = LightBarriers(inside=1, outside=2)
+
+
+def barrier_inputs(gate: Gate) -> FeigFrontEnd:
+    front_end = gate.rig.simulator.front_end
+    assert isinstance(front_end, FeigFrontEnd)
+    return front_end
+
+
 async def test_light_barriers_count_passages_and_give_the_alarm_direction(
         tmp_path: Path) -> None:
-    shift = [timedelta(0)]
-
-    def clock() -> datetime:
-        return datetime.now(UTC) + shift[0]
-
-    async with gate_rig(tmp_path, [record(1)], clock=clock,
-                        barriers=LightBarriers(inside=1, outside=2)) as gate:
-        front_end = gate.rig.simulator.front_end
-        assert isinstance(front_end, FeigFrontEnd)
+    clock = ShiftedClock()
+    async with gate_rig(tmp_path, [record(1)], clock=clock, barriers=BARRIERS) as gate:
+        front_end = barrier_inputs(gate)
 
         async def beams(*steps: tuple[int, bool]) -> None:
             for number, broken in steps:
@@ -459,7 +472,7 @@ async def test_light_barriers_count_passages_and_give_the_alarm_direction(
                                 and c["entered"] == 1 and c, 3.0, "one passage each way")
         assert counts["available"] is True
         assert counts["unknown_direction"] == 0
-        shift[0] = timedelta(seconds=gate_module.COUNT_PERIOD_S)   # the hour is over
+        clock.shift = timedelta(seconds=gate_module.COUNT_PERIOD_S)   # the hour is over
         [count] = await gate.wait_events("lib.gate.count.v1")
         assert isinstance(count, GateCountData)
         assert (count.gate, count.entered, count.left) == ("gate", 1, 1)
@@ -469,15 +482,9 @@ async def test_light_barriers_count_passages_and_give_the_alarm_direction(
 async def test_count_periods_after_a_restart_do_not_overlap(tmp_path: Path) -> None:
     """Stopping records the period so far; the gate started again in the same hour used to
     count that hour from its top again, so two records covered the same minutes."""
-    shift = [timedelta(0)]
-
-    def clock() -> datetime:
-        return datetime.now(UTC) + shift[0]
-
-    async with gate_rig(tmp_path, [record(1)], clock=clock,
-                        barriers=LightBarriers(inside=1, outside=2)) as gate:
-        front_end = gate.rig.simulator.front_end
-        assert isinstance(front_end, FeigFrontEnd)
+    clock = ShiftedClock()
+    async with gate_rig(tmp_path, [record(1)], clock=clock, barriers=BARRIERS) as gate:
+        front_end = barrier_inputs(gate)
 
         async def walk_in() -> None:
             for number, broken in ((2, True), (1, True), (2, False), (1, False)):
@@ -492,13 +499,12 @@ async def test_count_periods_after_a_restart_do_not_overlap(tmp_path: Path) -> N
 
         restarted = GateMonitor(gate.rig.supervisor, store=gate.store, node=NODE,
                                 library=LIBRARY, gate=GateConfig(), scheme=ISO,
-                                live=LiveEvents(), clock=clock,
-                                barriers=LightBarriers(inside=1, outside=2))
+                                live=LiveEvents(), clock=clock, barriers=BARRIERS)
         restarted.start()
         try:
             await walk_in()
             await wait_for(lambda: restarted.counters["passages_in"] == 1, 3.0, "a passage")
-            shift[0] = timedelta(seconds=gate_module.COUNT_PERIOD_S)   # the hour is over
+            clock.shift = timedelta(seconds=gate_module.COUNT_PERIOD_S)   # the hour is over
             await wait_for(lambda: len(gate.events("lib.gate.count.v1")) == 2, 3.0,
                            "the second period's count")
         finally:
