@@ -108,6 +108,8 @@ class TagInField:
     read_error: str | None = None
     recorded_s: float = -LAST_SEEN_RESOLUTION_S
     """When it was last recorded in the store (internal)."""
+    cached: bool = False
+    """Known from the tag cache when it arrived (internal)."""
 
 
 PATRON_CARD_USAGE_CLASS = 0x8
@@ -277,6 +279,8 @@ class DeviceSupervisor:
                    or (self.read_when is not None and self.read_when(t))]
         for tag in to_read:
             await self._read_tag(reader, tag)
+            if tag.cached and is_patron_card(tag):
+                await self._forget_card(tag)
             if tag.uid in self._in_field:
                 # Each tag as soon as it is known: a kiosk asks the ILS about the first item
                 # while the reader is still reading the rest of the stack.
@@ -304,12 +308,22 @@ class DeviceSupervisor:
                 tag.recorded_s = now
                 self._own["tags_recorded"] += 1
 
+    async def _forget_card(self, tag: TagInField) -> None:
+        """A patron card the cache kept from before cards were left out: its row goes."""
+        tag.cached = False
+        try:
+            await self._store.cache.forget_tag(str(tag.uid))
+        except StoreError as exc:
+            self._own["record_errors"] += 1
+            logger.warning("%s: a patron card's cached row not deleted: %s", self.name, exc,
+                           extra={"fields": {"device": self.name}})
+
     def _from_cache(self, uid: Uid, now: float) -> TagInField:
         known = self._store.cache.by_uid(str(uid))
         if known is None:
             return TagInField(uid, now)
         return TagInField(uid, now, known.owner_institution, known.primary_item_id,
-                          afi=known.last_afi)
+                          afi=known.last_afi, cached=True)
 
     async def _read_tag(self, reader: Reader, tag: TagInField) -> None:
         try:

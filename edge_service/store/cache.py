@@ -353,6 +353,16 @@ class ItemCache:
 
         return await self._writer.submit(write, name="record_tag_seen")
 
+    async def forget_tag(self, uid: str) -> bool:
+        """Delete what was observed of tag ``uid`` (a patron card cached before cards were
+        left out); False if nothing was kept."""
+        key = normalize_uid(uid, where="forget_tag")
+
+        def write(conn: sqlite3.Connection) -> bool:
+            return conn.execute("DELETE FROM tag_uids WHERE uid = ?", (key,)).rowcount > 0
+
+        return await self._writer.submit(write, name="forget_tag")
+
     async def set_security_expected(self, owner_institution: str, primary_item_id: str,
                                     expected: bool) -> bool:
         """Record what security state the item should have now; False if it is not cached."""

@@ -414,6 +414,20 @@ async def test_a_patron_card_on_the_pad_is_not_kept_in_the_tag_cache(tmp_path: P
         assert k.store.cache.by_uid(str(catalog_uid(HC))) is None
 
 
+async def test_a_patron_card_cached_before_the_upgrade_is_forgotten_when_seen(
+        tmp_path: Path) -> None:
+    """Rows of cards cached by earlier versions cannot be told from item tags in the table;
+    the pad deletes one when it reads the tag and finds a card."""
+    async with kiosk(tmp_path, []) as k:
+        card_uid = str(catalog_uid(HC))
+        await k.store.cache.record_tag_seen(card_uid, OWNER, HC)   # as earlier versions did
+        assert k.store.cache.by_uid(card_uid) is not None
+        k.rig.put(catalog_tag(HC, usage=0x80))
+        await k.rig.wait_field(1)
+        await wait_for(lambda: k.store.cache.by_uid(card_uid) is None, 5.0,
+                       "the card's row deleted")
+
+
 async def test_offline_checkout_is_capped_replayed_and_a_rejection_queued(
         tmp_path: Path) -> None:
     policy = SelfCheckConfig(offline_checkout=True, offline_max_items=2, set_wait_ms=200)
