@@ -33,12 +33,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from firmware_bridge import Reader, TagSystemInfo
+from firmware_bridge import Reader, TagSystemInfo, Unsupported
 from protocols.iso15693 import Uid
 from protocols.iso28560 import LibraryTag, TagImage, decode_any, part2
 
 __all__ = ["NO_DSFID", "WrittenImage", "changed_blocks", "dsfid_to_write", "lock_plan_for",
-           "write_changes", "write_image"]
+           "locked_blocks", "write_changes", "write_image"]
 
 NO_DSFID = 0x00
 """ISO/IEC 15693 DSFID 0x00: no data storage format given."""
@@ -128,6 +128,18 @@ async def _write_changed(reader: Reader, uid: Uid, image: TagImage, current: byt
         data = padded[first * block_size:(last + 1) * block_size]
         await reader.write_memory(uid, data, first_block=first, block_size=block_size)
         done.append(f"blocks {first}-{last} written and verified")
+
+
+async def locked_blocks(reader: Reader, uid: Uid, memory_bytes: int, block_size: int
+                        ) -> tuple[int, ...] | None:
+    """The locked blocks among those holding ``memory_bytes``; None if the reader cannot tell
+    (its driver has no block security status). Other reader errors are raised unchanged."""
+    count = -(-memory_bytes // block_size)
+    try:
+        status = await reader.read_lock_status(uid, 0, count)
+    except Unsupported:
+        return None
+    return tuple(block for block, locked in enumerate(status) if locked)
 
 
 def changed_blocks(image: TagImage, current: bytes, block_size: int) -> tuple[int, ...]:

@@ -21,8 +21,8 @@ from typing import Any
 
 from edge_service.cli.tag import add_encode_options, tag_from_args
 from edge_service.tag_json import tag_to_json
-from edge_service.tag_writer import write_image
-from firmware_bridge import SECURITY_PRESETS, BridgeError, Reader, TagSighting, Unsupported
+from edge_service.tag_writer import locked_blocks, write_image
+from firmware_bridge import SECURITY_PRESETS, BridgeError, Reader, TagSighting
 from firmware_bridge.drivers import DRIVERS, reader_for
 from protocols import ProtocolError
 from protocols.iso15693 import Uid
@@ -128,13 +128,9 @@ async def _write(reader: Reader, uid: Uid, args: argparse.Namespace) -> dict[str
 
 async def _refuse_locked(reader: Reader, uid: Uid, data_bytes: int, block_size: int) -> None:
     """Before anything is written (the DSFID goes first): a locked block in the way would stop
-    the write part way, the tag's DSFID already changed."""
-    count = -(-data_bytes // block_size)
-    try:
-        status = await reader.read_lock_status(uid, 0, count)
-    except Unsupported:
-        return   # the reader cannot tell: the write itself finds out
-    locked = [block for block, flag in enumerate(status) if flag]
+    the write part way, the tag's DSFID already changed. A reader that cannot tell: the write
+    itself finds out."""
+    locked = await locked_blocks(reader, uid, data_bytes, block_size)
     if locked:
         raise UsageProblem(f"tag {uid} has locked blocks ({', '.join(map(str, locked))}), "
                            "so it cannot be rewritten; use a new tag")

@@ -56,7 +56,7 @@ from edge_service.config import LibraryConfig, NodeConfig
 from edge_service.devices import DeviceSupervisor, TagInField, is_patron_card
 from edge_service.store import Store, StoreError, WriteConnection, utc_now, write_tag_seen
 from edge_service.sync.events import record_event
-from edge_service.tag_writer import WrittenImage, changed_blocks, write_image
+from edge_service.tag_writer import WrittenImage, changed_blocks, locked_blocks, write_image
 from edge_service.workflows.errors import WorkflowError
 from edge_service.workflows.inventory import ExpectedItem, InventoryReport, InventorySession
 from edge_service.workflows.live import LiveEvents
@@ -80,7 +80,6 @@ from firmware_bridge import (
     SecurityState,
     TagRefused,
     TagSystemInfo,
-    Unsupported,
     VerificationFailed,
 )
 from protocols import ProtocolError
@@ -222,7 +221,8 @@ class StaffStation:
         locked: tuple[int, ...] | None = None
         if memory is not None:
             try:
-                locked = await self._locked_blocks(reader, uid, len(memory))
+                locked = await locked_blocks(reader, uid, len(memory),
+                                             self._block_size(reader, uid))
             except BridgeError as exc:
                 lock_error = str(exc)
         health = TagHealth(read_error=read_error, security_error=security_error,
@@ -244,18 +244,11 @@ class StaffStation:
             yield (f"security is neither on nor off (AFI {afi_text(security.afi)}, "
                    f"EAS {security.eas}): set it")
 
-    async def _locked_blocks(self, reader: Reader, uid: Uid, memory_bytes: int
-                             ) -> tuple[int, ...] | None:
-        """The locked blocks among those holding ``memory_bytes``; None if the reader cannot
-        tell (its driver has no block security status)."""
+    @staticmethod
+    def _block_size(reader: Reader, uid: Uid) -> int:
+        """The tag's block size as its system information gave it (4 when not known)."""
         info = reader.remembered_info(uid)
-        block_size = (info.block_size if info else None) or 4
-        count = -(-memory_bytes // block_size)
-        try:
-            status = await reader.read_lock_status(uid, 0, count)
-        except Unsupported:
-            return None
-        return tuple(block for block, locked in enumerate(status) if locked)
+        return (info.block_size if info else None) or 4
 
     # -- program -----------------------------------------------------------------------------
 
@@ -627,15 +620,14 @@ class StaffStation:
         else: the write would stop part way at that block. True when blocks are locked
         already holding what ``image`` puts there (this station's lock step, or its commit,
         was cut short): the write then goes around them (``write_image(current=...)``)."""
+        block_size = self._block_size(reader, uid)
         try:
-            locked = await self._locked_blocks(reader, uid, len(image.memory))
+            locked = await locked_blocks(reader, uid, len(image.memory), block_size)
         except BridgeError as exc:
             raise _tag_failure(exc, "reading the tag's lock status") from exc
         if not locked:
             return False
-        info = reader.remembered_info(uid)
-        changed = set(changed_blocks(image, current, (info.block_size if info else None)
-                                     or image.block_size))
+        changed = set(changed_blocks(image, current, block_size))
         if any(block in changed for block in locked):
             raise WorkflowError(
                 "tag_locked", f"Blocks {', '.join(map(str, locked))} of this tag are locked, "

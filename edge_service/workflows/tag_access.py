@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from edge_service.sync.events import record_event
+from edge_service.tag_writer import locked_blocks
 from edge_service.workflows.errors import WorkflowError
 from edge_service.workflows.staff import StaffStation
 from edge_service.workflows.tag_errors import parse_uid, tag_failure, tag_silent
-from firmware_bridge import BridgeError, Reader, TagSystemInfo, Unsupported
+from firmware_bridge import BridgeError, Reader, TagSystemInfo
 from protocols.contract import ContractError, ExceptionData, ItemRef
 from protocols.iso15693 import Uid
 from protocols.iso28560 import LibraryTag, decode_any
@@ -96,14 +97,11 @@ async def locked_among(reader: Reader, uid: Uid, blocks: Sequence[int], memory_b
     """Those of ``blocks`` that are locked; None when the reader cannot tell."""
     if not blocks:
         return ()
-    count = -(-memory_bytes // block_size)
     try:
-        status = await reader.read_lock_status(uid, 0, count)
-    except Unsupported:
-        return None
+        locked = await locked_blocks(reader, uid, memory_bytes, block_size)
     except BridgeError as exc:
         raise tag_failure(exc, "reading the tag's lock status") from exc
-    return tuple(block for block in blocks if block < len(status) and status[block])
+    return None if locked is None else tuple(block for block in blocks if block in locked)
 
 
 async def record_exception(station: StaffStation, uid: Uid, exc: BridgeError, *,
