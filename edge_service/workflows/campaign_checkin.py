@@ -32,7 +32,7 @@ import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from edge_service.devices import TagInField, is_patron_card
+from edge_service.devices import TagInField
 from edge_service.store import CampaignRow, StoreError, utc_now
 from edge_service.workflows.campaigns import CampaignRun
 from edge_service.workflows.selfcheck import SelfCheck
@@ -85,9 +85,7 @@ class CheckinCampaigns:
             return self._cut[tag.uid]
         if not tag.read or tag.model is None or tag.model == self.station.target_model.value:
             return None
-        if tag.owner_institution and not self.station.library.ours(tag.owner_institution):
-            return None   # another library's item keeps its tag as written (campaigns.py)
-        if is_patron_card(tag):
+        if self.station.left_as_written(tag) is not None:
             return None
         return next((c for c in active if tag.model in c.source_models), None)
 

@@ -54,7 +54,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from edge_service.devices import TagInField, is_patron_card
+from edge_service.devices import TagInField
 from edge_service.store import (
     CampaignRow,
     CampaignTagRow,
@@ -220,11 +220,10 @@ class CampaignRun(PadLoop):
             why = "holds no item id" if model in self.campaign.source_models else (
                 f"is in {model}, not a source model of this campaign")
             return _Settled("skipped", model, item, f"the tag {why}")
-        if is_patron_card(tag):
-            return _Settled("skipped", model, None, "a library card, not an item")
-        if tag.owner_institution and not self.station.library.ours(tag.owner_institution):
-            return _Settled("skipped", model, item, f"another library's item "
-                            f"({tag.owner_institution}): its tag stays as that library wrote it")
+        refusal = self.station.left_as_written(tag)
+        if refusal is not None:
+            code, reason = refusal
+            return _Settled("skipped", model, None if code == "patron_card" else item, reason)
         if blocking_locks(survey):
             return _Settled("failed", model, item, "locked blocks "
                             f"{', '.join(map(str, survey.locked_blocks or ()))} prevent "

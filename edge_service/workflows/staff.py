@@ -406,12 +406,25 @@ class StaffStation:
         self._announce("converted", result)
         return result
 
+    def left_as_written(self, tag: TagInField | LibraryTag) -> tuple[str, str] | None:
+        """Why no conversion (a single one, a batch, a campaign, the kiosk's at check-in) ever
+        rewrites ``tag``, as (error code, reason); None when it may. A patron card: its "item
+        id" is a card number, which an event and the tag cache would keep. Another library's
+        item: re-encoded and locked, its owner could neither read nor rewrite it."""
+        if is_patron_card(tag):
+            return "patron_card", "a library card, not an item"
+        owner = tag.owner_institution
+        if owner and not self.library.ours(owner):
+            return "not_ours", (f"another library's item ({owner}): its tag stays as that "
+                                "library wrote it")
+        return None
+
     def _conversion(self, source: LibraryTag, memory_bytes: int, allow_loss: bool
                     ) -> Conversion:
-        if is_patron_card(source):
-            # Its "item id" is a card number: an event and the tag cache would keep it.
-            raise WorkflowError("patron_card", "This is a library card, not an item: it is "
-                                "not converted here.")
+        refusal = self.left_as_written(source)
+        if refusal is not None:
+            code, reason = refusal
+            raise WorkflowError(code, f"Not converted: {reason}.")
         if source.model in (TagModel.BLANK, TagModel.UNKNOWN):
             raise WorkflowError("nothing_to_convert", f"This tag is {source.model.value}: "
                                 "there is nothing to convert (program it instead).")
@@ -421,11 +434,6 @@ class StaffStation:
         if not source.primary_item_id:
             raise WorkflowError("nothing_to_convert", "This tag holds no item id: program it "
                                 "instead.")
-        if source.owner_institution and not self.library.ours(source.owner_institution):
-            # Re-encoding (and locking) it would leave the owner a tag in a model it may not
-            # read and cannot rewrite.
-            raise WorkflowError("not_ours", f"This item belongs to {source.owner_institution}: "
-                                "its tag stays as that library wrote it.")
         overrides = ({"owner_institution": self.library.isil}
                      if self.library.isil and not source.owner_institution else None)
         options = {_SIZE_OPTION.get(self.target_model, "size"): memory_bytes}

@@ -311,14 +311,12 @@ class StaffBatch(PadLoop):
             return None  # a cut write of the station's own: finish it whatever it reads as
         if not seen.primary_item_id:
             return f"holds no item ({seen.model})"
-        if is_patron_card(seen):
-            return "a library card, not an item"
-        if self.kind is BatchKind.CONVERT and seen.model == self._station.target_model.value:
-            return f"already in {seen.model}"
-        if self.kind is BatchKind.CONVERT and seen.owner_institution \
-                and not self._station.library.ours(seen.owner_institution):
-            return f"another library's item ({seen.owner_institution})"
-        return None
+        if self.kind is BatchKind.CONVERT:
+            if seen.model == self._station.target_model.value:
+                return f"already in {seen.model}"
+            refusal = self._station.left_as_written(seen)
+            return None if refusal is None else refusal[1]
+        return "a library card, not an item" if is_patron_card(seen) else None
 
     def _settle(self, uid: Uid, seen: TagInField, outcome: Outcome,
                 item: str | None, *, attempts: int | None = None,
