@@ -283,7 +283,6 @@ class GateMonitor:
             "security_unknown", "cache_errors", "decision_errors", "input_errors",
             "passages_in", "passages_out", "passages_unknown_direction"), 0)
         self._period_start: datetime | None = None
-        self._period_end: datetime | None = None
         self._period_counts = [0, 0]
         self._period_polled = False
 
@@ -703,17 +702,16 @@ class GateMonitor:
         """Record the count of a period that has ended; start the current one. The first
         period starts when counting starts, not at the top of the hour: a restart mid-period
         must not give a second count for the time ``stop`` already recorded."""
-        start, end = self._period_start, self._period_end
-        if start is None or end is None:
+        start = self._period_start
+        if start is None:
             self._period_start = now
-            self._period_end = _period_floor(now) + timedelta(seconds=COUNT_PERIOD_S)
             return
+        end = _period_floor(start) + timedelta(seconds=COUNT_PERIOD_S)
         if now < end:
             return
         if self._period_polled:
             self._record_counts(start, end)
         self._period_start = _period_floor(now)
-        self._period_end = self._period_start + timedelta(seconds=COUNT_PERIOD_S)
         self._period_counts = [0, 0]
         self._period_polled = False
 
