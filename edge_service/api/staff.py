@@ -68,6 +68,7 @@ PLAIN_TEXT = r"^[^\x00-\x1f\x7f]*$"
 """One line of text without control characters (they would fail the contract in an event
 later, far from the request that brought them)."""
 
+
 class WorkflowsView(Protocol):
     @property
     def workflows(self) -> Workflows | None: ...

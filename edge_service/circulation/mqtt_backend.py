@@ -75,6 +75,7 @@ GATEWAY_DEDUPE_S = 23 * 3600.0
 """The gateway keeps a request's reply 24 h (``DEDUPE_WINDOW_S``, docs/gateway.md); an hour
 less, so a repeat never meets a reply pruned a moment earlier."""
 
+
 class MqttBackend:
     """:class:`~edge_service.circulation.CirculationBackend` through the catalog gateway."""
 

@@ -192,19 +192,14 @@ def read_expected_csv(text: str, *, source: str = "csv") -> list[ExpectedCopy]:
 
 
 def _rows(reader: csv.DictReader[str], source: str, width: int) -> Iterator[dict[str, str]]:
-    rows = iter(reader)
-    while True:
-        try:
-            row = next(rows)
-        except StopIteration:
-            return
-        except csv.Error as exc:   # e.g. a field over the csv module's limit
-            # The record that failed starts on the line after the last one read.
-            raise _refuse(f"{source}:{reader.line_num + 1}",
-                          f"not readable as CSV ({exc})") from None
-        if None in row or None in row.values():
-            raise _refuse(f"{source}:{reader.line_num}", f"{width} columns expected")
-        yield row
+    try:
+        for row in reader:
+            if None in row or None in row.values():
+                raise _refuse(f"{source}:{reader.line_num}", f"{width} columns expected")
+            yield row
+    except csv.Error as exc:   # e.g. a field over the csv module's limit
+        # The record that failed starts on the line after the last one read.
+        raise _refuse(f"{source}:{reader.line_num + 1}", f"not readable as CSV ({exc})") from None
 
 
 def _hex_usage(value: str | None, where: str) -> int | None:
