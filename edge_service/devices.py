@@ -49,7 +49,7 @@ from typing import Any
 
 from edge_service.config import ReaderConfig, poll_interval_s
 from edge_service.health import DeviceSnapshot, Heartbeat, Liveness
-from edge_service.store import LAST_SEEN_RESOLUTION_S, Store, StoreError
+from edge_service.store import LAST_SEEN_RESOLUTION_S, CachedItem, Store, StoreError
 from firmware_bridge import BridgeError, HealthCounters, Reader, TagSighting, TransientError
 from firmware_bridge.drivers import reader_for
 from protocols.iso15693 import Uid
@@ -110,6 +110,10 @@ class TagInField:
     """When it was last recorded in the store (internal)."""
     cached: bool = False
     """Known from the tag cache when it arrived (internal)."""
+    arrival_item: CachedItem | None = None
+    """The cached item the arrival lookup joined to the tag's last observation (internal):
+    what the catalog said at the inventory that first saw the tag, so that a decision taken
+    on that inventory (the gate's) needs no second lookup. Later decisions look again."""
 
 
 PATRON_CARD_USAGE_CLASS = 0x8
@@ -323,7 +327,7 @@ class DeviceSupervisor:
         if known is None:
             return TagInField(uid, now)
         return TagInField(uid, now, known.owner_institution, known.primary_item_id,
-                          afi=known.last_afi, cached=True)
+                          afi=known.last_afi, cached=True, arrival_item=known.item)
 
     async def _read_tag(self, reader: Reader, tag: TagInField) -> None:
         try:

@@ -338,10 +338,10 @@ async def test_a_tag_that_cannot_be_judged_does_not_blind_the_gate(
         judge = gate.monitor._judge
         broken = uid_of(2)
 
-        def failing(uid: Any, tag: Any, visit: Any) -> Any:
+        def failing(uid: Any, tag: Any, visit: Any, now: float) -> Any:
             if uid == broken:
                 raise RuntimeError("a corrupt row")
-            return judge(uid, tag, visit)
+            return judge(uid, tag, visit, now)
 
         monkeypatch.setattr(gate.monitor, "_judge", failing)
         gate.rig.put(item_tag(2, afi=0x07))
@@ -350,6 +350,40 @@ async def test_a_tag_that_cannot_be_judged_does_not_blind_the_gate(
         [alarm] = await gate.wait_events(ALARM)
         assert [item.primary_item_id for item in alarm.items] == [item_id(1)]
         assert gate.monitor.counters["decision_errors"] >= 2   # judged again, not dropped
+
+
+async def test_a_tag_known_by_uid_is_judged_on_arrival_without_a_second_lookup(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The supervisor's arrival lookup already joined the item: the alarm's path holds one
+    SQLite query, not two (bench/gate.py)."""
+    async with gate_rig(tmp_path, [record(1)], seen_uids=[(1, OWNER)]) as gate:
+        asked: list[tuple[str, str]] = []
+        get = gate.store.cache.get
+
+        def counting(owner: str, primary_item_id: str) -> Any:
+            asked.append((owner, primary_item_id))
+            return get(owner, primary_item_id)
+
+        monkeypatch.setattr(gate.store.cache, "get", counting)
+        gate.rig.put(item_tag(1, afi=0x07))
+        [alarm] = await gate.wait_events(ALARM)
+        assert alarm.items[0].title == "Title of item 1"
+        assert asked == []
+
+
+async def test_a_tag_that_stays_is_judged_again_on_the_cache_as_it_is_then(
+        tmp_path: Path) -> None:
+    """The arrival lookup stands in only on the inventory that saw the tag arrive: an item
+    checked out while its tag lies in the field is not alarmed again from the old row."""
+    async with gate_rig(tmp_path, [record(1)], seen_uids=[(1, OWNER)],
+                        gate=GateConfig(realarm_s=1)) as gate:
+        gate.rig.put(item_tag(1, afi=0x07))
+        await gate.wait_events(ALARM)
+        await _checked_out_at_a_kiosk(gate, 1)
+        [mismatch] = await gate.wait_events(MISMATCH, timeout_s=3.0)   # after realarm_s
+        assert mismatch.security_expected is False
+        await gate.settle()
+        assert len(gate.events(ALARM)) == 1
 
 
 # --- debounce --------------------------------------------------------------------------------
