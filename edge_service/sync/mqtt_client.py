@@ -1,11 +1,17 @@
 # SPDX-License-Identifier: Apache-2.0
 """An asyncio MQTT client over paho-mqtt 2.x; the only module of LibEdge that imports paho.
 
-Threading: each connection attempt builds a fresh paho ``Client`` and runs its network loop
-in paho's own thread (``loop_start``). Every paho callback does one thing: copy what it got
-into plain values and hop to the event loop with ``loop.call_soon_threadsafe``; each is wrapped
-so that nothing ever raises into paho (an exception in a callback stops paho's loop thread,
-reference §1.1). All state lives on the event loop.
+Threading: each connection attempt builds a fresh paho ``Client``; only its blocking connect
+(DNS, TCP, TLS handshake, CONNECT) runs in a worker thread. After that paho has no thread of
+its own: the event loop watches its socket and calls ``loop_read``/``loop_write`` when it is
+ready (paho's socket callbacks say when there is something to write), and ``loop_misc`` once a
+second for the keepalive. With ``loop_start`` paho's thread took the GIL for every PUBACK and
+every publish (it wakes to write what the loop queued): while the outbox drained, the gate's
+decision waited behind it (the alarm p99 in ``bench/gate.py`` went from 3.3-4.0 ms to ~2.3 ms
+without it). Every paho callback does one thing: copy what it got into plain values and hop
+to the next turn of the loop (``call_soon``; ``call_soon_threadsafe`` from the connecting
+thread), so nothing settles a future inside paho's stack; each is wrapped so that nothing ever
+raises into paho (reference §1.1). All state lives on the event loop.
 
 Connection: ``run()`` is our own reconnect loop (paho's has no jitter, §1.1): connect, wait
 for CONNACK, re-subscribe, run the ``on_connect`` hooks (birth, retained state, outbox wake),
@@ -35,6 +41,7 @@ import logging
 import random
 import socket
 import ssl
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -56,6 +63,9 @@ BACKOFF_CAP_S = 60.0
 STABLE_CONNECTION_S = 60.0
 """A connection that lasted this long resets the backoff (thin-edge.io #2899's idea)."""
 CONNACK_TIMEOUT_S = 10.0
+MISC_PERIOD_S = 1.0
+"""How often paho's housekeeping runs (keepalive PINGREQ, overdue PINGRESP): its own loop's
+period."""
 MAX_INFLIGHT = 100
 """paho's in-flight window (default 20); the broker's Receive Maximum still caps it."""
 INBOUND_QUEUE_MAX = 10_000
@@ -143,6 +153,7 @@ class _Connection:
     connack: asyncio.Future[None]
     closed: asyncio.Future[str]
     pending: dict[int, tuple[str, asyncio.Future[None]]] = field(default_factory=dict)
+    keepalive: asyncio.Task[None] | None = None
 
 
 def _properties(packet_type: int) -> Any:
@@ -228,8 +239,8 @@ class MqttClient:
         self._bind_callbacks(conn, loop)
         self._connection = conn
         try:
-            await asyncio.to_thread(self._blocking_connect, client)
-            client.loop_start()
+            await asyncio.to_thread(self._blocking_connect, client)   # DNS, TCP, TLS, CONNECT
+            self._attach(conn, loop)
             async with asyncio.timeout(CONNACK_TIMEOUT_S):
                 await conn.connack
             self.counters.connects += 1
@@ -247,10 +258,76 @@ class MqttClient:
             self._connected.clear()
             self._fail_pending(conn, "publishing")
             self._connection = None
-            await asyncio.to_thread(self._shutdown_client, client)
+            self._detach(conn, loop)
+            self._shutdown_client(client)
             # A refused connection leaves its error in conn.connack, and the error's traceback
             # holds this frame: without these names the cycle no longer reaches the client.
             del conn, client
+
+    def _attach(self, conn: _Connection, loop: asyncio.AbstractEventLoop) -> None:
+        """Drive the connected client from the event loop (module docstring, Threading)."""
+        client = conn.client
+        sock = client.socket()
+        if sock is None:
+            raise OSError("the MQTT socket closed while connecting")
+
+        def guarded(step: Callable[[], object]) -> Callable[[], None]:
+            def run() -> None:
+                try:
+                    step()
+                except Exception as exc:
+                    # paho reports network trouble as return codes and on_disconnect; an
+                    # exception here is a bug: end this connection rather than spin on it.
+                    logger.exception("MQTT socket handling failed")
+                    self._unwatch(loop, sock)
+                    self._closed(conn, f"socket handling failed: {exc!r}")
+            return run
+
+        def read() -> None:
+            client.loop_read()
+            # TLS: records already decrypted wait in the SSL object, not in the socket.
+            while isinstance(sock, ssl.SSLSocket) and sock.pending() and \
+                    client.socket() is sock:
+                client.loop_read()
+
+        writable = guarded(client.loop_write)
+
+        def register_write(_c: Any, _u: Any, sock: Any) -> None:
+            loop.add_writer(sock, writable)
+
+        def unregister_write(_c: Any, _u: Any, sock: Any) -> None:
+            loop.remove_writer(sock)
+
+        client.on_socket_register_write = register_write
+        client.on_socket_unregister_write = unregister_write
+        client.on_socket_close = lambda _c, _u, closing: self._unwatch(loop, closing)
+        loop.add_reader(sock, guarded(read))
+        if client.want_write():
+            loop.add_writer(sock, writable)
+
+        async def keepalive() -> None:
+            # What paho's own loop does once a second: PINGREQ when due, and the connection
+            # closed when the broker's PINGRESP is overdue.
+            while True:
+                await asyncio.sleep(MISC_PERIOD_S)
+                guarded(client.loop_misc)()
+
+        conn.keepalive = loop.create_task(keepalive(), name="mqtt keepalive")
+
+    @staticmethod
+    def _unwatch(loop: asyncio.AbstractEventLoop, sock: Any) -> None:
+        loop.remove_reader(sock)
+        loop.remove_writer(sock)
+
+    def _detach(self, conn: _Connection, loop: asyncio.AbstractEventLoop) -> None:
+        # Not kept on the connection: a cancelled task's traceback holds the frame that holds
+        # the connection, a cycle only the collector would free.
+        keepalive, conn.keepalive = conn.keepalive, None
+        if keepalive is not None:
+            keepalive.cancel()
+        sock = conn.client.socket()
+        if sock is not None:
+            self._unwatch(loop, sock)
 
     def _blocking_connect(self, client: paho.Client) -> None:
         settings = self.settings
@@ -265,9 +342,17 @@ class MqttClient:
 
     @staticmethod
     def _shutdown_client(client: paho.Client) -> None:
+        """Send DISCONNECT if the socket is still open (written at once: no socket callbacks
+        are left to defer it to the loop, which no longer watches the socket) and close it."""
+        client.on_socket_register_write = None
+        client.on_socket_unregister_write = None
+        client.on_socket_close = None
         with contextlib.suppress(Exception):
             client.disconnect()
-        client.loop_stop()
+        sock = client.socket()
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.close()
         # The callbacks hold the connection, which holds the client: a cycle that only the
         # garbage collector frees, and it may finalize paho's wake-up socket pair before the
         # client's __del__ closes it (a ResourceWarning, an error under the tests' filters).
@@ -322,7 +407,12 @@ class MqttClient:
     # --- callbacks: paho thread -> event loop ------------------------------------------------
 
     def _bind_callbacks(self, conn: _Connection, loop: asyncio.AbstractEventLoop) -> None:
+        loop_thread = threading.get_ident()
+
         def hop(function: Callable[..., None], *args: Any) -> None:
+            if threading.get_ident() == loop_thread:   # from loop_read/write/misc: the norm
+                loop.call_soon(function, conn, *args)
+                return
             # RuntimeError: the event loop is closed, nobody is listening any more.
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(function, conn, *args)

@@ -60,10 +60,11 @@ class Collector:
 
 @contextlib.asynccontextmanager
 async def client(port: int, client_id: str, *filters: str, persistent: bool = False,
-                 **settings: object) -> AsyncIterator[tuple[MqttClient, Collector]]:
+                 keepalive_s: int = 5, **settings: object
+                 ) -> AsyncIterator[tuple[MqttClient, Collector]]:
     """A connected client (subscribed to ``filters``) feeding a Collector."""
     mqtt = MqttClient(ClientSettings(host="127.0.0.1", port=port, client_id=client_id,
-                                     persistent_session=persistent, keepalive_s=5,
+                                     persistent_session=persistent, keepalive_s=keepalive_s,
                                      **FAST_BACKOFF, **settings))  # type: ignore[arg-type]
     collector = Collector()
     for topic_filter in filters:
