@@ -43,6 +43,10 @@ MAX_UNDELETED = 5000
 """Acknowledged events whose DELETE has not committed yet. DELETEs wait for the writer's
 group-commit window (``Outbox.delete`` does not commit at once), so several run concurrently
 and share one commit; publishing goes on meanwhile, up to this many."""
+YIELD_EVERY = 8
+"""Publishes between two turns of the event loop. Awaiting a PUBACK that already came does
+not yield, so after a burst of PUBACKs this task would publish a whole window (100) in one
+step, ~5 ms of loop time in which a gate's reader response waits (``bench/gate.py``)."""
 STORE_RETRY_S = 1.0
 """Pause after a store error (the writer is busy or closing) before reading the outbox again."""
 
@@ -132,11 +136,13 @@ class OutboxPublisher:
         in_flight: deque[tuple[OutboxEntry, asyncio.Future[None]]] = deque()
         last: int | None = None
         try:
-            for entry in entries:
+            for count, entry in enumerate(entries, 1):
                 if len(in_flight) >= self.window:
                     last = await self._settle_oldest(in_flight)
                 in_flight.append((entry, self.client.publish_nowait(entry.topic, entry.payload)))
                 self.counters.published += 1
+                if count % YIELD_EVERY == 0:
+                    await asyncio.sleep(0)
             while in_flight:
                 last = await self._settle_oldest(in_flight)
         except NotConnected:
