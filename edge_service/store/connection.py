@@ -45,11 +45,14 @@ JOURNAL_SIZE_LIMIT_BYTES = 8 * 1024 * 1024
 """After a checkpoint the WAL file is truncated to this size, so one large bootstrap batch does not
 leave a large WAL file on the card for good."""
 
-READER_MMAP_BYTES = 256 * 1024 * 1024
-"""Readers map the file instead of copying pages through a private cache: point lookups on a 1M-item
-cache measured ~1.2x faster, and the mapping is shared OS page cache, not per-thread RSS. Trade-off
-(sqlite.org mmap.html): an I/O error on a mapped page is a SIGBUS instead of an error code; set 0
-where the card is failing."""
+READER_MMAP_BYTES = 0
+"""Readers copy pages (``pread``) instead of mapping the file. Mapped, an I/O error on a page is
+a SIGBUS that kills the daemon instead of an error code (sqlite.org mmap.html), and a failing
+SD card is the failure this box meets most. And the gate's lookups of items it has not seen
+for a while fault their mapped pages in: its alarm p99 (``bench/gate.py``) was 2.2-3.1 ms
+with the outbox idle, 1.2-1.3 ms unmapped. Mapping (256 MiB) made warm point lookups ~10 %
+faster (113,000 vs 105,000/s in ``bench/store.py``); ``StoreConfig.reader_mmap_bytes`` still
+turns it on."""
 
 CATALOG_VERSION_NEWER_SQL = "catalog_version_newer"
 """The SQL function the writer connection registers: model.catalog_version_newer, one definition."""
