@@ -240,6 +240,8 @@ class MqttClient:
         self._connection = conn
         try:
             await asyncio.to_thread(self._blocking_connect, client)   # DNS, TCP, TLS, CONNECT
+            if client.socket() is None and conn.connack.done():
+                await conn.connack   # closed while connecting: raises the reason it gave
             self._attach(conn, loop)
             async with asyncio.timeout(CONNACK_TIMEOUT_S):
                 await conn.connack
@@ -279,8 +281,9 @@ class MqttClient:
                     # paho reports network trouble as return codes and on_disconnect; an
                     # exception here is a bug: end this connection rather than spin on it.
                     logger.exception("MQTT socket handling failed")
-                    self._unwatch(loop, sock)
                     self._closed(conn, f"socket handling failed: {exc!r}")
+                    with contextlib.suppress(ValueError, OSError):   # a socket closed already
+                        self._unwatch(loop, sock)
             return run
 
         def read() -> None:
@@ -536,8 +539,8 @@ class MqttClient:
             # disconnect, so it never goes out twice on our account.
             raise NotConnected(f"publishing to {topic!r} ({paho.error_string(info.rc)})")
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        # on_publish hops through call_soon_threadsafe, so it runs after this line even when
-        # the PUBACK is already in: no race between registering and settling.
+        # on_publish hops to the next loop turn, so it runs after this line even when the
+        # PUBACK is already in: no race between registering and settling.
         conn.pending[info.mid] = (topic, future)
         return future
 
@@ -564,7 +567,7 @@ class MqttClient:
 
 
 def _inbound(msg: paho.MQTTMessage) -> InboundMessage:
-    """Plain values out of a paho message (runs on paho's thread)."""
+    """Plain values out of a paho message (runs inside paho's loop_read)."""
     props = getattr(msg, "properties", None)
     response_topic = getattr(props, "ResponseTopic", None) if props is not None else None
     correlation = getattr(props, "CorrelationData", None) if props is not None else None

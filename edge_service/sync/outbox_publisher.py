@@ -146,9 +146,13 @@ class OutboxPublisher:
             while in_flight:
                 last = await self._settle_oldest(in_flight)
         except NotConnected:
-            for _, future in in_flight:   # failed by the disconnect; mark them retrieved
-                if future.done() and not future.cancelled():
-                    future.exception()
+            # Failed by the disconnect, now or (its hop still queued) in a moment: retrieved,
+            # so that asyncio does not log each as an error nobody handled.
+            for _, future in in_flight:
+                if future.done():
+                    _retrieve(future)
+                else:
+                    future.add_done_callback(_retrieve)
             await self._flush_deletes()
             raise
         return last
@@ -186,3 +190,8 @@ class OutboxPublisher:
         ids, self._undeleted = self._undeleted, []
         if ids:
             await self._delete(ids)
+
+
+def _retrieve(future: asyncio.Future[None]) -> None:
+    if not future.cancelled():
+        future.exception()
