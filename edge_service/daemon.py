@@ -86,13 +86,14 @@ READY_WAIT_S = 10.0
 hang an open; systemd's start timeout is 90 s by default)."""
 GIL_SWITCH_INTERVAL_S = 0.0005
 """How long another thread may hold the GIL once the event loop asks for it (CPython's
-default is 5 ms). The store writer and paho's network thread run Python between short calls
-that release the GIL; the loop thread, woken by a reader's bytes, then often waits out the
-whole interval (a convoy), and the gate's decision with it. In the gate benchmark (1e5 items,
-150 passages, the driver's alarm-path changes in place) the p99 with the outbox draining was
-4.5 and 5.7 ms at 5 ms, 2.2 and 3.0 ms at 0.5 ms; 0.2 ms was worse (6.1 ms). Bulk work did not
-slow down: a 1,000,000-item bootstrap took 9.1 s at 5 ms and 9.0 s at 0.5 ms. Set for the
-daemon's lifetime by :func:`latency_switch_interval`."""
+default is 5 ms). The store writer's thread runs Python between short calls that release the
+GIL (paho's network thread did too, before paho moved onto the event loop); the loop thread,
+woken by a reader's bytes, then often waits out the whole interval (a convoy), and the gate's
+decision with it. In the gate benchmark (1e5 items, 150 passages, the driver's alarm-path
+changes in place) the p99 with the outbox draining was 4.5 and 5.7 ms at 5 ms, 2.2 and 3.0 ms
+at 0.5 ms; 0.2 ms was worse (6.1 ms). Bulk work did not slow down: a 1,000,000-item bootstrap
+took 9.1 s at 5 ms and 9.0 s at 0.5 ms. Set for the daemon's lifetime by
+:func:`latency_switch_interval`."""
 WRITER_PROBE_INTERVAL_S = 5.0
 """Liveness probe period of the storage writer (an empty commit), shortened to a quarter of the
 stale threshold when systemd's watchdog is tighter."""
