@@ -33,37 +33,38 @@ reader_protocols.md §5.10) and the driver keeps that gap, so on the wire no imp
 beat 5 ms on a FEIG reader: walks (1) and (2) set the gap to 0 in this process (the daemon's
 own share, what the 3 ms budget is for), walk (3) is what a FEIG gate does on the wire.
 
-Where the time went (dev machine, 1M items): median ~0.7 ms. ~0.19 ms from the last byte to
-the supervisor (one loop turn, FEIG decode), ~0.2 ms for the UID lookup (a tag_uids + items
-join), ~0.05 ms for the gate's decision, ~0.09 ms for the task hop to the output command and
-~0.14 ms to build and write it.
+Where the time went (dev machine, 1M items): median ~0.65 ms. ~0.19 ms from the last byte to
+the supervisor (one loop turn, FEIG decode), ~0.15 ms for the UID lookup (a tag_uids + items
+join; the gate takes the item it joined instead of asking the cache again), ~0.05 ms for the
+gate's decision, ~0.09 ms for the task hop to the output command and ~0.14 ms to build and
+write it.
 
-The tail (2026-12-05, each stage timestamped, per-thread rusage around the lookup): in the slow
-passages nearly all the time is inside the UID lookup, 2-6 ms of wall time for 0.15-0.3 ms of
-CPU. Three causes, in this order of weight: (a) the GIL: the sqlite3 module releases it for
-every step, and the store writer's and paho's threads take it each time (10-26 voluntary
-context switches inside one lookup); (b) the kernel preempting the loop thread on a 2-core
-machine shared with the reader simulator and mosquitto (2-3 involuntary switches, 2.4-3.9 ms);
-(c) pages of a freshly built cache not yet in the page cache (a major fault reads up to 2 MB
-with this disk's 8 MB read-ahead). What did not move it (300 passages, draining, p99): the loop
-thread on SCHED_FIFO 5.7 ms, a -10 nice 4.5 ms, a 0.1 ms switch interval 3.6 ms, both 4.1 ms,
-against 3.6-9.0 ms for the same code unchanged in the same hour: the spread between runs is
-larger than any of these effects. (The lookup's "cold CPU" was the earlier explanation; it is
-the smallest part.) What would: keeping the hot path free of threads that want the GIL, i.e.
-the MQTT client and the outbox publisher in a process of their own. Not done.
+The tail, 2026-12-05, found by timing each stage and every event-loop callback of the slow
+passages (a wrapper around ``asyncio.Handle._run``) and per-thread rusage around the lookup:
 
-Changes that moved it (measured with this bench): the [0x71] payload built once instead of by
-construct per alarm, the command timeout computed from the body the driver holds instead of
-parsing the request back (0.26 -> 0.09 ms to the write); one loop turn fewer per received
-chunk; and the daemon's GIL switch interval of 0.5 ms (``edge_service.daemon``, applied here
-too): with CPython's 5 ms, the loop thread waited behind the store writer and paho's thread
-for up to the whole interval while the outbox drained (p99 4.5-5.7 ms vs 2.2-3.0 ms in 150
-passage runs), so draining now moves the p99 by about 0 %.
+- outbox idle, p99 2.2-3.1 ms: the slow lookups had 1-2 major page faults each. The readers
+  mapped the cache file; a lookup of an item not seen for a while faulted its pages in. Read
+  through ``pread`` instead (``READER_MMAP_BYTES = 0``): idle p99 1.2-1.3 ms.
+- draining, p99 3.3-4.2 ms: inside the lookup the loop thread waited for the GIL (sqlite3
+  releases it at every step) behind paho's network thread, which took it for every PUBACK and
+  woke for every publish. paho now runs on the event loop (``sync.mqtt_client``). That moved
+  the wait into the loop: the outbox publisher, resuming after a burst of PUBACKs, published a
+  whole window of 100 in one task step (~5 ms); it now yields every 8 publishes.
+- left, in the slowest passages: the store writer's thread still takes the GIL during the
+  lookup (the load records 1,000 events/s through it), and paho reads a burst of up to 100
+  PUBACKs in one loop callback (1-3 ms). Preemption on 2 cores shows now and then (a lookup
+  with 3 involuntary switches). Not tried again: real-time scheduling, smaller switch
+  intervals (0.1 ms was worse than 0.5 ms in one run with paho on the loop, before the
+  publisher yielded and with the cache mapped: 3.7 vs 2.8 ms).
 
-Last full run (dev machine, 300 passages a walk, nothing else running): (1) idle p99 3.51 ms,
-median 0.77 ms; (2) draining p99 3.52 ms, median 0.66 ms: over the 3 ms budget by the tail
-above, which is there with the outbox idle as well; (3) on the wire with PSST p99 11.9 ms,
-median 5.91 ms. Runs vary: the draining p99 was 2.2-3.9 ms across five runs of 150 passages.
+Earlier changes that moved it: the [0x71] payload built once instead of by construct per
+alarm, the command timeout computed from the body the driver holds instead of parsing the
+request back (0.26 -> 0.09 ms to the write); one loop turn fewer per received chunk; and the
+daemon's GIL switch interval of 0.5 ms (``edge_service.daemon``, applied here too).
+
+Last full run (dev machine, 300 passages a walk, ``python -m bench``): (1) idle p99 1.21 ms,
+median 0.59 ms; (2) draining p99 1.70 ms, median 0.68 ms, max 6.35 ms; (3) on the wire with
+PSST p99 7.8 ms, median 5.84 ms. Draining p99 over three runs that day: 1.70, 1.84, 2.67 ms.
 """
 
 from __future__ import annotations
