@@ -308,12 +308,14 @@ class MqttClient:
         if client.want_write():
             loop.add_writer(sock, writable)
 
+        housekeeping = guarded(client.loop_misc)
+
         async def keepalive() -> None:
             # What paho's own loop does once a second: PINGREQ when due, and the connection
             # closed when the broker's PINGRESP is overdue.
             while True:
                 await asyncio.sleep(MISC_PERIOD_S)
-                guarded(client.loop_misc)()
+                housekeeping()
 
         conn.keepalive = loop.create_task(keepalive(), name="mqtt keepalive")
 
