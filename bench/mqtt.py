@@ -41,7 +41,7 @@ RECORD_BATCH = 500
 NODE = NodeConfig(tenant="DK-718500", site="DK-718501", node="bench-1", mode="gate")
 
 
-def _start_broker(directory: Path, port: int) -> subprocess.Popen[bytes]:
+def start_broker(directory: Path, port: int) -> subprocess.Popen[bytes]:
     conf = directory / "mosquitto.conf"
     conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n"
                     f"user {getpass.getuser()}\nmax_inflight_messages {WINDOW}\n")
@@ -60,7 +60,7 @@ def _start_broker(directory: Path, port: int) -> subprocess.Popen[bytes]:
             return broker
 
 
-def _stop_broker(broker: subprocess.Popen[bytes]) -> None:
+def stop_broker(broker: subprocess.Popen[bytes]) -> None:
     broker.send_signal(signal.SIGTERM)
     broker.wait(10)
 
@@ -90,7 +90,7 @@ async def _drain(directory: Path, port: int, count: int) -> tuple[float, list[tu
         sync = MqttSync(NODE, MqttConfig(enabled=True, host="127.0.0.1", port=port), store,
                         software_version="bench", backoff_base_s=0.05, backoff_cap_s=0.2)
         await sync.start()   # the broker is still down: the outage
-        broker = await asyncio.to_thread(_start_broker, directory, port)
+        broker = await asyncio.to_thread(start_broker, directory, port)
         try:
             assert sync.client is not None
             assert sync.publisher is not None
@@ -101,7 +101,7 @@ async def _drain(directory: Path, port: int, count: int) -> tuple[float, list[tu
             assert store.outbox.count() == 0
             await sync.stop()
         finally:
-            _stop_broker(broker)
+            stop_broker(broker)
     return elapsed, payloads
 
 
@@ -139,11 +139,11 @@ def run(*, quick: bool = False) -> list[Result]:
         directory = Path(tmp)
         port = free_port()
         elapsed, payloads = asyncio.run(_drain(directory, port, count))
-        broker = _start_broker(directory, port)
+        broker = start_broker(directory, port)
         try:
             raw = _raw_paho(port, payloads, count)
         finally:
-            _stop_broker(broker)
+            stop_broker(broker)
     rate, raw_rate = count / elapsed, count / raw
     return [Result(
         name=f"outbox drain after an outage ({count:,} events, QoS 1, delete on PUBACK)",
