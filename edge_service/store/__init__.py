@@ -36,7 +36,6 @@ from edge_service.store.database import Store, StoreConfig
 from edge_service.store.errors import (
     CommitFailed,
     DatabaseUnreadable,
-    DuplicateEvent,
     InvalidRecord,
     MigrationFailed,
     SchemaTooNew,
@@ -95,7 +94,6 @@ __all__ = [
     "DeliveryRow",
     "DeliveryTagRow",
     "DeltaResult",
-    "DuplicateEvent",
     "ExpectResult",
     "ExpectedCopy",
     "GatewayState",

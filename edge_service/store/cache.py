@@ -14,7 +14,7 @@ Contract:
       def checkout(conn):
           write_security_expected(conn, owner, item_id, False, now=now)
           seq = outbox.next_seq(conn)
-          outbox.add(conn, topic, envelope(seq), event_id)
+          outbox.add(conn, topic, envelope(seq), event_id, seq=seq)
       await writer.submit(checkout)
 
 - Conflict rules (landscape §E4): the catalog is authoritative for circulation, so a record

@@ -12,8 +12,7 @@ staff or gives up) or mapping errors to HTTP (the API layer does that in one han
      +-- DatabaseUnreadable        not a SQLite database, corrupt, or cannot be opened
      +-- SchemaTooNew              the file was migrated by newer code; refuse to touch it
      +-- MigrationFailed           a migration step failed; the file stays at its old version
-     +-- InvalidRecord             bad input (item record, uid, topic, event id), naming where
-     +-- DuplicateEvent            an outbox event id that is already queued
+     +-- InvalidRecord             bad input (item record, uid, topic, event id, seq), naming where
      +-- WriteFailed               one write operation raised; only it was rolled back
      +-- CommitFailed              the group commit failed; every operation in it was rolled back
      +-- StoreClosed               used after close()
@@ -81,13 +80,6 @@ class InvalidRecord(StoreError):
         location = where if field is None else f"{where}, field {field!r}"
         super().__init__(f"{location}: {reason}")
 
-
-class DuplicateEvent(StoreError):
-    """An outbox event with this ``event_id`` is already queued; the operation was rolled back."""
-
-    def __init__(self, event_id: str) -> None:
-        self.event_id = event_id
-        super().__init__(f"outbox already holds event {event_id}")
 
 
 class WriteFailed(StoreError):

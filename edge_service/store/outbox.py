@@ -2,16 +2,22 @@
 """Outbox: the durable queue of events waiting for the broker's acknowledgement.
 
 Contract (reference §1.4, DESIGN "Central sync"):
-- ``add(conn, topic, event_bytes, event_id)`` and ``next_seq(conn)`` run INSIDE a writer
-  operation, on the writer's connection, so an event is queued in the same transaction as the
-  state change it reports: both are committed, or neither. Called outside a transaction they
-  refuse, because an event written alone is exactly what the outbox exists to prevent.
-- ``next_seq`` hands out the node's per-event sequence number (envelope ``seq``), persisted in
-  ``sync_state`` in that same transaction: seqs of committed events are gap-free and never reused.
+- ``next_seq(conn)`` and ``add(conn, topic, event_bytes, event_id, seq=...)`` run INSIDE a
+  writer operation, on the writer's connection, so an event is queued in the same transaction
+  as the state change it reports: both are committed, or neither. Called outside a transaction
+  they refuse, because an event written alone is exactly what the outbox exists to prevent.
+- ``next_seq`` gives the node's next per-event sequence number (envelope ``seq``) and ``add``
+  stores it in the event's row; ``add`` refuses a seq that is not above every seq handed out
+  before, so committed events' seqs are gap-free when each ``next_seq`` is followed by its
+  ``add``, and are never reused. The last seq lives in the newest row; ``delete`` copies it
+  to ``sync_state`` (in the DELETE's transaction) before rows go, so an emptied outbox still
+  knows it. Why not a counter in ``sync_state`` bumped per event: that is one more page in
+  the WAL per commit (docs/storage-writes.md).
 - ``peek(limit)`` returns the oldest events in publish order (rowid); ``mark_attempted`` counts a
   publish that was not acknowledged; ``delete(ids)`` removes events once acknowledged (a batch
   DELETE, not a ``sent`` flag: a flag doubles the writes, reference §2.5). Delivery is therefore
-  at least once; consumers de-duplicate by ``event_id``.
+  at least once; consumers de-duplicate by ``event_id``. ``event_id`` has no UNIQUE index (one
+  page per commit again); ids are UUIDv7 made per event, and consumers de-duplicate anyway.
 
 Not responsible for: building envelopes (protocols/contract), publishing and matching PUBACKs
 (the MQTT client), expiry of stale events (a policy for the sync layer).
@@ -25,9 +31,9 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from edge_service.store.connection import ReadConnections, store_error
-from edge_service.store.errors import DuplicateEvent, InvalidRecord, StoreClosed, StoreError
+from edge_service.store.errors import InvalidRecord, StoreClosed, StoreError
 from edge_service.store.model import OutboxEntry, utc_now, utc_timestamp
-from edge_service.store.sync_state import EVENT_SEQ, read_int
+from edge_service.store.sync_state import EVENT_SEQ, read_int, write_state
 from edge_service.store.writer import StoreWriter
 
 MAX_EVENT_BYTES = 256 * 1024
@@ -36,11 +42,13 @@ Mosquitto's message limits; a bigger payload is a bug upstream, refused here."""
 MAX_TOPIC_CHARS = 512
 MAX_PEEK = 10_000
 
-_ADD_SQL = "INSERT INTO outbox (event_id, topic, payload, created_at) VALUES (?, ?, ?, ?)"
+_ADD_SQL = ("INSERT INTO outbox (event_id, seq, topic, payload, created_at) "
+            "VALUES (?, ?, ?, ?, ?)")
 _PEEK_SQL = ("SELECT id, event_id, topic, payload, created_at, attempts FROM outbox "
              "WHERE id > ? ORDER BY id LIMIT ?")
-_NEXT_SEQ_SQL = ("INSERT INTO sync_state (key, value) VALUES (?, 1) "
-                 "ON CONFLICT (key) DO UPDATE SET value = value + 1")
+_NEWEST_SEQ_SQL = "SELECT seq FROM outbox ORDER BY id DESC LIMIT 1"
+"""The newest row's seq: the rowid b-tree's last leaf, which the next INSERT changes anyway.
+NULL for a row queued before schema v5; ``sync_state`` then has the seq (it was the counter)."""
 
 
 class Outbox:
@@ -55,26 +63,26 @@ class Outbox:
     # --- inside a writer operation -----------------------------------------------------------
 
     def add(self, conn: sqlite3.Connection, topic: str, event_bytes: bytes,
-            event_id: str) -> int:
-        """Queue one event in the caller's transaction; returns its outbox id (publish order)."""
+            event_id: str, *, seq: int) -> int:
+        """Queue one event with its envelope ``seq`` (from :meth:`next_seq`) in the caller's
+        transaction; returns its outbox id (publish order)."""
         canonical = _check_event(topic, event_bytes, event_id)
         _require_transaction(conn, "Outbox.add")
-        try:
-            cursor = conn.execute(_ADD_SQL, (canonical, topic, bytes(event_bytes),
-                                             utc_timestamp(self._clock())))
-        except sqlite3.IntegrityError as exc:
-            raise DuplicateEvent(canonical) from exc
+        last = _last_seq(conn)
+        if isinstance(seq, bool) or not isinstance(seq, int) or seq <= last:
+            raise InvalidRecord(f"seq {seq!r} is not above the last one handed out ({last})",
+                                where=f"outbox event {canonical}", field="seq")
+        cursor = conn.execute(_ADD_SQL, (canonical, seq, topic, bytes(event_bytes),
+                                         utc_timestamp(self._clock())))
         row_id = cursor.lastrowid
         assert row_id is not None  # an INSERT that succeeded always has one
         return row_id
 
     def next_seq(self, conn: sqlite3.Connection) -> int:
-        """The next per-node event sequence number (1, 2, ...), in the caller's transaction."""
+        """The per-node event sequence number (1, 2, ...) the next :meth:`add` in the caller's
+        transaction carries. Nothing is written: the seq is kept by the row ``add`` writes."""
         _require_transaction(conn, "Outbox.next_seq")
-        conn.execute(_NEXT_SEQ_SQL, (EVENT_SEQ,))
-        seq = read_int(conn, EVENT_SEQ)
-        assert seq is not None  # just written
-        return seq
+        return _last_seq(conn) + 1
 
     # --- standalone --------------------------------------------------------------------------
 
@@ -99,7 +107,7 @@ class Outbox:
     def last_seq(self) -> int | None:
         """The last event seq handed out and committed, None before the first event."""
         try:
-            return read_int(self._readers.cursor().connection, EVENT_SEQ)
+            return _last_seq(self._readers.cursor().connection) or None
         except sqlite3.Error as exc:
             raise self._read_error(exc, "reading the event seq") from exc
 
@@ -110,6 +118,10 @@ class Outbox:
             return 0
 
         def delete(conn: sqlite3.Connection) -> int:
+            # The newest row may be among them: its seq must outlive it.
+            last = _last_seq(conn)
+            if last and last != read_int(conn, EVENT_SEQ):
+                write_state(conn, EVENT_SEQ, last)
             cursor = conn.executemany("DELETE FROM outbox WHERE id = ?", [(k,) for k in keys])
             return max(cursor.rowcount, 0)
 
@@ -131,6 +143,15 @@ class Outbox:
         if self._readers.closed:
             return StoreClosed(f"{doing}: the store is closed", path=str(self._readers.path))
         return store_error(exc, path=str(self._readers.path), doing=doing)
+
+
+def _last_seq(conn: sqlite3.Connection) -> int:
+    """The last seq handed out: the newest row's, else the one ``sync_state`` kept; 0 before
+    the first event."""
+    row = conn.execute(_NEWEST_SEQ_SQL).fetchone()
+    if row is not None and isinstance(row[0], int):
+        return row[0]
+    return read_int(conn, EVENT_SEQ) or 0
 
 
 def _require_transaction(conn: sqlite3.Connection, what: str) -> None:

@@ -42,6 +42,11 @@ Tables (all keys in the library's words):
                  expectation turned off: a local checkout or a catalog delta), NULL while it is
                  expected secured or when unknown (loaned already in the snapshot). The gate's
                  grace window counts from it, not from the row's last change.
+    outbox       (v5) rebuilt: each event's ``seq`` in its own row, and ``event_id`` without
+                 its UNIQUE index. A commit that queues an event then changes one outbox page
+                 instead of three (the table's last leaf, the index's leaf, ``sync_state``);
+                 bytes written per event, docs/storage-writes.md. ``sync_state``'s event seq
+                 is written only when events are deleted (``Outbox.delete``).
 
 Not responsible for: connection settings (``connection``), opening files (``writer``).
 """
@@ -208,11 +213,28 @@ V4_UNSECURED_SINCE = """
 ALTER TABLE items ADD COLUMN unsecured_since TEXT;
 """
 
+V5_OUTBOX_SEQ = """
+CREATE TABLE outbox_v5 (
+    id          INTEGER PRIMARY KEY,
+    event_id    TEXT    NOT NULL,
+    seq         INTEGER CHECK (seq > 0),
+    topic       TEXT    NOT NULL CHECK (length(topic) > 0),
+    payload     BLOB    NOT NULL,
+    created_at  TEXT    NOT NULL,
+    attempts    INTEGER NOT NULL DEFAULT 0
+);
+INSERT INTO outbox_v5 (id, event_id, topic, payload, created_at, attempts)
+    SELECT id, event_id, topic, payload, created_at, attempts FROM outbox ORDER BY id;
+DROP TABLE outbox;
+ALTER TABLE outbox_v5 RENAME TO outbox;
+"""
+
 MIGRATIONS: tuple[tuple[int, str], ...] = (
     (1, V1_CACHE_AND_OUTBOX),
     (2, V2_JOURNAL),
     (3, V3_TECHNICAL_SERVICES),
     (4, V4_UNSECURED_SINCE),
+    (5, V5_OUTBOX_SEQ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]

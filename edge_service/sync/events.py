@@ -61,5 +61,5 @@ def record_event(  # noqa: PLR0917 - the order reads like the sentence: who, whe
                   type=type, time=format_time(ms), seq=seq, offline=offline, data=payload)
     check_event_topic(event, topic)
     event_data(event)   # the data must follow its type's schema, not just be JSON
-    outbox.add(conn, topic, encode_event(event), event.id)
+    outbox.add(conn, topic, encode_event(event), event.id, seq=seq)
     return event

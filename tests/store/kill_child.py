@@ -42,7 +42,7 @@ async def main(path: Path, first: int) -> None:
                 write_tag_seen(conn, uid(number), OWNER, str(number), afi=0xC2, eas=False,
                                now=utc_now())
                 seq = store.outbox.next_seq(conn)
-                store.outbox.add(conn, TOPIC, f"{seq}".encode(), event_id(number))
+                store.outbox.add(conn, TOPIC, f"{seq}".encode(), event_id(number), seq=seq)
 
             await store.writer.submit(change)
             sys.stdout.write(f"{number}\n")

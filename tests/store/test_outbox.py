@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from edge_service.store import (
-    DuplicateEvent,
     InvalidRecord,
     Store,
     StoreConfig,
@@ -38,7 +37,7 @@ async def test_event_and_state_change_commit_together(db_path: Path) -> None:
         def checkout(conn: sqlite3.Connection) -> int:
             write_security_expected(conn, OWNER, "0000000001", False, now=utc_now())
             seq = store.outbox.next_seq(conn)
-            store.outbox.add(conn, TOPIC, f'{{"seq":{seq}}}'.encode(), event_id)
+            store.outbox.add(conn, TOPIC, f'{{"seq":{seq}}}'.encode(), event_id, seq=seq)
             return seq
 
         assert await store.writer.submit(checkout) == 1
@@ -56,7 +55,8 @@ async def test_failing_state_change_leaves_no_event(db_path: Path) -> None:
     store = await opened(db_path)
     try:
         def checkout_then_fail(conn: sqlite3.Connection) -> None:
-            store.outbox.add(conn, TOPIC, b"{}", str(uuid.uuid4()))
+            store.outbox.add(conn, TOPIC, b"{}", str(uuid.uuid4()),
+                             seq=store.outbox.next_seq(conn))
             write_security_expected(conn, OWNER, "0000000001", False, now=utc_now())
             raise RuntimeError("tag write failed")
 
@@ -74,16 +74,16 @@ async def test_failing_state_change_leaves_no_event(db_path: Path) -> None:
 async def test_failing_event_leaves_no_state_change(db_path: Path) -> None:
     store = await opened(db_path)
     try:
-        event_id = str(uuid.uuid4())
-        await store.writer.submit(lambda conn: store.outbox.add(conn, TOPIC, b"1", event_id))
+        await store.writer.submit(
+            lambda conn: store.outbox.add(conn, TOPIC, b"1", str(uuid.uuid4()), seq=1))
 
         def checkout(conn: sqlite3.Connection) -> None:
             write_security_expected(conn, OWNER, "0000000001", False, now=utc_now())
-            store.outbox.add(conn, TOPIC, b"2", event_id)  # same id: refused
+            store.outbox.add(conn, TOPIC, b"2", str(uuid.uuid4()), seq=1)  # seq reused: refused
 
-        with pytest.raises(DuplicateEvent) as caught:
+        with pytest.raises(InvalidRecord) as caught:
             await store.writer.submit(checkout)
-        assert caught.value.event_id == event_id
+        assert caught.value.field == "seq"
         cached = store.cache.get(OWNER, "0000000001")
         assert cached is not None
         assert cached.security_expected is True
@@ -97,7 +97,7 @@ async def test_seq_order_acknowledgement_and_reopen(db_path: Path) -> None:
     try:
         def emit(conn: sqlite3.Connection) -> int:
             seq = store.outbox.next_seq(conn)
-            store.outbox.add(conn, TOPIC, str(seq).encode(), str(uuid.uuid4()))
+            store.outbox.add(conn, TOPIC, str(seq).encode(), str(uuid.uuid4()), seq=seq)
             return seq
 
         assert [await store.writer.submit(emit) for _ in range(5)] == [1, 2, 3, 4, 5]
@@ -125,7 +125,7 @@ async def test_bad_events_are_refused_with_a_clear_error(db_path: Path) -> None:
         conn = sqlite3.connect(db_path, isolation_level=None)
         try:
             with pytest.raises(StoreError, match="inside a writer operation"):
-                store.outbox.add(conn, TOPIC, b"{}", str(uuid.uuid4()))
+                store.outbox.add(conn, TOPIC, b"{}", str(uuid.uuid4()), seq=1)
         finally:
             conn.close()
         cases = [
@@ -137,8 +137,58 @@ async def test_bad_events_are_refused_with_a_clear_error(db_path: Path) -> None:
         for topic, payload, event_id, field in cases:
             with pytest.raises(InvalidRecord) as caught:
                 await store.writer.submit(
-                    lambda c, t=topic, p=payload, e=event_id: store.outbox.add(c, t, p, e))
+                    lambda c, t=topic, p=payload, e=event_id: store.outbox.add(c, t, p, e, seq=1))
             assert caught.value.field == field
         assert store.outbox.count() == 0
+    finally:
+        await store.close()
+
+
+async def test_seq_outlives_an_emptied_outbox_and_a_reused_rowid(db_path: Path) -> None:
+    store = await opened(db_path)
+
+    def emit(conn: sqlite3.Connection) -> tuple[int, int]:
+        seq = store.outbox.next_seq(conn)
+        return store.outbox.add(conn, TOPIC, str(seq).encode(), str(uuid.uuid4()), seq=seq), seq
+
+    try:
+        first = [await store.writer.submit(emit) for _ in range(3)]
+        assert await store.outbox.delete([row for row, _ in first]) == 3
+        assert store.outbox.count() == 0
+        assert store.outbox.last_seq() == 3
+    finally:
+        await store.close()
+    store = await Store.open(StoreConfig(db_path, max_delay_s=0.01))
+    try:
+        assert store.outbox.last_seq() == 3
+        row, seq = await store.writer.submit(emit)
+        assert (row, seq) == (1, 4)   # the emptied table hands out rowid 1 again; seq goes on
+        assert [await store.writer.submit(emit) for _ in range(2)] == [(2, 5), (3, 6)]
+        assert await store.outbox.delete([1]) == 1    # the oldest only: the newest keeps 6
+        assert store.outbox.last_seq() == 6
+    finally:
+        await store.close()
+
+
+async def test_a_commit_that_queues_an_event_writes_one_page(db_path: Path) -> None:
+    """The outbox's share of the bytes written per event (docs/storage-writes.md): one WAL
+    frame, the table's last leaf; no event-id index leaf and no seq counter page."""
+    store = await opened(db_path)
+    try:
+        def emit(conn: sqlite3.Connection) -> None:
+            seq = store.outbox.next_seq(conn)
+            store.outbox.add(conn, TOPIC, str(seq).encode(), str(uuid.uuid4()), seq=seq)
+
+        await store.writer.submit(emit)   # the table's first leaf exists from now on
+        other = sqlite3.connect(db_path)
+        try:
+            page_size = other.execute("PRAGMA page_size").fetchone()[0]
+            assert other.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0] == 0
+        finally:
+            other.close()
+        wal = db_path.with_name(db_path.name + "-wal")
+        assert wal.stat().st_size == 0
+        await store.writer.submit(emit, commit_now=True)
+        assert wal.stat().st_size == 32 + (24 + page_size)   # WAL header + one frame
     finally:
         await store.close()

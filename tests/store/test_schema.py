@@ -154,3 +154,23 @@ def count(path: Path, table: str) -> int:
         return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
     finally:
         conn.close()
+
+
+async def test_upgrade_to_version_5_keeps_queued_events_and_their_seq(db_path: Path) -> None:
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    try:
+        migrate(conn, target=4)
+        conn.executemany(
+            "INSERT INTO outbox (event_id, topic, payload, created_at) VALUES (?, 't', ?, 'x')",
+            [("018f0000-0000-7000-8000-000000000001", b"6"),
+             ("018f0000-0000-7000-8000-000000000002", b"7")])
+        conn.execute("INSERT INTO sync_state VALUES ('events.last_seq', 7)")
+    finally:
+        conn.close()
+    store = await Store.open(StoreConfig(db_path, max_delay_s=0.01))
+    try:
+        assert [e.payload for e in store.outbox.peek(10)] == [b"6", b"7"]
+        assert store.outbox.last_seq() == 7
+        assert await store.writer.submit(store.outbox.next_seq) == 8
+    finally:
+        await store.close()
