@@ -131,6 +131,8 @@ class SyncComponent(Protocol):
 
     def wake_outbox(self) -> None: ...
 
+    def outbox_acknowledged(self) -> int: ...
+
     async def publish_device_state(self, dev: str, state: dict[str, object]) -> None: ...
 
 
@@ -490,7 +492,9 @@ class Daemon:
             return StoreSnapshot(False, age, None, 0, 0, 0, 0, self._probes, "not open")
         counters = store.writer.counters
         try:
-            backlog: int | None = store.outbox.count()
+            # Acknowledged rows wait for a deferred DELETE: sent, so not backlog.
+            sent = self.sync.outbox_acknowledged() if self.sync is not None else 0
+            backlog: int | None = max(0, store.outbox.count() - sent)
         except StoreError:
             backlog = None
         return StoreSnapshot(

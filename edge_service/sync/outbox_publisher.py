@@ -3,10 +3,17 @@
 
     wait connected -> peek the oldest events -> publish them in outbox order, at most
     ``window`` unacknowledged -> each acknowledged prefix is deleted (one writer operation
-    per ``DELETE_BATCH``) -> again; empty outbox: sleep until ``wake()``
+    per ``DELETE_BATCH``) -> again; empty outbox: sleep until ``wake()``, deleting what was
+    acknowledged once the oldest of it is ``DELETE_AFTER_S`` old
 
 - At least once: an event is deleted only after its PUBACK, so a crash or a disconnect after
   the PUBACK but before the delete publishes it again; consumers de-duplicate by ``id``.
+- Deletes are deferred: at a steady trickle (a gate, a kiosk) a DELETE per acknowledged
+  event is one more commit per event, as many bytes on the SD card as the event's own
+  (docs/storage-writes.md). Acknowledged rows wait for ``DELETE_BATCH`` more, for
+  ``DELETE_AFTER_S``, for a disconnect or for ``run()`` to end; meanwhile peeks start after
+  them, so they are not published twice. The cost: after a crash, up to ``DELETE_AFTER_S``
+  of acknowledged events are published again (de-duplicated by consumers, as above).
 - In order: events go out in outbox order on one connection. After a disconnect everything not
   yet acknowledged is published again from the oldest, so a consumer may see a repeat of a
   recent event, but the first arrival of each event is in ``seq`` order.
@@ -21,6 +28,7 @@ Not responsible for: creating events (``events.record_event``), the connection (
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import deque
 from dataclasses import dataclass
@@ -47,6 +55,8 @@ YIELD_EVERY = 8
 """Publishes between two turns of the event loop. Awaiting a PUBACK that already came does
 not yield, so after a burst of PUBACKs this task would publish a whole window (100) in one
 step, ~5 ms of loop time in which a gate's reader response waits (``bench/gate.py``)."""
+DELETE_AFTER_S = 30.0
+"""How long acknowledged events may wait for their DELETE once the outbox is drained."""
 STORE_RETRY_S = 1.0
 """Pause after a store error (the writer is busy or closing) before reading the outbox again."""
 
@@ -64,20 +74,25 @@ class OutboxPublisher:
     """See the module docstring. ``run()`` until cancelled."""
 
     def __init__(self, outbox: Outbox, client: MqttClient, *, window: int = WINDOW,
-                 peek_batch: int = PEEK_BATCH, delete_batch: int = DELETE_BATCH) -> None:
-        if window < 1 or peek_batch < window or delete_batch < 1:
-            raise ValueError("need window >= 1, peek_batch >= window, delete_batch >= 1")
+                 peek_batch: int = PEEK_BATCH, delete_batch: int = DELETE_BATCH,
+                 delete_after_s: float = DELETE_AFTER_S) -> None:
+        if window < 1 or peek_batch < window or delete_batch < 1 or delete_after_s < 0:
+            raise ValueError("need window >= 1, peek_batch >= window, delete_batch >= 1, "
+                             "delete_after_s >= 0")
         self.outbox = outbox
         self.client = client
         self.window = window
         self.peek_batch = peek_batch
         self.delete_batch = delete_batch
+        self.delete_after_s = delete_after_s
         self.counters = PublisherCounters()
         self.central_online = True
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._deleting: deque[tuple[int, asyncio.Task[None]]] = deque()
         self._undeleted: list[int] = []
+        self._undeleted_since = 0.0   # loop time of the oldest id in _undeleted
+        self._acknowledged_to = 0     # outbox ids up to here are acknowledged (while undeleted)
 
     def wake(self) -> None:
         """Something was committed to the outbox (or the link came back): look again."""
@@ -89,8 +104,15 @@ class OutboxPublisher:
             self.wake()
 
     async def wait_idle(self) -> None:
-        """Until the outbox was found empty (after the last ``wake``)."""
+        """Until every queued event was found acknowledged (after the last ``wake``); their
+        DELETEs may still be deferred (``acknowledged_undeleted``)."""
         await self._idle.wait()
+
+    @property
+    def acknowledged_undeleted(self) -> int:
+        """Rows still in the outbox whose events the broker acknowledged (DELETE deferred or
+        on its way): a backlog figure subtracts them."""
+        return self._rows_not_deleted()
 
     async def run(self) -> None:
         try:
@@ -98,7 +120,7 @@ class OutboxPublisher:
                 await self.client.wait_connected()
                 if not self.central_online:
                     self._wake.clear()
-                    await self._wake.wait()
+                    await self._wait_woken()
                     continue
                 self._wake.clear()
                 try:
@@ -112,24 +134,53 @@ class OutboxPublisher:
                     continue
                 if drained:
                     self._idle.set()
-                    await self._wake.wait()
+                    await self._wait_woken()
                     self._idle.clear()
         finally:
-            if self._deleting:
-                await asyncio.wait([task for _, task in self._deleting])
+            await self._delete_at_exit()
+
+    async def _wait_woken(self) -> None:
+        """Until ``wake()``; acknowledged rows are deleted when their time comes meanwhile."""
+        while self._undeleted:
+            due = self._undeleted_since + self.delete_after_s
+            remaining = due - asyncio.get_running_loop().time()
+            if remaining > 0:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(remaining):
+                        await self._wake.wait()
+                        return
+            try:
+                await self._flush_deletes()
+            except StoreError as exc:
+                logger.warning("outbox: acknowledged events not deleted: %s; retrying", exc)
+                self._undeleted_since = asyncio.get_running_loop().time()
+        await self._wake.wait()
+
+    async def _delete_at_exit(self) -> None:
+        """Best effort: what is left is published again at the next start."""
+        try:
+            await self._flush_deletes()
+        except StoreError as exc:
+            logger.info("outbox: %d acknowledged events not deleted at exit (%s); they are "
+                        "published again at the next start", self._rows_not_deleted(), exc)
 
     async def _drain(self) -> bool:
-        """Publish until the outbox is empty (True) or the link drops (NotConnected)."""
-        high_water = 0   # outbox ids up to here are acknowledged (maybe not deleted yet)
+        """Publish until every queued event is acknowledged (True) or the link drops
+        (NotConnected)."""
         while True:
             # Acknowledged rows may still await their DELETE: the peek starts after them (a
             # rowid range scan; reading past them cost the gate's alarm path milliseconds of
             # event-loop time per peek while a backlog drained).
-            entries = self.outbox.peek(self.peek_batch, after=high_water)
-            if not entries:
+            entries = self.outbox.peek(self.peek_batch, after=self._acknowledged_to)
+            if entries:
+                last = await self._publish_in_order(entries)
+                self._acknowledged_to = last or self._acknowledged_to
+                continue
+            if not self._undeleted:
+                # Every acknowledged row may be gone: the table may have been empty, and
+                # SQLite then hands out rowid 1 again, below ``_acknowledged_to``.
                 await self._flush_deletes()
-                return True
-            high_water = await self._publish_in_order(entries) or high_water
+            return True
 
     async def _publish_in_order(self, entries: list[OutboxEntry]) -> int | None:
         """Publish ``entries`` with at most ``window`` in flight; the last acknowledged id."""
@@ -168,6 +219,8 @@ class OutboxPublisher:
             self.counters.refused += 1
             logger.warning("outbox event %s dropped: %s", entry.event_id, exc)
         self.counters.acknowledged += 1
+        if not self._undeleted:
+            self._undeleted_since = asyncio.get_running_loop().time()
         self._undeleted.append(entry.id)
         if len(self._undeleted) >= self.delete_batch:
             ids, self._undeleted = self._undeleted, []
@@ -184,12 +237,18 @@ class OutboxPublisher:
         self.counters.deleted += await self.outbox.delete(ids)
 
     async def _flush_deletes(self) -> None:
-        """Delete every acknowledged id and wait for the DELETEs to commit."""
+        """Delete every acknowledged id and wait for the DELETEs to commit; the next peek
+        starts from the oldest row (nothing acknowledged is left in the table)."""
         while self._deleting:
             await self._deleting.popleft()[1]
         ids, self._undeleted = self._undeleted, []
         if ids:
-            await self._delete(ids)
+            try:
+                await self._delete(ids)
+            except BaseException:
+                self._undeleted = ids + self._undeleted   # still acknowledged, still there
+                raise
+        self._acknowledged_to = 0
 
 
 def _retrieve(future: asyncio.Future[None]) -> None:

@@ -254,6 +254,10 @@ class MqttSync:
         if self.publisher is not None:
             self.publisher.wake()
 
+    def outbox_acknowledged(self) -> int:
+        """Outbox rows the broker has acknowledged whose DELETE is deferred or on its way."""
+        return self.publisher.acknowledged_undeleted if self.publisher is not None else 0
+
     async def publish_device_state(self, dev: str, state: dict[str, object]) -> None:
         """Remember the device's state and publish it retained (now, or at the next connect)."""
         n = self.node
