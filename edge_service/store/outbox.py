@@ -10,9 +10,9 @@ Contract (reference §1.4, DESIGN "Central sync"):
   stores it in the event's row; ``add`` refuses a seq that is not above every seq handed out
   before, so committed events' seqs are gap-free when each ``next_seq`` is followed by its
   ``add``, and are never reused. The last seq lives in the newest row; ``delete`` copies it
-  to ``sync_state`` (in the DELETE's transaction) before rows go, so an emptied outbox still
-  knows it. Why not a counter in ``sync_state`` bumped per event: that is one more page in
-  the WAL per commit (docs/storage-writes.md).
+  to ``sync_state`` (in the DELETE's transaction) before rows go, so an emptied outbox, or
+  one whose newest rows went first, still knows it. Why not a counter in ``sync_state``
+  bumped per event: that is one more page in the WAL per commit (docs/storage-writes.md).
 - ``peek(limit)`` returns the oldest events in publish order (rowid); ``mark_attempted`` counts a
   publish that was not acknowledged; ``delete(ids)`` removes events once acknowledged (a batch
   DELETE, not a ``sent`` flag: a flag doubles the writes, reference §2.5). Delivery is therefore
@@ -120,7 +120,7 @@ class Outbox:
         def delete(conn: sqlite3.Connection) -> int:
             # The newest row may be among them: its seq must outlive it.
             last = _last_seq(conn)
-            if last and last != read_int(conn, EVENT_SEQ):
+            if last and last != read_int(conn, EVENT_SEQ):   # the page only when it changes
                 write_state(conn, EVENT_SEQ, last)
             cursor = conn.executemany("DELETE FROM outbox WHERE id = ?", [(k,) for k in keys])
             return max(cursor.rowcount, 0)
@@ -146,12 +146,11 @@ class Outbox:
 
 
 def _last_seq(conn: sqlite3.Connection) -> int:
-    """The last seq handed out: the newest row's, else the one ``sync_state`` kept; 0 before
-    the first event."""
+    """The last seq handed out: the newest row's or the one ``sync_state`` kept, whichever is
+    higher (a row older than a deleted one can be the newest left); 0 before the first event."""
     row = conn.execute(_NEWEST_SEQ_SQL).fetchone()
-    if row is not None and isinstance(row[0], int):
-        return row[0]
-    return read_int(conn, EVENT_SEQ) or 0
+    newest = row[0] if row is not None and isinstance(row[0], int) else 0
+    return max(newest, read_int(conn, EVENT_SEQ) or 0)
 
 
 def _require_transaction(conn: sqlite3.Connection, what: str) -> None:

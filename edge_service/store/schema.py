@@ -16,10 +16,12 @@ Tables (all keys in the library's words):
                  b-tree descent instead of index + table (measured ~20% faster, 1M rows).
     tag_uids     uid -> owner_institution, primary_item_id, last_seen, last_afi, last_eas.
                  No foreign key to items: foreign libraries' tags are observed too.
-    outbox       id (rowid = publish order), event_id UNIQUE, topic, payload, created_at,
-                 attempts. No AUTOINCREMENT: consumers de-duplicate by event_id, and a
-                 reused rowid after the queue empties still sorts after everything queued.
-    sync_state   key -> value: delta seq, snapshot progress, the node's event seq counter.
+    outbox       id (rowid = publish order), event_id (UNIQUE until v5), topic, payload,
+                 created_at, attempts. No AUTOINCREMENT: consumers de-duplicate by event_id,
+                 and a reused rowid after the queue empties still sorts after everything
+                 queued (the publisher's peek mark is reset when it empties the table).
+    sync_state   key -> value: delta seq, snapshot progress, the node's event seq counter
+                 (from v5 written when events are deleted; the newest row holds the last).
     journal      (v2) security transactions: id, kind, state, data (JSON), created/updated/ended.
     journal_patron (v2) the patron identifier a running transaction needs, nothing else.
                  A trigger deletes it when the journal row gets ``ended_at``, and refuses new

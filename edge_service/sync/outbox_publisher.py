@@ -11,9 +11,12 @@
 - Deletes are deferred: at a steady trickle (a gate, a kiosk) a DELETE per acknowledged
   event is one more commit per event, as many bytes on the SD card as the event's own
   (docs/storage-writes.md). Acknowledged rows wait for ``DELETE_BATCH`` more, for
-  ``DELETE_AFTER_S``, for a disconnect or for ``run()`` to end; meanwhile peeks start after
-  them, so they are not published twice. The cost: after a crash, up to ``DELETE_AFTER_S``
-  of acknowledged events are published again (de-duplicated by consumers, as above).
+  ``DELETE_AFTER_S``, for a disconnect met while publishing, or for ``run()`` to end;
+  meanwhile peeks start after them, so they are not published twice. The newest of them
+  stays until the last of these: while it is in the table no new row can get an id below
+  the peek's start (SQLite reuses rowid 1 only in an emptied table). The cost: after a
+  crash, up to ``DELETE_AFTER_S`` of acknowledged events are published again (de-duplicated
+  by consumers, as above).
 - In order: events go out in outbox order on one connection. After a disconnect everything not
   yet acknowledged is published again from the oldest, so a consumer may see a repeat of a
   recent event, but the first arrival of each event is in ``seq`` order.
@@ -173,43 +176,49 @@ class OutboxPublisher:
             # event-loop time per peek while a backlog drained).
             entries = self.outbox.peek(self.peek_batch, after=self._acknowledged_to)
             if entries:
-                last = await self._publish_in_order(entries)
-                self._acknowledged_to = last or self._acknowledged_to
+                await self._publish_in_order(entries)
                 continue
-            if not self._undeleted:
-                # Every acknowledged row may be gone: the table may have been empty, and
-                # SQLite then hands out rowid 1 again, below ``_acknowledged_to``.
-                await self._flush_deletes()
-            return True
+            if self._undeleted:
+                return True
+            # Nothing is held back (the last acknowledged row was handed to a batch DELETE):
+            # every acknowledged row may be gone, and an emptied table hands out rowid 1 again,
+            # below the mark. Delete the rest, then look once more from the oldest row.
+            looked_from_oldest = not self._acknowledged_to
+            await self._flush_deletes()
+            if looked_from_oldest:
+                return True
 
-    async def _publish_in_order(self, entries: list[OutboxEntry]) -> int | None:
-        """Publish ``entries`` with at most ``window`` in flight; the last acknowledged id."""
+    async def _publish_in_order(self, entries: list[OutboxEntry]) -> None:
+        """Publish ``entries`` with at most ``window`` in flight, in order."""
         in_flight: deque[tuple[OutboxEntry, asyncio.Future[None]]] = deque()
-        last: int | None = None
         try:
             for count, entry in enumerate(entries, 1):
                 if len(in_flight) >= self.window:
-                    last = await self._settle_oldest(in_flight)
+                    await self._settle_oldest(in_flight)
                 in_flight.append((entry, self.client.publish_nowait(entry.topic, entry.payload)))
                 self.counters.published += 1
                 if count % YIELD_EVERY == 0:
                     await asyncio.sleep(0)
             while in_flight:
-                last = await self._settle_oldest(in_flight)
-        except NotConnected:
-            # Failed by the disconnect, now or (its hop still queued) in a moment: retrieved,
-            # so that asyncio does not log each as an error nobody handled.
+                await self._settle_oldest(in_flight)
+        except BaseException as exc:
+            # Failed by a disconnect, now or (its hop still queued) in a moment, or left behind
+            # by a store error: retrieved, so that asyncio does not log each as an error nobody
+            # handled.
             for _, future in in_flight:
                 if future.done():
                     _retrieve(future)
                 else:
                     future.add_done_callback(_retrieve)
-            await self._flush_deletes()
+            if isinstance(exc, NotConnected):
+                try:
+                    await self._flush_deletes()
+                except StoreError as store_exc:   # kept; deleted at the next flush
+                    logger.info("outbox: acknowledged events not deleted yet: %s", store_exc)
             raise
-        return last
 
     async def _settle_oldest(
-            self, in_flight: deque[tuple[OutboxEntry, asyncio.Future[None]]]) -> int:
+            self, in_flight: deque[tuple[OutboxEntry, asyncio.Future[None]]]) -> None:
         entry, future = in_flight.popleft()
         try:
             await future
@@ -222,19 +231,30 @@ class OutboxPublisher:
         if not self._undeleted:
             self._undeleted_since = asyncio.get_running_loop().time()
         self._undeleted.append(entry.id)
-        if len(self._undeleted) >= self.delete_batch:
-            ids, self._undeleted = self._undeleted, []
+        self._acknowledged_to = entry.id
+        if len(self._undeleted) > self.delete_batch:
+            # The newest acknowledged row is held back: while it is in the table, every new
+            # row's id is above the mark (only _flush_deletes deletes it, and resets the mark).
+            ids, self._undeleted = self._undeleted[:-1], self._undeleted[-1:]
+            self._undeleted_since = asyncio.get_running_loop().time()
             self._deleting.append(
-                (len(ids), asyncio.create_task(self._delete(ids), name="outbox delete")))
+                (len(ids), asyncio.create_task(self._delete_batch(ids), name="outbox delete")))
             while self._rows_not_deleted() > MAX_UNDELETED:
                 await self._deleting.popleft()[1]
-        return entry.id
 
     def _rows_not_deleted(self) -> int:
-        return len(self._undeleted) + sum(rows for rows, _ in self._deleting)
+        return len(self._undeleted) + sum(rows for rows, task in self._deleting
+                                          if not task.done())
 
     async def _delete(self, ids: list[int]) -> None:
         self.counters.deleted += await self.outbox.delete(ids)
+
+    async def _delete_batch(self, ids: list[int]) -> None:
+        try:
+            await self._delete(ids)
+        except BaseException:
+            self._undeleted[:0] = ids   # still acknowledged, still there: deleted later
+            raise
 
     async def _flush_deletes(self) -> None:
         """Delete every acknowledged id and wait for the DELETEs to commit; the next peek

@@ -192,3 +192,19 @@ async def test_a_commit_that_queues_an_event_writes_one_page(db_path: Path) -> N
         assert wal.stat().st_size == 32 + (24 + page_size)   # WAL header + one frame
     finally:
         await store.close()
+
+
+async def test_seq_is_not_reused_when_the_newest_rows_go_first(db_path: Path) -> None:
+    store = await opened(db_path)
+    try:
+        def emit(conn: sqlite3.Connection) -> int:
+            seq = store.outbox.next_seq(conn)
+            return store.outbox.add(conn, TOPIC, str(seq).encode(), str(uuid.uuid4()), seq=seq)
+
+        rows = [await store.writer.submit(emit) for _ in range(4)]
+        assert await store.outbox.delete(rows[2:]) == 2   # an older DELETE failed meanwhile
+        assert store.outbox.last_seq() == 4
+        await store.writer.submit(emit)
+        assert [e.payload for e in store.outbox.peek(10)] == [b"1", b"2", b"5"]
+    finally:
+        await store.close()

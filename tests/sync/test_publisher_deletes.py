@@ -2,15 +2,19 @@
 """The outbox publisher defers the DELETE of acknowledged events (one commit per event at a
 trickle is what it saves, docs/storage-writes.md): acknowledged rows stay until their time,
 are never published twice meanwhile, go when the time comes or when the publisher stops,
-and an outbox emptied by them (SQLite then reuses rowid 1) still has its next event found.
+an outbox emptied by them (SQLite then reuses rowid 1) still has its next event found, and a
+DELETE that fails loses nothing and makes no seq come twice.
 Real store file, real mosquitto, a real subscriber counting what arrives."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from pathlib import Path
 
-from edge_service.store import Store, StoreConfig
+import pytest
+
+from edge_service.store import Store, StoreConfig, StoreError
 from edge_service.sync import OutboxPublisher
 from protocols.contract import event_topic
 from tests.sync.broker import Mosquitto
@@ -75,3 +79,39 @@ async def test_stopping_deletes_what_was_acknowledged(tmp_path: Path, broker: Mo
         await asyncio.wait([running])
         assert store.outbox.count() == 0
         assert store.outbox.last_seq() == 4
+
+
+async def test_a_failed_batch_delete_loses_nothing_and_reuses_no_seq(
+        tmp_path: Path, broker: Mosquitto, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with await Store.open(StoreConfig(tmp_path / "edge.db", max_delay_s=0.01)) as store, \
+            client(broker.port, "central", EVENTS) as (_, seen), \
+            client(broker.port, "node") as (node_client, _):
+        delete = store.outbox.delete
+        failures = [StoreError("injected: disk I/O error, rolled back")]
+
+        async def failing_once(ids: Iterable[int]) -> int:
+            if failures:
+                raise failures.pop()
+            return await delete(ids)
+
+        monkeypatch.setattr(store.outbox, "delete", failing_once)
+        publisher = OutboxPublisher(store.outbox, node_client, window=2, peek_batch=2,
+                                    delete_batch=2, delete_after_s=1.0)
+        running = asyncio.create_task(publisher.run())
+        try:
+            await _produce(store, publisher, 0, 4)     # the first batch DELETE fails
+            await _arrived(seen, 4)
+            await _produce(store, publisher, 4, 1)
+            await _arrived(seen, 5)
+            async with asyncio.timeout(5):
+                while store.outbox.count():
+                    await asyncio.sleep(0.05)
+            await _produce(store, publisher, 5, 1)
+            await _arrived(seen, 6)
+        finally:
+            running.cancel()
+            await asyncio.wait([running])
+        await asyncio.sleep(0.3)
+    assert not failures
+    assert [e.seq for e in seen.events] == [1, 2, 3, 4, 5, 6]
+    assert seen.duplicates == 0
