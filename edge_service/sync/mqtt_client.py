@@ -154,6 +154,8 @@ class _Connection:
     closed: asyncio.Future[str]
     pending: dict[int, tuple[str, asyncio.Future[None]]] = field(default_factory=dict)
     keepalive: asyncio.Task[None] | None = None
+    attached: bool = False
+    """Driven by the event loop (``_attach``); before that, a worker thread is connecting it."""
 
 
 def _properties(packet_type: int) -> Any:
@@ -240,6 +242,8 @@ class MqttClient:
         self._connection = conn
         try:
             await asyncio.to_thread(self._blocking_connect, client)   # DNS, TCP, TLS, CONNECT
+            if self._stopping.is_set():
+                return   # close() came while connecting: the finally says DISCONNECT
             if client.socket() is None and conn.connack.done():
                 await conn.connack   # closed while connecting: raises the reason it gave
             self._attach(conn, loop)
@@ -262,6 +266,8 @@ class MqttClient:
             self._connection = None
             self._detach(conn, loop)
             self._shutdown_client(client)
+            if not conn.closed.done():
+                conn.closed.set_result("closed")
             # A refused connection leaves its error in conn.connack, and the error's traceback
             # holds this frame: without these names the cycle no longer reaches the client.
             del conn, client
@@ -318,6 +324,7 @@ class MqttClient:
                 housekeeping()
 
         conn.keepalive = loop.create_task(keepalive(), name="mqtt keepalive")
+        conn.attached = True
 
     @staticmethod
     def _unwatch(loop: asyncio.AbstractEventLoop, sock: Any) -> None:
@@ -401,11 +408,16 @@ class MqttClient:
                 logger.exception("MQTT on-connect hook %r failed", hook)
 
     async def close(self) -> None:
-        """Disconnect cleanly (no will is sent) and end ``run()``."""
+        """Disconnect cleanly (no will is sent) and end ``run()``.
+
+        While a worker thread is still connecting (DNS, TCP, TLS) the client is left to it:
+        paho is not thread-safe, and ``_connect_once`` sends the DISCONNECT itself once the
+        connect returns."""
         self._stopping.set()
         conn = self._connection
         if conn is not None and not conn.closed.done():
-            conn.client.disconnect()
+            if conn.attached:
+                conn.client.disconnect()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(conn.closed), CONNACK_TIMEOUT_S)
 

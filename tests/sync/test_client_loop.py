@@ -1,16 +1,21 @@
 # SPDX-License-Identifier: Apache-2.0
 """paho driven by the event loop (edge_service.sync.mqtt_client, Threading): no thread of its
 own, and its housekeeping still runs, against a real mosquitto: an idle connection is kept
-alive by PINGREQs, and a broker that stops answering is noticed by the missing PINGRESP."""
+alive by PINGREQs, a broker that stops answering is noticed by the missing PINGRESP, and
+``close()`` during a connect leaves the client to the thread connecting it."""
 
 from __future__ import annotations
 
 import asyncio
 import signal
 import threading
+from typing import Any
 
+import pytest
+
+from edge_service.sync.mqtt_client import ClientSettings, MqttClient, Will
 from tests.sync.broker import Mosquitto
-from tests.sync.helpers import client
+from tests.sync.helpers import FAST_BACKOFF, client
 
 TOPIC = "lib/v1/DK-718500/DK-718501/loop-test/evt/x"
 
@@ -51,3 +56,41 @@ async def test_a_broker_that_stops_answering_is_noticed(broker: Mosquitto) -> No
         await mqtt.publish(TOPIC, b"back")
         await collector.wait_for(lambda: any(m.payload == b"back" for m in collector.others))
         assert mqtt.counters.connects >= 2
+
+
+async def test_close_while_connecting_leaves_paho_to_the_connecting_thread(
+        broker: Mosquitto, monkeypatch: pytest.MonkeyPatch) -> None:
+    """paho is not thread-safe: ``close()`` during the worker thread's blocking connect must
+    not call into the same client; the connect ends with a clean DISCONNECT (no will)."""
+    will = Will(topic=f"{TOPIC}-will", payload=b"gone", retain=False)
+    mqtt = MqttClient(ClientSettings(host="127.0.0.1", port=broker.port,
+                                     client_id="closing-test", will=will, **FAST_BACKOFF))
+    entered, release = threading.Event(), threading.Event()
+    connect = mqtt._blocking_connect
+    disconnects_while_connecting: list[bool] = []
+
+    def slow_connect(paho_client: Any) -> None:   # a slow DNS/TCP/TLS, made to order
+        disconnect = paho_client.disconnect
+
+        def watched(*args: Any, **kwargs: Any) -> Any:
+            disconnects_while_connecting.append(not release.is_set())
+            return disconnect(*args, **kwargs)
+
+        paho_client.disconnect = watched
+        entered.set()
+        release.wait(10)
+        connect(paho_client)
+
+    monkeypatch.setattr(mqtt, "_blocking_connect", slow_connect)
+    async with client(broker.port, "watcher", will.topic) as (_, collector):
+        running = asyncio.create_task(mqtt.run())
+        assert await asyncio.to_thread(entered.wait, 10)
+        closing = asyncio.create_task(mqtt.close())
+        await asyncio.sleep(0.2)
+        release.set()
+        async with asyncio.timeout(5):
+            await closing
+            await running
+        await asyncio.sleep(0.5)   # a will would have come by now
+    assert disconnects_while_connecting == [False]
+    assert collector.others == []
