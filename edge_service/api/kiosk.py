@@ -31,7 +31,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from edge_service.api.auth import require
-from edge_service.api.errors import error_responses
+from edge_service.api.errors import ApiError, error_responses
 from edge_service.api.tokens import Principal
 from edge_service.circulation import ItemKey
 from edge_service.workflows import WorkflowError
@@ -41,7 +41,8 @@ from edge_service.workflows.selfcheck import SelfCheck
 __all__ = ["kiosk_router"]
 
 EXCEPTION_STATES = ("replay_rejected", "rolled_back", "rollback_pending", "needs_staff")
-KIOSK = Query(max_length=64, description="the pad reader's name (default: the first)")
+KIOSK = Query(max_length=64, description="the pad reader's name (default: the pad a kiosk "
+                                         "token is bound to, else the first)")
 KioskRole = Annotated[Principal | None, Depends(require("kiosk"))]
 PadRole = Annotated[Principal | None, Depends(require("kiosk", "staff"))]
 StaffRole = Annotated[Principal | None, Depends(require("staff"))]
@@ -191,7 +192,14 @@ class Exceptions(BaseModel):
     exceptions: list[JournalException]
 
 
-def _kiosk(view: WorkflowsView, name: str | None) -> SelfCheck:
+def _kiosk(view: WorkflowsView, name: str | None, who: Principal | None) -> SelfCheck:
+    """The self-check of pad ``name`` (None: the token's pad, else the box's first)."""
+    bound = who.pad if who is not None and who.role == "kiosk" else None
+    if bound is not None:
+        if name is not None and name != bound:
+            raise ApiError(403, "other_pad", f"this kiosk token acts on pad {bound!r} only, "
+                                             f"not on {name!r}")
+        name = bound
     workflows = view.workflows
     kiosk = workflows.kiosk(name) if workflows is not None else None
     if kiosk is None:
@@ -204,21 +212,21 @@ def kiosk_router(view: WorkflowsView) -> APIRouter:
     router = APIRouter(tags=["self-check"], responses=error_responses(401, 403, 500))
 
     @router.get("/api/v1/pad", response_model=Pad, responses=error_responses(404))
-    async def pad(_: PadRole,
+    async def pad(who: PadRole,
                   kiosk: KioskName = None) -> dict[str, Any]:
         """What is on the pad now, grouped into items (sets together), and the open session."""
-        selfcheck = _kiosk(view, kiosk)
+        selfcheck = _kiosk(view, kiosk, who)
         session = selfcheck.session
         return {**selfcheck.pad_json(),
                 "session": session.public_json() if session is not None else None}
 
     @router.post("/api/v1/pad/end-session", response_model=PadEnded,
                  responses=error_responses(404))
-    async def end_pad_session(_: KioskRole, kiosk: KioskName = None) -> dict[str, Any]:
+    async def end_pad_session(who: KioskRole, kiosk: KioskName = None) -> dict[str, Any]:
         """End the session open on this pad, if any, without its id: for a kiosk page that
         starts afresh (reloaded, its browser restarted) and finds a visit it can no longer
         name. Nothing of the session is answered (its receipt needs the id)."""
-        selfcheck = _kiosk(view, kiosk)
+        selfcheck = _kiosk(view, kiosk, who)
         session = selfcheck.session
         if session is None or not session.open:
             return {"ended": None}
@@ -227,72 +235,72 @@ def kiosk_router(view: WorkflowsView) -> APIRouter:
 
     @router.post("/api/v1/sessions", response_model=Session, status_code=201,
                  responses=error_responses(400, 404, 409, 422, 403, 503))
-    async def open_session(body: SessionRequest, _: KioskRole,
+    async def open_session(body: SessionRequest, who: KioskRole,
                            kiosk: KioskName = None) -> dict[str, Any]:
         """Open a session: the ILS checks the card (and PIN) for check-out; check-in needs
         none. 409 while another session is open on this pad."""
-        session = await _kiosk(view, kiosk).open_session(body.patron, body.pin, body.mode)
+        session = await _kiosk(view, kiosk, who).open_session(body.patron, body.pin, body.mode)
         return session.to_json()
 
     @router.get("/api/v1/sessions/{session_id}", response_model=Session,
                 responses=error_responses(404))
-    async def get_session(session_id: str, _: KioskRole,
+    async def get_session(session_id: str, who: KioskRole,
                           kiosk: KioskName = None) -> dict[str, Any]:
-        return _kiosk(view, kiosk).get_session(session_id).to_json()
+        return _kiosk(view, kiosk, who).get_session(session_id).to_json()
 
     @router.post("/api/v1/sessions/{session_id}/activity", response_model=Session,
                  responses=error_responses(400, 404))
-    async def activity(session_id: str, _: KioskRole,
+    async def activity(session_id: str, who: KioskRole,
                        kiosk: KioskName = None) -> dict[str, Any]:
         """The patron is still at the kiosk (a touch on the screen): restarts the timeout."""
-        selfcheck = _kiosk(view, kiosk)
+        selfcheck = _kiosk(view, kiosk, who)
         selfcheck.touch(session_id)
         return selfcheck.get_session(session_id).to_json()
 
     @router.post("/api/v1/sessions/{session_id}/renew", response_model=Renewal,
                  responses=error_responses(400, 404, 409, 422, 503))
     async def renew(session_id: str, body: RenewRequest,
-                    _: KioskRole,
+                    who: KioskRole,
                     kiosk: KioskName = None) -> dict[str, Any]:
         """Renew one of the patron's loans (from the account view or a receipt)."""
         key = ItemKey(body.owner_institution, body.primary_item_id)
-        return await _kiosk(view, kiosk).renew(session_id, key)
+        return await _kiosk(view, kiosk, who).renew(session_id, key)
 
     @router.get("/api/v1/sessions/{session_id}/account", response_model=Account,
                 responses=error_responses(403, 404, 409, 422, 503))
-    async def account(session_id: str, _: KioskRole,
+    async def account(session_id: str, who: KioskRole,
                       kiosk: KioskName = None) -> dict[str, Any]:
         """The patron's loans for the account view: the first 50 the ILS lists, each with
         title, due date and whether it is overdue; renew one with ``POST .../renew``. 409
         ``no_session`` unless the session is an open check-out session; 503
         ``ils_unreachable`` off-line or when the ILS does not answer; 403 ``patron_refused``
         when the ILS no longer accepts the card."""
-        return await _kiosk(view, kiosk).account(session_id)
+        return await _kiosk(view, kiosk, who).account(session_id)
 
     @router.post("/api/v1/sessions/{session_id}/end", response_model=Receipt,
                  responses=error_responses(400, 404))
-    async def end(session_id: str, _: KioskRole,
+    async def end(session_id: str, who: KioskRole,
                   kiosk: KioskName = None) -> dict[str, Any]:
         """End the session (waits for items in progress; undoes what could not be finished)
         and answer its receipt."""
-        selfcheck = _kiosk(view, kiosk)
+        selfcheck = _kiosk(view, kiosk, who)
         session = await selfcheck.end_session(session_id, "patron")
         return session.receipt(selfcheck.library.isil or "Library")
 
     @router.get("/api/v1/sessions/{session_id}/receipt", response_model=Receipt,
                 responses=error_responses(404))
-    async def receipt(session_id: str, _: KioskRole,
+    async def receipt(session_id: str, who: KioskRole,
                       kiosk: KioskName = None) -> dict[str, Any]:
-        selfcheck = _kiosk(view, kiosk)
+        selfcheck = _kiosk(view, kiosk, who)
         return selfcheck.get_session(session_id).receipt(selfcheck.library.isil or "Library")
 
     @router.get("/api/v1/exceptions", response_model=Exceptions,
                 responses=error_responses(404, 503))
-    async def exceptions(_: StaffRole,
+    async def exceptions(who: StaffRole,
                          limit: Annotated[int, Query(ge=1, le=500)] = 100,
                          kiosk: KioskName = None) -> dict[str, Any]:
         """The exception queue: transactions staff must look at, newest first."""
-        entries = _kiosk(view, kiosk).store.journal.in_states(EXCEPTION_STATES, limit=limit)
+        entries = _kiosk(view, kiosk, who).store.journal.in_states(EXCEPTION_STATES, limit=limit)
         return {"exceptions": [
             {"id": e.id, "kind": e.kind, "state": e.state,
              "primary_item_id": _text(e.data.get("primary_item_id")),

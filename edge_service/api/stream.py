@@ -15,7 +15,8 @@ Wire format (text/event-stream), one block per message::
   next message when this stream lost N messages because its client read too slowly; the page
   reloads its state with a GET instead of showing a wrong one.
 - What a token sees depends on its role (:data:`STREAM_KINDS`): kiosk ``pad``, ``session``,
-  ``item``; gate ``gate.*``; staff and admin everything.
+  ``item``; gate ``gate.*``; staff and admin everything. A kiosk token bound to a pad sees
+  only messages whose ``reader`` is that pad.
 - ``Last-Event-ID`` is not replayed (the bus keeps no history; the outbox is the durable
   record). A client that reconnects with one that is not the latest id gets
   ``event: resync`` (``{"missed": null, "reason": "reconnected"}``) first.
@@ -108,10 +109,12 @@ def _on_reconnect(last_event_id: str | None, latest: int) -> str | None:
     return _resync(None, "reconnected")
 
 
-async def _blocks(streams: EventStreams, role: str, first: str | None) -> AsyncIterator[str]:
+async def _blocks(streams: EventStreams, who: Principal, first: str | None
+                  ) -> AsyncIterator[str]:
     # Subscribed here, not in the handler: a response that is never sent (the client left at
     # once) never runs this generator, and so leaves no subscription behind.
-    subscription = streams.open(role)
+    subscription = streams.open(who.role)
+    pad = who.pad if who.role == "kiosk" else None
     try:
         yield f"retry: {RETRY_MS}\n\n"
         if first is not None:
@@ -125,6 +128,8 @@ async def _blocks(streams: EventStreams, role: str, first: str | None) -> AsyncI
                 yield ": heartbeat\n\n"
                 continue
             lost += message.missed
+            if pad is not None and message.data.get("reader") != pad:
+                continue   # another pad's (or nobody's): not for a token bound to this pad
             try:
                 block = _block(message)
             except (TypeError, ValueError):
@@ -182,7 +187,7 @@ def events_router(streams: EventStreams) -> APIRouter:
         assert principal is not None  # no loopback exemption here
         streams.check_room()
         first = _on_reconnect(last_event_id, streams.live.published)
-        return StreamingResponse(_blocks(streams, principal.role, first),
+        return StreamingResponse(_blocks(streams, principal, first),
                                  media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache",
                                           "X-Accel-Buffering": "no"})

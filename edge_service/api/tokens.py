@@ -8,7 +8,10 @@ The file (``api.tokens_file``; docs/configuration.md#api) is UTF-8 text, one tok
     admin    Zq3...                                        the library's IT
 
 - Blank lines and lines whose first non-blank character is ``#`` are ignored.
-- ``role``: ``kiosk``, ``gate``, ``staff`` or ``admin`` (:data:`ROLES`).
+- ``role``: ``kiosk``, ``gate``, ``staff`` or ``admin`` (:data:`ROLES`). A kiosk token may be
+  bound to one pad, ``kiosk:PAD`` (the pad reader's name, :data:`PAD_NAME`): it then acts on
+  that pad's self-check only (another pad answers 403) and its event stream shows that pad's
+  messages only. An unbound kiosk token acts on any pad of the box (one pad per box: the same).
 - ``token``: at least :data:`MIN_TOKEN_LENGTH` characters of the RFC 6750 token alphabet
   (``A-Z a-z 0-9 - . _ ~ + /``, then ``=`` padding), unique in the file.
 - ``name``: what logs and audit records show for the token, never the token itself.
@@ -66,6 +69,8 @@ RELOAD_CHECK_S = 1.0
 """How often, at most, a request makes the book look at its file's modification time."""
 
 _TOKEN = re.compile(r"[A-Za-z0-9._~+/-]+=*")
+PAD_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+"""A pad a kiosk token can be bound to: a reader name without blanks or colons."""
 """RFC 6750 section 2.1 ``b64token``: what a Bearer header can carry unescaped."""
 
 
@@ -89,10 +94,12 @@ class TokensFileError(OSError):
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who a request comes from: the token's role and its name (never the token)."""
+    """Who a request comes from: the token's role and its name (never the token); ``pad``:
+    the one pad a kiosk token is bound to, None for any."""
 
     role: str
     name: str
+    pad: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +116,24 @@ def check_role(role: str) -> str:
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r} (expected {', '.join(ROLES)})")
     return role
+
+
+def split_role(field: str) -> tuple[str, str | None]:
+    """``kiosk`` -> (kiosk, None); ``kiosk:pad-2`` -> (kiosk, pad-2); ValueError otherwise."""
+    role, colon, pad = field.partition(":")
+    check_role(role)
+    if not colon:
+        return role, None
+    if role != "kiosk":
+        raise ValueError(f"only kiosk tokens can be bound to a pad, not {role!r} ones")
+    return role, check_pad(pad)
+
+
+def check_pad(pad: str) -> str:
+    if not PAD_NAME.fullmatch(pad):
+        raise ValueError(f"{pad!r} is no pad name (1-64 of A-Z a-z 0-9 _ . -, the pad "
+                         "reader's name)")
+    return pad
 
 
 def check_token(token: str) -> str:
@@ -135,9 +160,9 @@ def _parse(text: str, path: Path | str) -> list[_Entry]:
         fields = line.split(None, 2)
         if len(fields) < 2:
             raise TokensFileError(path, 'expected "ROLE TOKEN [NAME]"', number)
-        role, token = fields[0], fields[1]
+        token = fields[1]
         try:
-            check_role(role)
+            role, pad = split_role(fields[0])
             check_token(token)
         except ValueError as exc:
             raise TokensFileError(path, str(exc), number) from None
@@ -145,8 +170,8 @@ def _parse(text: str, path: Path | str) -> list[_Entry]:
         if digest in first_line:
             raise TokensFileError(path, f"same token as line {first_line[digest]}", number)
         first_line[digest] = number
-        name = fields[2] if len(fields) == 3 else f"{role} (line {number})"
-        entries.append(_Entry(Principal(role, name), digest))
+        name = fields[2] if len(fields) == 3 else f"{fields[0]} (line {number})"
+        entries.append(_Entry(Principal(role, name, pad), digest))
     return entries
 
 
@@ -293,14 +318,17 @@ def _write_new(path: Path, text: str) -> None:
         os.fsync(file.fileno())
 
 
-def append_token(path: Path | str, role: str, name: str = "") -> str:
-    """Append a fresh ``role`` token to ``path`` (created 0600 if missing) and return it.
+def append_token(path: Path | str, role: str, name: str = "", *,
+                 pad: str | None = None) -> str:
+    """Append a fresh ``role`` token (a kiosk one bound to ``pad`` if given) to ``path``
+    (created 0600 if missing) and return it.
 
     An existing file is validated first: a token is never added to a file the daemon would
     refuse."""
     path = Path(path)
+    field = role if pad is None else f"{role}:{pad}"
     try:
-        check_role(role)
+        split_role(field)
     except ValueError as exc:
         raise TokensFileError(path, str(exc)) from None
     if any(c in name for c in "\r\n"):
@@ -314,7 +342,7 @@ def append_token(path: Path | str, role: str, name: str = "") -> str:
             _check_private(path, os.fstat(file.fileno()))
             if file.tell() > 0 and not _ends_with_newline(path):
                 file.write(b"\n")
-            file.write(_token_line(role, token, name.strip() or role).encode("utf-8"))
+            file.write(_token_line(field, token, name.strip() or field).encode("utf-8"))
             file.flush()
             os.fsync(file.fileno())
     except TokensFileError:

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
-"""``libedge tokens new --role ROLE --file F [--name NAME]``: a new role token for the local API.
+"""``libedge tokens new --role ROLE --file F [--name NAME] [--pad PAD]``: a new role token for
+the local API (``--pad``: a kiosk token that acts on that pad only).
 
 Appends a fresh random token (``secrets.token_urlsafe``, 256 bits) for ROLE to the tokens file
 F and prints it once on stdout (the file keeps it too; nothing else does). F is created with
@@ -30,11 +31,12 @@ def _cmd_new(args: argparse.Namespace) -> int:
     from edge_service.api import TokensFileError, append_token  # noqa: PLC0415
 
     try:
-        token = append_token(args.file, args.role, args.name or "")
+        token = append_token(args.file, args.role, args.name or "", pad=args.pad)
     except TokensFileError as exc:
         print(f"libedge: {exc}", file=sys.stderr)
         return 1
-    print(f"added a {args.role} token to {args.file}", file=sys.stderr)
+    bound = f" bound to pad {args.pad}" if args.pad else ""
+    print(f"added a {args.role} token{bound} to {args.file}", file=sys.stderr)
     print(token)
     return 0
 
@@ -48,4 +50,6 @@ def register(commands: Any) -> None:
                      help="the tokens file: api.tokens_file, or api-tokens in the daemon's "
                           "state directory when that is not set")
     new.add_argument("--name", help="what logs show for this token, e.g. 'kiosk by the door'")
+    new.add_argument("--pad", help="kiosk tokens only: the one pad (reader name) it may act "
+                                   "on; without it a kiosk token acts on any pad of the box")
     new.set_defaults(handler=_cmd_new)

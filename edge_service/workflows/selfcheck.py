@@ -383,7 +383,8 @@ class SelfCheck:
             self.session = session
             self.counters["sessions"] += 1
         self.live.publish("session", {"event": "opened", "session": session.ref,
-                                      "mode": session.mode, "offline": session.offline})
+                                      "mode": session.mode, "offline": session.offline,
+                                      "reader": self.pad.name})
         self._wake.set()
         return session
 
@@ -451,7 +452,8 @@ class SelfCheck:
         if self.session is session:
             self.session, self.last_session = None, session
         self.live.publish("session", {"event": "ended", "session": session.ref,
-                                      "reason": reason, "counts": session.to_json()["counts"]})
+                                      "reason": reason, "counts": session.to_json()["counts"],
+                                      "reader": self.pad.name})
         return session
 
     def live_journal_ids(self) -> set[str]:
@@ -590,7 +592,8 @@ class SelfCheck:
         task.add_done_callback(done)
 
     def _publish_item(self, session: KioskSession, item: SessionItem) -> None:
-        self.live.publish("item", {"session": session.ref, **item.to_json()})
+        self.live.publish("item", {"session": session.ref, **item.to_json(),
+                                   "reader": self.pad.name})
 
     # --- checkout ---------------------------------------------------------------------------
 

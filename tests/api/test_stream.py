@@ -16,7 +16,9 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
+from edge_service.api import append_token
 from edge_service.api import stream as stream_module
+from edge_service.api import tokens as tokens_module
 from edge_service.api.server import SHUTDOWN_TIMEOUT_S
 from edge_service.api.stream import EventStreams
 from edge_service.daemon import Daemon
@@ -155,6 +157,20 @@ def test_each_role_sees_its_kinds_only(rig: Rig, role: str, sees: list[str]) -> 
         # The last kind this role sees comes last: anything leaked would arrive before it.
         got = [next_message(response).get("event") for _ in sees]
     assert got == sees
+
+
+def test_a_kiosk_token_bound_to_a_pad_sees_that_pad_only(
+        rig: Rig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tokens_module, "RELOAD_CHECK_S", 0.0)
+    rig.tokens["kiosk:pad-b"] = append_token(tmp_path / "api-tokens", "kiosk", pad="pad-b")
+    with rig.stream("kiosk:pad-b") as response:
+        rig.publish(("pad", {"reader": "pad-a", "tags": 2}),
+                    ("session", {"reader": "pad-a", "event": "opened"}),
+                    ("item", {"n": 3}),                      # names no pad: not shown either
+                    ("gate.alarm", {"reader": "pad-b"}),     # not a kiosk's kind
+                    ("item", {"reader": "pad-b", "n": 5}))
+        # The one message for pad-b comes last: anything leaked would arrive before it.
+        assert next_message(response).data == {"reader": "pad-b", "n": 5}
 
 
 def test_query_token_opens_the_stream_for_eventsource(rig: Rig) -> None:

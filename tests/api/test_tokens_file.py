@@ -53,6 +53,9 @@ def test_format_roles_names_comments_and_blank_lines(tmp_path: Path) -> None:
     ("staff abcdefghijklmnop\u00e9", "characters a Bearer header cannot carry"),
     ("staff abcdefgh=ijklmnop", "characters a Bearer header cannot carry"),
     (f"gate {GOOD}", "same token as line 1"),
+    (f"gate:gate-1 {GOOD}x", "only kiosk tokens can be bound to a pad, not 'gate' ones"),
+    (f"kiosk: {GOOD}x", "'' is no pad name"),
+    (f"kiosk:pad:2 {GOOD}x", "'pad:2' is no pad name"),
 ])
 def test_bad_line_is_refused_naming_file_and_line(tmp_path: Path, line: str,
                                                   reason: str) -> None:
@@ -64,6 +67,20 @@ def test_bad_line_is_refused_naming_file_and_line(tmp_path: Path, line: str,
     assert str(caught.value).startswith(f"{path} line 3: ")
     assert reason in str(caught.value)
     assert GOOD not in str(caught.value)   # never echoes a token
+
+
+def test_a_kiosk_token_can_be_bound_to_one_pad(tmp_path: Path) -> None:
+    path = private_file(tmp_path / "tokens", f"kiosk:pad-2 {GOOD}  the kiosk upstairs\n"
+                                             f"kiosk {OTHER}\n")
+    book = TokenBook.load(path)
+    assert [(p.role, p.pad, p.name) for p in book.principals] == [
+        ("kiosk", "pad-2", "the kiosk upstairs"), ("kiosk", None, "kiosk (line 2)")]
+    token = append_token(path, "kiosk", pad="pad-3")
+    principal = TokenBook.load(path).identify(token)
+    assert principal is not None
+    assert (principal.role, principal.pad, principal.name) == ("kiosk", "pad-3", "kiosk:pad-3")
+    with pytest.raises(TokensFileError, match="only kiosk tokens can be bound"):
+        append_token(path, "staff", pad="pad-3")
 
 
 def test_not_utf8_names_the_line(tmp_path: Path) -> None:
@@ -212,6 +229,12 @@ def test_cli_tokens_new_appends_and_prints_the_token(
     principal = TokenBook.load(path).identify(token)
     assert principal is not None
     assert (principal.role, principal.name) == ("staff", "desk 1")
+    assert main(["tokens", "new", "--role", "kiosk", "--file", str(path), "--pad", "pad-2"]) == 0
+    out, err = capsys.readouterr()
+    assert f"added a kiosk token bound to pad pad-2 to {path}" in err
+    principal = TokenBook.load(path).identify(out.strip())
+    assert principal is not None
+    assert (principal.role, principal.pad) == ("kiosk", "pad-2")
 
     path.chmod(0o640)
     assert main(["tokens", "new", "--role", "kiosk", "--file", str(path)]) == 1
