@@ -281,6 +281,12 @@ class Daemon:
 
         tokens = open_token_book(self.config.api.tokens_file,
                                  _store_config(self.config, self.environ).path.parent)
+        pads = {r.name for r in self.config.readers if r.role == "pad"}
+        for principal in tokens.principals:
+            if principal.pad is not None and principal.pad not in pads:
+                logger.warning("api token %r is bound to pad %r, which is no pad reader here "
+                               "(pads: %s): it will be refused", principal.name, principal.pad,
+                               ", ".join(sorted(pads)) or "none")
         api = ApiServer(create_app(self, tokens=tokens, demo=self.demo), self.config.api.host,
                         self.config.api.port)
         await api.start()

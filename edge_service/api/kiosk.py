@@ -18,7 +18,8 @@
 
 Check-out and check-in happen as items are placed on the pad during an open session (the
 session's ``mode``); these routes open, watch and end sessions, they do not take items.
-A box with several pads names one with ``?kiosk=<reader name>`` (default: the first).
+A box with several pads names one with ``?kiosk=<reader name>`` (default: the pad a kiosk
+token is bound to, else the first); a token bound to a pad gets 403 ``other_pad`` for another.
 
 Not responsible for: what a session does (``edge_service.workflows.selfcheck``).
 """

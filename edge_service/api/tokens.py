@@ -69,9 +69,10 @@ RELOAD_CHECK_S = 1.0
 """How often, at most, a request makes the book look at its file's modification time."""
 
 _TOKEN = re.compile(r"[A-Za-z0-9._~+/-]+=*")
-PAD_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-"""A pad a kiosk token can be bound to: a reader name without blanks or colons."""
 """RFC 6750 section 2.1 ``b64token``: what a Bearer header can carry unescaped."""
+PAD_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+"""A pad a kiosk token can be bound to: a reader name without blanks or colons (a pad named
+otherwise cannot be bound; rename the reader)."""
 
 
 class TokensFileError(OSError):

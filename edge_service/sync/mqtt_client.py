@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 import socket
@@ -158,6 +159,14 @@ class _Connection:
     """Driven by the event loop (``_attach``); before that, a worker thread is connecting it."""
 
 
+def _shut_down_after_connect(shutdown: Callable[[paho.Client], None], client: paho.Client,
+                             connecting: asyncio.Future[None]) -> None:
+    """On the loop, once an abandoned connect's thread has returned: close what it opened."""
+    if not connecting.cancelled():
+        connecting.exception()   # retrieved: the attempt was given up, its error is moot
+    shutdown(client)
+
+
 def _properties(packet_type: int) -> Any:
     return Properties(packet_type)  # type: ignore[no-untyped-call]
 
@@ -240,8 +249,16 @@ class MqttClient:
         conn = _Connection(client, loop.create_future(), loop.create_future())
         self._bind_callbacks(conn, loop)
         self._connection = conn
+        connecting: asyncio.Future[None] | None = None
         try:
-            await asyncio.to_thread(self._blocking_connect, client)   # DNS, TCP, TLS, CONNECT
+            if self._stopping.is_set():
+                return   # close() came while the client was being made
+            # DNS, TCP, TLS, CONNECT in a worker thread, which cannot be interrupted: if this
+            # task is cancelled meanwhile, the client is left to the thread and shut down once
+            # it returns (paho is not thread-safe), see the finally.
+            connecting = asyncio.ensure_future(
+                asyncio.to_thread(self._blocking_connect, client))
+            await asyncio.shield(connecting)
             if self._stopping.is_set():
                 return   # close() came while connecting: the finally says DISCONNECT
             if client.socket() is None and conn.connack.done():
@@ -265,7 +282,13 @@ class MqttClient:
             self._fail_pending(conn, "publishing")
             self._connection = None
             self._detach(conn, loop)
-            self._shutdown_client(client)
+            if not conn.connack.done():
+                conn.connack.cancel()   # nobody waits for it any more
+            if connecting is not None and not connecting.done():
+                connecting.add_done_callback(
+                    functools.partial(_shut_down_after_connect, self._shutdown_client, client))
+            else:
+                self._shutdown_client(client)
             if not conn.closed.done():
                 conn.closed.set_result("closed")
             # A refused connection leaves its error in conn.connack, and the error's traceback

@@ -58,16 +58,19 @@ async def test_a_broker_that_stops_answering_is_noticed(broker: Mosquitto) -> No
         assert mqtt.counters.connects >= 2
 
 
-async def test_close_while_connecting_leaves_paho_to_the_connecting_thread(
-        broker: Mosquitto, monkeypatch: pytest.MonkeyPatch) -> None:
-    """paho is not thread-safe: ``close()`` during the worker thread's blocking connect must
-    not call into the same client; the connect ends with a clean DISCONNECT (no will)."""
+@pytest.mark.parametrize("how", ["close", "cancel"])
+async def test_stopping_while_connecting_leaves_paho_to_the_connecting_thread(
+        broker: Mosquitto, monkeypatch: pytest.MonkeyPatch, how: str) -> None:
+    """paho is not thread-safe: neither ``close()`` nor cancelling ``run()`` during the worker
+    thread's blocking connect may call into the same client; once the connect returns, the
+    connection ends with a clean DISCONNECT (no will) and its socket is closed."""
     will = Will(topic=f"{TOPIC}-will", payload=b"gone", retain=False)
     mqtt = MqttClient(ClientSettings(host="127.0.0.1", port=broker.port,
                                      client_id="closing-test", will=will, **FAST_BACKOFF))
     entered, release = threading.Event(), threading.Event()
     connect = mqtt._blocking_connect
     disconnects_while_connecting: list[bool] = []
+    clients: list[Any] = []
 
     def slow_connect(paho_client: Any) -> None:   # a slow DNS/TCP/TLS, made to order
         disconnect = paho_client.disconnect
@@ -77,6 +80,7 @@ async def test_close_while_connecting_leaves_paho_to_the_connecting_thread(
             return disconnect(*args, **kwargs)
 
         paho_client.disconnect = watched
+        clients.append(paho_client)
         entered.set()
         release.wait(10)
         connect(paho_client)
@@ -85,12 +89,15 @@ async def test_close_while_connecting_leaves_paho_to_the_connecting_thread(
     async with client(broker.port, "watcher", will.topic) as (_, collector):
         running = asyncio.create_task(mqtt.run())
         assert await asyncio.to_thread(entered.wait, 10)
-        closing = asyncio.create_task(mqtt.close())
+        stopping = asyncio.create_task(mqtt.close()) if how == "close" else None
+        if how == "cancel":
+            running.cancel()
         await asyncio.sleep(0.2)
         release.set()
         async with asyncio.timeout(5):
-            await closing
-            await running
+            await asyncio.wait([t for t in (running, stopping) if t is not None])
+            while (sock := clients[0].socket()) is not None and sock.fileno() != -1:
+                await asyncio.sleep(0.05)
         await asyncio.sleep(0.5)   # a will would have come by now
     assert disconnects_while_connecting == [False]
     assert collector.others == []
