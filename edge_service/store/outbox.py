@@ -46,9 +46,13 @@ _ADD_SQL = ("INSERT INTO outbox (event_id, seq, topic, payload, created_at) "
             "VALUES (?, ?, ?, ?, ?)")
 _PEEK_SQL = ("SELECT id, event_id, topic, payload, created_at, attempts FROM outbox "
              "WHERE id > ? ORDER BY id LIMIT ?")
-_NEWEST_SEQ_SQL = "SELECT seq FROM outbox ORDER BY id DESC LIMIT 1"
-"""The newest row's seq: the rowid b-tree's last leaf, which the next INSERT changes anyway.
-NULL for a row queued before schema v5; ``sync_state`` then has the seq (it was the counter)."""
+_LAST_SEQ_SQL = ("SELECT max(coalesce((SELECT seq FROM outbox ORDER BY id DESC LIMIT 1), 0), "
+                 "coalesce((SELECT value FROM sync_state WHERE key = ?), 0))")
+"""The last seq handed out, in one statement: the newest row's (the rowid b-tree's last leaf,
+which the next INSERT changes anyway; NULL for a row queued before schema v5) or the one
+``sync_state`` kept, whichever is higher. One statement, not two: it runs per event on the
+writer thread, whose every statement competes with the event loop for the GIL
+(``bench/gate.py``)."""
 
 
 class Outbox:
@@ -59,6 +63,7 @@ class Outbox:
         self._writer = writer
         self._readers = readers
         self._clock = clock
+        self._handed_out: int | None = None   # writer thread only: next_seq's last answer
 
     # --- inside a writer operation -----------------------------------------------------------
 
@@ -68,10 +73,15 @@ class Outbox:
         transaction; returns its outbox id (publish order)."""
         canonical = _check_event(topic, event_bytes, event_id)
         _require_transaction(conn, "Outbox.add")
-        last = _last_seq(conn)
-        if isinstance(seq, bool) or not isinstance(seq, int) or seq <= last:
+        if isinstance(seq, bool) or not isinstance(seq, int):
+            raise InvalidRecord(f"seq {seq!r} is not an integer",
+                                where=f"outbox event {canonical}", field="seq")
+        # The seq next_seq has just handed out is above the last by construction; any other
+        # is checked against the store.
+        if seq != self._handed_out and seq <= (last := _last_seq(conn)):
             raise InvalidRecord(f"seq {seq!r} is not above the last one handed out ({last})",
                                 where=f"outbox event {canonical}", field="seq")
+        self._handed_out = None
         cursor = conn.execute(_ADD_SQL, (canonical, seq, topic, bytes(event_bytes),
                                          utc_timestamp(self._clock())))
         row_id = cursor.lastrowid
@@ -82,7 +92,8 @@ class Outbox:
         """The per-node event sequence number (1, 2, ...) the next :meth:`add` in the caller's
         transaction carries. Nothing is written: the seq is kept by the row ``add`` writes."""
         _require_transaction(conn, "Outbox.next_seq")
-        return _last_seq(conn) + 1
+        self._handed_out = _last_seq(conn) + 1
+        return self._handed_out
 
     # --- standalone --------------------------------------------------------------------------
 
@@ -148,9 +159,8 @@ class Outbox:
 def _last_seq(conn: sqlite3.Connection) -> int:
     """The last seq handed out: the newest row's or the one ``sync_state`` kept, whichever is
     higher (a row older than a deleted one can be the newest left); 0 before the first event."""
-    row = conn.execute(_NEWEST_SEQ_SQL).fetchone()
-    newest = row[0] if row is not None and isinstance(row[0], int) else 0
-    return max(newest, read_int(conn, EVENT_SEQ) or 0)
+    value = conn.execute(_LAST_SEQ_SQL, (EVENT_SEQ,)).fetchone()[0]
+    return value if isinstance(value, int) else 0
 
 
 def _require_transaction(conn: sqlite3.Connection, what: str) -> None:
