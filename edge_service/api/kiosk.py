@@ -195,7 +195,7 @@ class Exceptions(BaseModel):
 
 def _kiosk(view: WorkflowsView, name: str | None, who: Principal | None) -> SelfCheck:
     """The self-check of pad ``name`` (None: the token's pad, else the box's first)."""
-    bound = who.pad if who is not None and who.role == "kiosk" else None
+    bound = who.pad if who is not None else None
     if bound is not None:
         if name is not None and name != bound:
             raise ApiError(403, "other_pad", f"this kiosk token acts on pad {bound!r} only, "

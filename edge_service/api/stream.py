@@ -114,7 +114,7 @@ async def _blocks(streams: EventStreams, who: Principal, first: str | None
     # Subscribed here, not in the handler: a response that is never sent (the client left at
     # once) never runs this generator, and so leaves no subscription behind.
     subscription = streams.open(who.role)
-    pad = who.pad if who.role == "kiosk" else None
+    pad = who.pad
     try:
         yield f"retry: {RETRY_MS}\n\n"
         if first is not None:

@@ -96,7 +96,8 @@ class TokensFileError(OSError):
 @dataclass(frozen=True, slots=True)
 class Principal:
     """Who a request comes from: the token's role and its name (never the token); ``pad``:
-    the one pad a kiosk token is bound to, None for any."""
+    the one pad a kiosk token is bound to, None for any (only kiosk tokens have one:
+    :func:`split_role`)."""
 
     role: str
     name: str

@@ -263,11 +263,7 @@ class OutboxPublisher:
             await self._deleting.popleft()[1]
         ids, self._undeleted = self._undeleted, []
         if ids:
-            try:
-                await self._delete(ids)
-            except BaseException:
-                self._undeleted = ids + self._undeleted   # still acknowledged, still there
-                raise
+            await self._delete_batch(ids)
         self._acknowledged_to = 0
 
 

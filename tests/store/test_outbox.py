@@ -29,6 +29,16 @@ async def opened(db_path: Path) -> Store:
     return store
 
 
+async def emit(store: Store, *, commit_now: bool = False) -> tuple[int, int]:
+    """Queue one event whose payload is its seq, in a writer operation of its own; its
+    (outbox id, seq) once committed."""
+    def operation(conn: sqlite3.Connection) -> tuple[int, int]:
+        seq = store.outbox.next_seq(conn)
+        return store.outbox.add(conn, TOPIC, str(seq).encode(), str(uuid.uuid4()), seq=seq), seq
+
+    return await store.writer.submit(operation, commit_now=commit_now)
+
+
 async def test_event_and_state_change_commit_together(db_path: Path) -> None:
     store = await opened(db_path)
     try:
@@ -95,12 +105,7 @@ async def test_failing_event_leaves_no_state_change(db_path: Path) -> None:
 async def test_seq_order_acknowledgement_and_reopen(db_path: Path) -> None:
     store = await opened(db_path)
     try:
-        def emit(conn: sqlite3.Connection) -> int:
-            seq = store.outbox.next_seq(conn)
-            store.outbox.add(conn, TOPIC, str(seq).encode(), str(uuid.uuid4()), seq=seq)
-            return seq
-
-        assert [await store.writer.submit(emit) for _ in range(5)] == [1, 2, 3, 4, 5]
+        assert [(await emit(store))[1] for _ in range(5)] == [1, 2, 3, 4, 5]
         entries = store.outbox.peek(3)
         assert [e.payload for e in entries] == [b"1", b"2", b"3"]
         await store.outbox.mark_attempted([entries[0].id])
@@ -114,7 +119,7 @@ async def test_seq_order_acknowledgement_and_reopen(db_path: Path) -> None:
     try:
         assert store.outbox.last_seq() == 5
         assert [e.payload for e in store.outbox.peek(10)] == [b"4", b"5"]
-        assert await store.writer.submit(emit) == 6
+        assert (await emit(store))[1] == 6
     finally:
         await store.close()
 
@@ -146,13 +151,8 @@ async def test_bad_events_are_refused_with_a_clear_error(db_path: Path) -> None:
 
 async def test_seq_outlives_an_emptied_outbox_and_a_reused_rowid(db_path: Path) -> None:
     store = await opened(db_path)
-
-    def emit(conn: sqlite3.Connection) -> tuple[int, int]:
-        seq = store.outbox.next_seq(conn)
-        return store.outbox.add(conn, TOPIC, str(seq).encode(), str(uuid.uuid4()), seq=seq), seq
-
     try:
-        first = [await store.writer.submit(emit) for _ in range(3)]
+        first = [await emit(store) for _ in range(3)]
         assert await store.outbox.delete([row for row, _ in first]) == 3
         assert store.outbox.count() == 0
         assert store.outbox.last_seq() == 3
@@ -161,9 +161,9 @@ async def test_seq_outlives_an_emptied_outbox_and_a_reused_rowid(db_path: Path) 
     store = await Store.open(StoreConfig(db_path, max_delay_s=0.01))
     try:
         assert store.outbox.last_seq() == 3
-        row, seq = await store.writer.submit(emit)
+        row, seq = await emit(store)
         assert (row, seq) == (1, 4)   # the emptied table hands out rowid 1 again; seq goes on
-        assert [await store.writer.submit(emit) for _ in range(2)] == [(2, 5), (3, 6)]
+        assert [await emit(store) for _ in range(2)] == [(2, 5), (3, 6)]
         assert await store.outbox.delete([1]) == 1    # the oldest only: the newest keeps 6
         assert store.outbox.last_seq() == 6
     finally:
@@ -175,11 +175,7 @@ async def test_a_commit_that_queues_an_event_writes_one_page(db_path: Path) -> N
     frame, the table's last leaf; no event-id index leaf and no seq counter page."""
     store = await opened(db_path)
     try:
-        def emit(conn: sqlite3.Connection) -> None:
-            seq = store.outbox.next_seq(conn)
-            store.outbox.add(conn, TOPIC, str(seq).encode(), str(uuid.uuid4()), seq=seq)
-
-        await store.writer.submit(emit)   # the table's first leaf exists from now on
+        await emit(store)   # the table's first leaf exists from now on
         other = sqlite3.connect(db_path)
         try:
             page_size = other.execute("PRAGMA page_size").fetchone()[0]
@@ -188,7 +184,7 @@ async def test_a_commit_that_queues_an_event_writes_one_page(db_path: Path) -> N
             other.close()
         wal = db_path.with_name(db_path.name + "-wal")
         assert wal.stat().st_size == 0
-        await store.writer.submit(emit, commit_now=True)
+        await emit(store, commit_now=True)
         assert wal.stat().st_size == 32 + (24 + page_size)   # WAL header + one frame
     finally:
         await store.close()
@@ -197,14 +193,10 @@ async def test_a_commit_that_queues_an_event_writes_one_page(db_path: Path) -> N
 async def test_seq_is_not_reused_when_the_newest_rows_go_first(db_path: Path) -> None:
     store = await opened(db_path)
     try:
-        def emit(conn: sqlite3.Connection) -> int:
-            seq = store.outbox.next_seq(conn)
-            return store.outbox.add(conn, TOPIC, str(seq).encode(), str(uuid.uuid4()), seq=seq)
-
-        rows = [await store.writer.submit(emit) for _ in range(4)]
+        rows = [(await emit(store))[0] for _ in range(4)]
         assert await store.outbox.delete(rows[2:]) == 2   # an older DELETE failed meanwhile
         assert store.outbox.last_seq() == 4
-        await store.writer.submit(emit)
+        await emit(store)
         assert [e.payload for e in store.outbox.peek(10)] == [b"1", b"2", b"5"]
     finally:
         await store.close()
