@@ -6,7 +6,8 @@ Contract: ``find_mosquitto()`` is the broker's path or None (not installed: the 
 the direct SIP2 backend). ``demo_broker(directory)`` starts it, waits until its port accepts
 connections (``START_TIMEOUT_S``) and yields the port; an exit or a timeout raises
 ``BrokerUnavailable`` naming the log. Anonymous access on 127.0.0.1 only, no persistence: the
-demo's broker holds nothing worth keeping.
+demo's broker holds nothing worth keeping. The broker runs in a session of its own, so the
+terminal's Ctrl-C reaches only the demo, which stops the broker after its own MQTT links.
 
 Not responsible for: a production broker (docs/operator-guide.md), MQTT itself.
 """
@@ -77,7 +78,10 @@ async def demo_broker(directory: Path, executable: str | None = None) -> AsyncIt
     config = _write_config(directory, port)
     process = await asyncio.create_subprocess_exec(
         program, "-c", str(config), stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        # Its own session: a Ctrl-C on the demo's terminal goes to the demo, which closes its
+        # MQTT links first and then stops the broker, not to the broker under their feet.
+        start_new_session=True)
     try:
         deadline = asyncio.get_running_loop().time() + START_TIMEOUT_S
         while not await _accepting(port):   # the broker has no readiness signal but its port

@@ -86,8 +86,9 @@ def _read_until_ready(process: subprocess.Popen[bytes]) -> str:
 
 @contextlib.contextmanager
 def running_demo(tmp_path: Path, *options: str) -> Iterator[Demo]:
-    """`libedge demo --port 0 --state DIR OPTIONS`; stopped with SIGINT (Ctrl-C), which must
-    end it cleanly (exit 0)."""
+    """`libedge demo --port 0 --state DIR OPTIONS`; stopped as a terminal's Ctrl-C stops it
+    (SIGINT to its whole process group), which must end it cleanly: exit 0, no traceback, and
+    its MQTT links closed before their broker stops."""
     state = tmp_path / "demo-state"
     log = tmp_path / "demo-stderr.log"
     environ = {k: v for k, v in os.environ.items() if not k.startswith("LIBEDGE_")}
@@ -96,7 +97,7 @@ def running_demo(tmp_path: Path, *options: str) -> Iterator[Demo]:
         process = subprocess.Popen(
             [sys.executable, "-m", "edge_service", "demo", "--port", "0", "--state", str(state),
              *options], stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL,
-            cwd=ROOT, env=environ)
+            cwd=ROOT, env=environ, start_new_session=True)   # a process group, as in a shell
     try:
         output = _read_until_ready(process)
         elapsed = time.monotonic() - started
@@ -107,7 +108,7 @@ def running_demo(tmp_path: Path, *options: str) -> Iterator[Demo]:
                    state)
     finally:
         if process.poll() is None:
-            process.send_signal(signal.SIGINT)
+            os.killpg(process.pid, signal.SIGINT)
         try:
             code = process.wait(STOP_TIMEOUT_S)
         except subprocess.TimeoutExpired:
@@ -116,4 +117,7 @@ def running_demo(tmp_path: Path, *options: str) -> Iterator[Demo]:
             code = None
         assert process.stdout is not None
         process.stdout.close()
-        assert code == 0, f"the demo did not stop cleanly ({code}): {log.read_text()[-3000:]}"
+        errors = log.read_text()
+        assert code == 0, f"the demo did not stop cleanly ({code}): {errors[-3000:]}"
+        assert "Traceback" not in errors, errors[-3000:]
+        assert "MQTT connection lost" not in errors, errors[-3000:]

@@ -21,7 +21,7 @@ from edge_service.demo import DemoOptions, demo_stack, find_mosquitto, sample_ca
 from edge_service.demo import props as props_module
 from edge_service.demo.props import DemoProps
 from protocols.iso28560 import TagModel, decode_any
-from tests.web.demo import ROOT
+from tests.web.demo import ROOT, running_demo
 
 
 def fresh() -> DemoProps:
@@ -121,6 +121,19 @@ def test_the_demo_says_what_to_do_when_its_port_is_taken(tmp_path: Path) -> None
     assert "--port 0 takes a free one" in result.stderr
     assert "Traceback" not in result.stderr
     assert "http://" not in result.stdout   # no URLs of a demo that is not running
+
+
+@pytest.mark.skipif(find_mosquitto() is None, reason="needs mosquitto (make test installs it)")
+def test_ctrl_c_stops_the_demo_and_its_broker_in_order(tmp_path: Path) -> None:
+    # running_demo sends SIGINT to the demo's whole process group, as a terminal does, and
+    # checks that the MQTT links were closed before their broker went.
+    with running_demo(tmp_path) as demo:
+        assert "through the catalog gateway over MQTT" in demo.output
+    assert not [line for line in (tmp_path / "demo-stderr.log").read_text().splitlines()
+                if "WARNING" in line or "ERROR" in line]
+    leftover = subprocess.run(["pgrep", "-f", str(demo.state_directory)], capture_output=True,
+                              text=True, check=False)
+    assert leftover.stdout == "", "a process of the demo outlived it"
 
 
 def get_json(url: str, token: str | None = None) -> Any:
