@@ -166,6 +166,13 @@ class OutboxPublisher:
         except StoreError as exc:
             logger.info("outbox: %d acknowledged events not deleted at exit (%s); they are "
                         "published again at the next start", self._rows_not_deleted(), exc)
+        except asyncio.CancelledError:
+            # Stopped again while deleting (asyncio.run cancels every task at shutdown). A
+            # DELETE already handed to the writer may still commit.
+            logger.info("outbox: stopped while deleting %d acknowledged events; those not "
+                        "deleted are published again at the next start",
+                        self._rows_not_deleted())
+            raise
 
     async def _drain(self) -> bool:
         """Publish until every queued event is acknowledged (True) or the link drops

@@ -2,7 +2,8 @@
 """The outbox publisher defers the DELETE of acknowledged events (one commit per event at a
 trickle is what it saves, docs/storage-writes.md): acknowledged rows stay until their time,
 are never published twice meanwhile, go when the time comes or when the publisher stops,
-an outbox emptied by them (SQLite then reuses rowid 1) still has its next event found, and a
+an outbox emptied by them (SQLite then reuses rowid 1) still has its next event found, a second
+stop during the exit DELETE says what is left, and a
 DELETE that fails loses nothing and makes no seq come twice.
 Real store file, real mosquitto, a real subscriber counting what arrives."""
 
@@ -79,6 +80,36 @@ async def test_stopping_deletes_what_was_acknowledged(tmp_path: Path, broker: Mo
         await asyncio.wait([running])
         assert store.outbox.count() == 0
         assert store.outbox.last_seq() == 4
+
+
+async def test_a_second_stop_during_the_exit_delete_says_what_is_left(
+        tmp_path: Path, broker: Mosquitto, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    async with await Store.open(StoreConfig(tmp_path / "edge.db", max_delay_s=0.01)) as store, \
+            client(broker.port, "central", EVENTS) as (_, seen), \
+            client(broker.port, "node") as (node_client, _):
+        delete = store.outbox.delete
+        deleting = asyncio.Event()
+
+        async def slow(ids: Iterable[int]) -> int:
+            deleting.set()
+            await asyncio.sleep(3600)
+            return await delete(ids)
+
+        publisher = OutboxPublisher(store.outbox, node_client, delete_after_s=3600.0)
+        running = asyncio.create_task(publisher.run())
+        await _produce(store, publisher, 0, 3)
+        await _arrived(seen, 3)
+        await publisher.wait_idle()
+        monkeypatch.setattr(store.outbox, "delete", slow)
+        caplog.set_level("INFO", logger="edge_service.sync.outbox_publisher")
+        running.cancel()
+        await deleting.wait()
+        running.cancel()   # as asyncio.run does at shutdown
+        await asyncio.wait([running])
+        assert running.cancelled()
+        assert store.outbox.count() == 3
+    assert "stopped while deleting 3 acknowledged events" in caplog.text
 
 
 async def test_a_failed_batch_delete_loses_nothing_and_reuses_no_seq(
