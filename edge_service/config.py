@@ -33,6 +33,10 @@ SIP2_LINE_ENDINGS = ("CR", "CRLF")
 SIP2_PATRON_SECRETS = ("pin", "password", "none")
 SET_POLICIES = ("allow", "warn", "refuse")
 DATA_MODELS = ("iso28560-2", "iso28560-3")
+READER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+"""A reader's ``name``: it goes into URL paths (``/api/v1/gates/{gate}``, ``?kiosk=``), metric
+labels and a kiosk token's ``kiosk:PAD`` field, so no blanks, colons or slashes."""
+READER_NAME_RULE = "1-64 of A-Z a-z 0-9 _ . -, the first a letter or digit"
 ISIL_PATTERN = re.compile(r"[A-Za-z]{1,4}-[A-Za-z0-9:/-]{1,11}")
 """ISO 15511: a prefix (country code or other), a hyphen, then up to 11 characters."""
 POLL_INTERVAL_MS = {"pad": 300, "gate": 100, "staff": 1000}
@@ -316,6 +320,8 @@ def _validate(config: Config) -> None:
         where = f"readers[{index}]"
         if not reader.name:
             raise ConfigError(f"{where}.name", "every reader needs a name")
+        if not READER_NAME.fullmatch(reader.name):
+            raise ConfigError(f"{where}.name", f"{reader.name!r}: expected {READER_NAME_RULE}")
         if reader.name in names:
             raise ConfigError(f"{where}.name", f"duplicate reader name {reader.name!r}")
         names.add(reader.name)

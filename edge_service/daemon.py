@@ -285,8 +285,8 @@ class Daemon:
         for principal in tokens.principals:
             if principal.pad is not None and principal.pad not in pads:
                 logger.warning("api token %r is bound to pad %r, which is no pad reader here "
-                               "(pads: %s): it will be refused", principal.name, principal.pad,
-                               ", ".join(sorted(pads)) or "none")
+                               "(pads: %s): its self-check requests find no pad (404 no_kiosk)",
+                               principal.name, principal.pad, ", ".join(sorted(pads)) or "none")
         api = ApiServer(create_app(self, tokens=tokens, demo=self.demo), self.config.api.host,
                         self.config.api.port)
         await api.start()

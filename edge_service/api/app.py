@@ -13,7 +13,7 @@ snapshots: no request waits on a reader or the writer.
   shows it as ``unreachable``. The ILS link (``ils``) is reported, never a reason for 503: an
   unreachable ILS means off-line circulation, not a broken box.
 - ``/api/v1/devices`` (any role): state and cumulative health counters per configured reader,
-  and ``ils``.
+  and ``ils``; a kiosk token bound to a pad sees that pad's entry only (and ``ils``).
 - ``/api/v1/events/stream`` (any role, filtered by it): server-sent events (``stream``).
 - ``/metrics`` (admin, or any loopback client without a token): Prometheus text exposition from
   the app's own registry (``metrics``).
@@ -138,11 +138,14 @@ def _devices_router(view: DaemonView) -> APIRouter:
     router = APIRouter(tags=["devices"], responses=AUTH_ERRORS)
 
     @router.get("/api/v1/devices", response_model=Devices)
-    async def devices(_: Annotated[Principal | None, Depends(require(*ANY_ROLE))],
+    async def devices(who: Annotated[Principal | None, Depends(require(*ANY_ROLE))],
                       ) -> dict[str, Any]:
         """Every configured reader: state, identity and cumulative health counters; and the
-        link to the ILS (``ils``), the other device a circulation depends on."""
-        return {"devices": [_device_json(d) for d in view.devices()],
+        link to the ILS (``ils``), the other device a circulation depends on. A kiosk token
+        bound to a pad sees that pad only (and ``ils``): not the other pads' tag counts."""
+        pad = who.pad if who is not None else None
+        return {"devices": [_device_json(d) for d in view.devices()
+                            if pad is None or d.name == pad],
                 "ils": _ils_json(view.ils())}
 
     return router

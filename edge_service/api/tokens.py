@@ -10,8 +10,9 @@ The file (``api.tokens_file``; docs/configuration.md#api) is UTF-8 text, one tok
 - Blank lines and lines whose first non-blank character is ``#`` are ignored.
 - ``role``: ``kiosk``, ``gate``, ``staff`` or ``admin`` (:data:`ROLES`). A kiosk token may be
   bound to one pad, ``kiosk:PAD`` (the pad reader's name, :data:`PAD_NAME`): it then acts on
-  that pad's self-check only (another pad answers 403) and its event stream shows that pad's
-  messages only. An unbound kiosk token acts on any pad of the box (one pad per box: the same).
+  that pad's self-check only (another pad answers 403), its event stream shows that pad's
+  messages only and ``/api/v1/devices`` that pad only. An unbound kiosk token acts on any pad
+  of the box (one pad per box: the same).
 - ``token``: at least :data:`MIN_TOKEN_LENGTH` characters of the RFC 6750 token alphabet
   (``A-Z a-z 0-9 - . _ ~ + /``, then ``=`` padding), unique in the file.
 - ``name``: what logs and audit records show for the token, never the token itself.
@@ -49,6 +50,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge_service.config import READER_NAME, READER_NAME_RULE
+
 __all__ = ["DEFAULT_TOKENS_FILE", "MIN_TOKEN_LENGTH", "RELOAD_CHECK_S", "ROLES", "Principal",
            "TokenBook", "TokensFileError", "append_token", "check_role", "check_token",
            "create_tokens_file", "open_token_book", "parse_tokens"]
@@ -70,9 +73,8 @@ RELOAD_CHECK_S = 1.0
 
 _TOKEN = re.compile(r"[A-Za-z0-9._~+/-]+=*")
 """RFC 6750 section 2.1 ``b64token``: what a Bearer header can carry unescaped."""
-PAD_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-"""A pad a kiosk token can be bound to: a reader name without blanks or colons (a pad named
-otherwise cannot be bound; rename the reader)."""
+PAD_NAME = READER_NAME
+"""A pad a kiosk token can be bound to: a reader's name, as the configuration admits it."""
 
 
 class TokensFileError(OSError):
@@ -133,8 +135,7 @@ def split_role(field: str) -> tuple[str, str | None]:
 
 def check_pad(pad: str) -> str:
     if not PAD_NAME.fullmatch(pad):
-        raise ValueError(f"{pad!r} is no pad name (1-64 of A-Z a-z 0-9 _ . -, the pad "
-                         "reader's name)")
+        raise ValueError(f"{pad!r} is no pad name ({READER_NAME_RULE}: the pad reader's name)")
     return pad
 
 

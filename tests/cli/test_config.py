@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from edge_service.api.tokens import parse_tokens
 from edge_service.config import Config, ConfigError, load_config, parse_config
 
 GOOD = """
@@ -65,6 +66,23 @@ def test_bad_values_name_the_key(document: dict[str, object], environ: dict[str,
         parse_config(document, environ)
     assert error.value.key == key
     assert words in str(error.value)
+
+
+@pytest.mark.parametrize("name", ["pad 2", "pad:2", "gate/in", "-pad", "p" * 65, "pad\t2"],
+                         ids=["blank", "colon", "slash", "first-dash", "65-long", "tab"])
+def test_reader_names_are_what_urls_and_pad_tokens_can_carry(name: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        parse_config({"readers": [{"name": name, "protocol": "feig", "port": "/dev/x"}]}, {})
+    assert error.value.key == "readers[0].name"
+    assert "A-Z a-z 0-9 _ . -" in error.value.reason
+
+
+@pytest.mark.parametrize("name", ["pad", "pad-2", "Desk_1.left", "9", "p" * 64])
+def test_every_admitted_reader_name_can_be_bound_to_a_kiosk_token(name: str) -> None:
+    config = parse_config({"readers": [{"name": name, "protocol": "feig", "port": "/dev/x"}]},
+                          {})
+    bound = parse_tokens(f"kiosk:{config.readers[0].name} {'t' * 43}\n", "api-tokens")
+    assert bound[0].pad == name
 
 
 def test_unreadable_and_invalid_files(tmp_path: Path) -> None:
