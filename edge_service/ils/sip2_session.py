@@ -34,7 +34,9 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import os
 import random
+import socket
 import ssl as ssl_module
 from collections.abc import Callable
 from typing import TypeVar
@@ -207,9 +209,27 @@ class Sip2Session:
             self._next_attempt = loop.time() + self._rng.uniform(0, ceiling)
             if isinstance(exc, IlsLoginRefused | IlsProtocolError):
                 raise
-            raise IlsDisconnected(f"cannot connect to ILS {self.profile.name}: "
-                                  f"{type(exc).__name__}") from None
+            raise IlsDisconnected(f"cannot connect to ILS {self.profile.name} at "
+                                  f"{self.profile.host}:{self.profile.port}: "
+                                  f"{self._connect_failure(exc)}") from None
         self._failures = 0
+
+    def _connect_failure(self, exc: BaseException) -> str:
+        """Why a connect failed, in words an operator can act on (not a class name)."""
+        if isinstance(exc, _ConnectionLost):
+            if self.profile.login_user is None:
+                return ("the ILS closed the connection before answering (no SC login was sent: "
+                        "if the ILS expects one, configure the login user and password)")
+            return "the ILS closed the connection during the SC login"
+        if isinstance(exc, TimeoutError):
+            return f"no answer within {self.profile.connect_timeout_s:g} s"
+        if isinstance(exc, socket.gaierror):
+            return f"host name not resolved ({exc.strerror or exc})"
+        if isinstance(exc, ssl_module.SSLError):
+            return f"TLS failed ({exc.reason or exc})"
+        if isinstance(exc, OSError) and exc.errno:
+            return os.strerror(exc.errno)   # asyncio's own strerror only says "call failed"
+        return str(exc) or type(exc).__name__
 
     async def _connect(self) -> None:
         profile = self.profile

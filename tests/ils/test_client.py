@@ -453,11 +453,30 @@ async def test_unreachable_ils_backs_off_and_fails_fast() -> None:
     async with simulator() as sim:
         profile = profile_for(sim, backoff_initial_s=30.0)
     session = Sip2Session(profile, rng=random.Random(7))
-    with pytest.raises(IlsDisconnected, match="cannot connect"):
+    with pytest.raises(IlsDisconnected, match="cannot connect") as info:
         await session.open()
+    assert str(info.value) == (f"cannot connect to ILS {profile.name} at 127.0.0.1:"
+                               f"{profile.port}: Connection refused")
     with pytest.raises(IlsDisconnected, match="next attempt in"):
         await session.open()
     await session.close()
+
+
+async def test_connect_failures_say_why_in_words() -> None:
+    async with simulator() as sim:
+        unresolved = Sip2Session(profile_for(sim, host="ils.invalid"))
+        with pytest.raises(IlsDisconnected) as info:
+            await unresolved.open()
+        expected = f"cannot connect to ILS sim at ils.invalid:{sim.port}: host name not resolved"
+        assert expected in str(info.value)
+        # The simulator expects a login: without one it closes the connection.
+        no_login = Sip2Session(profile_for(sim, login_user=None))
+        with pytest.raises(IlsDisconnected) as info:
+            await no_login.open()
+        assert "closed the connection before answering (no SC login was sent" \
+               in str(info.value)
+        for session in (unresolved, no_login):
+            await session.close()
 
 
 # --- pool ----------------------------------------------------------------------------------------
