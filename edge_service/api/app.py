@@ -17,7 +17,9 @@ snapshots: no request waits on a reader or the writer.
 - ``/api/v1/events/stream`` (any role, filtered by it): server-sent events (``stream``).
 - ``/metrics`` (admin, or any loopback client without a token): Prometheus text exposition from
   the app's own registry (``metrics``).
-- ``/docs`` and ``/openapi.json`` need no token: the API's description is no secret.
+- ``/docs`` and ``/openapi.json`` need no token: the API's description is no secret. The docs
+  page's Swagger UI is served from the box (``/docs/assets``, from swagger-ui-bundle-v2), not
+  from a CDN: an edge box often has no internet.
 - The web pages (``/``, ``/kiosk/``, ``/staff/``, ``/services/``, ``/gate/``, ``/status/``;
   ``pages``) need no token to load; their data comes from the routes above. ``/api/v1/demo``
   (``demo``) exists only in an app built with demo controls (``libedge demo``).
@@ -36,8 +38,11 @@ import math
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI
-from fastapi.responses import JSONResponse, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from swagger_ui_bundle import swagger_ui_path
 
 from edge_service.api.auth import ANY_ROLE, require
 from edge_service.api.demo import DemoControls, demo_router
@@ -156,7 +161,7 @@ def create_app(view: DaemonView, *, tokens: TokenBook | None = None,
     """A new app serving ``view``, admitting ``tokens``; one metrics registry per app. The
     web pages are served too (``pages``); the demo's routes only when ``demo`` is given
     (``libedge demo``)."""
-    app = FastAPI(title="LibEdge local API", version=version,
+    app = FastAPI(title="LibEdge local API", version=version, docs_url=None, redoc_url=None,
                   description="Health, devices, live events and metrics of one LibEdge box. "
                               "Every endpoint but health and these docs needs a role token "
                               "(`Authorization: Bearer <token>`).")
@@ -173,4 +178,21 @@ def create_app(view: DaemonView, *, tokens: TokenBook | None = None,
     if demo is not None:
         app.include_router(demo_router(demo))
     install_pages(app)
+    _install_docs(app)
     return app
+
+
+DOCS_ASSETS = "/docs/assets"
+
+
+def _install_docs(app: FastAPI) -> None:
+    """Swagger UI at ``/docs`` with its script and style from the box itself."""
+    app.mount(DOCS_ASSETS, StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json", title=f"{app.title} - docs",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png")
