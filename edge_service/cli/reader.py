@@ -19,7 +19,7 @@ import json
 import sys
 from typing import Any
 
-from edge_service.cli.tag import add_encode_options, tag_from_args
+from edge_service.cli.tag import add_encode_options, hex_byte, tag_from_args
 from edge_service.tag_json import tag_to_json
 from edge_service.tag_writer import locked_blocks, write_image
 from firmware_bridge import SECURITY_PRESETS, BridgeError, Reader, TagSighting
@@ -77,8 +77,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
             return {"protocol": about.protocol, "model": about.model, "firmware": about.firmware,
                     "capabilities": str(about.capabilities)}
         if action == "inventory":
-            afi = int(args.afi, 16) if args.afi else None
-            return {"tags": [_sighting_json(s) for s in await reader.inventory(afi=afi)]}
+            return {"tags": [_sighting_json(s) for s in await reader.inventory(afi=args.afi)]}
         uid = await _pick_tag(reader, given)
         if action == "read":
             memory, info = await reader.read_memory(uid)
@@ -184,7 +183,7 @@ def register(commands: Any) -> None:
         p.add_argument("--security", default="iso", choices=sorted(SECURITY_PRESETS),
                        help="security scheme: iso (AFI 07/C2), 3m (D7/DA), eas, iso+eas")
         if action == "inventory":
-            p.add_argument("--afi", help="only tags with this AFI (hex)")
+            p.add_argument("--afi", type=hex_byte, help="only tags with this AFI (hex, 00-FF)")
         if action not in ("info", "inventory"):
             p.add_argument("--uid", help="tag UID as readers print it (E004...)")
         if action == "write":

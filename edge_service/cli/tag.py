@@ -94,6 +94,8 @@ def _print_human(tag: LibraryTag) -> None:
 def _cmd_decode(args: argparse.Namespace) -> int:
     dsfid = args.dsfid
     if args.stdin:
+        if args.hex:
+            raise SystemExit("libedge tag decode: give HEX or --stdin, not both")
         return _decode_stream(dsfid)
     if not args.hex:
         raise SystemExit("libedge tag decode: give HEX or --stdin")
@@ -110,8 +112,10 @@ def _cmd_decode(args: argparse.Namespace) -> int:
 
 
 def _decode_stream(dsfid: int | None) -> int:
-    """One hex image per line in, one JSON object per line out; bad lines do not stop the batch."""
+    """One hex image per line in, one JSON object per line out; bad lines do not stop the batch,
+    but make the exit status 1 (a script notices without parsing every line)."""
     out = sys.stdout
+    failed = 0
     for number, line in enumerate(sys.stdin, start=1):
         text = line.strip()
         if not text:  # answered too, so output line N still belongs to input line N
@@ -122,10 +126,13 @@ def _decode_stream(dsfid: int | None) -> int:
             record = tag_to_json(decode_text(text, dsfid=dsfid))
         except ProtocolError as exc:
             record = {"line": number, "error": str(exc)}
+            failed += 1
         out.write(json.dumps(record))
         out.write("\n")
     out.flush()
-    return 0
+    if failed:
+        print(f"libedge tag decode: {failed} line(s) not decoded", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def _element_value(name: str, text: str) -> tuple[str, Any]:

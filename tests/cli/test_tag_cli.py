@@ -102,8 +102,10 @@ def test_decode_stdin_bulk_keeps_going_past_bad_lines() -> None:
     lines = [ANNEX_D, "not hex", VECTORS[14]["hex"], "", VECTORS[21]["hex"]] * 200
     done = subprocess.run(
         [sys.executable, "-m", "edge_service", "tag", "decode", "--stdin"],
-        input="\n".join(lines), capture_output=True, text=True, check=True, timeout=60,
+        input="\n".join(lines), capture_output=True, text=True, check=False, timeout=60,
     )
+    assert done.returncode == 1   # a script notices the bad lines without reading them all
+    assert done.stderr == "libedge tag decode: 200 line(s) not decoded\n"
     records = [json.loads(line) for line in done.stdout.splitlines()]
     assert len(records) == 1000  # one answer per input line, empty ones included
     assert [r.get("model", "error") for r in records[:5]] == [
@@ -114,9 +116,25 @@ def test_decode_stdin_bulk_keeps_going_past_bad_lines() -> None:
     assert records[3] == {"line": 4, "error": "empty line"}
 
 
+def test_decode_stdin_of_good_lines_succeeds_and_refuses_hex_beside_it() -> None:
+    command = [sys.executable, "-m", "edge_service", "tag", "decode", "--stdin"]
+    done = subprocess.run(command, input=f"{ANNEX_D}\n\n", capture_output=True, text=True,
+                          check=False, timeout=60)
+    assert (done.returncode, done.stderr) == (0, "")   # a blank line is no failed image
+    both = subprocess.run([*command, ANNEX_D], input=ANNEX_D, capture_output=True, text=True,
+                          check=False, timeout=60)
+    assert both.returncode == 1
+    assert both.stderr == "libedge tag decode: give HEX or --stdin, not both\n"
+    assert both.stdout == ""
+
+
 @pytest.mark.parametrize(("argv", "words"), [
     (["tag", "decode", "0102", "--dsfid", "zz"], "not hex"),
     (["tag", "decode", "0102", "--dsfid", "1FF"], "not one byte"),
+    (["reader", "inventory", "--port", "/dev/null", "--protocol", "feig", "--afi", "ZZ"],
+     "argument --afi: 'ZZ' is not hex"),
+    (["reader", "inventory", "--port", "/dev/null", "--protocol", "feig", "--afi", "1FF"],
+     "argument --afi: '1FF' is not one byte"),
     (["tag", "encode", "--model", "3m", "--item-id", "1", "--size", "100000000"], "4-byte blocks"),
     (["tag", "encode", "--model", "3m", "--item-id", "1", "--size", "33"], "4-byte blocks"),
 ])
