@@ -4,23 +4,34 @@
 Every error names the key (``mqtt.port: expected an integer from 1 to 65535, got "x"``), and an
 unknown key is an error that suggests the nearest known one, so a typo never silently falls back
 to a default. Environment variables override file values: ``LIBEDGE_MQTT_HOST=broker`` sets
-``mqtt.host``; readers are configured in the file only. The reference of every key is
-docs/configuration.md.
+``mqtt.host``, and an error in such a value names the variable too (``mqtt.port (from
+LIBEDGE_MQTT_PORT): ...``); readers are configured in the file only. The file's values must have
+their TOML types (``port = 8080``, not ``"8080"``); only the environment's strings are converted.
+The reference of every key is docs/configuration.md.
+
+Validation also checks what would otherwise fail only later, with the box half-started: every
+file the daemon will read (password, CA, client certificate and key files of the enabled
+sections) is a readable regular file, at the path the daemon opens it by (as written: relative
+to the working directory); a ``socket://host:port`` reader has a host and a TCP port; no two
+readers share a port. A reader's device path is not checked: an unplugged reader is retried.
 
 Not responsible for: acting on the configuration (the daemon does) or watching the file
-(SIGHUP makes the daemon load it again).
+(SIGHUP makes the daemon load it again, through :func:`load_config` as at start).
 """
 
 from __future__ import annotations
 
+import codecs
 import difflib
 import os
 import re
+import stat
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 ENV_PREFIX = "LIBEDGE_"
 MODES = ("kiosk", "gate", "staff", "all")
@@ -43,17 +54,32 @@ POLL_INTERVAL_MS = {"pad": 300, "gate": 100, "staff": 1000}
 """Default presence inventory period per reader role: a gate must see a walking patron's items
 several times in ~200-360 ms (reliability_perf.md 5.4); a pad and a desk pad can be slower."""
 
+MQTT_KEEPALIVE_S = (1, 65535)
+"""MQTT 3.1.2.10 / 5 3.1.2.10: Keep Alive is a two-byte integer. 0 (which turns keep-alive off)
+is refused: the broker would then never notice a box that vanished without closing its TCP
+connection (power cut, cable), and never publish its offline will (docs/mqtt/README.md)."""
+MQTT_SESSION_EXPIRY_S = (0, 0xFFFF_FFFF)
+"""MQTT 5 3.1.2.11.2: Session Expiry Interval is a four-byte integer; 0 ends the session with
+the connection, 0xFFFFFFFF never expires it."""
+TCP_PORTS = (1, 65535)
+
 NOT_CONFIG_VARIABLES = frozenset({"LIBEDGE_TEST_FREEZE_FILE"})
 """``LIBEDGE_*`` variables that are not configuration (test hooks documented where read)."""
+BOOLEAN_WORDS = {"1": True, "true": True, "yes": True, "on": True,
+                 "0": False, "false": False, "no": False, "off": False}
+"""What a ``LIBEDGE_*`` variable may say for a boolean (any case)."""
 
 
 class ConfigError(ValueError):
-    """A configuration value that cannot be used; ``key`` is the dotted path."""
+    """A configuration value that cannot be used; ``key`` is the dotted path, ``variable`` the
+    ``LIBEDGE_*`` environment variable the value came from (empty: the file)."""
 
-    def __init__(self, key: str, reason: str) -> None:
+    def __init__(self, key: str, reason: str, *, variable: str = "") -> None:
         self.key = key
         self.reason = reason
-        super().__init__(f"{key}: {reason}" if key else reason)
+        self.variable = variable
+        where = f"{key} (from {variable})" if variable else key
+        super().__init__(f"{where}: {reason}" if key else reason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,26 +273,40 @@ def _unknown(key: str, known: list[str]) -> ConfigError:
     return ConfigError(key, f"unknown key{hint}")
 
 
-def _coerce(key: str, value: Any, default: Any) -> Any:
-    """``value`` as the type of ``default``; strings from the environment are converted."""
+@dataclass(frozen=True, slots=True)
+class _Override:
+    """A value from a ``LIBEDGE_*`` variable: text to convert to the key's type."""
+
+    variable: str
+    text: str
+
+
+def _from_environment(key: str, text: str, default: Any) -> Any:
+    """``text`` of an environment variable as the type of ``default``."""
+    if isinstance(default, bool):
+        if text.lower() in BOOLEAN_WORDS:
+            return BOOLEAN_WORDS[text.lower()]
+        raise ConfigError(key, f"expected true or false, got {text!r}")
+    if isinstance(default, int):
+        try:
+            return int(text)
+        except ValueError:
+            raise ConfigError(key, f"expected an integer, got {text!r}") from None
+    return text
+
+
+def _from_file(key: str, value: Any, default: Any) -> Any:
+    """``value`` of the TOML file, which must already have the type of ``default``: TOML has
+    real booleans and integers, so a quoted one is a mistake (and was read inconsistently)."""
+    quoted = " (in the file, write it without quotes)" if isinstance(value, str) else ""
     if isinstance(default, bool):
         if isinstance(value, bool):
             return value
-        if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false",
-                                                          "no", "off"):
-            return value.lower() in ("1", "true", "yes", "on")
-        raise ConfigError(key, f"expected true or false, got {value!r}")
+        raise ConfigError(key, f"expected true or false, got {value!r}{quoted}")
     if isinstance(default, int):
-        if isinstance(value, bool):
-            raise ConfigError(key, f"expected an integer, got {value!r}")
-        if isinstance(value, int):
+        if isinstance(value, int) and not isinstance(value, bool):
             return value
-        if isinstance(value, str):
-            try:
-                return int(value)
-            except ValueError:
-                pass
-        raise ConfigError(key, f"expected an integer, got {value!r}")
+        raise ConfigError(key, f"expected an integer, got {value!r}{quoted}")
     if not isinstance(value, str):
         raise ConfigError(key, f"expected a string, got {value!r}")
     return value
@@ -281,7 +321,11 @@ def _section(name: str, cls: type[Any], values: Mapping[str, Any]) -> Any:
     for key, value in values.items():
         if key not in known:
             raise _unknown(f"{name}.{key}", known)
-        out[key] = _coerce(f"{name}.{key}", value, getattr(defaults, key))
+        default = getattr(defaults, key)
+        if isinstance(value, _Override):
+            out[key] = _from_environment(f"{name}.{key}", value.text, default)
+        else:
+            out[key] = _from_file(f"{name}.{key}", value, default)
     return cls(**out)
 
 
@@ -304,10 +348,12 @@ def _validate(config: Config) -> None:
     _check_range("storage.commit_window_ms", config.storage.commit_window_ms, 0, 10_000)
     _check_range("storage.commit_max_batch", config.storage.commit_max_batch, 1, 100_000)
     _check_choice("storage.synchronous", config.storage.synchronous, SYNC_MODES)
-    _check_range("mqtt.port", config.mqtt.port, 1, 65535)
+    _check_range("mqtt.port", config.mqtt.port, *TCP_PORTS)
     _check_range("api.port", config.api.port, 0, 65535)
     if config.mqtt.protocol not in (5, 311):
         raise ConfigError("mqtt.protocol", f"expected 5 or 311, got {config.mqtt.protocol}")
+    _check_range("mqtt.keepalive_s", config.mqtt.keepalive_s, *MQTT_KEEPALIVE_S)
+    _check_range("mqtt.session_expiry_s", config.mqtt.session_expiry_s, *MQTT_SESSION_EXPIRY_S)
     if bool(config.mqtt.cert_file) != bool(config.mqtt.key_file):
         raise ConfigError("mqtt.cert_file", "a client certificate needs cert_file and key_file")
     _check_choice("security.scheme", config.security.scheme, SECURITY_SCHEMES)
@@ -315,8 +361,14 @@ def _validate(config: Config) -> None:
     _validate_workflows(config)
     _check_choice("logging.level", config.logging.level, ("trace", "debug", "info", "warning",
                                                          "error"))
+    _validate_readers(config.readers)
+    _validate_files(config)
+
+
+def _validate_readers(readers: tuple[ReaderConfig, ...]) -> None:
     names: set[str] = set()
-    for index, reader in enumerate(config.readers):
+    devices: dict[object, str] = {}
+    for index, reader in enumerate(readers):
         where = f"readers[{index}]"
         if not reader.name:
             raise ConfigError(f"{where}.name", "every reader needs a name")
@@ -329,8 +381,83 @@ def _validate(config: Config) -> None:
         _check_choice(f"{where}.role", reader.role, READER_ROLES)
         if not reader.port:
             raise ConfigError(f"{where}.port", "give the device path (/dev/serial/by-id/...)")
+        device = _device_identity(f"{where}.port", reader.port)
+        if device in devices:
+            raise ConfigError(f"{where}.port", f"{reader.port!r} is also the port of reader "
+                              f"{devices[device]!r}: one port serves one reader")
+        devices[device] = reader.name
         _check_range(f"{where}.baud", reader.baud, 0, 4_000_000)
         _check_range(f"{where}.poll_interval_ms", reader.poll_interval_ms, 0, 600_000)
+
+
+def _socket_address(key: str, port: str) -> tuple[str, int] | None:
+    """``(host, tcp_port)`` of a ``socket://host:port`` reader port; None for a device path.
+
+    The rule of firmware_bridge's transport (``firmware_bridge.links.parse_url``), replicated:
+    edge_service uses firmware_bridge only through its public package, which does not export
+    it; tests/cli/test_config.py holds the two to the same answers. Stricter in one point: port
+    0, which the transport would try to connect to, is refused."""
+    if "://" not in port:
+        return None
+    parts = urlsplit(port)
+    if parts.scheme != "socket":
+        raise ConfigError(key, f"{port!r}: unsupported scheme {parts.scheme!r}, use a device "
+                          "path or socket://host:port")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ConfigError(key, f"{port!r}: a socket:// URL takes only host:port")
+    if not parts.hostname:
+        raise ConfigError(key, f"{port!r}: socket:// needs a host (socket://host:port)")
+    try:
+        tcp_port = parts.port
+    except ValueError:   # not digits, or beyond 65535
+        tcp_port = None
+    if tcp_port is None or not TCP_PORTS[0] <= tcp_port <= TCP_PORTS[1]:
+        raise ConfigError(key, f"{port!r}: expected a TCP port from {TCP_PORTS[0]} to "
+                          f"{TCP_PORTS[1]} after the host (socket://host:port)")
+    return parts.hostname, tcp_port
+
+
+def _device_identity(key: str, port: str) -> object:
+    """What two readers must not share: a TCP endpoint (host as written, case aside), or a
+    device path, resolved through symlinks when it exists now (``/dev/libedge/feig`` and the
+    ``/dev/serial/by-id/...`` link udev points at the same tty are one device)."""
+    address = _socket_address(key, port)
+    if address is not None:
+        return address
+    path = Path(port)
+    return ("path", str(path.resolve()) if path.exists() else port)
+
+
+def _validate_files(config: Config) -> None:
+    """Every file the daemon will read for an enabled section, checked now rather than when
+    that section starts (a missing one would leave the box half-working with health 200)."""
+    mqtt, circ = config.mqtt, config.circulation
+    named: list[tuple[str, str]] = []
+    if mqtt.enabled:
+        named.append(("mqtt.password_file", mqtt.password_file))
+        if mqtt.tls:
+            named += [("mqtt.ca_file", mqtt.ca_file), ("mqtt.cert_file", mqtt.cert_file),
+                      ("mqtt.key_file", mqtt.key_file)]
+    if circ.backend == "sip2":
+        named.append(("circulation.sip2_password_file", circ.sip2_password_file))
+        if circ.sip2_tls:
+            named.append(("circulation.sip2_ca_file", circ.sip2_ca_file))
+    for key, path in named:
+        if path:
+            _check_readable_file(key, path)
+
+
+def _check_readable_file(key: str, path: str) -> None:
+    """``path`` as the daemon opens it (as written, so relative to the working directory) is a
+    regular file this process can read; opened to know, as permissions and ACLs decide."""
+    file = Path(path)
+    try:
+        if not stat.S_ISREG(file.stat().st_mode):
+            raise ConfigError(key, f"{path} is not a regular file")
+        with file.open("rb"):
+            pass
+    except OSError as exc:
+        raise ConfigError(key, f"cannot read {path}: {exc.strerror}") from None
 
 
 def _validate_circulation(circ: CirculationConfig) -> None:
@@ -338,6 +465,7 @@ def _validate_circulation(circ: CirculationConfig) -> None:
     _check_range("circulation.reply_timeout_ms", circ.reply_timeout_ms, 100, 600_000)
     _check_range("circulation.sip2_port", circ.sip2_port, 1, 65535)
     _check_range("circulation.sip2_timeout_ms", circ.sip2_timeout_ms, 100, 600_000)
+    _check_sip2_charset("circulation.sip2_charset", circ.sip2_charset)
     _check_choice("circulation.sip2_line_ending", circ.sip2_line_ending, SIP2_LINE_ENDINGS)
     _check_choice("circulation.sip2_patron_secret", circ.sip2_patron_secret,
                   SIP2_PATRON_SECRETS)
@@ -345,6 +473,24 @@ def _validate_circulation(circ: CirculationConfig) -> None:
         for key in ("sip2_host", "sip2_institution_id"):
             if not getattr(circ, key):
                 raise ConfigError(f"circulation.{key}", "is required when backend is sip2")
+
+
+def _check_sip2_charset(key: str, charset: str) -> None:
+    """The rule of ``edge_service.ils.Sip2Profile``: a codec Python knows that is
+    ASCII-compatible, since SIP2 ids, fixed fields, field codes and ``|`` are single ASCII bytes
+    (protocols/sip2/codec.py)."""
+    try:
+        codecs.lookup(charset)
+    except LookupError:
+        reason = f"unknown charset {charset!r} (like utf-8, latin-1, cp1252)"
+        raise ConfigError(key, reason) from None
+    try:
+        ascii_compatible = "\x00".encode(charset) == b"\x00" and "|".encode(charset) == b"|"
+    except (LookupError, ValueError):   # a codec that is no text encoding (rot13, base64)
+        ascii_compatible = False
+    if not ascii_compatible:
+        raise ConfigError(key, f"{charset!r} is not an ASCII-compatible charset (like utf-8, "
+                          "latin-1, cp1252)")
 
 
 def _validate_workflows(config: Config) -> None:
@@ -381,8 +527,8 @@ def _validate_workflows(config: Config) -> None:
                               f"{gate.barrier_inputs!r}")
 
 
-def _env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
-    out: dict[str, dict[str, str]] = {}
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, _Override]]:
+    out: dict[str, dict[str, _Override]] = {}
     for name, value in environ.items():
         if not name.startswith(ENV_PREFIX) or name in NOT_CONFIG_VARIABLES:
             continue
@@ -391,21 +537,37 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
         if section not in _SECTIONS or not key:
             known = ", ".join(_SECTIONS)
             raise ConfigError(name, f"not a configuration variable (sections: {known})")
-        out.setdefault(section, {})[key] = value
+        out.setdefault(section, {})[key] = _Override(name, value)
     return out
 
 
 def parse_config(document: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Config:
     """A validated :class:`Config` from a parsed TOML document and environment overrides."""
-    sections: dict[str, Any] = {}
+    sections: dict[str, dict[str, Any]] = {}
     for name, values in document.items():
         if name == "readers":
             continue
         if name not in _SECTIONS:
             raise _unknown(name, [*_SECTIONS, "readers"])
-        sections[name] = dict(values) if isinstance(values, Mapping) else values
-    for name, values in _env_overrides(environ if environ is not None else {}).items():
+        if not isinstance(values, Mapping):
+            raise ConfigError(name, f"expected a table, got {values!r}")
+        sections[name] = dict(values)
+    overrides = _env_overrides(environ if environ is not None else {})
+    for name, values in overrides.items():
         sections.setdefault(name, {}).update(values)
+    try:
+        return _build(sections, document)
+    except ConfigError as exc:
+        # Whatever the check (type, unknown key, range), a value from the environment is
+        # looked for in the file unless the error names its variable.
+        variable = {f"{name}.{key}": o.variable
+                    for name, keys in overrides.items() for key, o in keys.items()}.get(exc.key)
+        if variable is None:
+            raise
+        raise ConfigError(exc.key, exc.reason, variable=variable) from None
+
+
+def _build(sections: Mapping[str, Mapping[str, Any]], document: Mapping[str, Any]) -> Config:
     built = {name: _section(name, _SECTIONS[name], values) for name, values in sections.items()}
     readers_doc = document.get("readers", [])
     if not isinstance(readers_doc, list):
