@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import sys
 import uuid
 from collections import OrderedDict
@@ -55,6 +56,15 @@ async def tail(args: argparse.Namespace) -> int:
         print(f"listening on {topic_filter}", file=sys.stderr, flush=True)
 
     client.on_connect.append(listening)
+    # The client's own lines (connect failed, connection lost) tell why nothing comes; it
+    # retries with back-off by itself.
+    said = logging.StreamHandler(sys.stderr)
+    said.setFormatter(logging.Formatter("%(message)s"))
+    client_log = logging.getLogger("edge_service.sync.mqtt_client")
+    client_log.addHandler(said)
+    client_log.setLevel(logging.INFO)
+    print(f"connecting to {args.host}:{args.port} (retried until it answers; Ctrl-C stops)",
+          file=sys.stderr, flush=True)
     seen: OrderedDict[str, None] = OrderedDict()
     printed = 0
     running = asyncio.create_task(client.run())
@@ -82,6 +92,7 @@ async def tail(args: argparse.Namespace) -> int:
     finally:
         await client.close()
         await asyncio.wait([running])
+        client_log.removeHandler(said)
     return 0
 
 
@@ -93,8 +104,10 @@ def register(commands: Any) -> None:
     events = commands.add_parser("events", help="watch a site's MQTT event stream")
     sub = events.add_subparsers(dest="events_command", required=True, metavar="SUBCOMMAND")
     tail_parser = sub.add_parser("tail", help="print a site's events, de-duplicated by id")
-    tail_parser.add_argument("--host", default="localhost")
-    tail_parser.add_argument("--port", type=int, default=1883)
+    tail_parser.add_argument("--host", default="localhost",
+                             help="the site's MQTT broker (default: localhost)")
+    tail_parser.add_argument("--port", type=int, default=1883,
+                             help="the broker's port (default: 1883; TLS usually 8883)")
     tail_parser.add_argument("--tenant", required=True)
     tail_parser.add_argument("--site", required=True)
     tail_parser.add_argument("--node", help="only this node (default: every node of the site)")

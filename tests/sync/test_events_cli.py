@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
+import socket
 import sys
 from pathlib import Path
 
@@ -25,6 +27,8 @@ async def test_events_tail_prints_each_event_once(tmp_path: Path, broker: Mosqui
         "--json", "--count", "3", cwd=ROOT,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     assert tail.stderr is not None
+    assert (await tail.stderr.readline()).startswith(b"connecting to 127.0.0.1:")
+    assert (await tail.stderr.readline()).startswith(b"MQTT connected to 127.0.0.1:")
     assert (await tail.stderr.readline()).startswith(b"listening on lib/v1/")
     async with await Store.open(StoreConfig(tmp_path / "edge.db")) as store, \
             client(broker.port, "node") as (node_client, _):
@@ -40,3 +44,24 @@ async def test_events_tail_prints_each_event_once(tmp_path: Path, broker: Mosqui
     assert tail.returncode == 0, err
     lines = [json.loads(line) for line in out.decode().splitlines()]
     assert [line["id"] for line in lines] == [e.id for e in events]
+
+
+async def test_events_tail_says_why_nothing_comes_when_the_broker_is_away() -> None:
+    with socket.socket() as unused:   # a port nobody listens on
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    tail = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "edge_service", "events", "tail", "--host", "127.0.0.1",
+        "--port", str(port), "--tenant", NODE.tenant, "--site", NODE.site, cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    assert tail.stderr is not None
+    try:
+        first = await asyncio.wait_for(tail.stderr.readline(), 10)
+        second = await asyncio.wait_for(tail.stderr.readline(), 10)
+    finally:
+        tail.send_signal(signal.SIGINT)
+        await tail.communicate()
+    said = f"connecting to 127.0.0.1:{port} (retried until it answers; Ctrl-C stops)\n"
+    assert first == said.encode()
+    assert second.startswith(f"MQTT connect to 127.0.0.1:{port} failed: ".encode()), second
+    assert b"refused" in second
