@@ -16,7 +16,10 @@ Lifecycle (``Daemon.run``, called by ``libedge run --config FILE``)::
   storage writer's liveness probe beat within ``WATCHDOG_USEC`` (``edge_service.health``).
 - SIGHUP re-reads the file and the environment. An invalid new configuration is logged (naming
   the key) and the running one kept. A valid one applies ``logging.level`` and the readers
-  (added, removed, changed ones restarted; READY=1 again once they were tried); ``node``,
+  (added, removed, changed ones restarted, each compared with the configuration it runs with,
+  so a reader whose supervisor is missing is started again; unchanged readers and their
+  workflows, a gate's alarm memory included, are left alone; READY=1 again once they were
+  tried); ``node``,
   ``storage``, ``api``, ``mqtt``, ``security`` and ``circulation`` changes are logged as taking
   effect at the next restart.
 - The circulation backend (``[circulation] backend``: ``sip2`` direct, ``mqtt`` through the
@@ -461,15 +464,15 @@ class Daemon:
                                           mqtt=old.mqtt, security=old.security,
                                           circulation=old.circulation, library=old.library,
                                           selfcheck=old.selfcheck, gate=old.gate)
-        old_readers = {r.name: r for r in old.readers}
+        # Compared with what runs (each supervisor's own configuration), not with the previous
+        # file: a reader whose start or stop failed before is set right by the next reload.
         new_readers = {r.name: r for r in new.readers}
-        stopping = [n for n, r in old_readers.items() if new_readers.get(n) != r]
-        starting = [n for n, r in new_readers.items() if old_readers.get(n) != r]
+        stopping = [n for n, s in self.supervisors.items() if new_readers.get(n) != s.config]
+        starting = [n for n in new_readers if n not in self.supervisors or n in stopping]
         for name in stopping:
-            supervisor = self.supervisors.pop(name, None)
-            if supervisor is not None:
-                logger.info("reader %s stopped (configuration changed)", name)
-                await supervisor.stop()
+            supervisor = self.supervisors.pop(name)
+            logger.info("reader %s stopped (configuration changed)", name)
+            await supervisor.stop()
         for name in starting:
             logger.info("reader %s started (configuration changed)", name)
             self._add_supervisor(name)

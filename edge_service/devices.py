@@ -6,13 +6,19 @@ Contract:
   (``firmware_bridge.drivers.reader_for``; a simulator's pty is just another path). While the
   device is absent it retries with exponential back-off (``OPEN_FIRST_DELAY_S`` doubling up to
   ``OPEN_MAX_DELAY_S``); once open, the driver's transport reopens a lost port by itself and
-  this loop only reports the state.
+  this loop only reports the state: ``unreachable`` as soon as the transport says the link is
+  lost (``Reader.on_link_lost``), ``connected`` again at the first inventory answered after.
+  A port or driver option that can never open (``ConfigurationError``: a bad ``socket://``
+  URL; an unknown protocol) is logged once and shown ``unreachable`` with the reason, and is
+  not retried: the loop waits, alive, for a reload to replace the reader's configuration.
 - Presence loop: an inventory every ``poll_interval_s`` (AFI-filtered when ``inventory_afi``
   is given: a gate asks only secured tags to answer). A tag that arrives is identified from
   the cache (``by_uid``) or else by reading and decoding its memory (ISO 28560, any model); on
   a pad or staff reader its memory is always read (set parts, patron cards and the data model
   are on the tag, not in the cache). It is recorded through the store writer
   (``record_tag_seen``); a tag that stays is recorded again every ``LAST_SEEN_RESOLUTION_S``.
+  A record the store refuses is counted (``record_errors``), logged once per visit of the tag
+  and tried again after ``LAST_SEEN_RESOLUTION_S``.
   Tags without a primary item id (blank, unknown model) are counted, not stored.
 - The field: ``field`` maps each tag in the field to a :class:`TagInField`. Field listeners
   (``add_field_listener``) are called synchronously after every inventory with the whole field,
@@ -20,13 +26,15 @@ Contract:
   after each arriving tag was read. A listener must be quick and must not raise (it is logged).
 - ``reader`` is the open driver (None while absent): the workflows write tags through it; the
   driver's session serializes their commands with the presence loop's.
-- Every device error is caught, counted, kept as ``last_error`` and retried later; nothing a
-  reader does can end this task except cancellation (daemon stop or reload).
+- Every device error is caught, counted, kept as ``last_error`` and retried later (except the
+  configuration errors above); nothing a reader does can end this task except cancellation
+  (daemon stop or reload), and ``stop()`` never raises.
 - The heartbeat beats once per loop turn and while waiting (every ``Liveness.tick_s``); a turn
   that hangs stops it, and the daemon then stops feeding the systemd watchdog.
-- ``snapshot()`` gives the state and counters: the driver's ``HealthCounters`` summed over every
-  driver instance this supervisor opened (cumulative, as Prometheus counters must be), plus the
-  presence loop's own counters.
+- ``snapshot()`` gives the state and counters: the driver's ``HealthCounters`` and its
+  transport's ``open_failures`` (every failed open and reopen attempt) and ``link_losses``,
+  summed over every driver instance this supervisor opened (cumulative, as Prometheus counters
+  must be), plus the presence loop's own counters.
 
 Test-only fault hook: when the daemon was started with ``LIBEDGE_TEST_FREEZE_FILE=<path>`` and
 that file exists, every presence loop stops turning (and beating) until it is removed, as a loop
@@ -45,12 +53,19 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from edge_service.config import ReaderConfig, poll_interval_s
 from edge_service.health import DeviceSnapshot, Heartbeat, Liveness
 from edge_service.store import LAST_SEEN_RESOLUTION_S, CachedItem, Store, StoreError
-from firmware_bridge import BridgeError, HealthCounters, Reader, TagSighting, TransientError
+from firmware_bridge import (
+    BridgeError,
+    ConfigurationError,
+    HealthCounters,
+    Reader,
+    TagSighting,
+    TransientError,
+)
 from firmware_bridge.drivers import reader_for
 from protocols.iso15693 import Uid
 from protocols.iso28560 import LibraryTag, decode_any
@@ -74,6 +89,8 @@ FREEZE_CHECK_S = 0.05
 
 _HEALTH_FIELDS = tuple(f.name for f in fields(HealthCounters)
                        if f.name not in ("last_error", "extra"))
+_LINK_FIELDS = ("open_failures", "link_losses")
+"""Transport counters (``Reader.link_counters``) the device counters include."""
 
 StateListener = Callable[[str, dict[str, object]], None]
 """Called with (device name, state dict) on every state change (the MQTT device-state topic)."""
@@ -107,7 +124,9 @@ class TagInField:
     dsfid: int | None = None
     read_error: str | None = None
     recorded_s: float = -LAST_SEEN_RESOLUTION_S
-    """When it was last recorded in the store (internal)."""
+    """When it was last recorded in the store, or last tried (internal)."""
+    record_failed: bool = False
+    """Recording it failed on this visit, and was logged (internal): once per visit."""
     cached: bool = False
     """Known from the tag cache when it arrived (internal)."""
     arrival_item: CachedItem | None = None
@@ -150,7 +169,7 @@ class DeviceSupervisor:
         if config.baud:
             self._driver_options.setdefault("baudrate", config.baud)
         self._reader: Reader | None = None
-        self._retired: dict[str, int] = dict.fromkeys(_HEALTH_FIELDS, 0)
+        self._retired: dict[str, int] = dict.fromkeys(_HEALTH_FIELDS + _LINK_FIELDS, 0)
         self._own: dict[str, int] = {"inventories": 0, "inventory_errors": 0,
                                      "open_failures": 0, "tags_recorded": 0,
                                      "tags_unidentified": 0, "record_errors": 0}
@@ -181,8 +200,12 @@ class DeviceSupervisor:
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await asyncio.wait([task])
+            if not task.cancelled() and task.exception() is not None:
+                # run() ends only by cancellation; whatever ended it otherwise is reported
+                # here, never raised into the daemon's stop or reload.
+                logger.error("%s: reader loop had failed", self.name,
+                             exc_info=task.exception(), extra={"fields": {"device": self.name}})
         self._liveness.unregister(self._heartbeat.name)
         self._set_state("stopped")
 
@@ -194,12 +217,23 @@ class DeviceSupervisor:
     async def run(self) -> None:
         attempt = 0
         while True:
-            reader = reader_for(self.config.protocol, self.config.port, **self._driver_options)
+            try:
+                reader = reader_for(self.config.protocol, self.config.port,
+                                    **self._driver_options)
+            except (ConfigurationError, ValueError, TypeError) as exc:
+                self._own["open_failures"] += 1
+                await self._unusable(exc)
+            reader.on_link_lost = self._link_lost
             try:
                 await reader.open()
-            except (BridgeError, OSError) as exc:
-                self._retire(reader)
-                self._own["open_failures"] += 1
+            except ConfigurationError as exc:
+                self._retire(reader, open_failed=True)
+                await self._unusable(exc)
+            except Exception as exc:  # absent or not answering (or a driver bug): retried
+                self._retire(reader, open_failed=True)
+                if not isinstance(exc, (BridgeError, OSError)):
+                    logger.exception("%s: open failed", self.name,
+                                     extra={"fields": {"device": self.name}})
                 self._lost(f"cannot open: {exc}", log=attempt == 0)
                 self.first_attempt.set()
                 await self._wait(min(OPEN_MAX_DELAY_S, OPEN_FIRST_DELAY_S * 2 ** attempt))
@@ -224,6 +258,27 @@ class DeviceSupervisor:
                     await reader.close()
                 self._retire(reader)
             await self._wait(OPEN_FIRST_DELAY_S)
+
+    async def _unusable(self, exc: Exception) -> NoReturn:
+        """A port or driver option that can never open (a bad ``socket://`` URL, an unknown
+        protocol): said once, shown as ``unreachable`` with the reason; the loop stays alive
+        and beating, without retrying, until a reload replaces the reader's configuration."""
+        reason = f"cannot open: {exc} (not retried: correct the reader's configuration and reload)"
+        self.last_error = reason
+        logger.error("%s: %s", self.name, reason,
+                     extra={"fields": {"device": self.name, "event": "unreachable"}})
+        self._set_state("unreachable")
+        self.first_attempt.set()
+        while True:
+            await self._wait(self._liveness.tick_s)
+
+    def _link_lost(self, reason: str) -> None:
+        """The driver's transport lost the link (unplugged, reset, EOF): shown at once, not
+        after the inventories time out; the transport reopens it and the next inventory that
+        is answered shows the reader connected again."""
+        if self.state != "connected":
+            return
+        self._lost(f"link lost: {reason}", log=True)
 
     # -- the presence loop ---------------------------------------------------------------------
 
@@ -304,10 +359,15 @@ class DeviceSupervisor:
             if isinstance(result, BaseException):
                 if not isinstance(result, StoreError):
                     raise result
+                # Tried again after the resolution, not at every inventory (a tag whose data
+                # the store refuses stays refused); logged once per visit, every one counted.
+                tag.recorded_s = now
                 self._own["record_errors"] += 1
                 self.last_error = str(result)
-                logger.warning("%s: tag %s not recorded: %s", self.name, sighting.uid, result,
-                               extra={"fields": {"device": self.name}})
+                if not tag.record_failed:
+                    tag.record_failed = True
+                    logger.warning("%s: tag %s not recorded: %s", self.name, sighting.uid,
+                                   result, extra={"fields": {"device": self.name}})
             else:
                 tag.recorded_s = now
                 self._own["tags_recorded"] += 1
@@ -423,16 +483,32 @@ class DeviceSupervisor:
             except Exception:  # a listener (the MQTT link) must not break the reader loop
                 logger.exception("%s: device-state listener failed", self.name)
 
-    def _retire(self, reader: Reader) -> None:
+    def _retire(self, reader: Reader, *, open_failed: bool = False) -> None:
+        """Keep the counters of a driver instance that is done with (called once for each)."""
         for name in _HEALTH_FIELDS:
             self._retired[name] += getattr(reader.health, name)
         reader.health = HealthCounters()
+        link = reader.link_counters()
+        if link is None:
+            self._own["open_failures"] += open_failed
+            return
+        for name in _LINK_FIELDS:
+            self._retired[name] += getattr(link, name)
 
     def counters(self) -> dict[str, int]:
-        live = self._reader.health if self._reader is not None else None
+        """Cumulative over every driver instance: the driver's health counters, its
+        transport's open failures (the first open's and every reopen attempt's) and link
+        losses, and the presence loop's own counters."""
+        reader = self._reader
+        live = reader.health if reader is not None else None
         out = {name: self._retired[name] + (getattr(live, name) if live else 0)
                for name in _HEALTH_FIELDS}
-        out.update(self._own)
+        link = reader.link_counters() if reader is not None else None
+        for name in _LINK_FIELDS:
+            out[name] = self._retired[name] + (getattr(link, name) if link else 0)
+        out.update({name: count for name, count in self._own.items()
+                    if name not in _LINK_FIELDS})
+        out["open_failures"] += self._own["open_failures"]
         return out
 
     def public_state(self) -> dict[str, object]:

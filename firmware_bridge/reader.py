@@ -32,6 +32,7 @@ from typing import TypeVar
 
 from firmware_bridge.errors import BridgeError, TransientError
 from firmware_bridge.security import SecurityScheme
+from firmware_bridge.transport import TransportCounters
 from protocols.iso15693 import Uid
 
 T = TypeVar("T")
@@ -206,6 +207,10 @@ class Reader(abc.ABC):
     def __init__(self, port: str) -> None:
         self.port = port
         self.health = HealthCounters()
+        self.on_link_lost: Callable[[str], None] | None = None
+        """Called (with the reason) as soon as the transport loses the link, while the driver
+        waits for its reopen: the owner shows the reader as not connected at once. It must be
+        quick and must not raise."""
         self._tag_info: OrderedDict[Uid, TagSystemInfo] = OrderedDict()
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -215,6 +220,16 @@ class Reader(abc.ABC):
 
     @abc.abstractmethod
     async def close(self) -> None: ...
+
+    def link_counters(self) -> TransportCounters | None:
+        """The counters of the transport under this driver (opens, open failures, link
+        losses), or None for a driver without one."""
+        return None
+
+    def _link_lost(self, reason: str) -> None:
+        """Drivers give this to their transport as its ``on_lost`` hook."""
+        if self.on_link_lost is not None:
+            self.on_link_lost(reason)
 
     async def __aenter__(self) -> Reader:
         await self.open()

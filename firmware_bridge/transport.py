@@ -19,6 +19,8 @@ Lifecycle::
   byte; ``b""`` when nothing came. Deciding that a response is late is the caller's business.
 - While the link is down, ``read``/``write`` raise :class:`PortUnavailable` (transient) and
   ``wait_open()`` waits for the next successful (re)open.
+- The ``on_lost`` hook is called with the reason as soon as an open link is lost (before the
+  reopen), so that the owner can show the device as not connected while callers still wait.
 - The ``on_open`` hook runs after *every* open, before waiters are released, because a reader
   may have reset on the DTR blip or on re-enumeration (reference §5.1): the driver re-probes it
   there. If the hook raises, the port is closed and the open counts as failed.
@@ -92,6 +94,7 @@ MAX_BUFFERED_BYTES = 65536
 """Received bytes nobody has read yet; beyond this the oldest are discarded and counted."""
 
 OnOpen = Callable[[], Awaitable[None]]
+OnLost = Callable[[str], None]
 
 
 @dataclass(slots=True)
@@ -158,6 +161,7 @@ class SerialTransport:
         low_latency: bool = True,
         min_frame_gap_s: float = 0.0,
         on_open: OnOpen | None = None,
+        on_lost: OnLost | None = None,
         wire_tap: WireTap | None = None,
         rng: random.Random | None = None,
     ) -> None:
@@ -172,6 +176,7 @@ class SerialTransport:
         self.low_latency = low_latency
         self.min_frame_gap_s = min_frame_gap_s
         self.on_open = on_open
+        self.on_lost = on_lost
         self.wire_tap = wire_tap
         self.counters = TransportCounters()
         self._target = parse_url(url)
@@ -372,6 +377,11 @@ class SerialTransport:
         logger.warning("%s: link lost (%s); will reopen", self.url, reason)
         self._lost.set()
         self._wake_reader()
+        if self.on_lost is not None:
+            try:
+                self.on_lost(reason)
+            except Exception:  # the owner's bug must not stop the reopen
+                logger.exception("%s: on_lost hook failed", self.url)
 
     def _retire_current_link(self) -> None:
         link, self._link = self._link, None

@@ -290,6 +290,11 @@ class GateMonitor:
         self._period_counts = [0, 0]
         self._period_polled = False
 
+    @property
+    def supervisor(self) -> DeviceSupervisor:
+        """The reader this gate watches (a reload keeps the gate while it is the same)."""
+        return self._supervisor
+
     # -- lifecycle -------------------------------------------------------------------------------
 
     def start(self) -> None:

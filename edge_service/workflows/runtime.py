@@ -153,12 +153,13 @@ class Workflows:
                 services.start()
 
     def _supervisor_of(self, name: str) -> DeviceSupervisor | None:
-        for table in (self.kiosks, self.gates, self.staff):
-            workflow = table.get(name)
-            if workflow is not None:
-                supervisor: DeviceSupervisor | None = getattr(
-                    workflow, "pad", None) or getattr(workflow, "supervisor", None)
-                return supervisor
+        """The reader the workflow named ``name`` runs on (None: no such workflow)."""
+        if (kiosk := self.kiosks.get(name)) is not None:
+            return kiosk.pad
+        if (gate := self.gates.get(name)) is not None:
+            return gate.supervisor
+        if (station := self.staff.get(name)) is not None:
+            return station.supervisor
         return None
 
     async def _unbind(self, names: set[str]) -> None:

@@ -76,7 +76,7 @@ from firmware_bridge.reader import (
 )
 from firmware_bridge.security import PRESETS, SecurityScheme
 from firmware_bridge.session import FrameSession
-from firmware_bridge.transport import LineSettings, SerialTransport
+from firmware_bridge.transport import LineSettings, SerialTransport, TransportCounters
 from firmware_bridge.wiretap import WireTap
 from protocols.errors import FrameError
 from protocols.iso15693 import Uid
@@ -372,7 +372,7 @@ class D6Reader(Reader):
         self.probes = 0
         self.transport = SerialTransport(
             port, LineSettings(baudrate, 8, "N", 1), on_open=self._on_open,
-            wire_tap=wire_tap, min_frame_gap_s=min_frame_gap_s, rng=rng,
+            on_lost=self._link_lost, wire_tap=wire_tap, min_frame_gap_s=min_frame_gap_s, rng=rng,
         )
         session: FrameSession[d6.D6Request, d6.D6Response] = FrameSession(
             self.transport,
@@ -396,6 +396,9 @@ class D6Reader(Reader):
 
     async def close(self) -> None:
         await self.transport.close()
+
+    def link_counters(self) -> TransportCounters:
+        return self.transport.counters
 
     async def _on_open(self) -> None:
         # Runs after every (re)open, before the port counts as open: the reader may have reset

@@ -57,7 +57,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from firmware_bridge.errors import (
@@ -83,7 +83,7 @@ from firmware_bridge.reader import (
     block_runs,
 )
 from firmware_bridge.session import FrameSession
-from firmware_bridge.transport import LineSettings, SerialTransport
+from firmware_bridge.transport import LineSettings, SerialTransport, TransportCounters
 from firmware_bridge.wiretap import WireTap
 from protocols.errors import FrameError
 from protocols.iso15693 import MFG_NXP, Uid
@@ -224,6 +224,7 @@ class FeigFirmware:
         health: HealthCounters,
         wire_tap: WireTap | None = None,
         exclusive: bool = True,
+        on_lost: Callable[[str], None] | None = None,
     ) -> None:
         if not 0 <= com_adr <= BROADCAST:
             raise ValueError(f"COM-ADR {com_adr} is not 0..255")
@@ -239,6 +240,7 @@ class FeigFirmware:
             exclusive=exclusive,
             min_frame_gap_s=feig.PSST_S,
             on_open=self._probe,
+            on_lost=on_lost,
             wire_tap=wire_tap,
         )
         self.session: FrameSession[FeigRequest, FeigResponse] = FrameSession(
@@ -604,6 +606,7 @@ class FeigReader(Reader):
             health=self.health,
             wire_tap=wire_tap,
             exclusive=exclusive,
+            on_lost=self._link_lost,
         )
         self._block_sizes: dict[Uid, int] = {}
         self._single_block_writes: set[Uid] = set()
@@ -616,6 +619,9 @@ class FeigReader(Reader):
 
     async def close(self) -> None:
         await self.firmware.close()
+
+    def link_counters(self) -> TransportCounters:
+        return self.firmware.transport.counters
 
     # -- primitives -----------------------------------------------------------------------------
 

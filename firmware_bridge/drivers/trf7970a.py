@@ -81,7 +81,7 @@ from firmware_bridge.reader import (
     TransientReaderFault,
     Unsupported,
 )
-from firmware_bridge.transport import LineSettings, SerialTransport
+from firmware_bridge.transport import LineSettings, SerialTransport, TransportCounters
 from firmware_bridge.wiretap import WireTap
 from protocols.errors import FrameError
 from protocols.framing import Reassembler
@@ -220,7 +220,8 @@ class TrfReader(Reader):
         self.flags = RequestFlag.DATA_RATE if iso_control & ISO_CONTROL_HIGH_RATE else (
             RequestFlag(0))
         self.transport = SerialTransport(
-            port, LineSettings(baudrate, 8, "N", 1), on_open=self._on_open, wire_tap=wire_tap
+            port, LineSettings(baudrate, 8, "N", 1), on_open=self._on_open, on_lost=self._link_lost,
+            wire_tap=wire_tap,
         )
         self._reassembler: Reassembler[trf.TrfLine] = Reassembler(
             trf.decode_response, trf.next_header
@@ -241,6 +242,9 @@ class TrfReader(Reader):
 
     async def close(self) -> None:
         await self.transport.close()
+
+    def link_counters(self) -> TransportCounters:
+        return self.transport.counters
 
     async def _on_open(self) -> None:
         """Transport hook, after every (re)open: the board may have reset (reference §5.1)."""

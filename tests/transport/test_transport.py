@@ -307,6 +307,26 @@ async def test_write_error_on_unplug_schedules_a_reopen(tmp_path: Path) -> None:
         assert await read_from_device(endpoint, 2) == b"ok"
 
 
+async def test_on_lost_hook_hears_of_a_loss_at_once_and_once(tmp_path: Path) -> None:
+    link = tmp_path / "reader0"
+    lost: list[tuple[str, TransportState]] = []
+    async with PtyEndpoint(link) as endpoint:
+        port = SerialTransport(str(link))
+        port.on_lost = lambda reason: lost.append((reason, port.state))
+        async with port:
+            endpoint.vanish()
+            async with asyncio.timeout(5):
+                while not lost:
+                    await asyncio.sleep(0.01)
+            # Called as the loss is seen, before the reopen; not for failed reopen attempts.
+            assert lost[0][1] is TransportState.DOWN
+            await asyncio.sleep(0.2)
+            assert len(lost) == 1
+            endpoint.come_back()
+            await port.wait_open(2.0)
+            assert len(lost) == 1
+
+
 async def test_failing_on_open_hook_closes_the_port_and_retries(tmp_path: Path) -> None:
     link = tmp_path / "reader0"
     calls = 0
