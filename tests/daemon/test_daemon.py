@@ -81,6 +81,8 @@ def test_ready_health_metrics_watchdog_and_clean_stop(tmp_path: Path) -> None:
             assert 'libedge_device_connected{device="pad"} 1.0' in text
             assert 'libedge_device_frames_sent_total{device="gate"}' in text
             assert "libedge_device_crc_errors_total" in text
+            for counter in ("open_failures", "link_losses", "record_errors"):
+                assert f'libedge_device_{counter}_total{{device="pad"}} 0.0' in text
             assert "libedge_store_commits_total" in text
             # The gate sees the scenario's secured tag: its alarm event may be queued.
             assert re.search(r"^libedge_store_outbox_backlog \d+\.0$", text, re.MULTILINE)
