@@ -69,3 +69,16 @@ def test_a_bad_offline_card_pattern_names_the_key() -> None:
     assert "not a regular expression" in error.value.reason
     config = parse_config({}, {"LIBEDGE_SELFCHECK_OFFLINE_CARD_PATTERN": "2[0-9]{9}"})
     assert config.selfcheck.offline_card_pattern == "2[0-9]{9}"
+
+
+def test_every_protocol_has_a_driver_a_simulator_and_a_benchmark_and_no_more() -> None:
+    # Four tables name the protocols (the daemon's config, the drivers, the simulator's
+    # front-ends, the reader benchmark); a protocol missing from one works in some commands
+    # and is refused by others (docs/driver-guide.md, registration).
+    from bench import readers as bench_readers  # noqa: PLC0415
+    from edge_service import config  # noqa: PLC0415
+    from firmware_bridge.drivers import DRIVERS  # noqa: PLC0415
+    from firmware_bridge.simulator.frontends import FRONT_ENDS  # noqa: PLC0415
+
+    assert set(config.PROTOCOLS) == set(DRIVERS) == set(FRONT_ENDS) == set(
+        bench_readers.PROTOCOLS)
