@@ -53,6 +53,9 @@ def _cmd_sim_reader(args: argparse.Namespace) -> int:
         print(f"scenario {args.scenario}: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
+        if args.scenario and exc.filename == args.scenario:
+            print(f"scenario {args.scenario}: {exc.strerror}", file=sys.stderr)
+            return 2
         print(f"error: {exc}", file=sys.stderr)
         return 1
 

@@ -202,7 +202,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
         result = convert(source, TagModel(args.to), allow_loss=args.allow_loss,
                          overrides=overrides)
     except ConversionRefused as exc:
-        print(f"refused: {exc}", file=sys.stderr)
+        print(f"refused: {exc}; add --allow-loss to convert anyway", file=sys.stderr)
         return 1
     except ProtocolError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -55,8 +55,7 @@ class ConversionRefused(ProtocolError):
 
     def __str__(self) -> str:
         return (
-            f"converting to {self.target.value} would lose {', '.join(self.lost)}; "
-            "pass allow_loss (CLI: --allow-loss) to convert anyway"
+            f"converting to {self.target.value} would lose {', '.join(self.lost)}"
         )
 
 

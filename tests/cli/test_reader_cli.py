@@ -195,3 +195,10 @@ def test_a_uid_written_backwards_is_refused(capsys: pytest.CaptureFixture[str],
                           "--protocol", "3m", "--uid", "78563412500104E0")
     assert code == 2
     assert "starts with E0" in err
+
+
+def test_a_missing_scenario_file_is_named_like_a_bad_one(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "stack.json"
+    assert main(["sim", "reader", "--protocol", "feig", "--scenario", str(missing)]) == 2
+    assert capsys.readouterr().err == f"scenario {missing}: No such file or directory\n"
