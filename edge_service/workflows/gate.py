@@ -57,7 +57,11 @@ out once per visit.
 Direction: the antenna that saw the tag first on this visit: the inside antenna (``antennas[0]``,
 default 1) first means the item is on its way out, the outside one (default 2) in. None of the
 three drivers reports antennas yet (``TagSighting.antenna`` is None), so direction comes from
-the light barriers when a passage is in progress, else it is ``unknown``.
+the light barriers when a passage is in progress, else it is ``unknown``. A walker's tags
+usually reach the field before the walker breaks a beam: with barriers on a reader that has
+inputs, a decision whose direction is not known yet sounds at once, but its events and screen
+entries wait up to ``DIRECTION_WAIT_S`` for the first passage to show its direction (the
+passage in progress, or the one completed); past that, or at ``stop()``, they say ``unknown``.
 
 People counting: with ``LightBarriers`` (two reader inputs, inside and outside beam; an input
 reads 1 while its beam is broken) the inputs are polled every ``INPUT_POLL_S``; a passage is both
@@ -132,6 +136,9 @@ SECURITY_CHECK_ATTEMPTS = 3
 INPUT_POLL_S = 0.1
 """Light-barrier poll period: a walker breaks a beam for 0.3-0.5 s, and the reader's change
 latches catch shorter breaks between two polls."""
+DIRECTION_WAIT_S = 2.0
+"""How long a decision's events wait for the light barriers to give its direction: a walker
+crosses a gate in about a second, and the tags are seen as the walker reaches it."""
 COUNT_PERIOD_S = 3600
 """People counts go out once per clock hour."""
 LAST_ALARMS = 50
@@ -289,6 +296,8 @@ class GateMonitor:
         self._period_start: datetime | None = None
         self._period_counts = [0, 0]
         self._period_polled = False
+        self._undirected: list[tuple[list[_Verdict], datetime, float]] = []
+        """Decisions waiting for the barriers' direction: (verdicts, time, loop deadline)."""
 
     @property
     def supervisor(self) -> DeviceSupervisor:
@@ -326,6 +335,7 @@ class GateMonitor:
                 await worker
         if self._period_start is not None and any(self._period_counts):
             self._record_counts(self._period_start, self._clock())
+        self._book_undirected("unknown", due_only=False)
         await asyncio.sleep(0)  # a decision's bookkeeping (call_soon) spawns its event task
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
@@ -551,8 +561,32 @@ class GateMonitor:
         output command's task runs before the deferred bookkeeping)."""
         if any(verdict.action == "alarm" for verdict in verdicts):
             self._sound()
-        direction = self._direction([v for v in verdicts if v.action in ("alarm", "report")])
-        asyncio.get_running_loop().call_soon(self._book, verdicts, direction, self._clock())
+        shown = [v for v in verdicts if v.action in ("alarm", "report")]
+        direction = self._direction(shown)
+        loop = asyncio.get_running_loop()
+        if shown and direction == "unknown" and self._barriers_readable():
+            self._undirected.append((verdicts, self._clock(), loop.time() + DIRECTION_WAIT_S))
+            return
+        loop.call_soon(self._book, verdicts, direction, self._clock())
+
+    def _barriers_readable(self) -> bool:
+        reader = self._supervisor.reader
+        return (self._passages is not None and reader is not None
+                and Capability.INPUTS in reader.capabilities)
+
+    def _book_undirected(self, direction: Direction, *, due_only: bool) -> None:
+        """Book the decisions waiting for a direction: all of them with ``direction``, or
+        (``due_only``) those whose wait is over, with ``unknown``."""
+        if not self._undirected:
+            return
+        if due_only:
+            now = asyncio.get_running_loop().time()
+            due = [d for d in self._undirected if d[2] <= now]
+            self._undirected = [d for d in self._undirected if d[2] > now]
+        else:
+            due, self._undirected = self._undirected, []
+        for verdicts, moment, _ in due:
+            self._book(verdicts, direction, moment)
 
     def _book(self, verdicts: list[_Verdict], direction: Direction, now: datetime) -> None:
         """The events of one decision: alarms and reports grouped per (sounded, foreign),
@@ -689,6 +723,7 @@ class GateMonitor:
         while True:
             await asyncio.sleep(INPUT_POLL_S)
             self._close_period(self._clock())
+            self._book_undirected("unknown", due_only=True)
             reader = self._supervisor.reader
             if reader is None:
                 continue
@@ -704,6 +739,9 @@ class GateMonitor:
                 continue
             self._period_polled = True
             direction = self._passages.observe(state)
+            heading = direction or self._passages.heading
+            if heading in ("in", "out"):
+                self._book_undirected(heading, due_only=False)
             if direction is not None:
                 self._count(direction)
 

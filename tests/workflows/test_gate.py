@@ -513,6 +513,29 @@ async def test_light_barriers_count_passages_and_give_the_alarm_direction(
         assert count.end > count.start
 
 
+async def test_an_alarm_before_the_beams_takes_the_direction_of_the_passage(
+        tmp_path: Path) -> None:
+    # The tags reach the field before the walker breaks a beam: the alarm sounds at once, and
+    # its event waits for the passage that tells which way the item went.
+    async with gate_rig(tmp_path, [record(1), record(2)], barriers=BARRIERS) as gate:
+        front_end = barrier_inputs(gate)
+        gate.rig.put(item_tag(1, afi=0x07))
+        await wait_for(gate.alarm_on, 2.0, "the alarm, sounded before any beam broke")
+        await asyncio.sleep(0.3)
+        assert gate.events(ALARM) == []           # waiting for the direction
+        for number, broken in ((2, True), (1, True), (2, False), (1, False)):   # walks in
+            front_end.set_input(number, broken)
+            await asyncio.sleep(0.25)
+        [alarm] = await gate.wait_events(ALARM)
+        assert alarm.direction == "in"
+        assert [a["direction"] for a in gate.monitor.snapshot()["last_alarms"]] == ["in"]
+        # Nobody passes: after DIRECTION_WAIT_S the event says unknown.
+        gate.rig.put(item_tag(2, afi=0x07))
+        [_, unknown] = await gate.wait_events(ALARM, 2, timeout_s=gate_module.DIRECTION_WAIT_S
+                                              + 3.0)
+        assert unknown.direction == "unknown"
+
+
 async def test_count_periods_after_a_restart_do_not_overlap(tmp_path: Path) -> None:
     """Stopping records the period so far; the gate started again in the same hour used to
     count that hour from its top again, so two records covered the same minutes."""
