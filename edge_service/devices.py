@@ -57,6 +57,7 @@ from typing import Any, NoReturn
 
 from edge_service.config import ReaderConfig, poll_interval_s
 from edge_service.health import DeviceSnapshot, Heartbeat, Liveness
+from edge_service.logs import LOG_DEVICE
 from edge_service.store import LAST_SEEN_RESOLUTION_S, CachedItem, Store, StoreError
 from firmware_bridge import (
     BridgeError,
@@ -215,6 +216,7 @@ class DeviceSupervisor:
                 and self._heartbeat.age_s() <= self._liveness.stale_after_s)
 
     async def run(self) -> None:
+        LOG_DEVICE.set(self.name)   # this task's lines, and its driver's, name the reader
         attempt = 0
         while True:
             try:

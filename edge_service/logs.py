@@ -13,6 +13,9 @@ Contract:
   Otherwise lines carry a local timestamp and the level name.
 - Structured fields go in ``extra={"fields": {...}}`` and are rendered ``key=value`` (quoted when
   they contain spaces), so ``journalctl -u libedge | grep device=pad`` works.
+- A reader's loop sets :data:`LOG_DEVICE` in its task; every line logged in that task, or in a
+  task it started (the driver's transport: link lost, reopen attempts), gets ``device=NAME``
+  unless it names a device itself. Lower layers (firmware_bridge) know ports, not names.
 
 Privacy: callers never put patron identifiers in a message or a field (DESIGN.md "Storage and
 durability"); item ids and tag UIDs are not patron data.
@@ -26,12 +29,13 @@ import logging
 import os
 import sys
 from collections.abc import Mapping
+from contextvars import ContextVar
 from typing import TextIO
 
 from firmware_bridge import TRACE
 
-__all__ = ["LEVELS", "KeyValueFormatter", "configure_logging", "journal_stream_is_stderr",
-           "set_level"]
+__all__ = ["LEVELS", "LOG_DEVICE", "KeyValueFormatter", "configure_logging",
+           "journal_stream_is_stderr", "set_level"]
 
 LEVELS: dict[str, int] = {"trace": TRACE, "debug": logging.DEBUG, "info": logging.INFO,
                           "warning": logging.WARNING, "error": logging.ERROR}
@@ -41,6 +45,21 @@ _SYSLOG_PRIORITY = ((logging.CRITICAL, 2), (logging.ERROR, 3), (logging.WARNING,
                     (logging.INFO, 6), (0, 7))
 
 _HANDLER_NAME = "libedge"
+
+LOG_DEVICE: ContextVar[str | None] = ContextVar("libedge_log_device", default=None)
+"""The reader whose task logs (set by its supervisor); tasks started from it inherit it."""
+
+
+def _device_from_context(record: logging.LogRecord) -> bool:
+    """A handler filter: adds ``device=`` from :data:`LOG_DEVICE` to a line that has none."""
+    device = LOG_DEVICE.get()
+    if device is not None:
+        fields = getattr(record, "fields", None)
+        if not isinstance(fields, Mapping):
+            record.fields = {"device": device}
+        elif "device" not in fields:
+            record.fields = {**fields, "device": device}
+    return True
 
 
 def _syslog_priority(levelno: int) -> int:
@@ -95,6 +114,7 @@ def configure_logging(level: str, *, environ: Mapping[str, str] | None = None,
     handler = logging.StreamHandler(out)
     handler.set_name(_HANDLER_NAME)
     handler.setFormatter(KeyValueFormatter(journal=journal_stream_is_stderr(env, out)))
+    handler.addFilter(_device_from_context)
     root = logging.getLogger()
     for old in [h for h in root.handlers if h.get_name() == _HANDLER_NAME]:
         root.removeHandler(old)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import io
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
@@ -21,6 +22,7 @@ from edge_service.config import Config, ReaderConfig, load_config
 from edge_service.daemon import EXIT_OK, Daemon
 from edge_service.devices import DeviceSupervisor
 from edge_service.health import Liveness
+from edge_service.logs import configure_logging
 from edge_service.store import LAST_SEEN_RESOLUTION_S, Store, StoreConfig
 from firmware_bridge.pty import PtyEndpoint
 from firmware_bridge.simulator import load_scenario
@@ -238,3 +240,29 @@ async def test_stop_never_raises_what_ended_the_loop(tmp_path: Path) -> None:
         assert supervisor.state == "stopped"
     finally:
         await store.close()
+
+
+async def test_the_drivers_own_lines_name_the_reader_in_the_journal(tmp_path: Path) -> None:
+    # The transport knows a port, not a reader's name; the operator greps the journal for
+    # device=NAME (docs/operator-guide.md), so its "link lost" and reopen lines carry it too.
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    stream = io.StringIO()
+    configure_logging("info", environ={}, stream=stream)
+    try:
+        async with pad_rig(tmp_path, [item_tag(1)], role="gate", name="door") as rig:
+            await rig.wait_field(1)
+            rig.endpoint.vanish()
+            await wait_for(lambda: "will reopen" in stream.getvalue(), 5.0, "the link lost")
+            rig.endpoint.come_back()
+            await wait_for(lambda: rig.supervisor.state == "connected", 15.0,
+                           "the reader to be connected again")
+    finally:
+        for handler in root.handlers:
+            if handler not in handlers:
+                root.removeHandler(handler)
+        root.setLevel(level)
+    transport = [line for line in stream.getvalue().splitlines()
+                 if "firmware_bridge.transport" in line]
+    assert any("will reopen" in line for line in transport), stream.getvalue()
+    assert all(line.endswith("device=door") for line in transport), transport
