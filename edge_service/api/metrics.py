@@ -47,8 +47,7 @@ DEVICE_COUNTERS: dict[str, tuple[str, str]] = {
     "inventories": ("inventories", "Presence inventories completed."),
     "tags_recorded": ("tags_recorded", "Tag sightings recorded in the cache."),
     "open_failures": ("open_failures", "Failed attempts to open or reopen the device."),
-    "link_losses": ("link_losses", "Times an open link to the reader was lost (unplugged, "
-                                   "reset)."),
+    "link_losses": ("link_losses", "Open links to the reader lost (unplugged, reset)."),
     "record_errors": ("record_errors", "Tag sightings the cache refused to record."),
 }
 
