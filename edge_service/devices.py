@@ -400,17 +400,7 @@ class DeviceSupervisor:
             self._own["tags_unidentified"] += 1
             tag.read_error = str(exc)
             return
-        decoded = decode_any(memory, dsfid=info.dsfid)
-        tag.read, tag.read_error = True, None
-        tag.memory, tag.dsfid = memory, info.dsfid
-        tag.model = decoded.model.value
-        tag.owner_institution = decoded.owner_institution
-        tag.primary_item_id = decoded.primary_item_id
-        tag.set_part, tag.set_total = decoded.set_part, decoded.set_total
-        tag.type_of_usage = decoded.type_of_usage
-        tag.ill_borrowing_institution = decoded.ill_borrowing_institution
-        if info.afi is not None:
-            tag.afi = info.afi
+        decoded = _fill(tag, memory, info.dsfid, info.afi)
         if not decoded.primary_item_id:
             self._own["tags_unidentified"] += 1
             logger.debug("%s: tag %s holds no item id (%s)", self.name, tag.uid, tag.model)
@@ -437,6 +427,19 @@ class DeviceSupervisor:
         """Drop what is known of ``uid``: it is identified afresh at the next inventory (after a
         workflow rewrote its memory)."""
         self._in_field.pop(uid, None)
+
+    def remember_written(self, uid: Uid, memory: bytes, dsfid: int | None,
+                         afi: int | None) -> None:
+        """A workflow wrote ``uid`` and read it back: its entry shows the verified memory now,
+        so the tag stays in the field with its new data instead of vanishing until the next
+        inventory reads it again. A tag not read yet is forgotten instead (a read of its old
+        memory may be under way)."""
+        tag = self._in_field.get(uid)
+        if tag is None or not tag.read:
+            self.forget(uid)
+            return
+        _fill(tag, memory, dsfid, afi)
+        tag.arrival_item = None   # the catalog's word on the item the tag held before
 
     def _notify_field(self) -> None:
         for listener in list(self._field_listeners):
@@ -527,3 +530,19 @@ class DeviceSupervisor:
             alive=self.alive, heartbeat_age_s=self._heartbeat.age_s(), model=self.model,
             firmware=self.firmware, last_error=self.last_error, since=self.since,
             tags_in_field=len(self._in_field), counters=self.counters())
+
+
+def _fill(tag: TagInField, memory: bytes, dsfid: int | None, afi: int | None) -> LibraryTag:
+    """``tag`` as read: its memory, decoded (ISO 28560, any model); the AFI when known."""
+    decoded = decode_any(memory, dsfid=dsfid)
+    tag.read, tag.read_error = True, None
+    tag.memory, tag.dsfid = memory, dsfid
+    tag.model = decoded.model.value
+    tag.owner_institution = decoded.owner_institution
+    tag.primary_item_id = decoded.primary_item_id
+    tag.set_part, tag.set_total = decoded.set_part, decoded.set_total
+    tag.type_of_usage = decoded.type_of_usage
+    tag.ill_borrowing_institution = decoded.ill_borrowing_institution
+    if afi is not None:
+        tag.afi = afi
+    return decoded

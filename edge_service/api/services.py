@@ -37,7 +37,7 @@ from collections.abc import Iterator
 from typing import Annotated, Any, Literal, Protocol
 
 from fastapi import APIRouter, Depends, Path, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from edge_service.api.auth import require
 from edge_service.api.errors import error_responses
@@ -85,7 +85,7 @@ class DeliveryRequest(BaseModel):
         "the orders this delivery fulfils (default: the orders of the copies matched)"))
     supplier_identifier: SupplyText | None = None
     supplier_invoice_number: SupplyText | None = None
-    accept_on_arrival: bool = Field(False, description=(
+    accept_on_arrival: StrictBool = Field(False, description=(
         "re-program each copy as it arrives (one pass of a cart)"))
 
 
@@ -95,7 +95,7 @@ class IllReceiveRequest(BaseModel):
     owner_institution: str | None = Field(
         None, min_length=1, max_length=16, pattern=ISIL_PATTERN,
         description="the lending library's ISIL, for a tag that names no owner")
-    secured: bool = True
+    secured: StrictBool = True
 
 
 class IllReturnRequest(BaseModel):
@@ -108,11 +108,11 @@ class CampaignRequest(BaseModel):
         min_length=1, max_length=8, description="the models to convert from")
     estimate: int | None = Field(None, ge=0, le=10_000_000, description=(
         "items in the collection, for pending by estimate"))
-    allow_loss: bool = Field(False, description="drop what the library's model cannot hold")
+    allow_loss: StrictBool = Field(False, description="drop what the library's model cannot hold")
 
 
 class RunRequest(BaseModel):
-    check_passwords: bool = Field(True, description=(
+    check_passwords: StrictBool = Field(True, description=(
         "survey the EAS/AFI password (a refused guess resets the pad's field)"))
 
 

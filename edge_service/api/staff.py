@@ -34,11 +34,12 @@ from collections.abc import Iterator
 from typing import Annotated, Any, Literal, Protocol
 
 from fastapi import APIRouter, Depends, Path
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from edge_service.api.auth import require
 from edge_service.api.errors import error_responses
 from edge_service.api.tokens import Principal
+from edge_service.config import ISIL_PATTERN
 from edge_service.workflows import WorkflowError
 from edge_service.workflows.inventory import ExpectedItem
 from edge_service.workflows.runtime import Workflows
@@ -64,6 +65,8 @@ Barcode = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[!-~]+$",
                                            "ASCII, no spaces, as the events carry it")]
 
 
+ISIL_RULE = ISIL_PATTERN.pattern
+"""An ISIL as the configuration's ``[library] isil``: prefix, hyphen, identifier."""
 PLAIN_TEXT = r"^[^\x00-\x1f\x7f]*$"
 """One line of text without control characters (they would fail the contract in an event
 later, far from the request that brought them)."""
@@ -80,8 +83,8 @@ class ProgramRequest(BaseModel):
     barcode: Barcode
     uid: TagUid | None = Field(None, description="the tag to write; default: the one blank "
                                                  "tag on the pad (or the only tag)")
-    overwrite: bool = Field(False, description="write over a tag that holds data")
-    secured: bool = True
+    overwrite: StrictBool = Field(False, description="write over a tag that holds data")
+    secured: StrictBool = True
     set_part: int | None = Field(None, ge=1, le=255, description="part number of a "
                                                                 "multi-part item")
     set_total: int | None = Field(None, ge=1, le=255, description="number of parts")
@@ -89,12 +92,12 @@ class ProgramRequest(BaseModel):
 
 class ConvertRequest(BaseModel):
     uid: TagUid
-    allow_loss: bool = Field(False, description="drop what the library's model cannot hold")
+    allow_loss: StrictBool = Field(False, description="drop what the library's model cannot hold")
 
 
 class SecurityRequest(BaseModel):
     uid: TagUid
-    secured: bool
+    secured: StrictBool
 
 
 class BatchRequest(BaseModel):
@@ -111,14 +114,15 @@ class BatchRequest(BaseModel):
                                     json_schema_extra={"uniqueItems": True},
                                     description="program: the barcodes, in order, each once; "
                                                 "convert and secure take none")
-    secured: bool = True
+    secured: StrictBool = True
 
 
 class ExpectedEntry(BaseModel):
-    # Not blank: a character Python's str.strip() keeps (\s and the separators 1C-1F).
-    primary_item_id: str = Field(min_length=1, max_length=64, pattern=r"[^\s\x1c-\x1f]")
-    owner_institution: str | None = Field(None, max_length=16,
-                                          description="ISIL; omitted: any owner")
+    # Checked as a program's barcode is, and the owner as the configuration's ISILs are.
+    primary_item_id: Barcode
+    owner_institution: str | None = Field(None, max_length=16, pattern=f"^(?:{ISIL_RULE})$",
+                                          description="ISIL (ISO 15511); omitted: any owner. "
+                                                      "Compared without case")
     shelf_location: str | None = Field(None, max_length=64, pattern=PLAIN_TEXT,
                                        description="omitted: the shelf being read")
 
@@ -310,7 +314,8 @@ def operator_of(principal: Principal | None) -> str | None:
 @contextlib.contextmanager
 def _fields_of_body() -> Iterator[None]:
     """A workflow names its argument (``uid``, ``items[2]``); the answer names the request's
-    field (``body.uid``, ``body.barcodes[2]``), as a validation error would."""
+    field (``body.uid``, ``body.barcodes[2]``), in its field and at the start of its message,
+    as a validation error would."""
     try:
         yield
     except WorkflowError as exc:
@@ -318,7 +323,7 @@ def _fields_of_body() -> Iterator[None]:
             raise
         old = re.split(r"[^A-Za-z_]", exc.field, maxsplit=1)[0]   # "items" of "items[2]"
         new = _BODY_NAMES.get(old, old)
-        message = (new + exc.message[len(old):] if old and exc.message.startswith(old)
+        message = (f"body.{new}{exc.message[len(old):]}" if old and exc.message.startswith(old)
                    else exc.message)
         raise WorkflowError(exc.code, message, status=exc.status,
                             field=f"body.{new}{exc.field[len(old):]}") from None
@@ -389,7 +394,8 @@ def _tag_routes(router: APIRouter, view: WorkflowsView) -> None:
         """Program a tag for ``barcode`` in the library's data model: written, read back,
         secured, locked per the model's plan, every step verified; recorded as one
         ``lib.tag.write.v1``. 409 ``tag_not_blank`` for a tag holding data unless
-        ``overwrite``; 409 ``several_blank_tags`` when the tag cannot be told."""
+        ``overwrite``; 409 ``not_ours`` (another library's item) and ``patron_card`` even
+        with it; 409 ``several_blank_tags`` when the tag cannot be told."""
         desk = _station(view, station)
         with _fields_of_body():
             result = await desk.program(

@@ -10,12 +10,14 @@ what the tag says (item, owner, its ISO 28560-1 shelf location element).
 
 - ``seen``: items identified and known (in the item cache or in the expected list);
 - ``missing``: expected here (the entry's location is this shelf, or names none) and not seen;
+  while a tag that could not be read waits to be read again (put back), none is listed (it may
+  be any of them), until the session is finished;
 - ``misplaced``: seen here but belonging elsewhere: the expected list's location when it lists
   the item (the catalog is authoritative), else the tag's own shelf location element;
   locations compare without case and with runs of spaces as one;
 - ``unknown`` (one entry per tag): tags naming no item (blank, unknown model, unreadable), and
   tags of items neither the cache nor the expected list knows, or whose id cannot be sent to
-  the catalog.
+  the catalog. A patron card is listed as one, without its number (never kept or shown).
 
 Parts of one item (set information) count as one item, with every tag UID listed.
 
@@ -35,12 +37,12 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from edge_service.config import NodeConfig
-from edge_service.devices import DeviceSupervisor, TagInField
+from edge_service.config import ISIL_PATTERN, NodeConfig
+from edge_service.devices import DeviceSupervisor, TagInField, is_patron_card
 from edge_service.store import Store, StoreError, WriteConnection, utc_now
 from edge_service.sync.events import record_event, unix_ms
 from edge_service.workflows.errors import WorkflowError
@@ -55,6 +57,12 @@ logger = logging.getLogger(__name__)
 
 MAX_MISPLACED_PER_EVENT = 500
 """``InventoryData.misplaced`` holds at most this many items (contract v1)."""
+UNREAD = "the tag could not be read (it left the field, or did not answer)"
+UNREADABLE = f"{UNREAD}: put it back; until it is read, no expected item is listed missing"
+"""The ``unknown`` reason of a tag whose memory could not be read (the reader's own error,
+naming its device, is in the supervisor's log, not for the desk)."""
+PATRON_CARD = "a library card (patron card), not an item"
+"""The ``unknown`` reason of a patron card: its number (the tag's "item id") is not shown."""
 
 
 
@@ -94,6 +102,15 @@ class _Sighting:
     model: str | None = None
     read_error: str | None = None
     memory: bytes | None = None
+    patron_card: bool = False
+    """Its "item id" is a card number: neither kept nor shown."""
+
+    @property
+    def unreadable(self) -> bool:
+        """Its memory could not be read (the supervisor reads it again when it comes back),
+        and nothing else names its item."""
+        return (self.read_error is not None and self.model is None
+                and not self.primary_item_id and not self.patron_card)
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,30 +248,39 @@ class InventorySession:
         """What was seen so far, sorted (see the module docstring)."""
         if self._finished is not None:
             return self._finished
+        return self._report(final=False)
+
+    def _report(self, *, final: bool) -> InventoryReport:
         lists = _Sorted()
         seen_keys: set[tuple[str | None, str]] = set()
-        for key, sightings in self._items(lists.unknown).items():
+        for key, sightings in self._items(lists.unknown, final=final).items():
             entry = self._expected_entry(*key)
             item = self._classify(key, sightings, entry, lists)
             if item is not None:
                 seen_keys.add(key)
                 if entry is not None:
                     seen_keys.add((entry.owner_institution, entry.primary_item_id))
-        missing = tuple(e for e in self.expected
-                        if (e.owner_institution, e.primary_item_id) not in seen_keys
-                        and self._belongs_here(e.shelf_location))
+        # An unread tag may be any expected item: none is declared missing while one waits to
+        # be read again, unless the session is over.
+        pending = not final and any(s.unreadable for s in self._sightings.values())
+        missing = () if pending else tuple(
+            e for e in self.expected if (e.owner_institution, e.primary_item_id) not in seen_keys
+            and self._belongs_here(e.shelf_location))
         return InventoryReport(self.session_id, self.location, tuple(lists.seen), missing,
                                tuple(lists.misplaced), tuple(lists.unknown))
 
-    def _items(self, unknown: list[UnknownTag]) -> dict[tuple[str | None, str], list[_Sighting]]:
+    def _items(self, unknown: list[UnknownTag], *, final: bool
+               ) -> dict[tuple[str | None, str], list[_Sighting]]:
         """The identified tags grouped by item; the others go to ``unknown``."""
         items: dict[tuple[str | None, str], list[_Sighting]] = {}
         for uid, sighting in sorted(self._sightings.items()):
-            if sighting.primary_item_id:
-                key = (sighting.owner_institution, sighting.primary_item_id)
+            if sighting.patron_card:
+                unknown.append(UnknownTag(str(uid), PATRON_CARD))
+            elif sighting.primary_item_id:
+                key = (_isil(sighting.owner_institution), sighting.primary_item_id)
                 items.setdefault(key, []).append(sighting)
-            elif sighting.read_error is not None and sighting.model is None:
-                unknown.append(UnknownTag(str(uid), f"unreadable: {sighting.read_error}"))
+            elif sighting.unreadable:
+                unknown.append(UnknownTag(str(uid), UNREAD if final else UNREADABLE))
             elif sighting.model is not None:
                 unknown.append(UnknownTag(str(uid), f"holds no item ({sighting.model})"))
             # else: not read yet; it is counted once the supervisor has read it
@@ -266,7 +292,8 @@ class InventorySession:
         uids = tuple(str(s.uid) for s in sightings)
         tag_location = next((s.shelf_location for s in sightings if s.shelf_location), None)
         nameable = _nameable(owner, item_id)
-        known, why = (True, "") if entry is not None else self._in_cache(owner, item_id)
+        as_tagged = next((s.owner_institution for s in sightings), owner)   # the cache's key
+        known, why = (True, "") if entry is not None else self._in_cache(as_tagged, item_id)
         if nameable is not None or not known:
             reason = nameable or why
             lists.unknown.extend(UnknownTag(uid, reason, item_id, owner) for uid in uids)
@@ -321,7 +348,7 @@ class InventorySession:
             raise WorkflowError("session_finished", "This inventory session is finished.")
         self.supervisor.remove_field_listener(self.on_field)
         self._listening = False
-        report = self.report()
+        report = self._report(final=True)
         parts = self._event_data(report)
         now, rands = self._clock(), [self._rand(10) for _ in parts]
 
@@ -366,8 +393,12 @@ class InventorySession:
 
 def _learn(sighting: _Sighting, tag: TagInField) -> bool:
     """Update ``sighting`` from the supervisor's view of the tag; True if it learned more."""
-    before = (sighting.primary_item_id, sighting.model, sighting.read_error)
-    if tag.primary_item_id:
+    before = (sighting.primary_item_id, sighting.model, sighting.read_error,
+              sighting.patron_card)
+    if is_patron_card(tag):
+        sighting.patron_card = True
+        sighting.primary_item_id = sighting.owner_institution = None
+    elif tag.primary_item_id:
         sighting.primary_item_id = tag.primary_item_id
         sighting.owner_institution = tag.owner_institution
     if tag.read and tag.memory is not None:
@@ -378,7 +409,8 @@ def _learn(sighting: _Sighting, tag: TagInField) -> bool:
             sighting.shelf_location = decode_any(tag.memory, dsfid=tag.dsfid).shelf_location
     elif tag.read_error and sighting.model is None:
         sighting.read_error = tag.read_error
-    return before != (sighting.primary_item_id, sighting.model, sighting.read_error)
+    return before != (sighting.primary_item_id, sighting.model, sighting.read_error,
+                      sighting.patron_card)
 
 
 def _nameable(owner: str | None, item_id: str) -> str | None:
@@ -401,6 +433,8 @@ def _expected_list(entries: Iterable[ExpectedItem | tuple[str | None, str, str |
 
 def _expected_item(given: ExpectedItem | tuple[str | None, str, str | None], where: str
                    ) -> ExpectedItem:
+    """An entry checked as a program's input is (the item id an event can carry, the owner an
+    ISIL as the configuration's), its owner in upper case (``_isil``)."""
     if isinstance(given, ExpectedItem):
         item = given
     elif isinstance(given, tuple | list) and len(given) == 3:
@@ -409,7 +443,24 @@ def _expected_item(given: ExpectedItem | tuple[str | None, str, str | None], whe
     else:
         raise WorkflowError("invalid_request", f"{where}: give (owner, item id, shelf location)",
                             status=422, field=where)
-    if not isinstance(item.primary_item_id, str) or not item.primary_item_id.strip():
-        raise WorkflowError("invalid_request", f"{where}: the item id is empty", status=422,
-                            field=where)
-    return item
+    item_id = item.primary_item_id
+    if not isinstance(item_id, str) or not item_id.strip():
+        raise WorkflowError("invalid_request", f"{where}.primary_item_id: the item id is empty",
+                            status=422, field=f"{where}.primary_item_id")
+    try:
+        ItemRef(primary_item_id=item_id)
+    except ContractError as exc:
+        raise WorkflowError("invalid_request", f"{where}.primary_item_id: {exc.reason}",
+                            status=422, field=f"{where}.primary_item_id") from None
+    owner = item.owner_institution
+    if owner is not None and not (isinstance(owner, str) and ISIL_PATTERN.fullmatch(owner)):
+        raise WorkflowError("invalid_request", f"{where}.owner_institution: not an ISIL (a "
+                            "prefix, a hyphen, then up to 11 characters: DK-718500)",
+                            status=422, field=f"{where}.owner_institution")
+    return replace(item, owner_institution=_isil(owner))
+
+
+def _isil(owner: str | None) -> str | None:
+    """An owner ISIL as the session compares it: in upper case. The references say nothing of
+    case in ISO 15511; a list's ``dk-718500`` and a tag's ``DK-718500`` are one library."""
+    return owner.upper() if owner else None

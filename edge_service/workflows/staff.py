@@ -4,15 +4,18 @@
 One :class:`StaffStation` per reader with role ``staff``. What it promises:
 
 - ``tags()``: every tag on the pad now, decoded (the JSON of ``tag_json``), with its AFI/EAS
-  read now and judged by the site's security scheme, its locked blocks (block security status)
-  and its health: read errors, decoder warnings, and the problems staff should act on (a model
-  other than the library's, security neither on nor off, another library's item).
+  read now and judged by the site's security scheme (a 3M tag's, and a cut conversion's from
+  3M, with 3M's values when the scheme's say neither), its locked blocks (block security
+  status) and its health: read errors, decoder warnings, and the problems staff should act on
+  (a model other than the library's, security neither on nor off, another library's item, a
+  write of the station's cut short). A patron card is shown without its number.
 - ``program(barcode)``: a new tag in the library's data model (``library.data_model``, owner
   ``library.isil``), written through :func:`edge_service.tag_writer.write_image` (read back
   and compared, DSFID verified), then security set and read back, then the model's lock plan
   locked and verified, last because it cannot be undone. The tag is the one blank tag on the pad
   (or ``uid``); two blank tags stop the write rather than guess, a tag holding data is refused
-  without ``overwrite``, and so is a tag whose blocks to write are locked.
+  without ``overwrite``, and so is a tag whose blocks to write are locked. A patron card and
+  another library's item are refused even with ``overwrite`` (as by ``convert``).
 - ``convert(uid)``: a legacy tag (3M, ISO 28560-3 or -2) re-encoded in the library's model by
   ``protocols.iso28560.convert``; refused, naming the data, when the target cannot carry
   something the tag holds (unless ``allow_loss``). The security state is kept (a 3M D7/DA
@@ -218,6 +221,15 @@ class StaffStation:
             security = await reader.read_security(uid, self.scheme)
         except BridgeError as exc:
             security_error = str(exc)
+        cut = self._unfinished.get(uid)
+        in_3m = (tag is not None and tag.model is TagModel.LEGACY_3M) or (
+            cut is not None and cut.converted_from is TagModel.LEGACY_3M)
+        if in_3m and security is not None and security.secured is None:
+            # A 3M tag's AFI (D7/DA) means what 3M's system says, as convert reads it.
+            security = replace(security, secured=SECURITY_PRESETS["3m"].is_secured(
+                afi=security.afi, eas=None))
+        else:
+            in_3m = False
         locked: tuple[int, ...] | None = None
         if memory is not None:
             try:
@@ -228,11 +240,22 @@ class StaffStation:
         health = TagHealth(read_error=read_error, security_error=security_error,
                            lock_status_error=lock_error,
                            warnings=tag.warnings if tag is not None else (),
-                           problems=tuple(self._problems(tag, security)))
+                           problems=tuple(self._problems(tag, security, cut, in_3m=in_3m)))
         return TagView(uid, tag, security, locked, health)
 
-    def _problems(self, tag: LibraryTag | None, security: SecurityState | None) -> Iterable[str]:
-        if tag is not None:
+    def _problems(self, tag: LibraryTag | None, security: SecurityState | None,
+                  cut: _Unfinished | None, *, in_3m: bool) -> Iterable[str]:
+        """What staff should act on. ``cut``: a write of this station left the tag half
+        done (its data and security are whatever the cut left); ``in_3m``: its security was
+        read with 3M's values."""
+        if cut is not None:
+            what = f"item {cut.item}" if cut.item else "this tag"
+            again = "convert" if cut.conversion is not None else "program"
+            yield f"writing {what} was cut short: {again} it again to finish it"
+            return
+        if tag is not None and is_patron_card(tag):
+            yield "a library card (patron card), not an item: its number is not shown"
+        elif tag is not None:
             if tag.model is TagModel.UNKNOWN:
                 yield "the tag's data is in no known model (see warnings)"
             elif tag.model not in (TagModel.BLANK, self.target_model):
@@ -241,8 +264,13 @@ class StaffStation:
             if tag.primary_item_id and not self.library.ours(tag.owner_institution):
                 yield f"the item belongs to another library ({tag.owner_institution})"
         if security is not None and security.secured is None:
+            action = "converting the tag secures it" if in_3m else "set it"
             yield (f"security is neither on nor off (AFI {afi_text(security.afi)}, "
-                   f"EAS {security.eas}): set it")
+                   f"EAS {security.eas}): {action}")
+        elif security is not None and in_3m:
+            yield (f"security is {'on' if security.secured else 'off'} in 3M's values (AFI "
+                   f"{afi_text(security.afi)}): converting the tag keeps it, in this "
+                   "library's values")
 
     @staticmethod
     def _block_size(reader: Reader, uid: Uid) -> int:
@@ -347,16 +375,22 @@ class StaffStation:
 
     def _may_overwrite(self, uid: Uid, current: LibraryTag, item: str | None,
                        overwrite: bool) -> None:
-        if current.model is TagModel.BLANK or overwrite:
+        """Refuse a tag holding data unless ``overwrite``; refuse a patron card and another
+        library's item even then (as a conversion does: ``left_as_written``)."""
+        if current.model is TagModel.BLANK:
             return
         cut = self._unfinished.get(uid)
         if cut is not None and cut.item == item:
             return  # our own write of this item, cut short: finishing it is not an overwrite
-        holds = (f"item {current.primary_item_id}" if current.primary_item_id
-                 else "data")
+        refusal = self.left_as_written(current)
+        if refusal is not None:
+            code, reason = refusal
+            raise WorkflowError(code, f"Not programmed: {reason}.", field="uid")
+        if overwrite:
+            return
         raise WorkflowError(
-            "tag_not_blank", f"This tag already holds {holds} ({current.model.value}). "
-            "Overwrite it only if that item is not in use (overwrite).", field="uid")
+            "tag_not_blank", f"This tag already holds {_holds(current)}. Overwrite it only "
+            "if that item is not in use (overwrite).", field="uid")
 
     # -- convert -----------------------------------------------------------------------------
 
@@ -646,7 +680,8 @@ class StaffStation:
                      info: TagSystemInfo, secured: bool, *, meant: _Unfinished | None = None,
                      current: bytes | None = None) -> tuple[WrittenImage, SecurityChange]:
         """Data (+DSFID) and its decoded read-back, security, then the lock plan, last as it
-        cannot be undone; every step verified. The supervisor reads the tag afresh after."""
+        cannot be undone; every step verified. The supervisor's field then shows the verified
+        read-back; after a failure the supervisor reads the tag afresh."""
         uid = attempt.uid
         before = self._unfinished.get(uid)
         self._unfinished[uid] = meant or _Unfinished(attempt.item)
@@ -669,9 +704,20 @@ class StaffStation:
                     await self._record_failure(attempt, "write_failed", exc)
                     raise _tag_failure(exc, "locking the tag's blocks") from exc
                 written = replace(written, locked_blocks=locked)
-        finally:
+        except BaseException:
             self.supervisor.forget(uid)
+            raise
+        self._show_written(uid, written, change.after)
         return written, change
+
+    def _show_written(self, uid: Uid, written: WrittenImage, after: SecurityState) -> None:
+        """The supervisor's entry for the tag shows the verified read-back, so that the tag
+        stays listed with its new data (forgotten, it was missing from ``tags()`` until the
+        next inventory read it again)."""
+        seen = self.supervisor.field.get(uid)
+        old = seen.memory if seen is not None and seen.memory is not None else b""
+        memory = written.written.raw + old[len(written.written.raw):]
+        self.supervisor.remember_written(uid, memory, written.dsfid, after.afi)
 
     async def _write_data(self, reader: Reader, attempt: _Attempt, image: TagImage,
                           info: TagSystemInfo, current: bytes | None = None) -> WrittenImage:
@@ -775,6 +821,14 @@ def _batch_kind(kind: str) -> BatchKind:
         known = ", ".join(k.value for k in BatchKind)
         raise WorkflowError("invalid_request", f"A batch is one of {known}, not {kind!r}.",
                             status=422, field="kind") from None
+
+
+def _holds(tag: LibraryTag) -> str:
+    """What a tag holding data holds, for staff: the item and its owner when known."""
+    if not tag.primary_item_id:
+        return f"data ({tag.model.value})"
+    owner = f" of {tag.owner_institution}" if tag.owner_institution else ""
+    return f"item {tag.primary_item_id}{owner} ({tag.model.value})"
 
 
 def _encoded(tag: LibraryTag, memory_bytes: int) -> TagImage:

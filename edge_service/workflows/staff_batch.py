@@ -7,7 +7,7 @@ Kinds:
   it is the only blank tag on the pad and every tag there has been read. Two blank tags at
   once are not programmed (which item is which cannot be told), nor is anything while a tag
   cannot be read: the progress's ``notice`` says so until the pad is clear again. A tag that
-  already holds data is skipped.
+  already holds data is skipped (another library's item and a patron card say so).
 - ``convert``: every tag that arrives is converted once to the library's model; blank tags and
   tags already in the model are skipped.
 - ``secure``: every item tag that arrives gets its security set once (``secured``, on by
@@ -27,6 +27,7 @@ Rules:
   on the pad not yet processed), with one entry per tag. It is published as ``staff.batch`` on
   every change. A program batch finishes by itself when every barcode is written or its tag
   has used up its attempts; the others run until stopped.
+- An entry never shows a patron card's number (its "item id"): its ``item`` is None.
 - ``stop()`` lets the tag being written finish (a cancelled write would be a half-done one),
   then ends the batch.
 
@@ -229,8 +230,9 @@ class StaffBatch(PadLoop):
                 await self._program(uid, seen, self._reserved[uid])
                 changed = True
             elif seen.model != TagModel.BLANK.value:
-                self._settle(uid, seen, Outcome.SKIPPED, seen.primary_item_id, attempts=0,
-                             message=f"already holds {_holds(seen)}")
+                refusal = self._station.left_as_written(seen)
+                self._settle(uid, seen, Outcome.SKIPPED, _item_of(seen), attempts=0,
+                             message=refusal[1] if refusal else f"already holds {_holds(seen)}")
                 changed = True
         notice, fresh = self._one_new_blank(ready, field_now)
         if fresh is not None and self._queue and not self._stopping:
@@ -287,9 +289,9 @@ class StaffBatch(PadLoop):
     async def _process(self, uid: Uid, seen: TagInField) -> None:
         """One arriving tag of a convert or secure batch."""
         skip = self._skip_reason(uid, seen)
+        item = _item_of(seen)
         if skip is not None:
-            self._settle(uid, seen, Outcome.SKIPPED, seen.primary_item_id, attempts=0,
-                         message=skip)
+            self._settle(uid, seen, Outcome.SKIPPED, item, attempts=0, message=skip)
             return
         try:
             if self.kind is BatchKind.CONVERT:
@@ -297,14 +299,13 @@ class StaffBatch(PadLoop):
             else:
                 await self._station.secure_tag(uid, self.secured)
         except WorkflowError as exc:
-            self._settle(uid, seen, Outcome.FAILED, seen.primary_item_id, message=exc.message)
+            self._settle(uid, seen, Outcome.FAILED, item, message=exc.message)
             return
         except Exception as exc:  # a bug must not end the batch
             logger.exception("staff batch: tag %s failed", uid)
-            self._settle(uid, seen, Outcome.FAILED, seen.primary_item_id,
-                         message=type(exc).__name__)
+            self._settle(uid, seen, Outcome.FAILED, item, message=type(exc).__name__)
             return
-        self._settle(uid, seen, Outcome.DONE, seen.primary_item_id)
+        self._settle(uid, seen, Outcome.DONE, item)
 
     def _skip_reason(self, uid: Uid, seen: TagInField) -> str | None:
         if self._station.left_unfinished(uid):
@@ -350,7 +351,14 @@ class StaffBatch(PadLoop):
                                                    **self.progress().to_json()})
 
 
+def _item_of(seen: TagInField) -> str | None:
+    """The item id a progress entry shows: never a patron card's number."""
+    return None if is_patron_card(seen) else seen.primary_item_id
+
+
 def _holds(seen: TagInField) -> str:
+    if is_patron_card(seen):
+        return "a library card"
     if seen.primary_item_id:
         return f"item {seen.primary_item_id} ({seen.model})"
     return f"data ({seen.model})"

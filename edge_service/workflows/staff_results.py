@@ -3,6 +3,7 @@
 (the API's response bodies and the ``staff`` live messages).
 
 AFI values are two upper-case hex digits in JSON, as in the events; ``None`` means not read.
+A patron card on the pad is shown without its number (the tag's "item id").
 
 Not responsible for: producing them (``staff``), HTTP status codes (``WorkflowError``).
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from edge_service.devices import is_patron_card
 from edge_service.tag_json import tag_to_json
 from firmware_bridge import SecurityState
 from protocols.iso15693 import Uid
@@ -63,7 +65,13 @@ class TagView:
     health: TagHealth
 
     def to_json(self) -> dict[str, Any]:
-        decoded = tag_to_json(self.tag) if self.tag is not None else {"model": None}
+        decoded: dict[str, Any] = (tag_to_json(self.tag) if self.tag is not None
+                                   else {"model": None})
+        if self.tag is not None and is_patron_card(self.tag):
+            # A patron card's "item id" is its card number: never shown at the desk.
+            decoded["primary_item_id"] = None
+            decoded["elements"] = {key: value for key, value in decoded["elements"].items()
+                                   if key != "primary_item_identifier"}
         return {"uid": str(self.uid), **decoded,
                 "afi": afi_text(self.security.afi) if self.security else None,
                 "eas": self.security.eas if self.security else None,

@@ -227,3 +227,52 @@ def test_a_body_that_cannot_be_decoded_is_named(served: tuple[Served, str], raw:
     assert status == 422
     assert error_of(body) == {"code": "invalid_request", "field": "body", "message":
                               "body: not valid JSON (not UTF-8 text, or nested too deeply)"}
+
+
+STAFF = "/api/v1/staff/desk"
+
+
+@pytest.mark.parametrize(("path", "body", "field"), [
+    (f"{STAFF}/program", {"barcode": "5012345691", "overwrite": "yes"}, "body.overwrite"),
+    (f"{STAFF}/program", {"barcode": "5012345691", "secured": "off"}, "body.secured"),
+    (f"{STAFF}/program", {"barcode": "5012345691", "overwrite": 1}, "body.overwrite"),
+    (f"{STAFF}/convert", {"uid": "E004010000000001", "allow_loss": "true"}, "body.allow_loss"),
+    (f"{STAFF}/security", {"uid": "E004010000000001", "secured": "no"}, "body.secured"),
+    (f"{STAFF}/security", {"uid": "E004010000000001", "secured": 0}, "body.secured"),
+    (f"{STAFF}/batch", {"kind": "secure", "secured": "off"}, "body.secured"),
+    (f"{STAFF}/acquisitions/deliveries", {"accept_on_arrival": "on"},
+     "body.accept_on_arrival"),
+    (f"{STAFF}/ill/receive", {"secured": "false"}, "body.secured"),
+    (f"{STAFF}/campaigns", {"name": "c", "source_models": ["3m"], "allow_loss": "1"},
+     "body.allow_loss"),
+    (f"{STAFF}/campaigns/c1/run", {"check_passwords": "no"}, "body.check_passwords"),
+])
+def test_booleans_in_request_bodies_are_json_true_or_false_only(
+        served: tuple[Served, str], path: str, body: Any, field: str) -> None:
+    """"overwrite": "yes" was taken as true (pydantic's lax mode), and "secured": "off" as
+    false: one permanently overwrote and locked a tag. Found by a review."""
+    server, token = served
+    status, raw = post_json(server, path, token, body)
+    assert status == 422, raw
+    error = error_of(raw)
+    assert (error["code"], error["field"]) == ("invalid_request", field)
+    assert error["message"].startswith(f"{field}: ")
+
+
+@pytest.mark.parametrize(("entry", "field"), [
+    ({"primary_item_id": "50123\x0145606"}, "body.expected[0].primary_item_id"),
+    ({"primary_item_id": "5012 345606"}, "body.expected[0].primary_item_id"),
+    ({"primary_item_id": "5012345606", "owner_institution": "bad isil!"},
+     "body.expected[0].owner_institution"),
+    ({"primary_item_id": "5012345606", "owner_institution": "DK718500"},
+     "body.expected[0].owner_institution"),
+])
+def test_an_inventory_expected_entry_is_checked_as_a_program_input_is(
+        served: tuple[Served, str], entry: dict[str, str], field: str) -> None:
+    """Control characters in an item id and any text as an owner were accepted, while a
+    program's barcode and a shelf location refuse them. Found by a review."""
+    server, token = served
+    status, raw = post_json(server, f"{STAFF}/inventory", token,
+                            {"location": "Fic A1", "expected": [entry]})
+    assert status == 422, raw
+    assert error_of(raw)["field"] == field

@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from edge_service.api.staff import operator_of
+from edge_service.api.staff import _fields_of_body, operator_of
 from edge_service.api.tokens import Principal
+from edge_service.workflows import WorkflowError
 from protocols.contract import ContractError, TagWriteData
 from tests.api.daemon import Box, daemon_with, until
 from tests.conftest import load_vectors
@@ -178,7 +179,8 @@ def test_a_program_batch_reports_its_progress_and_stops(tmp_path: Path) -> None:
         status, body = post(box, "/batch", {"kind": "program",
                                             "barcodes": ["3000000101", "3000000101"]})
         assert (status, body["error"]["field"]) == (422, "body.barcodes[1]")
-        assert body["error"]["message"].startswith("barcodes[1]: ")
+        assert body["error"]["message"] == ("body.barcodes[1]: barcode 3000000101 is listed "
+                                            "twice")
         status, body = get_json(f"{box.base}{STATION}/batch", box.token("staff"))
         assert (status, body["error"]["code"]) == (404, "no_batch")
 
@@ -259,6 +261,25 @@ def test_an_inventory_reports_seen_missing_misplaced_and_unknown(tmp_path: Path)
         assert (status, body["error"]["code"]) == (409, "session_finished")
         assert json.dumps(get_json(f"{box.base}{STATION}/inventory",
                                    box.token("staff"))[1]) == json.dumps(final)
+
+
+def test_a_workflows_refusal_names_the_bodys_field_in_its_message_too() -> None:
+    """A duplicate barcode said "barcodes[1]: ..." while every other message names the field
+    as "body.<field>". Found by a review."""
+    cases = [(WorkflowError("invalid_request", "items[1]: barcode 1 is listed twice",
+                            status=422, field="items[1]"),
+              "body.barcodes[1]", "body.barcodes[1]: barcode 1 is listed twice"),
+             (WorkflowError("invalid_request", "expected[0].owner_institution: not an ISIL",
+                            status=422, field="expected[0].owner_institution"),
+              "body.expected[0].owner_institution",
+              "body.expected[0].owner_institution: not an ISIL"),
+             (WorkflowError("not_found", "Tag E004010000000001 is not on the pad.", status=404,
+                            field="uid"), "body.uid", "Tag E004010000000001 is not on the pad.")]
+    for raised, field, message in cases:
+        with pytest.raises(WorkflowError) as caught, _fields_of_body():
+            raise raised
+        assert (caught.value.field, caught.value.message, caught.value.status) == (
+            field, message, raised.status)
 
 
 # --- the operator --------------------------------------------------------------------------

@@ -279,7 +279,7 @@ def test_staff_program_a_blank_tag_and_convert_a_3m_tag(
     legacy = staff.locator(f'#tags tr[data-uid="{THREE_M_UID}"]')
     expect(blank).to_have_attribute("data-model", "blank", timeout=WAIT_MS)
     expect(legacy).to_have_attribute("data-model", "3m", timeout=WAIT_MS)
-    expect(legacy).to_contain_text("Unclear (AFI D7)")   # 3M's own "secured" value
+    expect(legacy).to_contain_text("Secured (AFI D7)")   # read with 3M's meaning of D7
     shot(staff, "staff-tags")
 
     blank.get_by_role("button", name=f"Program tag {BLANK_UID}").click()

@@ -4,6 +4,7 @@ a real SQLite store (item cache and outbox)."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -22,8 +23,9 @@ from edge_service.workflows.inventory import (
 )
 from edge_service.workflows.staff import StaffStation
 from firmware_bridge import SECURITY_PRESETS
+from firmware_bridge.simulator.faults import Fault, FaultKind
 from protocols.contract import Event, decode_event
-from protocols.iso15693 import Uid
+from protocols.iso15693 import Command, Uid
 from protocols.iso28560 import LibraryTag, TagModel, encode_tag
 from tests.workflows.rig import (
     FOREIGN,
@@ -173,7 +175,96 @@ async def test_bad_session_input_is_refused_naming_it(tmp_path: Path) -> None:
         assert caught.value.field == "session_id"
         with pytest.raises(WorkflowError) as caught:
             session(rig, LiveEvents(), expected=[(OWNER, item_id(1), "A1"), (OWNER, " ", None)])
-        assert caught.value.field == "expected[1]"
+        assert caught.value.field == "expected[1].primary_item_id"
+        # Checked as a program's input is (found by a review: both were accepted).
+        with pytest.raises(WorkflowError) as caught:
+            session(rig, LiveEvents(), expected=[(OWNER, "50123\x0145606", None)])
+        assert caught.value.field == "expected[0].primary_item_id"
+        with pytest.raises(WorkflowError) as caught:
+            session(rig, LiveEvents(), expected=[ExpectedItem(item_id(1), "bad isil!")])
+        assert (caught.value.field, caught.value.status) == ("expected[0].owner_institution",
+                                                             422)
+
+
+async def test_a_patron_card_is_listed_as_one_without_its_number(tmp_path: Path) -> None:
+    """A card on the reader was listed under unknown with its card number as the item id.
+    Found by a review."""
+    card = item_tag(7, usage=0x80)
+    async with pad_rig(tmp_path, [card, shelf_tag(1, "A1")], role="staff",
+                       name="staff") as rig:
+        await catalog(rig.store, 1)
+        reading = session(rig, LiveEvents(), location="A1")
+        await rig.wait_field(2)
+        reading.start()
+        report = await reading.finish()
+        assert [i.primary_item_id for i in report.seen] == [item_id(1)]
+        assert [u.to_json() for u in report.unknown] == [
+            {"uid": card["uid"], "reason": "a library card (patron card), not an item",
+             "primary_item_id": None, "owner_institution": None}]
+        assert item_id(7) not in json.dumps(report.to_json())
+
+
+async def test_an_owner_named_in_lower_case_is_the_same_library(tmp_path: Path) -> None:
+    """An item expected as owned by "dk-718500" and seen on a tag of "DK-718500" was listed
+    both as seen and as missing. Found by a review."""
+    async with pad_rig(tmp_path, [shelf_tag(1, "A1")], role="staff", name="staff") as rig:
+        reading = session(rig, LiveEvents(), location="Fic A1",
+                          expected=[ExpectedItem(item_id(1), OWNER.lower()),
+                                    ExpectedItem(item_id(2), OWNER.lower())])
+        reading.start()
+        await wait_for(lambda: reading.report().seen or None, 5.0, "the item on the shelf")
+        report = await reading.finish()
+        assert [(i.primary_item_id, i.owner_institution) for i in report.seen] == [
+            (item_id(1), OWNER)]
+        assert [(m.primary_item_id, m.owner_institution) for m in report.missing] == [
+            (item_id(2), OWNER)]                       # upper case, as the session compares
+
+
+async def test_an_unreadable_tag_is_named_plainly_and_holds_back_missing(
+        tmp_path: Path) -> None:
+    """An unread tag was listed with the driver's error (naming the device path) while its
+    item, expected here, was counted missing. Found by a review."""
+    async with pad_rig(tmp_path, [], role="staff", name="staff") as rig:
+        await catalog(rig.store, 2)
+        reading = session(rig, LiveEvents(), location="A1",
+                          expected=[(OWNER, item_id(2), None), (OWNER, item_id(3), None)])
+        reading.start()
+        # The tag leaves before its memory could be read (status 0x01: no transponder).
+        rig.field.inject(Fault(FaultKind.NO_TAG, uid=uid_of(2),
+                               command=Command.GET_SYSTEM_INFO, count=1))
+        rig.put(item_tag(2))
+        report = await wait_for(lambda: reading.report() if reading.report().unknown else None,
+                                5.0, "the tag")
+        [unread] = report.unknown
+        assert unread.reason == ("the tag could not be read (it left the field, or did not "
+                                 "answer): put it back; until it is read, no expected item "
+                                 "is listed missing")
+        assert str(rig.endpoint.device_path) not in json.dumps(report.to_json())
+        assert report.missing == ()                   # item 2 may be on it
+
+        rig.take(uid_of(2))                            # put back: read this time
+        await wait_for(lambda: not rig.supervisor.field or None, 5.0, "the tag gone")
+        rig.put(item_tag(2))
+        report = await wait_for(lambda: reading.report() if reading.report().seen else None,
+                                5.0, "item 2")
+        assert [i.primary_item_id for i in report.seen] == [item_id(2)]
+        assert report.unknown == ()
+        assert [m.primary_item_id for m in report.missing] == [item_id(3)]
+
+
+async def test_a_session_finished_with_a_tag_unread_lists_the_missing(
+        tmp_path: Path) -> None:
+    async with pad_rig(tmp_path, [], role="staff", name="staff") as rig:
+        reading = session(rig, LiveEvents(), expected=[(OWNER, item_id(3), None)])
+        reading.start()
+        rig.field.inject(Fault(FaultKind.NO_TAG, uid=uid_of(2),
+                               command=Command.GET_SYSTEM_INFO, count=1))
+        rig.put(item_tag(2))
+        await wait_for(lambda: reading.report().unknown or None, 5.0, "the tag")
+        final = await reading.finish()
+        assert [u.reason for u in final.unknown] == [
+            "the tag could not be read (it left the field, or did not answer)"]
+        assert [m.primary_item_id for m in final.missing] == [item_id(3)]
 
 
 def test_locations_compare_without_case_or_spacing() -> None:
