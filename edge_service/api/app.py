@@ -17,6 +17,7 @@ snapshots: no request waits on a reader or the writer.
 - ``/api/v1/events/stream`` (any role, filtered by it): server-sent events (``stream``).
 - ``/metrics`` (admin, or any loopback client without a token): Prometheus text exposition from
   the app's own registry (``metrics``).
+- Request bodies are bounded and every answer carries the security headers (``guard``).
 - ``/docs`` and ``/openapi.json`` need no token: the API's description is no secret. The docs
   page's Swagger UI is served from the box (``/docs/assets``, from swagger-ui-bundle-v2), not
   from a CDN: an edge box often has no internet.
@@ -48,6 +49,7 @@ from edge_service.api.auth import ANY_ROLE, require
 from edge_service.api.demo import DemoControls, demo_router
 from edge_service.api.errors import error_responses, install_error_handlers
 from edge_service.api.gate import gate_router
+from edge_service.api.guard import RequestGuard
 from edge_service.api.kiosk import kiosk_router
 from edge_service.api.metrics import metrics_registry
 from edge_service.api.pages import install_pages
@@ -179,6 +181,7 @@ def create_app(view: DaemonView, *, tokens: TokenBook | None = None,
         app.include_router(demo_router(demo))
     install_pages(app)
     _install_docs(app)
+    app.add_middleware(RequestGuard)   # outermost: bounds every body, heads every answer
     return app
 
 

@@ -15,8 +15,9 @@ matrix walks every operation that way).
   is not admitted: 403 naming the roles that are.
 - ``require(..., loopback=True)`` (``/metrics``) admits requests from a loopback address without
   any token, so a collector on the box scrapes without holding one; from anywhere else it needs
-  an admitted role's token. A reverse proxy on the box must send ``X-Forwarded-For`` (uvicorn
-  trusts it from 127.0.0.1); otherwise every client it forwards counts as loopback.
+  an admitted role's token. A reverse proxy on the box must send ``X-Forwarded-For`` (believed
+  from 127.0.0.1 and ::1 only, ``server.TRUSTED_PROXIES``); otherwise every client it forwards
+  counts as loopback.
 - The dependency's value is the :class:`Principal` (role and the token's name; None for an
   anonymous loopback request), for routes that record who acted.
 

@@ -33,6 +33,9 @@ from edge_service.api.stream import EventStreams
 __all__ = ["ApiServer", "ApiUnavailable"]
 
 SHUTDOWN_TIMEOUT_S = 5.0
+TRUSTED_PROXIES = ["127.0.0.1", "::1"]
+"""Whose ``X-Forwarded-For`` is believed: a reverse proxy on the box itself, and nobody else
+(fixed: the environment's ``FORWARDED_ALLOW_IPS`` is not consulted)."""
 """Longest wait for open requests at stop; the daemon's stop must stay well inside
 systemd's TimeoutStopSec."""
 
@@ -75,7 +78,11 @@ class ApiServer:
         self.address = (bound[0], int(bound[1]))
         config = uvicorn.Config(self.app, lifespan="off", log_config=None, access_log=False,
                                 http="h11", ws="none",
-                                timeout_graceful_shutdown=int(SHUTDOWN_TIMEOUT_S))
+                                timeout_graceful_shutdown=int(SHUTDOWN_TIMEOUT_S),
+                                # Not uvicorn's default, which $FORWARDED_ALLOW_IPS can widen
+                                # to '*': then anyone could claim a loopback address and read
+                                # /metrics without a token (auth.require's loopback rule).
+                                proxy_headers=True, forwarded_allow_ips=TRUSTED_PROXIES)
         server = self._server = _Server(config)
         task = self._task = asyncio.create_task(server.serve(sockets=[sock]),
                                                 name="libedge api")
