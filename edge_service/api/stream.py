@@ -20,8 +20,13 @@ Wire format (text/event-stream), one block per message::
 - ``Last-Event-ID`` is not replayed (the bus keeps no history; the outbox is the durable
   record). A client that reconnects with one that is not the latest id gets
   ``event: resync`` (``{"missed": null, "reason": "reconnected"}``) first.
-- At most :data:`MAX_STREAMS` streams are open at once (503 beyond); :meth:`EventStreams.close_all`
-  ends them all (the server's stop, so a kiosk's open stream never holds a shutdown).
+- At most :data:`MAX_STREAMS` streams are open at once (503 beyond): the handler reserves a
+  place before it answers (requests arriving together are counted together), and a reserved
+  place whose stream never started (the client left at once) is free again after
+  :data:`RESERVATION_S`. :meth:`EventStreams.close_all` ends them all (the server's stop, so a
+  kiosk's open stream never holds a shutdown).
+- A stream ends when its token is withdrawn from the tokens file: before each message or
+  heartbeat it asks the token book whether the token is still in force.
 
 Not responsible for: what is published (the workflows), durability (the outbox).
 """
@@ -30,15 +35,16 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header
+from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import StreamingResponse
 
 from edge_service.api.auth import ANY_ROLE, require
 from edge_service.api.errors import ApiError, error_responses
-from edge_service.api.tokens import Principal
+from edge_service.api.tokens import Principal, TokenBook
 from edge_service.workflows import LiveEvents, LiveMessage, Subscription
 
 __all__ = ["HEARTBEAT_S", "MAX_STREAMS", "RETRY_MS", "STREAM_KINDS", "EventStreams",
@@ -53,6 +59,8 @@ RETRY_MS = 3000
 """The ``retry:`` the stream opens with: a page reconnects 3 s after losing the box."""
 MAX_STREAMS = 32
 """Open streams at once: a handful of pages per box; more is a page that leaks connections."""
+RESERVATION_S = 10.0
+"""How long a place reserved by the handler waits for its stream to start."""
 STREAM_KINDS: dict[str, frozenset[str] | None] = {
     "kiosk": frozenset({"pad", "session", "item"}),
     "gate": frozenset({"gate"}),
@@ -68,18 +76,27 @@ class EventStreams:
     def __init__(self, live: LiveEvents) -> None:
         self.live = live
         self._open: set[Subscription] = set()
+        self._reserved: dict[object, float] = {}
 
     @property
     def count(self) -> int:
         return len(self._open)
 
-    def check_room(self) -> None:
-        if len(self._open) >= MAX_STREAMS:
+    def reserve(self) -> object:
+        """A place for a stream about to start (503 when there is none); :meth:`open` takes it."""
+        now = time.monotonic()
+        self._reserved = {key: at for key, at in self._reserved.items()
+                          if now - at < RESERVATION_S}
+        if len(self._open) + len(self._reserved) >= MAX_STREAMS:
             raise ApiError(503, "too_many_streams",
                            f"{MAX_STREAMS} event streams are open already; close one",
                            headers={"Retry-After": str(RETRY_MS // 1000)})
+        place = object()
+        self._reserved[place] = now
+        return place
 
-    def open(self, role: str) -> Subscription:
+    def open(self, role: str, place: object) -> Subscription:
+        self._reserved.pop(place, None)
         subscription = self.live.subscribe(STREAM_KINDS[role])
         self._open.add(subscription)
         return subscription
@@ -109,11 +126,11 @@ def _on_reconnect(last_event_id: str | None, latest: int) -> str | None:
     return _resync(None, "reconnected")
 
 
-async def _blocks(streams: EventStreams, who: Principal, first: str | None
-                  ) -> AsyncIterator[str]:
+async def _blocks(streams: EventStreams, who: Principal, place: object, first: str | None,
+                  in_force: Callable[[], bool]) -> AsyncIterator[str]:
     # Subscribed here, not in the handler: a response that is never sent (the client left at
     # once) never runs this generator, and so leaves no subscription behind.
-    subscription = streams.open(who.role)
+    subscription = streams.open(who.role, place)
     pad = who.pad
     try:
         yield f"retry: {RETRY_MS}\n\n"
@@ -122,6 +139,9 @@ async def _blocks(streams: EventStreams, who: Principal, first: str | None
         lost = 0
         while True:
             message = await subscription.next(HEARTBEAT_S)
+            if not in_force():
+                logger.info("event stream of %r ended: its token was withdrawn", who.name)
+                return
             if message is None:
                 if subscription.closed:
                     return
@@ -176,6 +196,7 @@ def events_router(streams: EventStreams) -> APIRouter:
     @router.get("/api/v1/events/stream", response_class=StreamingResponse,
                 responses={**STREAM_RESPONSE, **error_responses(401, 403, 422, 500, 503)})
     async def event_stream(
+            request: Request,
             principal: Annotated[Principal | None,
                                  Depends(require(*ANY_ROLE, query_token=True))],
             last_event_id: Annotated[str | None, Header(
@@ -185,9 +206,15 @@ def events_router(streams: EventStreams) -> APIRouter:
         item; gate: gate.*; staff and admin: everything). See the module docstring of
         ``edge_service.api.stream`` for the format."""
         assert principal is not None  # no loopback exemption here
-        streams.check_room()
+        place = streams.reserve()
         first = _on_reconnect(last_event_id, streams.live.published)
-        return StreamingResponse(_blocks(streams, principal, first),
+        book: TokenBook | None = getattr(request.app.state, "tokens", None)
+        holder = principal
+
+        def in_force() -> bool:
+            return book is not None and book.holds(holder)
+
+        return StreamingResponse(_blocks(streams, principal, place, first, in_force),
                                  media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache",
                                           "X-Accel-Buffering": "no"})

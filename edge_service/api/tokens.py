@@ -47,7 +47,7 @@ import secrets
 import stat
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from edge_service.config import READER_NAME, READER_NAME_RULE
@@ -99,11 +99,13 @@ class TokensFileError(OSError):
 class Principal:
     """Who a request comes from: the token's role and its name (never the token); ``pad``:
     the one pad a kiosk token is bound to, None for any (only kiosk tokens have one:
-    :func:`split_role`)."""
+    :func:`split_role`). ``digest``: the SHA-256 of its token (internal: whether that token is
+    still in force, :meth:`TokenBook.holds`)."""
 
     role: str
     name: str
     pad: str | None = None
+    digest: bytes = field(default=b"", repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,9 +118,17 @@ def _digest(token: str) -> bytes:
     return hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
 
 
+def _shown(value: str) -> str:
+    """``value`` for an error message, unless it is long enough to be a token (a line with its
+    columns swapped must not print the token into the log)."""
+    if len(value) < MIN_TOKEN_LENGTH:
+        return repr(value)
+    return f"a {len(value)}-character value (not shown: it may be a token; lines are ROLE TOKEN)"
+
+
 def check_role(role: str) -> str:
     if role not in ROLES:
-        raise ValueError(f"unknown role {role!r} (expected {', '.join(ROLES)})")
+        raise ValueError(f"unknown role {_shown(role)} (expected {', '.join(ROLES)})")
     return role
 
 
@@ -135,7 +145,8 @@ def split_role(field: str) -> tuple[str, str | None]:
 
 def check_pad(pad: str) -> str:
     if not PAD_NAME.fullmatch(pad):
-        raise ValueError(f"{pad!r} is no pad name ({READER_NAME_RULE}: the pad reader's name)")
+        raise ValueError(f"{_shown(pad)} is no pad name ({READER_NAME_RULE}: the pad reader's "
+                         "name)")
     return pad
 
 
@@ -174,7 +185,7 @@ def _parse(text: str, path: Path | str) -> list[_Entry]:
             raise TokensFileError(path, f"same token as line {first_line[digest]}", number)
         first_line[digest] = number
         name = fields[2] if len(fields) == 3 else f"{fields[0]} (line {number})"
-        entries.append(_Entry(Principal(role, name, pad), digest))
+        entries.append(_Entry(Principal(role, name, pad, digest), digest))
     return entries
 
 
@@ -186,7 +197,7 @@ def _check_private(path: Path, st: os.stat_result) -> None:
                                     f"{stat.S_IMODE(st.st_mode):04o}); run: chmod 600 {path}")
 
 
-def _read(path: Path) -> tuple[list[_Entry], tuple[int, int, int]]:
+def _read(path: Path) -> tuple[list[_Entry], tuple[int, int, int, int]]:
     try:
         with path.open("rb") as file:
             st = os.fstat(file.fileno())
@@ -204,15 +215,17 @@ def _read(path: Path) -> tuple[list[_Entry], tuple[int, int, int]]:
     return _parse(text, path), _stamp(st)
 
 
-def _stamp(st: os.stat_result) -> tuple[int, int, int]:
-    return (st.st_ino, st.st_mtime_ns, st.st_size)
+def _stamp(st: os.stat_result) -> tuple[int, int, int, int]:
+    """What tells a changed file: its inode, content (time, size) and mode (a ``chmod`` that
+    opens it to others changes no content, and must not go unnoticed)."""
+    return (st.st_ino, st.st_mtime_ns, st.st_size, st.st_mode)
 
 
 class TokenBook:
     """The tokens in force; see the module docstring."""
 
     def __init__(self, path: Path, entries: Iterable[_Entry],
-                 stamp: tuple[int, int, int]) -> None:
+                 stamp: tuple[int, int, int, int]) -> None:
         self.path = path
         self._entries = tuple(entries)
         self._stamp = stamp
@@ -241,6 +254,17 @@ class TokenBook:
             # No early exit: every entry is compared whatever matched before.
             if hmac.compare_digest(presented, entry.digest):
                 found = entry.principal
+        return found
+
+    def holds(self, principal: Principal) -> bool:
+        """Whether ``principal``'s token is still in force, with the same role, name and pad
+        (re-reading a changed file as :meth:`identify` does): an open event stream ends when
+        its token is withdrawn."""
+        self._maybe_reload()
+        found = False
+        for entry in self._entries:
+            if hmac.compare_digest(principal.digest, entry.digest):
+                found = entry.principal == principal
         return found
 
     def _maybe_reload(self) -> None:

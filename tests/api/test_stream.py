@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -239,6 +240,40 @@ def test_too_many_streams_is_503_in_the_error_shape(rig: Rig,
         assert status == 503
         assert headers["retry-after"] == "3"
         assert error_of(body)["code"] == "too_many_streams"
+
+
+def test_streams_asked_for_together_are_held_to_the_bound(
+        rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The handler answers before the stream starts: a check at the start alone let most of a
+    # burst through (76 of 120 against a bound of 32).
+    monkeypatch.setattr(stream_module, "MAX_STREAMS", 3)
+    request = (f"GET {STREAM} HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 192.0.2.7\r\n"
+               f"Authorization: Bearer {rig.tokens['staff']}\r\n\r\n").encode()
+    burst = [socket.create_connection((rig.server.host, rig.server.port), WAIT_S)
+             for _ in range(40)]
+    try:
+        for sock in burst:   # all sent before any answer is read
+            sock.sendall(request)
+        statuses = [int(sock.makefile("rb").readline().split()[1]) for sock in burst]
+    finally:
+        for sock in burst:
+            sock.close()
+    assert sorted(statuses) == [200] * 3 + [503] * 37
+
+
+def test_a_withdrawn_token_ends_its_open_stream(
+        tmp_path: Path, rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tokens_module, "RELOAD_CHECK_S", 0.0)
+    tokens_file = tmp_path / "api-tokens"
+    withdrawn = append_token(tokens_file, "staff", "desk 2")
+    rig.tokens["desk 2"] = withdrawn
+    with rig.stream("desk 2") as response, rig.stream("gate") as staying:
+        tokens_file.write_text("".join(line + "\n" for line in tokens_file.read_text()
+                                       .splitlines() if withdrawn not in line))
+        rig.publish(("gate.count", {"in": 1}))
+        assert next_message(staying).data == {"in": 1}   # the others go on
+        with pytest.raises(AssertionError, match="the stream ended"):
+            next_message(response)   # ended, and nothing more was sent to it
 
 
 def test_server_stop_ends_open_streams_at_once(tmp_path: Path) -> None:

@@ -56,6 +56,9 @@ def test_format_roles_names_comments_and_blank_lines(tmp_path: Path) -> None:
     (f"gate:gate-1 {GOOD}x", "only kiosk tokens can be bound to a pad, not 'gate' ones"),
     (f"kiosk: {GOOD}x", "'' is no pad name"),
     (f"kiosk:pad:2 {GOOD}x", "'pad:2' is no pad name"),
+    # Columns swapped: the token is not printed (the error goes to the log).
+    (f"{GOOD} staff", (f"unknown role a {len(GOOD)}-character value (not shown: it may be a "
+                      "token; lines are ROLE TOKEN)")),
 ])
 def test_bad_line_is_refused_naming_file_and_line(tmp_path: Path, line: str,
                                                   reason: str) -> None:
@@ -207,6 +210,20 @@ def test_book_rereads_a_changed_file_and_keeps_tokens_when_it_breaks(
     assert "line 2: token shorter" in errors[0].getMessage()
     path.unlink()
     assert book.identify(added).role == "gate"  # type: ignore[union-attr]
+
+
+def test_a_file_opened_to_others_while_in_force_is_reported(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    # chmod changes no content (inode, time and size stay): the mode is looked at too.
+    monkeypatch.setattr(tokens_module, "RELOAD_CHECK_S", 0.0)
+    path = private_file(tmp_path / "tokens", f"kiosk {GOOD}\n")
+    book = TokenBook.load(path)
+    with caplog.at_level(logging.ERROR):
+        path.chmod(0o644)
+        book.identify(GOOD)
+    [error] = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert "group or others may access it (mode 0644)" in error.getMessage()
 
 
 def test_book_looks_at_the_file_at_most_every_reload_check(tmp_path: Path) -> None:
