@@ -173,11 +173,13 @@ class LibraryConfig:
     def ours(self, owner_institution: str | None) -> bool:
         """Whether an item of ``owner_institution`` is ours. A tag naming no owner is ours:
         3M and many early ISO tags never carried one, and a library's own collection must not
-        turn foreign for that; only a tag naming another ISIL is someone else's."""
+        turn foreign for that; only a tag naming another ISIL is someone else's. ISILs compare
+        without regard to case (ISO 15511: unique "without regard to case"; a tag's ``dk-718500``
+        is ``DK-718500``)."""
         own = self.own_isils()
         if not own or not owner_institution:
             return True
-        return owner_institution in own
+        return owner_institution.upper() in {isil.upper() for isil in own}
 
     def own_isils(self) -> frozenset[str]:
         extra = (p.strip() for p in self.also_ours.split(","))

@@ -82,3 +82,14 @@ def test_every_protocol_has_a_driver_a_simulator_and_a_benchmark_and_no_more() -
 
     assert set(config.PROTOCOLS) == set(DRIVERS) == set(FRONT_ENDS) == set(
         bench_readers.PROTOCOLS)
+
+
+def test_isils_of_ours_compare_without_regard_to_case() -> None:
+    # ISO 15511: an ISIL is unique "without regard to case"; tags are written by many systems.
+    from edge_service.config import LibraryConfig  # noqa: PLC0415
+
+    library = LibraryConfig(isil="DK-718500", also_ours="dk-718501")
+    assert library.ours("dk-718500")
+    assert library.ours("DK-718501")
+    assert not library.ours("DK-775100")
+    assert library.ours(None)   # a tag naming no owner is ours (3M, early ISO tags)
