@@ -225,6 +225,8 @@ class Sip2Session:
             return f"no answer within {self.profile.connect_timeout_s:g} s"
         if isinstance(exc, socket.gaierror):
             return f"host name not resolved ({exc.strerror or exc})"
+        if isinstance(exc, ssl_module.SSLCertVerificationError):
+            return f"its TLS certificate is not trusted ({exc.verify_message or exc.reason})"
         if isinstance(exc, ssl_module.SSLError):
             return f"TLS failed ({exc.reason or exc})"
         if isinstance(exc, OSError) and exc.errno:
