@@ -199,6 +199,10 @@ class SelfCheckConfig:
     """Inactivity that ends a session (the patron walked away)."""
     put_back_attempts: int = 3
     """Security writes tried per item (each after the patron puts it back) before staff."""
+    pin_required: bool = True
+    """A check-out session needs the patron's PIN with the card, typed or on the pad, and the
+    ILS's word that it is right (a card alone, found or left on the pad, must not open an
+    account). False only where the library system uses no PINs."""
     offline_checkout: bool = False
     """Check-out while the ILS is unreachable (queued and replayed); off by default."""
     offline_checkin: bool = True
@@ -365,6 +369,7 @@ def _validate(config: Config) -> None:
                                                          "error"))
     _validate_readers(config.readers)
     _validate_files(config)
+    _validate_pin(config)
 
 
 def _validate_readers(readers: tuple[ReaderConfig, ...]) -> None:
@@ -460,6 +465,16 @@ def _check_readable_file(key: str, path: str) -> None:
             pass
     except OSError as exc:
         raise ConfigError(key, f"cannot read {path}: {exc.strerror}") from None
+
+
+def _validate_pin(config: Config) -> None:
+    circ = config.circulation
+    if (config.selfcheck.pin_required and circ.backend == "sip2"
+            and circ.sip2_patron_secret == "none"):  # noqa: S105 - a mode name
+        raise ConfigError("selfcheck.pin_required", "circulation.sip2_patron_secret = 'none' "
+                          "sends no PIN to the ILS, so nobody would check the one the kiosk "
+                          "asks for: set pin_required = false (the ILS uses no PINs), or the "
+                          "secret the ILS checks")
 
 
 def _validate_circulation(circ: CirculationConfig) -> None:

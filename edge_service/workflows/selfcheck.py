@@ -407,6 +407,9 @@ class SelfCheck:
                                     "now. Please check it or see staff.", status=403,
                                     field="patron")
             return self._new_session("checkout", patron_id, None, (), offline=True)
+        if self.policy.pin_required and not pin:
+            raise WorkflowError("pin_required", "Please type your PIN.", status=403,
+                                field="pin")
         try:
             outcome = await self.backend().patron_check(patron_id, pin=pin or None)
         except CirculationError as exc:
@@ -419,6 +422,12 @@ class SelfCheck:
         if outcome.pin_ok is False:
             raise WorkflowError("pin_wrong", "The PIN is not right. Please try again.",
                                 status=403, field="pin")
+        if self.policy.pin_required and outcome.pin_ok is not True:
+            # The ILS said nothing of the PIN (no CQ): an unchecked PIN is no PIN at all.
+            logger.warning("the ILS did not say whether the PIN is right; session refused "
+                           "(selfcheck.pin_required)")
+            raise WorkflowError("pin_unchecked", "The PIN could not be checked. Please see "
+                                "staff.", status=503, field="pin")
         if not outcome.ok or outcome.may_borrow is False:
             raise WorkflowError("patron_refused", _first(outcome.screen_message)
                                 or "You cannot borrow right now. Please see staff.", status=403)

@@ -424,3 +424,16 @@ async def test_a_reload_naming_a_missing_file_is_refused_and_the_running_one_kep
     assert not await daemon.reload()
     assert daemon.config is running
     assert f"mqtt.password_file: cannot read {tmp_path / 'gone'}" in caplog.text
+
+
+def test_a_kiosk_pin_nobody_checks_is_refused() -> None:
+    # sip2_patron_secret 'none' sends no PIN: a PIN the kiosk asked for would be accepted blind.
+    circulation = {"backend": "sip2", "sip2_host": "ils", "sip2_institution_id": "MAIN",
+                   "sip2_patron_secret": "none"}
+    with pytest.raises(ConfigError) as error:
+        parse_config({"circulation": circulation}, {})
+    assert error.value.key == "selfcheck.pin_required"
+    assert "set pin_required = false" in str(error.value)
+    config = parse_config({"circulation": circulation, "selfcheck": {"pin_required": False}}, {})
+    assert config.selfcheck.pin_required is False
+    assert parse_config({}, {}).selfcheck.pin_required is True

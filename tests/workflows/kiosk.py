@@ -65,7 +65,8 @@ async def kiosk(tmp_path: Path, tags: Sequence[Mapping[str, Any]] = (), *,
         live = LiveEvents()
         selfcheck = SelfCheck(
             rig.supervisor, store=rig.store, node=NODE, link=lambda: link,
-            scheme=PRESETS[scheme], policy=policy or SelfCheckConfig(set_wait_ms=300),
+            scheme=PRESETS[scheme],
+            policy=policy or SelfCheckConfig(set_wait_ms=300, pin_required=False),
             library=library or LibraryConfig(isil="DK-718500"), live=live, salt=SALT)
         try:
             await wait_for(lambda: link.state == "connected", 5.0, "the ILS link")

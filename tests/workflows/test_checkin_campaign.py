@@ -196,7 +196,8 @@ async def test_a_cut_conversion_never_finished_sends_the_item_to_staff(tmp_path:
     """Every block write goes unanswered: the kiosk tries ``put_back_attempts`` times, then
     the returned item (recorded, secured) goes to the staff desk; the campaign says failed."""
     async with kiosk(tmp_path, [part3_tag(PART3_BOOK)],
-                     policy=SelfCheckConfig(set_wait_ms=300, put_back_attempts=2)) as k:
+                     policy=SelfCheckConfig(set_wait_ms=300, put_back_attempts=2,
+                                            pin_required=False)) as k:
         k.selfcheck.after_checkin = CheckinCampaigns.on(k.selfcheck)
         campaign_id = await active_campaign(k)
         loan_all(k, PART3_BOOK)

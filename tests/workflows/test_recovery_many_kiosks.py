@@ -32,7 +32,7 @@ def _fast(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 async def test_a_put_back_item_on_another_pad_is_left_to_its_session(tmp_path: Path) -> None:
-    policy = SelfCheckConfig(set_wait_ms=200, put_back_attempts=3)
+    policy = SelfCheckConfig(set_wait_ms=200, put_back_attempts=3, pin_required=False)
     async with kiosk(tmp_path, [catalog_tag(BOOK)], policy=policy) as k:
         await k.rig.wait_field(1)
         first_pad = SelfCheck(k.rig.supervisor, store=k.store, node=NODE, link=lambda: k.link,

@@ -170,7 +170,7 @@ async def test_an_online_checkout_waits_for_the_queued_offline_return(tmp_path: 
     """Søren returned the book while the ILS was away; the ILS is back, the replay has not run
     yet and Zoe puts the book on the pad. Her checkout used to reach the ILS first, and the
     replayed return then cancelled her loan. Now the item waits for the replay."""
-    policy = SelfCheckConfig(set_wait_ms=200)
+    policy = SelfCheckConfig(set_wait_ms=200, pin_required=False)
     async with kiosk(tmp_path, [catalog_tag(BOOK, afi=AFI_ISO_ON_LOAN)], policy=policy) as k:
         await k.rig.wait_field(1)
         await k.selfcheck.backend().checkout(KEY, SOREN, pin=PINS[SOREN])
@@ -220,7 +220,7 @@ async def test_a_replay_that_cannot_work_is_rejected_and_holds_nothing(
     stay 'replaying', resent every pass, its item held on the pad; a contract error even ended
     every pass, holding every later item too."""
     other = ItemKey(OWNER, LOANED_TO_HC)
-    policy = SelfCheckConfig(set_wait_ms=200)
+    policy = SelfCheckConfig(set_wait_ms=200, pin_required=False)
     async with kiosk(tmp_path, [catalog_tag(LOANED_TO_HC, afi=AFI_ISO_ON_LOAN)],
                      policy=policy) as k:
         await k.rig.wait_field(1)
@@ -320,7 +320,7 @@ async def test_a_later_replay_waits_for_an_earlier_one_a_live_session_owns(
 async def test_a_replay_cut_short_does_not_hold_its_item_while_off_line(
         tmp_path: Path) -> None:
     """Off-line, a new transaction is queued behind it anyway; only on-line must it wait."""
-    policy = SelfCheckConfig(set_wait_ms=200)
+    policy = SelfCheckConfig(set_wait_ms=200, pin_required=False)
     async with kiosk(tmp_path, [catalog_tag(BOOK, afi=AFI_ISO_ON_LOAN)], policy=policy) as k:
         await k.rig.wait_field(1)
         await k.selfcheck.backend().checkout(KEY, SOREN, pin=PINS[SOREN])

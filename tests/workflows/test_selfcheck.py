@@ -90,6 +90,34 @@ async def test_wrong_pin_and_blocked_patron_are_refused_kindly(tmp_path: Path) -
         assert k.selfcheck.session is None
 
 
+async def test_a_card_without_its_pin_opens_no_account(tmp_path: Path) -> None:
+    """A card number alone, typed or lying on the pad, opened a session that borrowed and
+    renewed on the patron's account. Found by a review."""
+    card = catalog_tag(HC, usage=0x80)   # a patron card, left on the pad
+    async with kiosk(tmp_path, [card], policy=SelfCheckConfig(set_wait_ms=300)) as k:
+        await k.rig.wait_field(1)
+        for patron in (SOREN, None):
+            with pytest.raises(WorkflowError) as missing:
+                await k.selfcheck.open_session(patron)
+            assert (missing.value.code, missing.value.field) == ("pin_required", "pin")
+        assert k.ils.counters.executed.get("23", 0) == 0   # the ILS was not even asked
+        with pytest.raises(WorkflowError) as wrong:
+            await k.selfcheck.open_session(None, "0000")
+        assert wrong.value.code == "pin_wrong"
+        session = await k.selfcheck.open_session(None, PINS[HC])
+        assert session.patron_id == HC
+        await k.selfcheck.end_session(session.id)
+
+
+async def test_a_pin_the_ils_does_not_check_opens_no_account(tmp_path: Path) -> None:
+    async with kiosk(tmp_path, policy=SelfCheckConfig(set_wait_ms=300)) as k:
+        k.ils.settings = dataclasses.replace(k.ils.settings, verify_pin=False)
+        with pytest.raises(WorkflowError) as unchecked:
+            await k.selfcheck.open_session(SOREN, "0000")   # the ILS says nothing of it
+        assert (unchecked.value.code, unchecked.value.status) == ("pin_unchecked", 503)
+        assert k.selfcheck.session is None
+
+
 async def test_the_live_stream_names_a_session_by_its_public_ref_only(
         tmp_path: Path) -> None:
     """Every kiosk token reads the stream: a session id seen there opened the patron's loans
@@ -161,7 +189,7 @@ async def test_an_incomplete_set_left_behind_becomes_an_exception(tmp_path: Path
 
 
 async def test_warn_policy_checks_out_a_partial_set_and_says_so(tmp_path: Path) -> None:
-    policy = SelfCheckConfig(set_policy="warn", set_wait_ms=200)
+    policy = SelfCheckConfig(set_policy="warn", set_wait_ms=200, pin_required=False)
     async with kiosk(tmp_path, [catalog_tag(SET_ITEM, part=1, total=2)], policy=policy) as k:
         await k.rig.wait_field(1)
         session = await k.selfcheck.open_session(SOREN, PINS[SOREN])
@@ -307,7 +335,7 @@ async def test_an_offline_return_whose_tag_stays_unsecured_is_still_replayed(
     """The item was handed in off-line but its tag could not be secured: staff are told, and
     the return still reaches the ILS when it is back (it used to be dropped, leaving the item
     on the patron's account). Found by a review."""
-    policy = SelfCheckConfig(set_wait_ms=200, put_back_attempts=1)
+    policy = SelfCheckConfig(set_wait_ms=200, put_back_attempts=1, pin_required=False)
     async with kiosk(tmp_path, [catalog_tag(BOOK, afi=AFI_ISO_ON_LOAN)], policy=policy) as k:
         await k.rig.wait_field(1)
         await k.selfcheck.backend().checkout(ItemKey(OWNER, BOOK), SOREN, pin=PINS[SOREN])
@@ -338,7 +366,8 @@ async def test_the_offline_item_cap_holds_across_sessions_of_one_patron(
         tmp_path: Path) -> None:
     """Ending the session and opening another with the same card used to start the count
     again; the cap now counts the patron's off-line checkouts waiting for the replay."""
-    policy = SelfCheckConfig(offline_checkout=True, offline_max_items=1, set_wait_ms=200)
+    policy = SelfCheckConfig(offline_checkout=True, offline_max_items=1, set_wait_ms=200,
+                             pin_required=False)
     async with kiosk(tmp_path, [catalog_tag(BOOKS[0])], policy=policy) as k:
         await k.rig.wait_field(1)
         await k.link.close()
@@ -368,7 +397,8 @@ async def test_no_offline_checkout_when_the_outage_began_before_the_daemon(
     """After a restart during an outage the kiosk has never seen the ILS: how long it has been
     down is unknown, so the time cap cannot be kept and check-out stays refused (it used to be
     allowed without limit). Found by a review."""
-    policy = SelfCheckConfig(offline_checkout=True, offline_max_hours=1, set_wait_ms=200)
+    policy = SelfCheckConfig(offline_checkout=True, offline_max_hours=1, set_wait_ms=200,
+                             pin_required=False)
     async with kiosk(tmp_path, [catalog_tag(BOOK)], policy=policy) as k:
         await k.rig.wait_field(1)
         await k.link.close()
@@ -387,7 +417,7 @@ async def test_an_offline_session_needs_a_card_number_of_the_configured_form(
     """Off-line the ILS cannot check the card; a mistyped number would lend items to nobody
     until the replay is refused. The configured form refuses it at the kiosk."""
     policy = SelfCheckConfig(offline_checkout=True, offline_card_pattern="2[0-9]{9}",
-                             set_wait_ms=200)
+                             set_wait_ms=200, pin_required=False)
     async with kiosk(tmp_path, policy=policy) as k:
         await k.link.close()
         for typo in (SOREN[:-1], SOREN + "1", "X" + SOREN[1:]):
@@ -430,7 +460,8 @@ async def test_a_patron_card_cached_before_the_upgrade_is_forgotten_when_seen(
 
 async def test_offline_checkout_is_capped_replayed_and_a_rejection_queued(
         tmp_path: Path) -> None:
-    policy = SelfCheckConfig(offline_checkout=True, offline_max_items=2, set_wait_ms=200)
+    policy = SelfCheckConfig(offline_checkout=True, offline_max_items=2, set_wait_ms=200,
+                             pin_required=False)
     # The ILS never heard of UNKNOWN: off-line, the kiosk cannot know; the replay finds out.
     async with kiosk(tmp_path, [catalog_tag(UNKNOWN), catalog_tag(BOOK)], policy=policy) as k:
         await k.rig.wait_field(2)
@@ -480,7 +511,7 @@ async def test_offline_checkout_is_capped_replayed_and_a_rejection_queued(
 
 async def test_an_ils_that_vanishes_unnoticed_sends_items_off_line_when_allowed(
         tmp_path: Path) -> None:
-    policy = SelfCheckConfig(offline_checkout=True, set_wait_ms=200)
+    policy = SelfCheckConfig(offline_checkout=True, set_wait_ms=200, pin_required=False)
     async with kiosk(tmp_path, [catalog_tag(BOOK)], policy=policy) as k:
         await k.rig.wait_field(1)
         session = await k.selfcheck.open_session(SOREN, PINS[SOREN])
@@ -569,7 +600,8 @@ async def test_a_patron_sees_their_loans_and_renews_the_overdue_one(tmp_path: Pa
 
 
 async def test_the_account_view_needs_an_open_online_checkout_session(tmp_path: Path) -> None:
-    async with kiosk(tmp_path, policy=SelfCheckConfig(offline_checkout=True)) as k:
+    policy = SelfCheckConfig(offline_checkout=True, pin_required=False)
+    async with kiosk(tmp_path, policy=policy) as k:
         returning = await k.selfcheck.open_session(None, mode="checkin")
         with pytest.raises(WorkflowError) as caught:
             await k.selfcheck.account(returning.id)

@@ -33,6 +33,7 @@
   const SCAN_MIN_CHARS = 4;
   const OPEN_ERRORS = {
     pin_wrong: "kiosk.error.pin_wrong",
+    pin_required: "kiosk.error.pin_required",
     patron_refused: "kiosk.error.patron_refused",
     patron_required: "kiosk.error.patron_required",
     ils_unreachable: "kiosk.error.ils_unreachable",
@@ -207,7 +208,7 @@
       return;
     }
     showIdentifyError(key);
-    if (error.code === "pin_wrong") {
+    if (error.code === "pin_wrong" || error.code === "pin_required") {
       $("pin").value = "";
       $("pin").focus();
     } else if (error.code === "patron_required") {
