@@ -25,7 +25,8 @@ leaves an exact record (``recovery``). Rules the patron can rely on:
   ``PUT_BACK_RETRY_S`` while it stays), ``put_back_attempts`` times in all. An item whose
   security cannot be set is never reported done: when the session ends its ILS checkout is
   undone (checkin), so the ILS and the tag agree, and a ``write_failed`` exception event tells
-  staff.
+  staff. One lifted during its write may be unsecured all the same (the write may have landed
+  before it left): its exception says so, and a security mismatch event names its tag.
 - Off-line (the ILS link is not connected): check-in per ``offline_checkin``; check-out only with
   ``offline_checkout``, at most ``offline_max_items`` per patron until the replay (across
   sessions and kiosks) and not later than
@@ -965,9 +966,21 @@ class SelfCheck:
         if session.mode == "checkout":
             # A set whose first tag was unsecured before the second failed: put the first back
             # as the ILS will have it (secured), while it is still on the pad.
+            gone = [uid for uid in item.uids if uid not in self.pad.field]
             await self._resecure_what_is_here(item)
-            await self.rollback_checkout(item.journal_id, item.key,
-                                         offline=item.offline, uids=item.uids)
+            if not gone:
+                await self.rollback_checkout(item.journal_id, item.key,
+                                             offline=item.offline, uids=item.uids)
+            else:
+                # Lifted during its write: the write may have landed (a reader cannot tell a
+                # tag that left after the write from one that left before it), so the tag
+                # may be unsecured while the ILS has the item back. Staff are told to check
+                # it, and the cache expects it secured (the gate's check of the item).
+                why = ("the item left the pad during its security write, so its tag may be "
+                       "unsecured: check it")
+                if await self.rollback_checkout(item.journal_id, item.key,
+                                                offline=item.offline, uids=item.uids, why=why):
+                    await self._alert_tag_unknown(item.key, gone)
         else:
             await self.alert_unsecured_checkin(item.journal_id, item.key, item.uids,
                                                offline=item.offline)
@@ -1043,6 +1056,24 @@ class SelfCheck:
                             now=now)
 
         await self.store.writer.submit(write, name="self-check checkin alert", commit_now=True)
+        self.wake_outbox()
+
+    async def _alert_tag_unknown(self, key: ItemKey, uids: list[Uid]) -> None:
+        """An item the ILS has back whose tag's security is unknown (it left mid-write): a
+        mismatch event for staff, and the item marked security-expected in the cache."""
+        mismatch = SecurityMismatchData(
+            primary_item_id=key.primary_item_id, circulation_status="03",
+            security_expected=True, remediation="staff_alerted",
+            owner_institution=key.owner_institution or None, uid=str(uids[0]))
+        now = self._clock()
+
+        def write(conn: WriteConnection) -> None:
+            write_security_expected(conn, key.owner_institution, key.primary_item_id, True,
+                                    now=now)
+            record_event(conn, self.store.outbox, self.node, "security",
+                         "lib.security.mismatch.v1", mismatch, now=now, rand=os.urandom(10))
+
+        await self.store.writer.submit(write, name="self-check tag unknown", commit_now=True)
         self.wake_outbox()
 
     async def _exception_only(self, exception: ExceptionData) -> None:

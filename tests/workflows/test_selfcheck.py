@@ -291,6 +291,31 @@ async def test_a_write_that_never_works_is_undone_in_the_ils(tmp_path: Path) -> 
         assert k.store.journal.open_entries() == []
 
 
+async def test_an_item_lifted_during_its_write_is_undone_and_staff_told_to_check_its_tag(
+        tmp_path: Path) -> None:
+    """A reader cannot tell a tag that left after its AFI write from one that left before:
+    undone in the ILS, the item's tag may still be unsecured, and nobody was told (the gate
+    then let it out silently). Found by a review."""
+    async with kiosk(tmp_path, [catalog_tag(BOOK)]) as k:
+        await k.rig.wait_field(1)
+        k.rig.field.inject(_no_afi_write(BOOK, count=None))
+        session = await k.selfcheck.open_session(SOREN, PINS[SOREN])
+        await wait_for(lambda: session.items.get(_key(BOOK)) is not None
+                       and session.items[_key(BOOK)].state is ItemState.PUT_BACK,
+                       15.0, "the item to be asked back")
+        k.rig.take(catalog_uid(BOOK))   # the patron lifts it and goes
+        await wait_for(lambda: not k.rig.supervisor.field, 5.0, "the item to leave the pad")
+        await k.selfcheck.end_session(session.id)
+        assert k.ils.data.items[BOOK].loaned_to is None
+        (exception,) = k.events("lib.exception.v1")
+        assert exception["data"]["kind"] == "write_failed"
+        assert "its tag may be unsecured: check it" in exception["data"]["detail"]
+        (mismatch,) = k.events("lib.security.mismatch.v1")
+        assert (mismatch["data"]["primary_item_id"], mismatch["data"]["uid"],
+                mismatch["data"]["remediation"]) == (BOOK, str(catalog_uid(BOOK)),
+                                                     "staff_alerted")
+
+
 async def test_a_crash_between_ils_and_tag_is_undone_at_restart(tmp_path: Path) -> None:
     async with kiosk(tmp_path, [catalog_tag(BOOK)]) as k:
         await k.rig.wait_field(1)
