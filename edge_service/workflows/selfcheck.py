@@ -1109,6 +1109,10 @@ class SelfCheck:
     async def renew(self, session_id: str, key: ItemKey) -> dict[str, Any]:
         session = self._patron_asks_ils(session_id, "Renewing is not possible right now.")
         assert session.patron_id is not None   # checked by _patron_asks_ils
+        if not key.owner_institution and self.library.isil:
+            # The account view names our loans by our ISIL; a request without one means ours
+            # (the MQTT contract needs an owner: left empty it was a 500 through the gateway).
+            key = ItemKey(self.library.isil, key.primary_item_id)
         try:
             async with self._ils_turn:
                 outcome = await self.backend().renew(key, session.patron_id, pin=session.pin)

@@ -9,6 +9,7 @@ import asyncio
 import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -116,6 +117,25 @@ async def test_a_pin_the_ils_does_not_check_opens_no_account(tmp_path: Path) -> 
             await k.selfcheck.open_session(SOREN, "0000")   # the ILS says nothing of it
         assert (unchecked.value.code, unchecked.value.status) == ("pin_unchecked", 503)
         assert k.selfcheck.session is None
+
+
+async def test_a_renewal_naming_no_owner_is_one_of_ours(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with kiosk(tmp_path) as k:
+        session = await k.selfcheck.open_session(HC, PINS[HC])
+        backend = k.selfcheck.backend()
+        asked: list[ItemKey] = []
+        renew = backend.renew
+
+        async def recording(key: ItemKey, *args: Any, **kwargs: Any) -> Any:
+            asked.append(key)
+            return await renew(key, *args, **kwargs)
+
+        monkeypatch.setattr(backend, "renew", recording)
+        renewal = await k.selfcheck.renew(session.id, ItemKey("", LOANED_TO_HC))
+        assert renewal["renewed"] is True
+        assert asked == [ItemKey(OWNER, LOANED_TO_HC)]
+        await k.selfcheck.end_session(session.id)
 
 
 async def test_the_live_stream_names_a_session_by_its_public_ref_only(
