@@ -260,7 +260,7 @@ class KioskSession:
         lines = [library_name, _iso(self.ended_at or self.started_at), ""]
         lines.append(f"{verb}: {len(done)} item(s)")
         for item in done:
-            due = f"  due {item.due}" if item.due else ""
+            due = f"  due {_day(item.due)}" if item.due else ""
             lines.append(f"  {item.title or item.key.primary_item_id}{due}")
         if other:
             lines += ["", "Not processed (please see staff):"]
@@ -270,6 +270,14 @@ class KioskSession:
         return {"session": self.id, "mode": self.mode, "text": "\n".join(lines),
                 "items": [i.to_json() for i in done],
                 "not_processed": [i.to_json() for i in other]}
+
+
+def _day(due: str) -> str:
+    """A due date for a person: ``2027-01-02`` from the ILS's SIP2 timestamp
+    (``20270102    160540``); any other text as it is."""
+    if len(due) >= 8 and due[:8].isdigit():
+        return f"{due[:4]}-{due[4:6]}-{due[6:8]}"
+    return due
 
 
 def _iso(moment: datetime) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,9 @@ async def test_a_stack_is_checked_out_unsecured_and_recorded(tmp_path: Path) -> 
         ended = await k.selfcheck.end_session(session.id)
         receipt = ended.receipt("Test Library")
         assert "Checked out: 3 item(s)" in receipt["text"]
+        dues = re.findall(r"  due (\S+)$", receipt["text"], re.MULTILINE)
+        assert len(dues) == 3   # a day a person reads, not the ILS's SIP2 timestamp
+        assert all(re.fullmatch(r"\d{4}-\d{2}-\d{2}", due) for due in dues), dues
         assert ended.patron_id is None
 
 
