@@ -130,6 +130,10 @@ def _configure_writer(conn: sqlite3.Connection, *, path: str, synchronous: Synch
         conn.execute(f"PRAGMA synchronous = {Synchronous(synchronous).value}")
         conn.execute(f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT_BYTES}")
         conn.execute("PRAGMA foreign_keys = ON")
+        # Deleted rows are zeroed, not left in the pages' free space: a patron's card number,
+        # kept only while a transaction needs it, must not stay readable in the file. Many
+        # builds (Debian's) have this on by default; others do not.
+        conn.execute("PRAGMA secure_delete = ON")
     except sqlite3.Error as exc:
         raise store_error(exc, path=path, doing="configuring the writer connection") from exc
     conn.create_function(CATALOG_VERSION_NEWER_SQL, 2, catalog_version_newer, deterministic=True)

@@ -28,6 +28,21 @@ async def test_steps_merge_data_and_ending_forgets_the_patron(db_path: Path) -> 
         assert stored.data == {"item": "A1", "due": "2026-12-24", "verified": True}
 
 
+async def test_a_forgotten_patron_leaves_no_trace_in_the_database_file(db_path: Path) -> None:
+    # Deleting a row leaves its bytes in the page's free space unless SQLite zeroes them
+    # (secure_delete). Weak here: this machine's SQLite is built with SECURE_DELETE on, so
+    # this passes without the writer's pragma too; it holds the property on other builds.
+    card = "2000000017"
+    async with await Store.open(StoreConfig(db_path)) as store:
+        await store.journal.begin("t1", "checkout", "started", {"item": "A1"}, patron=card)
+        await store.journal.end("t1", "committed")
+        assert await store.writer.submit(
+            lambda conn: conn.execute("PRAGMA secure_delete").fetchone()[0]) == 1
+    # Closed: the last connection checkpointed the WAL into the file and removed it.
+    assert not db_path.with_name(db_path.name + "-wal").exists()
+    assert card.encode() not in db_path.read_bytes()
+
+
 async def test_an_ended_transaction_refuses_late_steps(db_path: Path) -> None:
     async with await Store.open(StoreConfig(db_path)) as store:
         await store.journal.begin("t1", "checkout", "started", {})
