@@ -66,7 +66,7 @@ FOREIGN_ITEM = "7750000001"
 """Another library's item (DK-775100): the kiosk sends it to the desk."""
 THREE_M_ITEM = "5012345609"
 """Labelled by an old 3M system (RFID501, no owner on the tag): for the staff station."""
-BLANK_TAGS = 3
+BLANK_TAGS = 4
 SUPPLIER = "BTJ"
 SUPPLIER_ORDER = "PO-2026-0815"
 SUPPLIER_INVOICE = "INV-77812"

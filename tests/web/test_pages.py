@@ -462,6 +462,34 @@ def test_a_kiosk_page_reloaded_mid_visit_ends_that_visit(
     no_script_errors(kiosk)
 
 
+def test_something_on_the_pad_that_is_no_item_is_mentioned(
+        demo: Demo, context: BrowserContext) -> None:
+    """A blank label on the pad used to be passed over in silence: nothing happened to it and
+    nothing said why. Found by a review."""
+    blank = "blank-4"   # no other test programs it
+    kiosk = open_page(context, demo.url("kiosk"))
+    kiosk.get_by_role("button", name="Return").click()
+    expect(kiosk.locator("#session-title")).to_have_text("Returning")
+    notice = kiosk.locator("#session-unknown")
+    expect(notice).to_be_hidden()
+    status, _ = demo.call("POST", f"/api/v1/demo/objects/{blank}/place", body={"place": "pad"})
+    assert status == 200
+    until(lambda: demo.call("GET", "/api/v1/pad", page="kiosk")[1]["unidentified"], 10.0,
+          "the label read as no item")
+    expect(notice).to_be_visible(timeout=WAIT_MS)
+    expect(notice).to_have_text("Something on the pad is not recognised as an item of ours: "
+                                "please take it to the desk.")
+    expect(kiosk.locator("#items-empty")).to_be_hidden()   # not "nothing on the pad yet"
+    shot(kiosk, "kiosk-unknown-item")
+    status, _ = demo.call("POST", f"/api/v1/demo/objects/{blank}/place",
+                          body={"place": "shelf"})
+    assert status == 200
+    expect(notice).to_be_hidden(timeout=WAIT_MS)
+    kiosk.get_by_role("button", name="I am done").click()
+    expect(kiosk.locator("#receipt-title")).to_be_visible(timeout=WAIT_MS)
+    no_script_errors(kiosk)
+
+
 def test_a_patron_returns_an_item_and_is_told_where_to_put_it(
         demo: Demo, context: BrowserContext) -> None:
     kiosk = open_page(context, demo.url("kiosk"))

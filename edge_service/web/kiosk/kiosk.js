@@ -132,6 +132,16 @@
       renderWelcome();
     }
     if (screen === "identify") $("card-on-pad").hidden = !padState.patron_card;
+    if (screen === "session") renderUnknown();
+  }
+
+  function renderUnknown() {
+    // A tag on the pad that names no item (blank, unreadable, unknown data): the patron put
+    // something down that nothing happens to, and must hear why.
+    const unknown = Boolean(padState && padState.unidentified && padState.unidentified.length)
+      && Boolean(session && session.open);
+    $("session-unknown").hidden = !unknown;
+    $("items-empty").hidden = items.size > 0 || unknown;   // not "nothing on the pad"
   }
 
   // --- identify ------------------------------------------------------------------------------
@@ -322,6 +332,7 @@
     $("session-summary").textContent = items.size ? parts.join(" · ") : "";
     $("session-error").hidden = !sessionError;
     $("session-error").textContent = sessionError ? t(sessionError) : "";
+    renderUnknown();
   }
 
   function applySession(fresh) {
@@ -617,7 +628,7 @@
         }
       },
       pad: () => {
-        if (screen === "welcome" || screen === "identify") refreshPad();
+        if (screen === "welcome" || screen === "identify" || screen === "session") refreshPad();
       },
       resync: () => refreshSession(),
     });
