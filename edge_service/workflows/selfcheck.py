@@ -263,7 +263,7 @@ class KioskSession:
             due = f"  due {_day(item.due)}" if item.due else ""
             lines.append(f"  {item.title or item.key.primary_item_id}{due}")
         if other:
-            lines += ["", "Not processed (please see staff):"]
+            lines += ["", "Please take these to the desk:"]   # as the page says
             lines += [f"  {i.title or i.key.primary_item_id}: {i.message}" for i in other]
         if self.offline:
             lines += ["", "Processed off-line: the library system confirms it later."]
