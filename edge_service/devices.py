@@ -8,9 +8,10 @@ Contract:
   ``OPEN_MAX_DELAY_S``); once open, the driver's transport reopens a lost port by itself and
   this loop only reports the state: ``unreachable`` as soon as the transport says the link is
   lost (``Reader.on_link_lost``), ``connected`` again at the first inventory answered after.
-  A port or driver option that can never open (``ConfigurationError``: a bad ``socket://``
-  URL; an unknown protocol) is logged once and shown ``unreachable`` with the reason, and is
-  not retried: the loop waits, alive, for a reload to replace the reader's configuration.
+  A port or driver option that can never work (a ``ConfigurationError`` while the driver is
+  built: a bad ``socket://`` URL; an unknown protocol) is logged once and shown
+  ``unreachable`` with the reason, and is not retried: the loop waits, alive, for a reload to
+  replace the reader's configuration. Every error of the open itself is retried.
 - Presence loop: an inventory every ``poll_interval_s`` (AFI-filtered when ``inventory_afi``
   is given: a gate asks only secured tags to answer). A tag that arrives is identified from
   the cache (``by_uid``) or else by reading and decoding its memory (ISO 28560, any model); on
@@ -228,10 +229,9 @@ class DeviceSupervisor:
             reader.on_link_lost = self._link_lost
             try:
                 await reader.open()
-            except ConfigurationError as exc:
-                self._retire(reader, open_failed=True)
-                await self._unusable(exc)
             except Exception as exc:  # absent or not answering (or a driver bug): retried
+                # Also a ConfigurationError here: pyserial reports a USB adapter that
+                # re-enumerates mid-open (tcsetattr EIO) as one, and it passes.
                 self._retire(reader, open_failed=True)
                 if not isinstance(exc, (BridgeError, OSError)):
                     logger.exception("%s: open failed", self.name,

@@ -33,11 +33,11 @@ from edge_service.api.stream import EventStreams
 __all__ = ["ApiServer", "ApiUnavailable"]
 
 SHUTDOWN_TIMEOUT_S = 5.0
+"""Longest wait for open requests at stop; the daemon's stop must stay well inside
+systemd's TimeoutStopSec."""
 TRUSTED_PROXIES = ["127.0.0.1", "::1"]
 """Whose ``X-Forwarded-For`` is believed: a reverse proxy on the box itself, and nobody else
 (fixed: the environment's ``FORWARDED_ALLOW_IPS`` is not consulted)."""
-"""Longest wait for open requests at stop; the daemon's stop must stay well inside
-systemd's TimeoutStopSec."""
 
 
 class ApiUnavailable(OSError):

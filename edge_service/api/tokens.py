@@ -257,14 +257,16 @@ class TokenBook:
         return found
 
     def holds(self, principal: Principal) -> bool:
-        """Whether ``principal``'s token is still in force, with the same role, name and pad
+        """Whether ``principal``'s token is still in force, with the same role and pad
         (re-reading a changed file as :meth:`identify` does): an open event stream ends when
-        its token is withdrawn."""
+        its token is withdrawn. Not the name: an unnamed line's ("ROLE (line N)") moves when a
+        line above it is added or removed."""
         self._maybe_reload()
         found = False
         for entry in self._entries:
             if hmac.compare_digest(principal.digest, entry.digest):
-                found = entry.principal == principal
+                found = (entry.principal.role, entry.principal.pad) == (principal.role,
+                                                                        principal.pad)
         return found
 
     def _maybe_reload(self) -> None:

@@ -586,7 +586,12 @@ class GateMonitor:
         else:
             due, self._undirected = self._undirected, []
         for verdicts, moment, _ in due:
-            self._book(verdicts, direction, moment)
+            try:
+                self._book(verdicts, direction, moment)
+            except Exception:   # one decision's bug must not end counting or a stop
+                self.counters["decision_errors"] += 1
+                logger.exception("%s: a decision's events could not be booked", self.name,
+                                 extra={"fields": {"device": self.name}})
 
     def _book(self, verdicts: list[_Verdict], direction: Direction, now: datetime) -> None:
         """The events of one decision: alarms and reports grouped per (sounded, foreign),

@@ -73,7 +73,7 @@ from edge_service.circulation import (
     TransientCirculationError,
 )
 from edge_service.store import JournalEntry, utc_now
-from edge_service.workflows.selfcheck import SelfCheck
+from edge_service.workflows.selfcheck import LIFTED_MID_WRITE, TAG_UNKNOWN, SelfCheck
 from protocols.contract import ContractError, ExceptionData, parse_time
 from protocols.iso15693 import Uid
 
@@ -219,11 +219,16 @@ class Recovery:
             return True
         if not self.kiosk.online():
             return False
+        lifted = [Uid.from_text(text) for text in entry.data.get(TAG_UNKNOWN) or ()
+                  if isinstance(text, str)]
         why = ("the checkout was interrupted while its tag was being written (the tag may be "
                "unsecured: check it)" if entry.state == "securing"
-               else "security could not be switched off")
-        return await self.kiosk.rollback_checkout(entry.id, key, offline=False,
+               else LIFTED_MID_WRITE if lifted else "security could not be switched off")
+        done = await self.kiosk.rollback_checkout(entry.id, key, offline=False,
                                                   uids=_uids(entry), why=why)
+        if done and lifted:
+            await self.kiosk.alert_tag_unknown(key, lifted)
+        return done
 
     async def _settle_checkin(self, entry: JournalEntry) -> bool:
         key = _key(entry)

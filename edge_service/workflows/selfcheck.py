@@ -111,6 +111,11 @@ Mode = Literal["checkout", "checkin"]
 LOOP_TICK_S = 0.25
 """How often the session loop looks at timeouts and put-back retries without a pad change."""
 PUT_BACK_RETRY_S = 1.5
+TAG_UNKNOWN = "tag_unknown"
+"""Journal data key: the UIDs of an item's tags that left the pad during its security write
+(their security is unknown)."""
+LIFTED_MID_WRITE = ("the item left the pad during its security write, so its tag may be "
+                    "unsecured: check it")
 """A failed item left where it is is tried again after this long (coupling may have changed)."""
 TAG_BACK_WAIT_S = 30.0
 """How long a kiosk waits for a returned item whose tag update was cut to be put back."""
@@ -984,11 +989,14 @@ class SelfCheck:
                 # tag that left after the write from one that left before it), so the tag
                 # may be unsecured while the ILS has the item back. Staff are told to check
                 # it, and the cache expects it secured (the gate's check of the item).
-                why = ("the item left the pad during its security write, so its tag may be "
-                       "unsecured: check it")
+                # Kept in the journal too: if the ILS cannot take the item back now, the
+                # recovery loop undoes the checkout later and tells staff the same.
+                await self.store.journal.advance(item.journal_id, entry.state,
+                                                 {TAG_UNKNOWN: [str(uid) for uid in gone]})
                 if await self.rollback_checkout(item.journal_id, item.key,
-                                                offline=item.offline, uids=item.uids, why=why):
-                    await self._alert_tag_unknown(item.key, gone)
+                                                offline=item.offline, uids=item.uids,
+                                                why=LIFTED_MID_WRITE):
+                    await self.alert_tag_unknown(item.key, gone)
         else:
             await self.alert_unsecured_checkin(item.journal_id, item.key, item.uids,
                                                offline=item.offline)
@@ -1066,7 +1074,7 @@ class SelfCheck:
         await self.store.writer.submit(write, name="self-check checkin alert", commit_now=True)
         self.wake_outbox()
 
-    async def _alert_tag_unknown(self, key: ItemKey, uids: list[Uid]) -> None:
+    async def alert_tag_unknown(self, key: ItemKey, uids: list[Uid]) -> None:
         """An item the ILS has back whose tag's security is unknown (it left mid-write): a
         mismatch event for staff, and the item marked security-expected in the cache."""
         mismatch = SecurityMismatchData(
@@ -1117,9 +1125,12 @@ class SelfCheck:
     async def renew(self, session_id: str, key: ItemKey) -> dict[str, Any]:
         session = self._patron_asks_ils(session_id, "Renewing is not possible right now.")
         assert session.patron_id is not None   # checked by _patron_asks_ils
-        if not key.owner_institution and self.library.isil:
+        if not key.owner_institution:
             # The account view names our loans by our ISIL; a request without one means ours
             # (the MQTT contract needs an owner: left empty it was a 500 through the gateway).
+            if not self.library.isil:
+                raise WorkflowError("invalid_request", "Name the item's owner library.",
+                                    status=422, field="owner_institution")
             key = ItemKey(self.library.isil, key.primary_item_id)
         try:
             async with self._ils_turn:

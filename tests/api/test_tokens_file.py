@@ -226,6 +226,22 @@ def test_a_file_opened_to_others_while_in_force_is_reported(
     assert "group or others may access it (mode 0644)" in error.getMessage()
 
 
+def test_a_token_is_held_while_its_line_stands_wherever_it_moves(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # An unnamed line's name is "ROLE (line N)": a line added above it must not end the
+    # token's open event streams (TokenBook.holds), its removal must.
+    monkeypatch.setattr(tokens_module, "RELOAD_CHECK_S", 0.0)
+    path = private_file(tmp_path / "tokens", f"kiosk {GOOD}\n")
+    book = TokenBook.load(path)
+    holder = book.identify(GOOD)
+    assert holder is not None
+    assert book.holds(holder)
+    path.write_text(f"staff {OTHER}\nkiosk {GOOD}\n")
+    assert book.holds(holder)
+    path.write_text(f"staff {OTHER}\n")
+    assert not book.holds(holder)
+
+
 def test_book_looks_at_the_file_at_most_every_reload_check(tmp_path: Path) -> None:
     path = private_file(tmp_path / "tokens", f"kiosk {GOOD}\n")
     book = TokenBook.load(path)

@@ -18,12 +18,15 @@ from typing import Any
 
 import pytest
 
+from edge_service import devices as devices_module
 from edge_service.config import Config, ReaderConfig, load_config
 from edge_service.daemon import EXIT_OK, Daemon
 from edge_service.devices import DeviceSupervisor
 from edge_service.health import Liveness
 from edge_service.logs import configure_logging
 from edge_service.store import LAST_SEEN_RESOLUTION_S, Store, StoreConfig
+from firmware_bridge import ConfigurationError
+from firmware_bridge.drivers.feig import FeigReader
 from firmware_bridge.pty import PtyEndpoint
 from firmware_bridge.simulator import load_scenario
 from firmware_bridge.simulator.frontends import front_end_for
@@ -266,3 +269,24 @@ async def test_the_drivers_own_lines_name_the_reader_in_the_journal(tmp_path: Pa
                  if "firmware_bridge.transport" in line]
     assert any("will reopen" in line for line in transport), stream.getvalue()
     assert all(line.endswith("device=door") for line in transport), transport
+
+
+async def test_a_configuration_error_from_the_open_itself_is_retried(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # pyserial reports a USB adapter that re-enumerates mid-open (tcsetattr EIO) as a
+    # configuration error; only one raised while the driver is built means the reader's
+    # configuration can never work.
+    monkeypatch.setattr(devices_module, "OPEN_FIRST_DELAY_S", 0.05)
+    opened = FeigReader.open
+    failures = [ConfigurationError("tcsetattr: Input/output error", port="pty")]
+
+    async def flaky(self: FeigReader) -> None:
+        if failures:
+            raise failures.pop()
+        await opened(self)
+
+    monkeypatch.setattr(FeigReader, "open", flaky)
+    async with pad_rig(tmp_path, [item_tag(1)]) as rig:
+        await wait_for(lambda: rig.supervisor.state == "connected", 10.0,
+                       "the reader opened on the second attempt")
+    assert not failures

@@ -536,6 +536,20 @@ async def test_an_alarm_before_the_beams_takes_the_direction_of_the_passage(
         assert unknown.direction == "unknown"
 
 
+async def test_a_waiting_decision_that_cannot_be_booked_stops_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with gate_rig(tmp_path, [record(1)], barriers=BARRIERS) as gate:
+        gate.rig.put(item_tag(1, afi=0x07))
+        await wait_for(gate.alarm_on, 2.0, "the alarm")
+
+        def broken(*_: object) -> None:
+            raise ValueError("a decision's bug")
+
+        monkeypatch.setattr(gate.monitor, "_book", broken)
+        await gate.monitor.stop()   # books what waits: the error is counted, not raised
+        assert gate.monitor.counters["decision_errors"] == 1
+
+
 async def test_count_periods_after_a_restart_do_not_overlap(tmp_path: Path) -> None:
     """Stopping records the period so far; the gate started again in the same hour used to
     count that hour from its top again, so two records covered the same minutes."""

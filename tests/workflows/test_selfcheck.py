@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from edge_service.circulation import ItemKey
+from edge_service.circulation import CirculationError, ItemKey
 from edge_service.config import SelfCheckConfig
 from edge_service.workflows import WorkflowError
 from edge_service.workflows.recovery import Recovery
@@ -338,6 +338,38 @@ async def test_an_item_lifted_during_its_write_is_undone_and_staff_told_to_check
         assert (mismatch["data"]["primary_item_id"], mismatch["data"]["uid"],
                 mismatch["data"]["remediation"]) == (BOOK, str(catalog_uid(BOOK)),
                                                      "staff_alerted")
+
+
+async def test_a_lifted_item_the_ils_takes_back_later_is_still_reported(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ILS cannot take the item back when the session ends: the recovery loop undoes the
+    checkout later, and must tell staff about the tag as the session would have."""
+    async with kiosk(tmp_path, [catalog_tag(BOOK)]) as k:
+        await k.rig.wait_field(1)
+        k.rig.field.inject(_no_afi_write(BOOK, count=None))
+        session = await k.selfcheck.open_session(SOREN, PINS[SOREN])
+        await wait_for(lambda: session.items.get(_key(BOOK)) is not None
+                       and session.items[_key(BOOK)].state is ItemState.PUT_BACK,
+                       15.0, "the item to be asked back")
+        k.rig.take(catalog_uid(BOOK))
+        await wait_for(lambda: not k.rig.supervisor.field, 5.0, "the item to leave the pad")
+        backend = k.selfcheck.backend()
+        checkin = backend.checkin
+
+        async def unreachable(*args: Any, **kwargs: Any) -> Any:
+            raise CirculationError("checkin", "the ILS did not answer")
+
+        monkeypatch.setattr(backend, "checkin", unreachable)
+        await k.selfcheck.end_session(session.id)
+        assert k.ils.data.items[BOOK].loaned_to == SOREN   # not undone yet
+        assert k.events("lib.security.mismatch.v1") == []
+        monkeypatch.setattr(backend, "checkin", checkin)   # the ILS is back
+        assert await Recovery(k.selfcheck).settle() == 1
+        assert k.ils.data.items[BOOK].loaned_to is None
+        (exception,) = k.events("lib.exception.v1")
+        assert "its tag may be unsecured: check it" in exception["data"]["detail"]
+        (mismatch,) = k.events("lib.security.mismatch.v1")
+        assert mismatch["data"]["uid"] == str(catalog_uid(BOOK))
 
 
 async def test_a_crash_between_ils_and_tag_is_undone_at_restart(tmp_path: Path) -> None:
