@@ -74,7 +74,9 @@ MEDIA_FORMAT_UNDEFINED = 0  # ISO 28560-1 4.2.19: 0 = undefined, i.e. no informa
 def _comparable(tag: LibraryTag) -> dict[str, Any]:
     """The elements that carry information: an empty text or media format 0 ("undefined")
     says nothing, and some models cannot store them at all (part 3 reads both as absent)."""
-    values = {name: getattr(tag, name) for name in ELEMENT_ATTRIBUTES}
+    # Sorted: ELEMENT_ATTRIBUTES is a frozenset, whose order changes with each process's string
+    # hashing, and a refusal names what would be lost in this order.
+    values = {name: getattr(tag, name) for name in sorted(ELEMENT_ATTRIBUTES)}
     values["set_information"] = tag.set_information
     if values.get("media_format") == MEDIA_FORMAT_UNDEFINED:
         values["media_format"] = None
