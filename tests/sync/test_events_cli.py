@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 import socket
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from edge_service.store import Store, StoreConfig
@@ -19,28 +21,39 @@ from tests.sync.helpers import client, produce
 ROOT = Path(__file__).resolve().parent.parent.parent
 
 
-async def test_events_tail_prints_each_event_once(tmp_path: Path, broker: Mosquitto) -> None:
+@contextlib.asynccontextmanager
+async def tailing(*args: str) -> AsyncIterator[asyncio.subprocess.Process]:
+    """``libedge events tail ARGS`` as a child process, killed if the test fails first (a
+    failed assertion used to leave it running)."""
     tail = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", "import sys; from edge_service.cli import main; "
-        "sys.exit(main(sys.argv[1:]))", "events", "tail", "--host", "127.0.0.1",
-        "--port", str(broker.port), "--tenant", NODE.tenant, "--site", NODE.site,
-        "--json", "--count", "3", cwd=ROOT,
+        sys.executable, "-m", "edge_service", "events", "tail", *args, cwd=ROOT,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    assert tail.stderr is not None
-    assert (await tail.stderr.readline()).startswith(b"connecting to 127.0.0.1:")
-    assert (await tail.stderr.readline()).startswith(b"MQTT connected to 127.0.0.1:")
-    assert (await tail.stderr.readline()).startswith(b"listening on lib/v1/")
-    async with await Store.open(StoreConfig(tmp_path / "edge.db")) as store, \
-            client(broker.port, "node") as (node_client, _):
-        events = [await produce(store, NODE, n) for n in range(3)]
-        publisher = OutboxPublisher(store.outbox, node_client)
-        entries = store.outbox.peek(10)
-        await node_client.publish(entries[0].topic, entries[0].payload)   # a duplicate first
-        draining = asyncio.create_task(publisher.run())
-        publisher.wake()
-        out, err = await asyncio.wait_for(tail.communicate(), 10)
-        draining.cancel()
-        await asyncio.wait([draining])
+    try:
+        yield tail
+    finally:
+        if tail.returncode is None:
+            tail.kill()
+            await tail.communicate()
+
+
+async def test_events_tail_prints_each_event_once(tmp_path: Path, broker: Mosquitto) -> None:
+    async with tailing("--host", "127.0.0.1", "--port", str(broker.port), "--tenant",
+                       NODE.tenant, "--site", NODE.site, "--json", "--count", "3") as tail:
+        assert tail.stderr is not None
+        assert (await tail.stderr.readline()).startswith(b"connecting to 127.0.0.1:")
+        assert (await tail.stderr.readline()).startswith(b"MQTT connected to 127.0.0.1:")
+        assert (await tail.stderr.readline()).startswith(b"listening on lib/v1/")
+        async with await Store.open(StoreConfig(tmp_path / "edge.db")) as store, \
+                client(broker.port, "node") as (node_client, _):
+            events = [await produce(store, NODE, n) for n in range(3)]
+            publisher = OutboxPublisher(store.outbox, node_client)
+            entries = store.outbox.peek(10)
+            await node_client.publish(entries[0].topic, entries[0].payload)   # a duplicate
+            draining = asyncio.create_task(publisher.run())
+            publisher.wake()
+            out, err = await asyncio.wait_for(tail.communicate(), 10)
+            draining.cancel()
+            await asyncio.wait([draining])
     assert tail.returncode == 0, err
     lines = [json.loads(line) for line in out.decode().splitlines()]
     assert [line["id"] for line in lines] == [e.id for e in events]
@@ -50,15 +63,11 @@ async def test_events_tail_says_why_nothing_comes_when_the_broker_is_away() -> N
     with socket.socket() as unused:   # a port nobody listens on
         unused.bind(("127.0.0.1", 0))
         port = unused.getsockname()[1]
-    tail = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "edge_service", "events", "tail", "--host", "127.0.0.1",
-        "--port", str(port), "--tenant", NODE.tenant, "--site", NODE.site, cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    assert tail.stderr is not None
-    try:
+    async with tailing("--host", "127.0.0.1", "--port", str(port), "--tenant", NODE.tenant,
+                       "--site", NODE.site) as tail:
+        assert tail.stderr is not None
         first = await asyncio.wait_for(tail.stderr.readline(), 10)
         second = await asyncio.wait_for(tail.stderr.readline(), 10)
-    finally:
         tail.send_signal(signal.SIGINT)
         await tail.communicate()
     said = f"connecting to 127.0.0.1:{port} (retried until it answers; Ctrl-C stops)\n"
