@@ -21,7 +21,6 @@ Not responsible for: acting on the configuration (the daemon does) or watching t
 
 from __future__ import annotations
 
-import codecs
 import difflib
 import os
 import re
@@ -493,21 +492,12 @@ def _validate_circulation(circ: CirculationConfig) -> None:
 
 
 def _check_sip2_charset(key: str, charset: str) -> None:
-    """The rule of ``edge_service.ils.Sip2Profile``: a codec Python knows that is
-    ASCII-compatible, since SIP2 ids, fixed fields, field codes and ``|`` are single ASCII bytes
-    (protocols/sip2/codec.py)."""
-    try:
-        codecs.lookup(charset)
-    except LookupError:
-        reason = f"unknown charset {charset!r} (like utf-8, latin-1, cp1252)"
-        raise ConfigError(key, reason) from None
-    try:
-        ascii_compatible = "\x00".encode(charset) == b"\x00" and "|".encode(charset) == b"|"
-    except (LookupError, ValueError):   # a codec that is no text encoding (rot13, base64)
-        ascii_compatible = False
-    if not ascii_compatible:
-        raise ConfigError(key, f"{charset!r} is not an ASCII-compatible charset (like utf-8, "
-                          "latin-1, cp1252)")
+    """A charset the SIP2 codec can use (``protocols.sip2.charset_problem``, the rule
+    ``edge_service.ils.Sip2Profile`` applies too)."""
+    from protocols.sip2 import charset_problem  # noqa: PLC0415 - only when a config is loaded
+
+    if (problem := charset_problem(charset)) is not None:
+        raise ConfigError(key, f"{problem} (like utf-8, latin-1, cp1252)")
 
 
 def _validate_workflows(config: Config) -> None:

@@ -22,7 +22,6 @@ Not responsible for: TLS material (the caller passes an ``ssl.SSLContext``) or s
 
 from __future__ import annotations
 
-import codecs
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
@@ -30,6 +29,7 @@ from types import MappingProxyType
 from typing import Any
 
 from edge_service.ils.errors import IlsConfigError
+from protocols.sip2 import charset_problem
 
 # The 3M spec leaves timing to the ACS's 98 "timeout period"; 10 s covers a busy Koha/FOLIO.
 RESPONSE_TIMEOUT_S = 10.0
@@ -82,12 +82,8 @@ class Sip2Profile:
     backoff_max_s: float = BACKOFF_MAX_S
 
     def __post_init__(self) -> None:
-        try:
-            codecs.lookup(self.charset)
-        except LookupError:
-            raise IlsConfigError(f"profile key charset: unknown charset {self.charset!r}") from None
-        if "\x00".encode(self.charset) != b"\x00" or "|".encode(self.charset) != b"|":
-            raise IlsConfigError("profile key charset: must be ASCII-compatible")
+        if (problem := charset_problem(self.charset)) is not None:
+            raise IlsConfigError(f"profile key charset: {problem}")
         if self.line_ending not in _LINE_ENDINGS.values():
             raise IlsConfigError("profile key line_ending: CR or CRLF")
         if not 0 < self.port < 65536:

@@ -30,6 +30,7 @@ Not responsible for: sockets, timeouts, choosing sequence numbers, or resending.
 
 from __future__ import annotations
 
+import codecs
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +45,21 @@ _NO_SEQUENCE_IDS = frozenset({"97", "96"})  # resend requests carry AZ but not A
 _HEX = frozenset(b"0123456789ABCDEFabcdef")
 _TRAILER_CHECKSUM = len("AZxxxx")
 _TRAILER_SEQUENCE = len("AYn")
+
+
+def charset_problem(charset: str) -> str | None:
+    """Why ``charset`` cannot carry SIP2, or None: it must be a codec Python knows and be
+    ASCII-compatible, since message ids, fixed fields, field codes and ``|`` are single ASCII
+    bytes on the wire."""
+    try:
+        codecs.lookup(charset)
+    except LookupError:
+        return f"unknown charset {charset!r}"
+    try:
+        compatible = "\x00".encode(charset) == b"\x00" and "|".encode(charset) == b"|"
+    except (LookupError, ValueError):   # a codec that is no text encoding (rot13, base64)
+        compatible = False
+    return None if compatible else f"{charset!r} is not an ASCII-compatible charset"
 
 
 def checksum(data: bytes) -> int:

@@ -376,6 +376,7 @@ def test_profile_from_configuration_table() -> None:
     bad_tables: list[tuple[dict[str, Any], str]] = [
         ({"colour": 1}, "colour"), ({"line_ending": "LF"}, "line_ending"),
         ({"port": "6001"}, "port"), ({"charset": "utf-16"}, "charset"),
+        ({"charset": "rot13"}, "charset"),   # no text encoding: was a LookupError escaping
         ({"error_detection": "yes"}, "error_detection")]
     for bad, key in bad_tables:
         with pytest.raises(IlsConfigError, match=key):
