@@ -358,20 +358,19 @@ class DeviceSupervisor:
                                                 tag.primary_item_id or "", afi=tag.afi)
               for s, tag in due), return_exceptions=True)
         for (sighting, tag), result in zip(due, results, strict=True):
-            if isinstance(result, BaseException):
-                if not isinstance(result, StoreError):
-                    raise result
-                # Tried again after the resolution, not at every inventory (a tag whose data
-                # the store refuses stays refused); logged once per visit, every one counted.
-                tag.recorded_s = now
-                self._own["record_errors"] += 1
+            if isinstance(result, BaseException) and not isinstance(result, StoreError):
+                raise result
+            # Recorded or refused, tried again after the resolution, not at every inventory
+            # (a tag whose data the store refuses stays refused).
+            tag.recorded_s = now
+            if isinstance(result, StoreError):
+                self._own["record_errors"] += 1   # every one counted, logged once per visit
                 self.last_error = str(result)
                 if not tag.record_failed:
                     tag.record_failed = True
                     logger.warning("%s: tag %s not recorded: %s", self.name, sighting.uid,
                                    result, extra={"fields": {"device": self.name}})
             else:
-                tag.recorded_s = now
                 self._own["tags_recorded"] += 1
 
     async def _forget_card(self, tag: TagInField) -> None:

@@ -1052,18 +1052,10 @@ class SelfCheck:
         Taken off-line, the ILS does not have it back yet: the return stays queued for the
         replay (the item was handed in; dropping the return would leave it on the patron's
         account), and staff are told about the tag all the same."""
-        mismatch = SecurityMismatchData(
-            primary_item_id=key.primary_item_id, circulation_status="03",
-            security_expected=True, remediation="staff_alerted",
-            owner_institution=key.owner_institution or None,
-            uid=str(uids[0]) if uids else None)
         now = self._clock()
 
         def write(conn: WriteConnection) -> None:
-            write_security_expected(conn, key.owner_institution, key.primary_item_id, True,
-                                    now=now)
-            record_event(conn, self.store.outbox, self.node, "security",
-                         "lib.security.mismatch.v1", mismatch, now=now, rand=os.urandom(10))
+            self._staff_check_security(conn, key, uids, now)
             if offline:
                 journal_advance(conn, journal_id, "offline_queued",
                                 {"detail": "tag not secured"}, now=now)
@@ -1077,20 +1069,24 @@ class SelfCheck:
     async def alert_tag_unknown(self, key: ItemKey, uids: list[Uid]) -> None:
         """An item the ILS has back whose tag's security is unknown (it left mid-write): a
         mismatch event for staff, and the item marked security-expected in the cache."""
+        now = self._clock()
+        await self.store.writer.submit(
+            lambda conn: self._staff_check_security(conn, key, uids, now),
+            name="self-check tag unknown", commit_now=True)
+        self.wake_outbox()
+
+    def _staff_check_security(self, conn: WriteConnection, key: ItemKey, uids: list[Uid],
+                              now: datetime) -> None:
+        """Inside a writer operation: the ILS has the item (available) while its tag may not
+        be secured; the cache expects it secured and a mismatch event tells staff."""
         mismatch = SecurityMismatchData(
             primary_item_id=key.primary_item_id, circulation_status="03",
             security_expected=True, remediation="staff_alerted",
-            owner_institution=key.owner_institution or None, uid=str(uids[0]))
-        now = self._clock()
-
-        def write(conn: WriteConnection) -> None:
-            write_security_expected(conn, key.owner_institution, key.primary_item_id, True,
-                                    now=now)
-            record_event(conn, self.store.outbox, self.node, "security",
-                         "lib.security.mismatch.v1", mismatch, now=now, rand=os.urandom(10))
-
-        await self.store.writer.submit(write, name="self-check tag unknown", commit_now=True)
-        self.wake_outbox()
+            owner_institution=key.owner_institution or None,
+            uid=str(uids[0]) if uids else None)
+        write_security_expected(conn, key.owner_institution, key.primary_item_id, True, now=now)
+        record_event(conn, self.store.outbox, self.node, "security", "lib.security.mismatch.v1",
+                     mismatch, now=now, rand=os.urandom(10))
 
     async def _exception_only(self, exception: ExceptionData) -> None:
         now = self._clock()

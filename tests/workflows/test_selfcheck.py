@@ -18,7 +18,7 @@ from edge_service.circulation import CirculationError, ItemKey
 from edge_service.config import SelfCheckConfig
 from edge_service.workflows import WorkflowError
 from edge_service.workflows.recovery import Recovery
-from edge_service.workflows.selfcheck import ItemState
+from edge_service.workflows.selfcheck import ItemState, KioskSession
 from firmware_bridge.security import AFI_ISO_IN_STOCK, AFI_ISO_ON_LOAN
 from firmware_bridge.simulator import Fault, FaultKind
 from protocols.iso15693 import Command
@@ -32,7 +32,7 @@ from tests.ils.helpers import (
     SET_ITEM,
     SOREN,
 )
-from tests.workflows.kiosk import SALT, kiosk
+from tests.workflows.kiosk import SALT, Kiosk, kiosk
 from tests.workflows.rig import catalog_tag, catalog_uid, fast_timers, wait_for
 
 BOOKS = ["5012345602", "5012345603", "5012345604"]
@@ -315,20 +315,26 @@ async def test_a_write_that_never_works_is_undone_in_the_ils(tmp_path: Path) -> 
         assert k.store.journal.open_entries() == []
 
 
+async def _lifted_during_its_write(k: Kiosk) -> KioskSession:
+    """BOOK checked out, its AFI write failing, then lifted off the pad by the patron."""
+    await k.rig.wait_field(1)
+    k.rig.field.inject(_no_afi_write(BOOK, count=None))
+    session = await k.selfcheck.open_session(SOREN, PINS[SOREN])
+    await wait_for(lambda: session.items.get(_key(BOOK)) is not None
+                   and session.items[_key(BOOK)].state is ItemState.PUT_BACK,
+                   15.0, "the item to be asked back")
+    k.rig.take(catalog_uid(BOOK))   # the patron lifts it and goes
+    await wait_for(lambda: not k.rig.supervisor.field, 5.0, "the item to leave the pad")
+    return session
+
+
 async def test_an_item_lifted_during_its_write_is_undone_and_staff_told_to_check_its_tag(
         tmp_path: Path) -> None:
     """A reader cannot tell a tag that left after its AFI write from one that left before:
     undone in the ILS, the item's tag may still be unsecured, and nobody was told (the gate
     then let it out silently). Found by a review."""
     async with kiosk(tmp_path, [catalog_tag(BOOK)]) as k:
-        await k.rig.wait_field(1)
-        k.rig.field.inject(_no_afi_write(BOOK, count=None))
-        session = await k.selfcheck.open_session(SOREN, PINS[SOREN])
-        await wait_for(lambda: session.items.get(_key(BOOK)) is not None
-                       and session.items[_key(BOOK)].state is ItemState.PUT_BACK,
-                       15.0, "the item to be asked back")
-        k.rig.take(catalog_uid(BOOK))   # the patron lifts it and goes
-        await wait_for(lambda: not k.rig.supervisor.field, 5.0, "the item to leave the pad")
+        session = await _lifted_during_its_write(k)
         await k.selfcheck.end_session(session.id)
         assert k.ils.data.items[BOOK].loaned_to is None
         (exception,) = k.events("lib.exception.v1")
@@ -345,14 +351,7 @@ async def test_a_lifted_item_the_ils_takes_back_later_is_still_reported(
     """The ILS cannot take the item back when the session ends: the recovery loop undoes the
     checkout later, and must tell staff about the tag as the session would have."""
     async with kiosk(tmp_path, [catalog_tag(BOOK)]) as k:
-        await k.rig.wait_field(1)
-        k.rig.field.inject(_no_afi_write(BOOK, count=None))
-        session = await k.selfcheck.open_session(SOREN, PINS[SOREN])
-        await wait_for(lambda: session.items.get(_key(BOOK)) is not None
-                       and session.items[_key(BOOK)].state is ItemState.PUT_BACK,
-                       15.0, "the item to be asked back")
-        k.rig.take(catalog_uid(BOOK))
-        await wait_for(lambda: not k.rig.supervisor.field, 5.0, "the item to leave the pad")
+        session = await _lifted_during_its_write(k)
         backend = k.selfcheck.backend()
         checkin = backend.checkin
 
