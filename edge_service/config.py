@@ -175,10 +175,13 @@ class LibraryConfig:
         turn foreign for that; only a tag naming another ISIL is someone else's. ISILs compare
         without regard to case (ISO 15511: unique "without regard to case"; a tag's ``dk-718500``
         is ``DK-718500``)."""
-        own = self.own_isils()
-        if not own or not owner_institution:
+        if not self.own_isils() or not owner_institution:
             return True
-        return owner_institution.upper() in {isil.upper() for isil in own}
+        return self.is_own_isil(owner_institution)
+
+    def is_own_isil(self, isil: str) -> bool:
+        """Whether ``isil`` is one of ours (``isil``, ``also_ours``), without regard to case."""
+        return isil.upper() in {own.upper() for own in self.own_isils()}
 
     def own_isils(self) -> frozenset[str]:
         extra = (p.strip() for p in self.also_ours.split(","))

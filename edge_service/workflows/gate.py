@@ -471,7 +471,7 @@ class GateMonitor:
     def _on_loan_to_us(self, tag: TagInField, owner: str) -> bool:
         """Whether another library's item is on interlibrary loan to us (module docstring)."""
         borrower = tag.ill_borrowing_institution
-        if borrower and borrower.upper() in {isil.upper() for isil in self._library.own_isils()}:
+        if borrower and self._library.is_own_isil(borrower):
             return True
         try:
             return self._store.ill.on_loan(owner, tag.primary_item_id or "")
