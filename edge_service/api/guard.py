@@ -34,8 +34,7 @@ _HEADERS = ((b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-r
             (b"x-frame-options", b"DENY"))
 
 
-def _too_large() -> str:
-    return f"the request body is larger than {MAX_BODY_BYTES // (1024 * 1024)} MiB"
+TOO_LARGE = f"the request body is larger than {MAX_BODY_BYTES // (1024 * 1024)} MiB"
 
 
 class _TooLarge(HTTPException):
@@ -43,25 +42,23 @@ class _TooLarge(HTTPException):
     FastAPI's body parsing lets it through to the error handlers as a 413."""
 
     def __init__(self) -> None:
-        super().__init__(413, _too_large())
+        super().__init__(413, TOO_LARGE)
 
 
 class RequestGuard:
     """See the module docstring."""
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int = MAX_BODY_BYTES) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        api = str(scope.get("path", "")).startswith("/api/")
+        secured = _secured(send, api=str(scope.get("path", "")).startswith("/api/"))
         length = _content_length(scope)
-        if length is not None and length > self.max_body_bytes:
-            await error_json(413, "too_large", _too_large())(scope, receive,
-                                                             _secured(send, api=api))
+        if length is not None and length > MAX_BODY_BYTES:
+            await error_json(413, "too_large", TOO_LARGE)(scope, receive, secured)
             return
         read = 0
         started = False
@@ -71,11 +68,9 @@ class RequestGuard:
             message = await receive()
             if message["type"] == "http.request":
                 read += len(message.get("body", b""))
-                if read > self.max_body_bytes:
+                if read > MAX_BODY_BYTES:
                     raise _TooLarge
             return message
-
-        secured = _secured(send, api=api)
 
         async def tracking_send(message: Message) -> None:
             nonlocal started
@@ -87,7 +82,7 @@ class RequestGuard:
         except _TooLarge:
             if started:
                 raise
-            await error_json(413, "too_large", _too_large())(scope, receive, secured)
+            await error_json(413, "too_large", TOO_LARGE)(scope, receive, secured)
 
 
 def _content_length(scope: Scope) -> int | None:
