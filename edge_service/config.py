@@ -49,6 +49,7 @@ labels and a kiosk token's ``kiosk:PAD`` field, so no blanks, colons or slashes.
 READER_NAME_RULE = "1-64 of A-Z a-z 0-9 _ . -, the first a letter or digit"
 ISIL_PATTERN = re.compile(r"[A-Za-z]{1,4}-[A-Za-z0-9:/-]{1,11}")
 """ISO 15511: a prefix (country code or other), a hyphen, then up to 11 characters."""
+ISIL_RULE = "a prefix, a hyphen, then up to 11 characters: DK-718500"
 POLL_INTERVAL_MS = {"pad": 300, "gate": 100, "staff": 1000}
 """Default presence inventory period per reader role: a gate must see a walking patron's items
 several times in ~200-360 ms (reliability_perf.md 5.4); a pad and a desk pad can be slower."""
@@ -509,7 +510,7 @@ def _validate_workflows(config: Config) -> None:
                                                   for v in lib.also_ours.split(",") if v)):
         value = raw.strip()
         if value and not ISIL_PATTERN.fullmatch(value):
-            raise ConfigError(key, f"{value!r} is not an ISIL (like DK-718500)")
+            raise ConfigError(key, f"{value!r} is not an ISIL ({ISIL_RULE})")
     _check_choice("library.data_model", lib.data_model, DATA_MODELS)
     _check_choice("selfcheck.set_policy", kiosk.set_policy, SET_POLICIES)
     _check_range("selfcheck.set_wait_ms", kiosk.set_wait_ms, 0, 60_000)

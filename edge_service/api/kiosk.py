@@ -33,6 +33,7 @@ from pydantic import BaseModel, Field
 
 from edge_service.api.auth import require
 from edge_service.api.errors import ApiError, error_responses
+from edge_service.api.staff import IsilOrEmpty
 from edge_service.api.tokens import Principal
 from edge_service.circulation import ItemKey
 from edge_service.workflows import WorkflowError
@@ -71,7 +72,8 @@ class SessionRequest(BaseModel):
 
 class RenewRequest(BaseModel):
     primary_item_id: str = Field(min_length=1, max_length=64, pattern=SIP2_TEXT)
-    owner_institution: str = Field("", max_length=16, pattern=r"^[A-Za-z0-9:/-]*$")
+    owner_institution: IsilOrEmpty = Field("", description="the loan's owner ISIL, as the "
+                                                           "account lists it; empty: ours")
 
 
 class Item(BaseModel):

@@ -41,7 +41,7 @@ from pydantic import BaseModel, Field, StrictBool
 
 from edge_service.api.auth import require
 from edge_service.api.errors import error_responses
-from edge_service.api.staff import PLAIN_TEXT, DecodedTag, operator_of
+from edge_service.api.staff import PLAIN_TEXT, DecodedTag, Isil, operator_of
 from edge_service.api.tokens import Principal
 from edge_service.store import StoreError
 from edge_service.workflows import WorkflowError
@@ -55,8 +55,6 @@ __all__ = ["services_router"]
 MAX_CSV_CHARS = 4_000_000
 """A CSV of ``MAX_COPIES`` lines of a few hundred characters each."""
 UID_PATTERN = r"^[0-9A-Fa-f]{2}(?:[ :]?[0-9A-Fa-f]{2}){7}$"
-ISIL_PATTERN = r"^[A-Za-z0-9:/-]+$"
-"""ISO 15511 characters, as the MQTT contract's ISIL."""
 
 StaffRole = Annotated[Principal | None, Depends(require("staff"))]
 StationName = Annotated[str, Path(max_length=64, description="the staff reader's name")]
@@ -92,9 +90,8 @@ class DeliveryRequest(BaseModel):
 class IllReceiveRequest(BaseModel):
     uid: TagUid | None = Field(None, description="default: the only tag on the pad")
     transaction_number: SupplyText | None = Field(None, description="the ILL transaction")
-    owner_institution: str | None = Field(
-        None, min_length=1, max_length=16, pattern=ISIL_PATTERN,
-        description="the lending library's ISIL, for a tag that names no owner")
+    owner_institution: Isil | None = Field(
+        None, description="the lending library's ISIL, for a tag that names no owner")
     secured: StrictBool = True
 
 

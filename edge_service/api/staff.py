@@ -34,12 +34,13 @@ from collections.abc import Iterator
 from typing import Annotated, Any, Literal, Protocol
 
 from fastapi import APIRouter, Depends, Path
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
+from pydantic_core import PydanticCustomError
 
 from edge_service.api.auth import require
 from edge_service.api.errors import error_responses
 from edge_service.api.tokens import Principal
-from edge_service.config import ISIL_PATTERN
+from edge_service.config import ISIL_PATTERN, ISIL_RULE
 from edge_service.workflows import WorkflowError
 from edge_service.workflows.inventory import ExpectedItem
 from edge_service.workflows.runtime import Workflows
@@ -65,8 +66,23 @@ Barcode = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[!-~]+$",
                                            "ASCII, no spaces, as the events carry it")]
 
 
-ISIL_RULE = ISIL_PATTERN.pattern
-"""An ISIL as the configuration's ``[library] isil``: prefix, hyphen, identifier."""
+def _an_isil(value: str) -> str:
+    # In the configuration's words: pydantic's own for a pattern quote the regular expression.
+    if ISIL_PATTERN.fullmatch(value) is None:
+        raise PydanticCustomError("isil", f"not an ISIL ({ISIL_RULE})")
+    return value
+
+
+def _an_isil_or_empty(value: str) -> str:
+    return value and _an_isil(value)
+
+
+Isil = Annotated[str, AfterValidator(_an_isil), Field(json_schema_extra={
+    "pattern": f"^(?:{ISIL_PATTERN.pattern})$", "maxLength": 16})]
+"""An ISIL (ISO 15511) as the configuration's ``[library] isil``: prefix, hyphen, identifier."""
+IsilOrEmpty = Annotated[str, AfterValidator(_an_isil_or_empty), Field(json_schema_extra={
+    "pattern": f"^(?:{ISIL_PATTERN.pattern})?$", "maxLength": 16})]
+"""An :data:`Isil`, or the empty string where a client names no owner."""
 PLAIN_TEXT = r"^[^\x00-\x1f\x7f]*$"
 """One line of text without control characters (they would fail the contract in an event
 later, far from the request that brought them)."""
@@ -120,9 +136,8 @@ class BatchRequest(BaseModel):
 class ExpectedEntry(BaseModel):
     # Checked as a program's barcode is, and the owner as the configuration's ISILs are.
     primary_item_id: Barcode
-    owner_institution: str | None = Field(None, max_length=16, pattern=f"^(?:{ISIL_RULE})$",
-                                          description="ISIL (ISO 15511); omitted: any owner. "
-                                                      "Compared without case")
+    owner_institution: Isil | None = Field(None, description="ISIL (ISO 15511); omitted: any "
+                                                             "owner. Compared without case")
     shelf_location: str | None = Field(None, max_length=64, pattern=PLAIN_TEXT,
                                        description="omitted: the shelf being read")
 

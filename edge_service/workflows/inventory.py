@@ -41,7 +41,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from edge_service.config import ISIL_PATTERN, NodeConfig
+from edge_service.config import ISIL_PATTERN, ISIL_RULE, NodeConfig
 from edge_service.devices import DeviceSupervisor, TagInField, is_patron_card
 from edge_service.store import Store, StoreError, WriteConnection, utc_now
 from edge_service.sync.events import record_event, unix_ms
@@ -454,8 +454,8 @@ def _expected_item(given: ExpectedItem | tuple[str | None, str, str | None], whe
                             status=422, field=f"{where}.primary_item_id") from None
     owner = item.owner_institution
     if owner is not None and not (isinstance(owner, str) and ISIL_PATTERN.fullmatch(owner)):
-        raise WorkflowError("invalid_request", f"{where}.owner_institution: not an ISIL (a "
-                            "prefix, a hyphen, then up to 11 characters: DK-718500)",
+        raise WorkflowError("invalid_request", f"{where}.owner_institution: not an ISIL "
+                            f"({ISIL_RULE})",
                             status=422, field=f"{where}.owner_institution")
     return replace(item, owner_institution=_isil(owner))
 

@@ -276,3 +276,28 @@ def test_an_inventory_expected_entry_is_checked_as_a_program_input_is(
                             {"location": "Fic A1", "expected": [entry]})
     assert status == 422, raw
     assert error_of(raw)["field"] == field
+
+
+ISIL_REFUSED = "not an ISIL (a prefix, a hyphen, then up to 11 characters: DK-718500)"
+
+
+@pytest.mark.parametrize(("path", "body", "field"), [
+    (f"{STAFF}/inventory", {"expected": [{"primary_item_id": "1", "owner_institution": owner}]},
+     "body.expected[0].owner_institution") for owner in ("DK718500", "bad isil!")
+] + [
+    (f"{STAFF}/ill/receive", {"owner_institution": owner}, "body.owner_institution")
+    for owner in ("DK718500", "718500", "", "DK-", "DK-7185001234567")
+] + [
+    ("/api/v1/sessions/s1/renew", {"primary_item_id": "1", "owner_institution": owner},
+     "body.owner_institution") for owner in ("DK718500", "718500", "DK-")
+])
+def test_an_owner_isil_is_checked_and_refused_in_one_way_everywhere(
+        served: tuple[Served, str], path: str, body: Any, field: str) -> None:
+    """An ILL receipt and a kiosk renewal took any of ``A-Z a-z 0-9 : / -`` as an owner
+    (``DK718500``, ``718500``) where an inventory list and the configuration want an ISIL;
+    and an inventory list's refusal quoted a regular expression. Found by a review."""
+    server, token = served
+    status, raw = post_json(server, path, token, body)
+    assert status == 422, raw
+    assert error_of(raw) == {"code": "invalid_request", "field": field,
+                             "message": f"{field}: {ISIL_REFUSED}"}
