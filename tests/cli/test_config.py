@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+import json
 import os
+import pwd
 import struct
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -306,16 +309,59 @@ def test_only_a_regular_file_is_a_password_file(tmp_path: Path, kind: str) -> No
     assert str(error.value) == f"mqtt.password_file: {path} is not a regular file"
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
-def test_an_unreadable_file_is_refused(tmp_path: Path) -> None:
-    secret = tmp_path / "sip2-password"
-    _write(secret)
-    secret.chmod(0)
-    with pytest.raises(ConfigError) as error:
+READ_AS_A_USER = """
+import json, os, sys
+from edge_service.config import ConfigError, parse_config
+
+def reason(path):
+    try:
         parse_config({"circulation": {"backend": "sip2", "sip2_host": "ils",
-                                      "sip2_institution_id": "X",
-                                      "sip2_password_file": str(secret)}}, {})
-    assert error.value.reason == f"cannot read {secret}: Permission denied"
+                                      "sip2_institution_id": "X", "sip2_password_file": path}}, {})
+    except ConfigError as error:
+        return error.reason
+    return None
+
+user = json.loads(sys.argv[1])
+if user is not None:
+    reason(sys.argv[2])   # imports what the check imports late, while the code is readable
+    os.setgroups([])
+    os.setgid(user[1])
+    os.setuid(user[0])
+print(json.dumps([os.geteuid(), [reason(path) for path in sys.argv[2:]]]))
+"""
+"""Checks a password file per argument, as the user given (``[uid, gid]``, or null: as is),
+in a child process; prints the user it checked as and each refusal, as JSON."""
+
+
+def _reasons_as_a_user(*paths: Path) -> list[str | None]:
+    """What the configuration check says of each file when the user reading it is not root:
+    root reads any file, and CI runs as root, so there the child drops to ``nobody`` (after
+    starting as root: the interpreter may live where only root may go)."""
+    user: list[int] | None = None
+    if os.geteuid() == 0:
+        nobody = pwd.getpwnam("nobody")
+        user = [nobody.pw_uid, nobody.pw_gid]
+    result = subprocess.run(
+        [sys.executable, "-c", READ_AS_A_USER, json.dumps(user), *map(str, paths)],
+        capture_output=True, text=True, timeout=30, check=False, cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1"})
+    assert result.returncode == 0, result.stderr
+    checked_as, reasons = json.loads(result.stdout)
+    assert checked_as != 0
+    return list(reasons)
+
+
+def test_an_unreadable_file_is_refused() -> None:
+    # Not under tmp_path: pytest keeps its base directory private to the user running it.
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
+        folder.chmod(0o755)
+        readable, secret = folder / "readable", folder / "sip2-password"
+        _write(readable)
+        _write(secret)
+        secret.chmod(0)
+        assert _reasons_as_a_user(readable, secret) == [
+            None, f"cannot read {secret}: Permission denied"]
 
 
 @pytest.mark.parametrize(("charset", "words"), [
