@@ -29,6 +29,11 @@ Contract:
   random inserts) and written with one ``executemany`` in its own transaction, committed at once
   rather than waiting out the window; snapshot progress is recorded with each batch, so a crash
   resumes at the last committed page. Building the next batch overlaps writing the previous one.
+- Owners are one key whatever their case (ISO 15511: an ISIL is unique without regard to
+  case): every statement that stores or looks up an owner puts it in upper case with SQL
+  ``upper()`` (ASCII letters; schema step 6 brought older rows to that form). The lookup's
+  ``upper(?)`` is a constant of the statement, so the key's b-tree is still searched, and
+  bootstrap adds no Python call per row. Reads answer the owner in that form.
 - ``record_tag_seen`` skips the write when the same tag was seen with the same AFI/EAS within
   ``last_seen_resolution_s``: a gate reads each tag many times per passage, and every skipped
   write is a page the SD card does not program.
@@ -80,7 +85,7 @@ LAST_SEEN_RESOLUTION_S = 60.0
 _GET_ITEM_SQL = (
     "SELECT owner_institution, primary_item_id, circulation_status, security_expected, "
     "set_size, title, media, catalog_version, updated_at, unsecured_since FROM items "
-    "WHERE owner_institution = ? AND primary_item_id = ?"
+    "WHERE owner_institution = upper(?) AND primary_item_id = ?"
 )
 _BY_UID_SQL = (
     "SELECT t.uid, t.owner_institution, t.primary_item_id, t.last_seen, t.last_afi, t.last_eas, "
@@ -93,7 +98,7 @@ _BY_UID_SQL = (
 _UPSERT_ITEM_SQL = (
     "INSERT INTO items (owner_institution, primary_item_id, circulation_status, "
     "security_expected, set_size, title, media, catalog_version, updated_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "VALUES (upper(?), ?, ?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (owner_institution, primary_item_id) DO UPDATE SET "
     "circulation_status = excluded.circulation_status, "
     "security_expected = excluded.security_expected, set_size = excluded.set_size, "
@@ -102,17 +107,17 @@ _UPSERT_ITEM_SQL = (
     # The right-hand sides see the row as it was: the time is taken when loaned turns on.
     "unsecured_since = CASE WHEN excluded.security_expected THEN NULL "
     "WHEN items.security_expected THEN excluded.updated_at ELSE items.unsecured_since END "
-    # The function is registered on the writer connection as CATALOG_VERSION_NEWER_SQL.
+    # schema.register_functions registers it on the writer connection.
     "WHERE catalog_version_newer(excluded.catalog_version, items.catalog_version)"
 )
 _SET_SECURITY_SQL = (
     "UPDATE items SET security_expected = ?1, updated_at = ?2, "
     "unsecured_since = CASE WHEN ?1 THEN NULL WHEN security_expected THEN ?2 "
     "ELSE unsecured_since END "
-    "WHERE owner_institution = ?3 AND primary_item_id = ?4")
+    "WHERE owner_institution = upper(?3) AND primary_item_id = ?4")
 _TAG_SEEN_SQL = (
     "INSERT INTO tag_uids (uid, owner_institution, primary_item_id, last_seen, last_afi, last_eas) "
-    "VALUES (?, ?, ?, ?, ?, ?) "
+    "VALUES (?, upper(?), ?, ?, ?, ?) "
     "ON CONFLICT (uid) DO UPDATE SET owner_institution = excluded.owner_institution, "
     "primary_item_id = excluded.primary_item_id, last_seen = excluded.last_seen, "
     "last_afi = excluded.last_afi, last_eas = excluded.last_eas "

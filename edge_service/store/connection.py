@@ -29,8 +29,12 @@ from edge_service.store.errors import (
     StoreClosed,
     StoreError,
 )
-from edge_service.store.model import catalog_version_newer
-from edge_service.store.schema import SCHEMA_VERSION, migrate, schema_version
+from edge_service.store.schema import (
+    SCHEMA_VERSION,
+    migrate,
+    register_functions,
+    schema_version,
+)
 
 BUSY_TIMEOUT_MS = 5000
 """How long a connection waits for another process's lock (an admin's sqlite3 shell) before
@@ -53,10 +57,6 @@ for a while fault their mapped pages in: its alarm p99 (``bench/gate.py``) was 2
 with the outbox idle, 1.2-1.3 ms unmapped. Mapping (256 MiB) made warm point lookups ~10 %
 faster (113,000 vs 105,000/s in ``bench/store.py``); ``StoreConfig.reader_mmap_bytes`` still
 turns it on."""
-
-CATALOG_VERSION_NEWER_SQL = "catalog_version_newer"
-"""The SQL function the writer connection registers: model.catalog_version_newer, one definition."""
-
 
 class Synchronous(enum.StrEnum):
     """``PRAGMA synchronous`` for the writer (WAL mode), reference §2.1.
@@ -136,7 +136,7 @@ def _configure_writer(conn: sqlite3.Connection, *, path: str, synchronous: Synch
         conn.execute("PRAGMA secure_delete = ON")
     except sqlite3.Error as exc:
         raise store_error(exc, path=path, doing="configuring the writer connection") from exc
-    conn.create_function(CATALOG_VERSION_NEWER_SQL, 2, catalog_version_newer, deterministic=True)
+    register_functions(conn)
     migrate(conn, path=path)
 
 

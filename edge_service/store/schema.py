@@ -49,6 +49,11 @@ Tables (all keys in the library's words):
                  instead of three (the table's last leaf, the index's leaf, ``sync_state``);
                  bytes written per event, docs/storage-writes.md. ``sync_state``'s event seq
                  is written only when events are deleted (``Outbox.delete``).
+    items, tag_uids (v6) ``owner_institution`` in upper case (SQL ``upper()``), the one form the
+                 cache writes and looks up (ISO 15511: an ISIL is unique without regard to
+                 case). Rows stored as written before, that are one item in upper case, become
+                 one row: the one a delta would have kept (folded in the order this box wrote
+                 them, newer ``catalog_version`` wins), so never none.
 
 Not responsible for: connection settings (``connection``), opening files (``writer``).
 """
@@ -58,6 +63,11 @@ from __future__ import annotations
 import sqlite3
 
 from edge_service.store.errors import MigrationFailed, SchemaTooNew
+from edge_service.store.model import catalog_version_newer
+
+CATALOG_VERSION_NEWER_SQL = "catalog_version_newer"
+"""The SQL name of ``model.catalog_version_newer`` (one definition), which the cache's upsert
+and step 6 call."""
 
 V1_CACHE_AND_OUTBOX = """
 CREATE TABLE items (
@@ -231,16 +241,44 @@ DROP TABLE outbox;
 ALTER TABLE outbox_v5 RENAME TO outbox;
 """
 
+V6_OWNER_IN_UPPER_CASE = """
+CREATE TEMP TABLE owner_as_written AS
+    SELECT * FROM items WHERE owner_institution <> upper(owner_institution);
+DELETE FROM items WHERE (owner_institution, primary_item_id) IN
+    (SELECT owner_institution, primary_item_id FROM temp.owner_as_written);
+INSERT INTO items (owner_institution, primary_item_id, circulation_status, security_expected,
+                   set_size, title, media, catalog_version, updated_at, unsecured_since)
+    SELECT upper(owner_institution), primary_item_id, circulation_status, security_expected,
+           set_size, title, media, catalog_version, updated_at, unsecured_since
+    FROM temp.owner_as_written WHERE true ORDER BY updated_at, owner_institution
+    ON CONFLICT (owner_institution, primary_item_id) DO UPDATE SET
+        circulation_status = excluded.circulation_status,
+        security_expected = excluded.security_expected, set_size = excluded.set_size,
+        title = excluded.title, media = excluded.media,
+        catalog_version = excluded.catalog_version, updated_at = excluded.updated_at,
+        unsecured_since = excluded.unsecured_since
+    WHERE catalog_version_newer(excluded.catalog_version, items.catalog_version);
+DROP TABLE temp.owner_as_written;
+UPDATE tag_uids SET owner_institution = upper(owner_institution)
+    WHERE owner_institution <> upper(owner_institution);
+"""
+
 MIGRATIONS: tuple[tuple[int, str], ...] = (
     (1, V1_CACHE_AND_OUTBOX),
     (2, V2_JOURNAL),
     (3, V3_TECHNICAL_SERVICES),
     (4, V4_UNSECURED_SINCE),
     (5, V5_OUTBOX_SEQ),
+    (6, V6_OWNER_IN_UPPER_CASE),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 """The newest schema this code knows; a database above it is refused."""
+
+
+def register_functions(conn: sqlite3.Connection) -> None:
+    """The SQL functions the steps and the store's queries call, on ``conn``."""
+    conn.create_function(CATALOG_VERSION_NEWER_SQL, 2, catalog_version_newer, deterministic=True)
 
 
 def schema_version(conn: sqlite3.Connection) -> int:
@@ -262,6 +300,7 @@ def migrate(conn: sqlite3.Connection, *, path: str | None = None,
     found = _supported_version(conn, path)
     if found >= target:
         return found
+    register_functions(conn)
     conn.execute("BEGIN IMMEDIATE")
     version = found
     try:

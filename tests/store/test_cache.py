@@ -244,3 +244,33 @@ async def test_reads_after_close_are_refused(db_path: Path) -> None:
         store.cache.get(OWNER, "1")
     with pytest.raises(StoreClosed):
         await store.cache.set_security_expected(OWNER, "1", expected=True)
+
+
+async def test_an_owner_isil_is_one_key_whatever_its_case(db_path: Path) -> None:
+    """ISILs compare without regard to case (ISO 15511), but the cache keyed items by the owner
+    as written: an item bootstrapped under DK-718500 was not found for a tag saying dk-718500,
+    and a delta naming dk-718500 made a second row. Found by a review."""
+    async with await Store.open(StoreConfig(db_path, max_delay_s=0.01)) as store:
+        cache, lower = store.cache, OWNER.lower()
+        await cache.bootstrap([[item(1, catalog_version="5"), item(2)]], snapshot_seq=1)
+        found = cache.get(lower, "0000000001")
+        assert found is not None
+        assert (found.owner_institution, found.catalog_version) == (OWNER, "5")
+        delta = await cache.apply_delta([item(1, owner_institution=lower, catalog_version="6",
+                                              circulation_status="04")], seq=2)
+        assert delta.applied == 1
+        assert cache.count() == 2
+        assert cache.get(OWNER, "0000000001") == cache.get("Dk-718500", "0000000001")
+        assert cache.get(OWNER, "0000000001").circulation_status == "04"  # type: ignore[union-attr]
+        assert await cache.set_security_expected(lower, "0000000002", expected=False)
+        assert cache.get(OWNER, "0000000002").security_expected is False  # type: ignore[union-attr]
+        await cache.record_tag_seen("E004010000000002", lower, "0000000002")
+        seen = cache.by_uid("E004010000000002")
+        assert seen is not None
+        assert seen.owner_institution == OWNER
+        assert seen.item is not None
+        assert seen.item.primary_item_id == "0000000002"
+        # A snapshot naming an owner in lower case is stored under the one form too.
+        await cache.bootstrap([[item(3, owner_institution=lower)]], snapshot_seq=3)
+        assert cache.get(OWNER, "0000000003") is not None
+        assert cache.count() == 3

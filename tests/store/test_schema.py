@@ -174,3 +174,47 @@ async def test_upgrade_to_version_5_keeps_queued_events_and_their_seq(db_path: P
         assert await store.writer.submit(store.outbox.next_seq) == 8
     finally:
         await store.close()
+
+
+async def test_upgrade_to_version_6_keeps_one_row_per_owner_isil_the_newest(
+        db_path: Path) -> None:
+    """Owners were stored as written, so a file may hold one item twice (DK-718500 and
+    dk-718500) from before owners compare without regard to case. The upgrade keeps one row in
+    upper case: the newer catalog version (as a delta would), and of equal versions the upper
+    case one. Versions the contract's rule calls newer both ways (an integer and a text) still
+    leave one row."""
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    try:
+        migrate(conn, target=5)
+        conn.executemany("INSERT INTO items VALUES (?, ?, ?, 1, 1, 'T', 'book', ?, ?, NULL)", [
+            ("DK-718500", "1", "03", "7", "2026-01-01T00:00:00.000Z"),
+            ("dk-718500", "1", "04", "10", "2026-01-02T00:00:00.000Z"),   # newer: kept
+            ("DK-718500", "2", "03", "9", "2026-01-01T00:00:00.000Z"),    # newer: kept
+            ("dk-718500", "2", "04", "8", "2026-01-02T00:00:00.000Z"),
+            ("Dk-718500", "2", "05", "7", "2026-01-03T00:00:00.000Z"),
+            ("DK-718500", "3", "03", "7", "2026-01-01T00:00:00.000Z"),    # equal: upper kept
+            ("dk-718500", "3", "04", "7", "2026-01-02T00:00:00.000Z"),
+            ("dk-718500", "4", "04", "2026-01-02", "2026-01-02T00:00:00.000Z"),
+            ("DK-718500", "4", "03", "5", "2026-01-01T00:00:00.000Z"),
+            ("se-1234", "5", "10", "1", "2026-01-01T00:00:00.000Z"),      # alone: upper case
+        ])
+        conn.execute("INSERT INTO tag_uids VALUES ('E004010000000005', 'se-1234', '5', "
+                     "'2026-01-01T00:00:00.000Z', 7, 1)")
+    finally:
+        conn.close()
+    store = await Store.open(StoreConfig(db_path, max_delay_s=0.01))
+    try:
+        conn = sqlite3.connect(db_path)
+        try:
+            rows = conn.execute("SELECT owner_institution, primary_item_id, circulation_status, "
+                                "catalog_version FROM items ORDER BY 2").fetchall()
+        finally:
+            conn.close()
+        assert rows[:3] == [("DK-718500", "1", "04", "10"), ("DK-718500", "2", "03", "9"),
+                            ("DK-718500", "3", "03", "7")]
+        assert [row[:2] for row in rows[3:]] == [("DK-718500", "4"), ("SE-1234", "5")]
+        seen = store.cache.by_uid("E004010000000005")
+        assert seen is not None
+        assert (seen.owner_institution, seen.item is not None) == ("SE-1234", True)
+    finally:
+        await store.close()
