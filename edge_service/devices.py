@@ -26,7 +26,9 @@ Contract:
   first with what the cache knows (a gate decides on that, before any tag read), then again
   after each arriving tag was read. A listener must be quick and must not raise (it is logged).
 - ``reader`` is the open driver (None while absent): the workflows write tags through it; the
-  driver's session serializes their commands with the presence loop's.
+  driver's session serializes their commands with the presence loop's. A workflow that wrote a
+  tag's memory hands over the verified read-back (``remember_written``: the tag stays in the
+  field with its new data), or ``forget``s the tag after a failed write (read afresh).
 - Every device error is caught, counted, kept as ``last_error`` and retried later (except the
   configuration errors above); nothing a reader does can end this task except cancellation
   (daemon stop or reload), and ``stop()`` never raises.
@@ -60,6 +62,7 @@ from edge_service.config import ReaderConfig, poll_interval_s
 from edge_service.health import DeviceSnapshot, Heartbeat, Liveness
 from edge_service.logs import LOG_DEVICE
 from edge_service.store import LAST_SEEN_RESOLUTION_S, CachedItem, Store, StoreError
+from edge_service.tag_writer import WrittenImage
 from firmware_bridge import (
     BridgeError,
     ConfigurationError,
@@ -427,17 +430,20 @@ class DeviceSupervisor:
         workflow rewrote its memory)."""
         self._in_field.pop(uid, None)
 
-    def remember_written(self, uid: Uid, memory: bytes, dsfid: int | None,
-                         afi: int | None) -> None:
-        """A workflow wrote ``uid`` and read it back: its entry shows the verified memory now,
-        so the tag stays in the field with its new data instead of vanishing until the next
-        inventory reads it again. A tag not read yet is forgotten instead (a read of its old
-        memory may be under way)."""
+    def remember_written(self, uid: Uid, written: WrittenImage, afi: int | None) -> None:
+        """A workflow wrote ``uid`` through ``tag_writer`` and verified it: its entry shows
+        the read-back now (beyond the blocks read back, the memory as it was read), and
+        ``afi`` when the workflow set the security too, so the tag stays in the field with its
+        new data instead of vanishing until the next inventory reads it again. Every workflow
+        that writes a tag's memory calls this after the write, or :meth:`forget` after a
+        failed one. A tag not read yet is forgotten instead (a read of its old memory may be
+        under way)."""
         tag = self._in_field.get(uid)
-        if tag is None or not tag.read:
+        if tag is None or tag.memory is None:
             self.forget(uid)
             return
-        _fill(tag, memory, dsfid, afi)
+        read_back = written.written.raw
+        _fill(tag, read_back + tag.memory[len(read_back):], written.dsfid, afi)
         tag.arrival_item = None   # the catalog's word on the item the tag held before
 
     def _notify_field(self) -> None:

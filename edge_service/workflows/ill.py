@@ -33,6 +33,10 @@ us as its ILL borrowing institution. The ILL elements are cleared from the tag i
 way (changed blocks only, verified), then the loan is deleted and ``lib.ill.v1`` (``returned``)
 recorded in one transaction. Security is left as it is (the item travels back secured).
 
+After a verified write the supervisor's entry for the tag shows the read-back (and the security
+just set), so the tag stays listed at the desk with its new data, as after the station's own
+writes (``DeviceSupervisor.remember_written``); after a failed one it reads the tag afresh.
+
 A write that fails after the tag was touched records ``lib.exception.v1`` (``write_failed``)
 saying which steps were done, and the image meant for the tag is kept, so doing it again
 finishes the write even when the half-written tag no longer decodes. No event claims a write
@@ -44,9 +48,10 @@ patron (the kiosk), the gate's decision (``gate``).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
@@ -169,10 +174,12 @@ class InterlibraryLoans:
                                     f"({owner}); it is not an interlibrary loan.")
             plan = await self._plan(read, {"ill_borrowing_institution": borrowing,
                                            "ill_borrowing_transaction_number": transaction})
-            written = await self._apply(read, plan, item, owner)
-            change = await self._secure(read, item, owner, secured, plan)
+            with self._changing(target):
+                written = await self._apply(read, plan, item, owner)
+                change = await self._secure(read, item, owner, secured, plan)
+            tag = self._show(read, written, change.after.afi)
             loan = IllLoan(owner, item, str(target), transaction, borrowing,
-                           written.model.value, plan.image is not None,
+                           tag.model.value, plan.image is not None,
                            utc_timestamp(self._clock()))
             data = self._event("received", loan, plan, change, operator)
 
@@ -182,7 +189,7 @@ class InterlibraryLoans:
                                eas=change.after.eas, now=now)
 
             event_id = await self._commit(record, data, "ILL receive")
-        result = IllResult("received", target, item, owner, borrowing, transaction, written,
+        result = IllResult("received", target, item, owner, borrowing, transaction, tag,
                            plan.image is not None, plan.note, change, event_id)
         self._announce(result)
         return result
@@ -234,17 +241,18 @@ class InterlibraryLoans:
                 plan = await self._plan(read, clear)
             else:
                 plan = _Plan(None, None, "the tag carries no ILL elements")
-            written = await self._apply(read, plan, loan.primary_item_id,
-                                        loan.owner_institution)
-            data = self._event("returned", loan, plan, None, operator,
-                               model=written.model.value)
+            with self._changing(target):
+                written = await self._apply(read, plan, loan.primary_item_id,
+                                            loan.owner_institution)
+            tag = self._show(read, written, None)
+            data = self._event("returned", loan, plan, None, operator, model=tag.model.value)
 
             def record(conn: WriteConnection, _now: datetime) -> None:
                 delete_ill_loan(conn, loan.owner_institution, loan.primary_item_id)
 
             event_id = await self._commit(record, data, "ILL return")
         result = IllResult("returned", target, loan.primary_item_id, loan.owner_institution,
-                           loan.borrowing_institution, loan.transaction_number, written,
+                           loan.borrowing_institution, loan.transaction_number, tag,
                            plan.image is not None, plan.note, None, event_id)
         self._announce(result)
         return result
@@ -317,25 +325,43 @@ class InterlibraryLoans:
                          f"them: {exc}"[:256])
         return _Plan(image, meant)
 
-    async def _apply(self, read: TagOnPad, plan: _Plan, item: str, owner: str) -> LibraryTag:
-        """Write the plan's changed blocks, verified; the tag as it is when there is none."""
+    async def _apply(self, read: TagOnPad, plan: _Plan, item: str, owner: str
+                     ) -> WrittenImage | None:
+        """Write the plan's changed blocks, verified; None when there is none."""
         if plan.image is None:
-            return read.tag
+            return None
         uid = read.uid
         self._unfinished[uid] = plan.image
         try:
-            written: WrittenImage = await write_changes(read.reader, uid, plan.image,
-                                                        read.memory, info=read.info,
-                                                        steps=plan.steps)
+            written = await write_changes(read.reader, uid, plan.image, read.memory,
+                                          info=read.info, steps=plan.steps)
             if plan.meant is not None:
                 _same_elements(uid, plan.meant, written.written)
         except BridgeError as exc:
             await record_exception(self.station, uid, exc, item=item, owner=owner,
                                    steps=plan.steps, clock=self._clock, rand=self._rand)
             raise tag_failure(exc, "writing the ILL elements") from exc
-        finally:
-            self.station.supervisor.forget(uid)
         self._unfinished.pop(uid, None)
+        return written
+
+    @contextlib.contextmanager
+    def _changing(self, uid: Uid) -> Iterator[None]:
+        """Around the steps that change the tag: after a failure the supervisor reads it
+        afresh (what it holds now is not known)."""
+        try:
+            yield
+        except BaseException:
+            self.station.supervisor.forget(uid)
+            raise
+
+    def _show(self, read: TagOnPad, written: WrittenImage | None, afi: int | None
+              ) -> LibraryTag:
+        """The tag as it is now: the verified read-back, which the supervisor's entry shows
+        from now on (with ``afi``, the security just set), as after the station's own writes;
+        the tag as read when nothing was written."""
+        if written is None:
+            return read.tag
+        self.station.supervisor.remember_written(read.uid, written, afi)
         return written.written
 
     async def _secure(self, read: TagOnPad, item: str, owner: str, secured: bool,

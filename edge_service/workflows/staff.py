@@ -707,17 +707,8 @@ class StaffStation:
         except BaseException:
             self.supervisor.forget(uid)
             raise
-        self._show_written(uid, written, change.after)
+        self.supervisor.remember_written(uid, written, change.after.afi)
         return written, change
-
-    def _show_written(self, uid: Uid, written: WrittenImage, after: SecurityState) -> None:
-        """The supervisor's entry for the tag shows the verified read-back, so that the tag
-        stays listed with its new data (forgotten, it was missing from ``tags()`` until the
-        next inventory read it again)."""
-        seen = self.supervisor.field.get(uid)
-        old = seen.memory if seen is not None and seen.memory is not None else b""
-        memory = written.written.raw + old[len(written.written.raw):]
-        self.supervisor.remember_written(uid, memory, written.dsfid, after.afi)
 
     async def _write_data(self, reader: Reader, attempt: _Attempt, image: TagImage,
                           info: TagSystemInfo, current: bytes | None = None) -> WrittenImage:

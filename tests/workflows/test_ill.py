@@ -229,6 +229,34 @@ async def test_a_3m_tag_names_its_owner_from_the_request_and_is_not_written(
         assert s.rig.store.ill.on_loan(LENDER, "1302000001")
 
 
+async def test_an_ill_tag_stays_listed_with_its_new_data_when_received_and_returned(
+        tmp_path: Path) -> None:
+    """ILL made the supervisor forget the tag it wrote: the staff tag list left it out until
+    the next inventory read it again, though it lay on the pad. Found by a review. No
+    inventory runs in between here (one every 60 s), so the list shows what the write left."""
+    async with station(tmp_path, [foreign_tag(8, owner=LENDER, afi="C2")],
+                       poll_interval_ms=60_000) as s:
+        uid = foreign_uid(8)
+        await s.rig.wait_field(1)
+        original = s.raw(uid)
+        await s.services.ill.receive(transaction_number=TRANSACTION)
+        [view] = await s.station.tags()
+        shown = view.to_json()
+        assert (shown["uid"], shown["owner_institution"], shown["secured"]) == (
+            str(uid), LENDER, True)
+        assert shown["elements"]["ill_borrowing_institution"] == OWNER
+        seen = s.rig.supervisor.field[uid]
+        assert seen.memory == s.raw(uid) != original
+        assert (seen.ill_borrowing_institution, seen.afi) == (OWNER, 0x07)
+
+        await s.services.ill.give_back()
+        [view] = await s.station.tags()
+        assert "ill_borrowing_institution" not in view.to_json()["elements"]
+        seen = s.rig.supervisor.field[uid]
+        assert (seen.memory, seen.ill_borrowing_institution, seen.afi) == (
+            original, None, 0x07)
+
+
 async def test_ill_refusals(tmp_path: Path) -> None:
     ours = foreign_tag(4, owner=OWNER)
     async with station(tmp_path, [ours, foreign_tag(5, owner=LENDER)]) as s:
