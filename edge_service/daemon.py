@@ -13,7 +13,9 @@ Lifecycle (``Daemon.run``, called by ``libedge run --config FILE``)::
   (connected or found absent; an absent reader is retried in the background and shown as
   ``unreachable``, it does not hold the box back), bounded by ``READY_WAIT_S``.
 - The systemd watchdog is fed at half of ``WATCHDOG_USEC`` only while every reader loop and the
-  storage writer's liveness probe beat within ``WATCHDOG_USEC`` (``edge_service.health``).
+  storage writer's liveness probe beat within ``WATCHDOG_USEC`` (``edge_service.health``). An
+  unreachable reader makes ``/api/v1/health`` answer 503 (a problem for the monitoring) but
+  its loop beats: the watchdog is still fed, no restart.
 - SIGHUP re-reads the file and the environment. An invalid new configuration is logged (naming
   the key) and the running one kept. A valid one applies ``logging.level`` and the readers
   (added, removed, changed ones restarted, each compared with the configuration it runs with,
@@ -539,6 +541,10 @@ class Daemon:
                         for name in sorted(configured - {d.name for d in devices}))
         problems.extend(f"reader {d.name}: loop stuck (last beat {d.heartbeat_age_s:.1f} s ago)"
                         for d in devices if not d.alive)
+        # Its supervisor is alive, retrying: a problem for the operator's monitoring, never a
+        # reason to starve the watchdog (a restart would not bring a reader back).
+        problems.extend(f"reader {d.name}: unreachable"
+                        for d in devices if d.alive and d.state == "unreachable")
         return HealthReport(healthy=not problems, problems=tuple(problems), storage=storage,
                             devices=devices, mqtt_enabled=self.config.mqtt.enabled,
                             mqtt_connected=self.mqtt_connected,

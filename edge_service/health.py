@@ -6,6 +6,10 @@ Contract:
   :class:`Heartbeat` from :class:`Liveness` and calls ``beat()`` each time round. A heartbeat
   older than ``stale_after_s`` means that loop is stuck: the systemd watchdog stops being fed
   (:func:`feed_watchdog`) and ``GET /api/v1/health`` answers 503.
+- A reader that is ``unreachable`` while its supervisor beats (unplugged, absent, a port that
+  can never open) is a problem of the :class:`HealthReport` too (503, named), for the
+  operator's monitoring; it does not starve the watchdog: a restart would not bring the
+  reader back.
 - :class:`DaemonView` is what the API asks the daemon for; the snapshots are plain frozen data,
   taken on the event loop, so a request never touches a live driver or connection.
 

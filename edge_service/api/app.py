@@ -8,12 +8,16 @@ with ``lifespan="off"`` (see ``server``). Handlers are ``async def`` reading in-
 snapshots: no request waits on a reader or the writer.
 
 - ``/api/v1/health`` needs no token (systemd, load balancers, the kiosk page poll it): 200 when
-  the storage writer and every configured reader's supervisor are alive, else 503; the body says
-  why either way. A reader that is unplugged but retrying is alive (its supervisor is); the body
-  shows it as ``unreachable``. The ILS link (``ils``) is reported, never a reason for 503: an
-  unreachable ILS means off-line circulation, not a broken box.
+  the storage writer and every configured reader's supervisor are alive and no reader is
+  ``unreachable``, else 503; the body says why either way (``problems``). A reader that is
+  unplugged but retrying is a problem, not a stuck loop: the watchdog is still fed. The ILS
+  link (``ils``) is reported, never a reason for 503: an unreachable ILS means off-line
+  circulation, not a broken box.
 - ``/api/v1/devices`` (any role): state and cumulative health counters per configured reader,
-  and ``ils``; a kiosk token bound to a pad sees that pad's entry only (and ``ils``).
+  and ``ils``; a kiosk token bound to a pad sees that pad's entry only (and ``ils``). A reader's
+  port (device path, ``socket://`` address) is configuration: staff and admin see it; kiosk and
+  gate tokens get ``port`` null and the reader's errors with the port written ``<port>``, as
+  health (no token) shows them.
 - ``/api/v1/events/stream`` (any role, filtered by it): server-sent events (``stream``).
 - ``/metrics`` (admin, or any loopback client without a token): Prometheus text exposition from
   the app's own registry (``metrics``).
@@ -35,8 +39,11 @@ Not responsible for: the tokens file (``tokens``), what the workflows publish.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import re
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -69,19 +76,42 @@ from edge_service.health import (
 __all__ = ["create_app"]
 
 API_VERSION = "1"
+SEE_CONFIGURATION = ("staff", "admin")
+"""The roles shown a reader's port, in ``port`` and in its errors."""
+PORT_WITHHELD = "<port>"
 
 
 def _age(seconds: float) -> float | None:
     return round(seconds, 3) if math.isfinite(seconds) else None
 
 
-def _device_json(device: DeviceSnapshot) -> dict[str, Any]:
+def _without_port(error: str | None, port: str) -> str | None:
+    """A reader's ``error`` with its port written ``<port>``: the device path or URL, and a
+    LAN reader's ``host:port`` and host, however the error spells them (``('10.0.0.5', 10001)``
+    from the socket)."""
+    if error is None:
+        return None
+    names = [port]
+    if "://" in port:
+        with contextlib.suppress(ValueError):   # a URL urlsplit refuses is named whole
+            parts = urlsplit(port)
+            names += [parts.netloc, parts.hostname or ""]
+    for name in sorted(filter(None, names), key=len, reverse=True):
+        error = re.sub(rf"(?<![\w.-]){re.escape(name)}(?![\w-])", PORT_WITHHELD, error)
+    return error
+
+
+def _device_json(device: DeviceSnapshot, *, configuration: bool) -> dict[str, Any]:
+    """``configuration``: the reader's port shown (staff, admin); else withheld (module doc)."""
     return {"name": device.name, "protocol": device.protocol, "role": device.role,
-            "port": device.port, "state": device.state, "connected": device.connected,
-            "alive": device.alive, "heartbeat_age_s": _age(device.heartbeat_age_s),
-            "model": device.model, "firmware": device.firmware,
-            "last_error": device.last_error, "since": device.since,
-            "tags_in_field": device.tags_in_field, "counters": dict(device.counters)}
+            "port": device.port if configuration else None, "state": device.state,
+            "connected": device.connected, "alive": device.alive,
+            "heartbeat_age_s": _age(device.heartbeat_age_s), "model": device.model,
+            "firmware": device.firmware,
+            "last_error": device.last_error if configuration
+            else _without_port(device.last_error, device.port),
+            "since": device.since, "tags_in_field": device.tags_in_field,
+            "counters": dict(device.counters)}
 
 
 def _storage_json(store: StoreSnapshot) -> dict[str, Any]:
@@ -104,7 +134,8 @@ def _health_json(report: HealthReport) -> dict[str, Any]:
         "uptime_s": round(report.uptime_s, 3),
         "storage": _storage_json(report.storage),
         "devices": {d.name: {"alive": d.alive, "state": d.state, "connected": d.connected,
-                             "last_error": d.last_error} for d in report.devices},
+                             "last_error": _without_port(d.last_error, d.port)}
+                    for d in report.devices},
         "mqtt": {"enabled": report.mqtt_enabled, "connected": report.mqtt_connected},
         "ils": _ils_json(report.ils),
     }
@@ -121,9 +152,11 @@ def _operations_router(view: DaemonView) -> APIRouter:
     @router.get("/api/v1/health", response_model=Health,
                 responses={200: {"model": Health}, **error_responses(500),
                            503: {"model": Health,
-                                 "description": "a loop is stuck or storage is down"}})
+                                 "description": "a loop is stuck, storage is down or a reader "
+                                                "is unreachable (``problems`` says which)"}})
     async def health() -> JSONResponse:
-        """200 while storage and every configured reader supervisor are alive, else 503."""
+        """200 while storage and every configured reader supervisor are alive and every reader
+        is reachable, else 503."""
         report = view.health()
         return JSONResponse(_health_json(report), status_code=200 if report.healthy else 503)
 
@@ -149,10 +182,13 @@ def _devices_router(view: DaemonView) -> APIRouter:
                       ) -> dict[str, Any]:
         """Every configured reader: state, identity and cumulative health counters; and the
         link to the ILS (``ils``), the other device a circulation depends on. A kiosk token
-        bound to a pad sees that pad only (and ``ils``): not the other pads' tag counts."""
+        bound to a pad sees that pad only (and ``ils``): not the other pads' tag counts. A
+        reader's port is shown to staff and admin only: kiosk and gate tokens get ``port``
+        null and ``<port>`` in its place in ``last_error``."""
         pad = who.pad if who is not None else None
-        return {"devices": [_device_json(d) for d in view.devices()
-                            if pad is None or d.name == pad],
+        configuration = who is not None and who.role in SEE_CONFIGURATION
+        return {"devices": [_device_json(d, configuration=configuration)
+                            for d in view.devices() if pad is None or d.name == pad],
                 "ils": _ils_json(view.ils())}
 
     return router

@@ -11,7 +11,7 @@ Not responsible for: building the bodies (``app``).
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 __all__ = ["Device", "Devices", "Health", "HealthDevice", "Ils", "Mqtt", "Storage"]
 
@@ -27,14 +27,17 @@ class Device(BaseModel):
     name: str
     protocol: str
     role: str
-    port: str
+    port: str | None = Field(description="The device path or socket:// URL; null unless the "
+                                         "token's role is staff or admin")
     state: str
     connected: bool
     alive: bool
     heartbeat_age_s: float | None
     model: str | None
     firmware: str | None
-    last_error: str | None
+    last_error: str | None = Field(description="The reader's last error; its port (device "
+                                               "path or socket:// address) written <port> "
+                                               "unless the token's role is staff or admin")
     since: str
     tags_in_field: int
     counters: dict[str, int]
@@ -58,7 +61,8 @@ class HealthDevice(BaseModel):
     alive: bool
     state: str
     connected: bool
-    last_error: str | None
+    last_error: str | None = Field(description="The reader's last error; its port (device "
+                                               "path or socket:// address) written <port>")
 
 
 class Mqtt(BaseModel):
@@ -68,7 +72,7 @@ class Mqtt(BaseModel):
 
 class Health(BaseModel):
     status: str
-    """``ok`` (200) or ``unhealthy`` (503)."""
+    """``ok`` (200) or ``unhealthy`` (503: ``problems`` says why)."""
     problems: list[str]
     uptime_s: float
     storage: Storage

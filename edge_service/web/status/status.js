@@ -40,7 +40,7 @@
       element("td", { text: t(`common.role.${device.role}`) }),
       element("td", { text: device.protocol }),
       element("td", {}, stateBadge(device.state)),
-      element("td", {}, element("code", { text: device.port }),
+      element("td", {}, device.port ? element("code", { text: device.port }) : null,
         identity ? element("div", { class: "hint", text: identity }) : null),
       element("td", { class: "number", text: String(device.tags_in_field ?? "–") }),
       element("td", { text: device.last_error || "–" }));
