@@ -47,6 +47,11 @@ READER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 """A reader's ``name``: it goes into URL paths (``/api/v1/gates/{gate}``, ``?kiosk=``), metric
 labels and a kiosk token's ``kiosk:PAD`` field, so no blanks, colons or slashes."""
 READER_NAME_RULE = "1-64 of A-Z a-z 0-9 _ . -, the first a letter or digit"
+HOST_NAME = re.compile(r"(?=.{1,253}$)(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.)*"
+                       r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.?")
+"""A DNS host name as a browser sends it in ``Host``: dot-separated labels of 1-63 letters,
+digits, ``-`` and ``_``, at most 253 characters, perhaps a final dot (an international name
+in its ``xn--`` form)."""
 ISIL_PATTERN = re.compile(r"[A-Za-z]{1,4}-[A-Za-z0-9:/-]{1,11}")
 """ISO 15511: a prefix (country code or other), a hyphen, then up to 11 characters."""
 ISIL_RULE = "a prefix, a hyphen, then up to 11 characters: DK-718500"
@@ -119,6 +124,13 @@ class ApiConfig:
     host: str = "127.0.0.1"
     port: int = 8080
     tokens_file: str = ""
+    allowed_hosts: str = ""
+    """Comma-separated names a request's ``Host`` may name besides IP addresses, ``localhost``,
+    this machine's own name and ``host``: the names browsers reach the box by."""
+
+    def host_names(self) -> tuple[str, ...]:
+        return tuple(name for name in (p.strip() for p in self.allowed_hosts.split(","))
+                     if name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,6 +371,11 @@ def _validate(config: Config) -> None:
     _check_choice("storage.synchronous", config.storage.synchronous, SYNC_MODES)
     _check_range("mqtt.port", config.mqtt.port, *TCP_PORTS)
     _check_range("api.port", config.api.port, 0, 65535)
+    for name in config.api.host_names():
+        if not HOST_NAME.fullmatch(name):
+            raise ConfigError("api.allowed_hosts", f"{name!r} is not a host name (like "
+                              "kiosk.library.lan: no scheme, port, path or wildcard; an "
+                              "international name in its xn-- form)")
     if config.mqtt.protocol not in (5, 311):
         raise ConfigError("mqtt.protocol", f"expected 5 or 311, got {config.mqtt.protocol}")
     _check_range("mqtt.keepalive_s", config.mqtt.keepalive_s, *MQTT_KEEPALIVE_S)

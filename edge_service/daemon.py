@@ -292,8 +292,9 @@ class Daemon:
                 logger.warning("api token %r is bound to pad %r, which is no pad reader here "
                                "(pads: %s): its self-check requests find no pad (404 no_kiosk)",
                                principal.name, principal.pad, ", ".join(sorted(pads)) or "none")
-        api = ApiServer(create_app(self, tokens=tokens, demo=self.demo), self.config.api.host,
-                        self.config.api.port)
+        hosts = (self.config.api.host, *self.config.api.host_names())
+        api = ApiServer(create_app(self, tokens=tokens, demo=self.demo, allowed_hosts=hosts),
+                        self.config.api.host, self.config.api.port)
         await api.start()
         self._api = api
         self.api_address = api.address

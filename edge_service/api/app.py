@@ -21,7 +21,9 @@ snapshots: no request waits on a reader or the writer.
 - ``/api/v1/events/stream`` (any role, filtered by it): server-sent events (``stream``).
 - ``/metrics`` (admin, or any loopback client without a token): Prometheus text exposition from
   the app's own registry (``metrics``).
-- Request bodies are bounded and every answer carries the security headers (``guard``).
+- A request naming a Host that is no IP address, ``localhost``, this machine's name or one of
+  ``allowed_hosts`` is answered 421 ``unknown_host`` (DNS rebinding); request bodies are
+  bounded and every answer carries the security headers (``guard``).
 - ``/docs`` and ``/openapi.json`` need no token: the API's description is no secret. The docs
   page's Swagger UI is served from the box (``/docs/assets``, from swagger-ui-bundle-v2), not
   from a CDN: an edge box often has no internet.
@@ -42,6 +44,7 @@ from __future__ import annotations
 import contextlib
 import math
 import re
+from collections.abc import Iterable
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -195,14 +198,18 @@ def _devices_router(view: DaemonView) -> APIRouter:
 
 
 def create_app(view: DaemonView, *, tokens: TokenBook | None = None,
-               version: str = "0", demo: DemoControls | None = None) -> FastAPI:
+               version: str = "0", demo: DemoControls | None = None,
+               allowed_hosts: Iterable[str] = ()) -> FastAPI:
     """A new app serving ``view``, admitting ``tokens``; one metrics registry per app. The
     web pages are served too (``pages``); the demo's routes only when ``demo`` is given
-    (``libedge demo``)."""
+    (``libedge demo``). ``allowed_hosts``: the names besides IP addresses, ``localhost`` and
+    this machine's own that a request's Host may name (``guard``)."""
     app = FastAPI(title="LibEdge local API", version=version, docs_url=None, redoc_url=None,
                   description="Health, devices, live events and metrics of one LibEdge box. "
                               "Every endpoint but health and these docs needs a role token "
-                              "(`Authorization: Bearer <token>`).")
+                              "(`Authorization: Bearer <token>`). A request whose `Host` is "
+                              "no IP address, `localhost`, the box's own name or a name in "
+                              "its `[api] allowed_hosts` is answered 421 `unknown_host`.")
     app.state.tokens = tokens
     app.state.event_streams = streams = EventStreams(view.live)
     install_error_handlers(app)
@@ -215,9 +222,10 @@ def create_app(view: DaemonView, *, tokens: TokenBook | None = None,
     app.include_router(services_router(view))
     if demo is not None:
         app.include_router(demo_router(demo))
-    install_pages(app)
+    install_pages(app, demo=demo is not None)
     _install_docs(app)
-    app.add_middleware(RequestGuard)   # outermost: bounds every body, heads every answer
+    # Outermost: checks every Host, bounds every body, heads every answer.
+    app.add_middleware(RequestGuard, allowed_hosts=tuple(allowed_hosts))
     return app
 
 

@@ -1,8 +1,17 @@
 # SPDX-License-Identifier: Apache-2.0
-"""RequestGuard: the ASGI middleware around the whole app that bounds request bodies and adds
-the security headers every response needs.
+"""RequestGuard: the ASGI middleware around the whole app that checks the Host a request names,
+bounds request bodies and adds the security headers every response needs.
 
 Contract:
+- A request's ``Host`` must be an IP address (v4 or v6, with or without a port),
+  ``localhost``, this machine's own host name (as the kernel has it, its first label, and
+  that label's mDNS name ``<name>.local``) or one of the names the app was given (the
+  daemon's ``[api] allowed_hosts`` and ``api.host``); case and a final dot aside. Any other
+  is answered 421 ``unknown_host`` before anything else. This is the guard against DNS
+  rebinding: a page from another site that gets its own name resolved to this box could
+  otherwise read, from a browser on the box (the kiosk's), what needs no token (health,
+  ``/metrics`` from loopback). A browser always sends the Host of its URL; a request without
+  one (HTTP/1.0) cannot come from such a page and is let through.
 - A request body is at most :data:`MAX_BODY_BYTES`. A ``Content-Length`` above it is answered
   413 ``too_large`` before anything is read (FastAPI reads and parses a body before the token
   is checked, so without this a client with no token could make the box hold any size of
@@ -18,6 +27,10 @@ Not responsible for: authentication (``auth``), error bodies of the routes (``er
 """
 
 from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Iterable
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -35,6 +48,8 @@ _HEADERS = ((b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-r
 
 
 TOO_LARGE = f"the request body is larger than {MAX_BODY_BYTES // (1024 * 1024)} MiB"
+SHOWN_HOST_CHARS = 80
+"""The most of a refused Host that its error message repeats."""
 
 
 class _TooLarge(HTTPException):
@@ -48,14 +63,29 @@ class _TooLarge(HTTPException):
 class RequestGuard:
     """See the module docstring."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, allowed_hosts: Iterable[str] = ()) -> None:
         self.app = app
+        self.host_names = frozenset({"localhost", *_machine_names(),
+                                     *(_plain(name) for name in allowed_hosts)} - {""})
+
+    def answers_to(self, host: str) -> bool:
+        """Whether a request naming ``host`` (a Host header's value) is for this box."""
+        name = _host_of(host)
+        try:
+            ipaddress.ip_address(name)
+        except ValueError:
+            return name in self.host_names
+        return True
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         secured = _secured(send, api=str(scope.get("path", "")).startswith("/api/"))
+        host = _header(scope, b"host")
+        if host is not None and not self.answers_to(host):
+            await error_json(421, "unknown_host", _unknown_host(host))(scope, receive, secured)
+            return
         length = _content_length(scope)
         if length is not None and length > MAX_BODY_BYTES:
             await error_json(413, "too_large", TOO_LARGE)(scope, receive, secured)
@@ -85,14 +115,51 @@ class RequestGuard:
             await error_json(413, "too_large", TOO_LARGE)(scope, receive, secured)
 
 
-def _content_length(scope: Scope) -> int | None:
+def _machine_names() -> frozenset[str]:
+    """This machine's own names: its host name as the kernel has it, the first label of that,
+    and the label's mDNS name (``<name>.local``, what Avahi announces)."""
+    name = _plain(socket.gethostname())
+    label = name.partition(".")[0]
+    return frozenset(n for n in (name, label, f"{label}.local" if label else "") if n)
+
+
+def _plain(name: str) -> str:
+    """A host name as compared: lower case, without a final dot."""
+    return name.strip().lower().removesuffix(".")
+
+
+def _host_of(host: str) -> str:
+    """The host of a Host header's value without its port: ``name[:port]``, ``v4[:port]``,
+    ``[v6][:port]`` (a bare v6 address, which has colons of its own, as it is)."""
+    value = host.strip()
+    if value.startswith("["):
+        return value[1:].partition("]")[0]
+    if value.count(":") == 1:
+        return _plain(value.partition(":")[0])
+    return _plain(value)
+
+
+def _unknown_host(host: str) -> str:
+    shown = host if len(host) <= SHOWN_HOST_CHARS else host[:SHOWN_HOST_CHARS] + "..."
+    return (f"this box does not answer to the host {shown!r} (the request's Host header); "
+            "if the box is reached by that name, add it to [api] allowed_hosts")
+
+
+def _header(scope: Scope, wanted: bytes) -> str | None:
     for name, value in scope.get("headers", ()):
-        if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
+        if name == wanted:
+            return bytes(value).decode("latin-1")
     return None
+
+
+def _content_length(scope: Scope) -> int | None:
+    value = _header(scope, b"content-length")
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return None
 
 
 def _secured(send: Send, *, api: bool) -> Send:

@@ -20,6 +20,7 @@ Check-out and check-in happen as items are placed on the pad during an open sess
 session's ``mode``); these routes open, watch and end sessions, they do not take items.
 A box with several pads names one with ``?kiosk=<reader name>`` (default: the pad a kiosk
 token is bound to, else the first); a token bound to a pad gets 403 ``other_pad`` for another.
+The exception queue is the box's (one journal): it answers on a box without a pad too.
 
 Not responsible for: what a session does (``edge_service.workflows.selfcheck``).
 """
@@ -302,8 +303,13 @@ def kiosk_router(view: WorkflowsView) -> APIRouter:
     async def exceptions(who: StaffRole,
                          limit: Annotated[int, Query(ge=1, le=500)] = 100,
                          kiosk: KioskName = None) -> dict[str, Any]:
-        """The exception queue: transactions staff must look at, newest first."""
-        entries = _kiosk(view, kiosk, who).store.journal.in_states(EXCEPTION_STATES, limit=limit)
+        """The exception queue: transactions staff must look at, newest first. It is the
+        box's (one journal for every pad): a box without a self-check pad answers it too (the
+        staff page asks on any box); ``kiosk``, if given, must name a pad of the box."""
+        workflows = view.workflows
+        store = (workflows.store if kiosk is None and workflows is not None
+                 else _kiosk(view, kiosk, who).store)
+        entries = store.journal.in_states(EXCEPTION_STATES, limit=limit)
         return {"exceptions": [
             {"id": e.id, "kind": e.kind, "state": e.state,
              "primary_item_id": _text(e.data.get("primary_item_id")),

@@ -7,7 +7,9 @@ monitor, device status.
                                each page's index.html and its own script
     GET /assets/...            the shared script and style sheet, the translation catalogues
                                (``assets/i18n/<lang>.json``)
-    GET /pages/about.json      the software version and the languages there are catalogues for
+    GET /pages/about.json      the software version, the languages there are catalogues for,
+                               and whether this is ``libedge demo`` (``demo``: the staff
+                               page's demo controls, ``/api/v1/demo``, exist only then)
 
 Contract:
 - The pages are static files in ``edge_service/web``: no build step, nothing from another
@@ -75,11 +77,12 @@ class _PageFiles(StaticFiles):
         return response
 
 
-def install_pages(app: FastAPI, root: Path | None = None) -> None:
-    """Serve the pages from ``root`` (default: the package's) on ``app``."""
+def install_pages(app: FastAPI, root: Path | None = None, *, demo: bool = False) -> None:
+    """Serve the pages from ``root`` (default: the package's) on ``app``; ``demo``: the app
+    has the demo's routes."""
     root = root or web_root()
     router = APIRouter(include_in_schema=False)
-    about = {"version": _version(), "languages": languages(root)}
+    about = {"version": _version(), "languages": languages(root), "demo": demo}
 
     @router.get("/")
     async def landing() -> FileResponse:

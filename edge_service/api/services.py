@@ -394,7 +394,8 @@ def _delivery_routes(router: APIRouter, view: WorkflowsView) -> None:
     @router.get(f"{base}/delivery", response_model=Delivery, responses=error_responses(404))
     async def delivery(station: StationName, _: StaffRole) -> dict[str, Any]:
         """The open (or last) delivery: each tag's supplier data and outcome, the missing
-        copies. 404 ``no_delivery`` if none was opened."""
+        copies. 404 ``no_delivery`` if none was opened (``GET /api/v1/staff`` says whether
+        one was)."""
         acquisitions = _services(view, station).acquisitions
         return acquisitions.report(acquisitions.current())
 

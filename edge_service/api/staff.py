@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """Staff station routes: the tags on the desk pad, program, convert, security, batch, inventory.
 
-    GET    /api/v1/staff                              the staff stations (a list)
+    GET    /api/v1/staff                              the staff stations (a list), each with
+                                                      its batch, inventory and delivery
     GET    /api/v1/staff/{station}/tags               the tags on the pad, decoded (a list)
     POST   /api/v1/staff/{station}/program            program a tag for a barcode
     POST   /api/v1/staff/{station}/convert            re-encode a legacy tag in our model
@@ -18,6 +19,11 @@ Every route needs the staff role. ``{station}`` is the staff reader's name; an u
 so that OpenAPI documents them. A refusal is the workflow's own :class:`WorkflowError`
 (``tag_not_blank``, ``conversion_refused``, ``batch_active``...) with its status; its ``field``
 is given as the request's (``body.uid``, ``body.barcodes[2]``).
+
+``GET .../batch``, ``.../inventory`` and ``.../acquisitions/delivery`` answer 404 until the
+station's first batch, session or delivery; the station list answers 200 either way and says
+whether there is one (null: none), so a page asks for it only when there is (an idle page's
+load makes no request that fails).
 
 Writes record the token's name as the event's ``operator`` (a staff account or desk, never a
 patron), in the contract's id alphabet (:func:`operator_of`).
@@ -44,6 +50,7 @@ from edge_service.config import ISIL_PATTERN, ISIL_RULE
 from edge_service.workflows import WorkflowError
 from edge_service.workflows.inventory import ExpectedItem
 from edge_service.workflows.runtime import Workflows
+from edge_service.workflows.services import TechnicalServices
 from edge_service.workflows.staff import StaffStation
 from edge_service.workflows.staff_batch import MAX_BATCH_ITEMS
 
@@ -301,14 +308,26 @@ class InventorySummary(BaseModel):
     counts: InventoryCounts
 
 
+class DeliverySummary(BaseModel):
+    delivery_id: str
+    state: Literal["reading", "accepted", "closed"]
+    opened_at: str
+    closed_at: str | None
+
+
 class Station(BaseModel):
     name: str
     connected: bool
     data_model: str = Field(description="the library's data model: what this station programs "
                                         "and converts tags to")
-    batch: BatchProgress | None = Field(description="the running (or last) batch")
+    batch: BatchProgress | None = Field(description="the running (or last) batch; null: none "
+                                                    "was started")
     inventory: InventorySummary | None = Field(description="the open (or last) inventory "
-                                                           "session, counts only")
+                                                           "session, counts only; null: none "
+                                                           "was started")
+    delivery: DeliverySummary | None = Field(description="the open (or last) delivery being "
+                                                         "received, without its tags; null: "
+                                                         "none was opened")
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -361,14 +380,27 @@ def _inventory_summary(station: StaffStation) -> dict[str, Any] | None:
     return {key: report[key] for key in ("session_id", "location", "finished", "counts")}
 
 
-def _station_json(station: StaffStation) -> dict[str, Any]:
+def _delivery_summary(services: TechnicalServices | None) -> dict[str, Any] | None:
+    if services is None:
+        return None
+    try:
+        delivery = services.acquisitions.current()
+    except WorkflowError:
+        return None   # no delivery was opened on this station
+    return {"delivery_id": delivery.id, "state": delivery.state,
+            "opened_at": delivery.opened_at, "closed_at": delivery.closed_at}
+
+
+def _station_json(station: StaffStation, services: TechnicalServices | None,
+                  ) -> dict[str, Any]:
     supervisor = station.supervisor
     batch = station.batch()
     return {"name": station.name,
             "connected": supervisor.reader is not None and supervisor.state == "connected",
             "data_model": station.target_model.value,
             "batch": batch.to_json() if batch is not None else None,
-            "inventory": _inventory_summary(station)}
+            "inventory": _inventory_summary(station),
+            "delivery": _delivery_summary(services)}
 
 
 # --- routes --------------------------------------------------------------------------------
@@ -389,11 +421,13 @@ def staff_router(view: WorkflowsView) -> APIRouter:
 def _tag_routes(router: APIRouter, view: WorkflowsView) -> None:
     @router.get("/api/v1/staff", response_model=list[Station])
     async def stations(_: StaffRole) -> list[dict[str, Any]]:
-        """The box's staff stations, by name: connected, and their batch and inventory."""
+        """The box's staff stations, by name: connected, and their batch, inventory and
+        delivery (each null until the station's first)."""
         workflows = view.workflows
         if workflows is None:
             return []
-        return [_station_json(station) for _, station in sorted(workflows.staff.items())]
+        return [_station_json(station, workflows.services.get(name))
+                for name, station in sorted(workflows.staff.items())]
 
     @router.get("/api/v1/staff/{station}/tags", response_model=list[PadTag],
                 response_model_exclude_unset=True, responses=error_responses(404, 503))
@@ -460,7 +494,8 @@ def _batch_routes(router: APIRouter, view: WorkflowsView) -> None:
     @router.get("/api/v1/staff/{station}/batch", response_model=BatchProgress,
                 responses=error_responses(404))
     async def batch(station: StationName, _: StaffRole) -> dict[str, Any]:
-        """The running (or last) batch's progress; 404 ``no_batch`` if none was started."""
+        """The running (or last) batch's progress; 404 ``no_batch`` if none was started
+        (the station list, ``GET /api/v1/staff``, says whether one was)."""
         progress = _station(view, station).batch()
         if progress is None:
             raise WorkflowError("no_batch", "No batch was started on this station.",
@@ -491,7 +526,8 @@ def _inventory_routes(router: APIRouter, view: WorkflowsView) -> None:
     @router.get("/api/v1/staff/{station}/inventory", response_model=InventoryReport,
                 responses=error_responses(404))
     async def inventory(station: StationName, _: StaffRole) -> dict[str, Any]:
-        """The open (or last) session's report: seen, missing, misplaced, unknown."""
+        """The open (or last) session's report: seen, missing, misplaced, unknown; 404
+        ``no_inventory`` if none was started (``GET /api/v1/staff`` says whether one was)."""
         return _station(view, station).inventory().to_json()
 
     @router.post("/api/v1/staff/{station}/inventory/finish", response_model=InventoryReport,

@@ -43,12 +43,15 @@ def tokens_of(path: Path) -> dict[str, str]:
     return out
 
 
-def make_app(tmp_path: Path) -> tuple[FastAPI, Daemon, dict[str, str]]:
-    """An app around an unstarted daemon, with one generated token per role."""
+def make_app(tmp_path: Path, *, allowed_hosts: tuple[str, ...] = (),
+             ) -> tuple[FastAPI, Daemon, dict[str, str]]:
+    """An app around an unstarted daemon, with one generated token per role; requests may
+    name ``allowed_hosts`` besides addresses, localhost and this machine (the ``guard``)."""
     path = tmp_path / "api-tokens"
     create_tokens_file(path)
     daemon = Daemon(Config(), environ={})
-    return create_app(daemon, tokens=TokenBook.load(path)), daemon, tokens_of(path)
+    return (create_app(daemon, tokens=TokenBook.load(path), allowed_hosts=allowed_hosts),
+            daemon, tokens_of(path))
 
 
 @dataclass

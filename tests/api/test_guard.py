@@ -1,12 +1,15 @@
 # SPDX-License-Identifier: Apache-2.0
-"""What the whole API promises about any request, through the real server: bodies are
-bounded before a token is checked (a client with no token cannot make the box hold a large
-body), every answer carries the security headers, and whose X-Forwarded-For is believed does
-not depend on the environment."""
+"""What the whole API promises about any request, through the real server: a request naming a
+host that is not the box is refused (DNS rebinding), bodies are bounded before a token is
+checked (a client with no token cannot make the box hold a large body), every answer carries
+the security headers, and whose X-Forwarded-For is believed does not depend on the
+environment. The daemon (`libedge run`) passes its ``[api] allowed_hosts`` to the check."""
 
 from __future__ import annotations
 
 import asyncio
+import http.client
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +18,7 @@ import pytest
 from edge_service.api import guard
 from edge_service.api.server import ApiServer
 from tests.api.helpers import REMOTE, Served, error_of, make_app, serve
+from tests.daemon.harness import api_base, notify_socket, start_daemon, stop, write_config
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +95,102 @@ def test_every_answer_carries_the_security_headers(
     assert len(headers.get_all("content-security-policy") or []) == 1   # the pages' own kept
     if path.startswith("/api/"):
         assert headers["cache-control"] == "no-store"
+
+
+# --- the Host a request names -----------------------------------------------------------------
+
+REBOUND = ["evil.example", "evil.example:8080", "127.0.0.1.nip.io", "localhost.evil.example",
+           "2130706433", "[not-an-address]", ""]
+"""Hosts a page from elsewhere could have a browser send: its own name (resolved to this box
+by the attacker's DNS), a name that merely starts like an address or ``localhost``, an
+address spelt as a number (no browser sends one: it writes 127.0.0.1), an empty one."""
+
+
+@pytest.mark.parametrize("host", REBOUND)
+@pytest.mark.parametrize("path", ["/metrics", "/api/v1/health", "/kiosk/", "/openapi.json"])
+def test_a_request_naming_another_host_is_refused_before_anything(
+        served: tuple[Served, dict[str, str]], host: str, path: str) -> None:
+    server, _ = served
+    # /metrics needs no token from the box itself: what a rebinding page would read.
+    status, headers, body = server.request("GET", path, headers={"Host": host})
+    assert status == 421, body
+    error = error_of(body)
+    assert error["code"] == "unknown_host"
+    assert error["message"] == (f"this box does not answer to the host {host!r} (the "
+                                "request's Host header); if the box is reached by that name, "
+                                "add it to [api] allowed_hosts")
+    assert headers["x-frame-options"] == "DENY"                 # a refusal is headed too
+    if path.startswith("/api/"):
+        assert headers["cache-control"] == "no-store"
+
+
+def test_a_long_refused_host_is_shown_shortened(served: tuple[Served, dict[str, str]]) -> None:
+    server, _ = served
+    status, _, body = server.request("GET", "/metrics", headers={"Host": "a" * 300 + ".example"})
+    assert status == 421
+    assert f"the host {'a' * guard.SHOWN_HOST_CHARS + '...'!r} (the request's" in (
+        error_of(body)["message"])
+
+
+def machine_hosts() -> list[str]:
+    name = socket.gethostname()
+    label = name.partition(".")[0]
+    return [name, f"{name}:8080", label.upper(), f"{label}.local", f"{label}.local.:8080"]
+
+
+@pytest.mark.parametrize("host", [
+    "127.0.0.1", "127.0.0.1:8080", "192.0.2.7", "[::1]", "[::1]:8080", "::1",
+    "[fe80::1%25eth0]:8080", "localhost", "LOCALHOST:8080", "localhost.", *machine_hosts()])
+def test_addresses_localhost_and_this_machine_s_names_are_answered(
+        served: tuple[Served, dict[str, str]], host: str) -> None:
+    server, _ = served
+    status, _, body = server.request("GET", "/metrics", headers={"Host": host})
+    assert status == 200, body
+
+
+def test_a_request_without_a_host_is_answered(served: tuple[Served, dict[str, str]]) -> None:
+    # HTTP/1.0 needs none, and a browser always sends one: no page can be behind it.
+    server, _ = served
+    with socket.create_connection((server.host, server.port), timeout=5) as sock:
+        sock.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+        status_line = sock.makefile("rb").readline()
+    assert status_line.split()[1] == b"200", status_line
+
+
+def test_names_the_app_was_given_are_answered_and_no_others(tmp_path: Path) -> None:
+    app, _, _ = make_app(tmp_path, allowed_hosts=("Kiosk.Library.LAN", "staff-1.library.lan."))
+    with serve(app) as server:
+        for host in ("kiosk.library.lan", "KIOSK.library.lan:8080", "kiosk.library.lan.",
+                     "staff-1.library.lan:80"):
+            assert server.request("GET", "/metrics", headers={"Host": host})[0] == 200, host
+        for host in ("library.lan", "other.library.lan", "kiosk.library.lan.evil.example"):
+            assert server.request("GET", "/metrics", headers={"Host": host})[0] == 421, host
+
+
+def test_the_daemon_answers_the_names_of_its_allowed_hosts(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "libedge.toml", [], db=tmp_path / "libedge.db")
+    with notify_socket(tmp_path / "notify") as notify:
+        daemon = start_daemon(config, tmp_path / "stderr.log", NOTIFY_SOCKET=notify.address,
+                              LIBEDGE_API_ALLOWED_HOSTS="kiosk.library.lan, desk.library.lan")
+        try:
+            base = api_base(notify.wait_for(lambda f: f.get("READY") == "1", 15))
+            address, port = base.removeprefix("http://").split(":")
+
+            def status_for(host: str) -> int:
+                connection = http.client.HTTPConnection(address, int(port), timeout=5)
+                try:
+                    connection.request("GET", "/metrics", headers={"Host": host})
+                    return connection.getresponse().status
+                finally:
+                    connection.close()
+
+            assert status_for("desk.library.lan:8080") == 200
+            assert status_for("kiosk.library.lan") == 200
+            assert status_for(f"127.0.0.1:{port}") == 200
+            assert status_for("evil.example") == 421
+        finally:
+            assert stop(daemon) == 0
+    assert "Traceback" not in (tmp_path / "stderr.log").read_text()
 
 
 def test_forwarded_for_is_believed_from_the_box_only_whatever_the_environment(

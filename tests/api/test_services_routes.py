@@ -107,8 +107,12 @@ def _delivery_over_http(box: Box, port: int) -> None:
     assert (expected["expected"], expected["received"]) == (2, 0)
     assert [c["primary_item_id"] for c in expected["copies"]] == ["30012300001", "30012300002"]
 
+    assert _station(box)["delivery"] is None    # the station list says there is none yet
     status, opened = call(box, "/acquisitions/deliveries", {"accept_on_arrival": True})
     assert status == 201, opened
+    assert _station(box)["delivery"] == {"delivery_id": opened["delivery_id"],
+                                         "state": "accepted", "opened_at": opened["opened_at"],
+                                         "closed_at": None}
     report = until(lambda: _delivery_with(box, programmed=1, unexpected=1), 15.0,
                    "the copy re-programmed")
     by_uid = {t["uid"]: t for t in report["tags"]}
@@ -124,6 +128,8 @@ def _delivery_over_http(box: Box, port: int) -> None:
     status, closed = call(box, "/acquisitions/delivery/close")
     assert status == 200, closed
     assert (closed["state"], closed["counts"]["missing"]) == ("closed", 1)
+    assert _station(box)["delivery"] == {key: closed[key] for key in (
+        "delivery_id", "state", "opened_at", "closed_at")}
     received, summary = asyncio.run(acq_events(port, 2))
     assert (received.type, received.data["primary_item_id"], received.data["operator"]) == (
         "lib.acq.received.v1", "30012300001", "staff-generated")
@@ -139,6 +145,14 @@ def _try_expect(port: int, copies: list[dict[str, Any]]) -> CommandResponse | No
     except TimeoutError:
         return None     # the daemon has not subscribed yet: central sends it again
     return answer
+
+
+def _station(box: Box) -> dict[str, Any]:
+    """The desk's entry in the station list."""
+    status, stations = get_json(f"{box.base}/api/v1/staff", box.token("staff"))
+    assert status == 200, stations
+    [desk] = stations
+    return desk
 
 
 def _delivery_with(box: Box, **counts: int) -> dict[str, Any] | None:

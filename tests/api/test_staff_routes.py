@@ -57,7 +57,8 @@ def test_a_blank_tag_is_programmed_over_http_and_reads_back_decoded(tmp_path: Pa
         status, stations = get_json(f"{box.base}/api/v1/staff", box.token("staff"))
         assert (status, stations) == (200, [{"name": "desk", "connected": True,
                                              "data_model": "iso28560-2",
-                                             "batch": None, "inventory": None}])
+                                             "batch": None, "inventory": None,
+                                             "delivery": None}])
         [before] = pad(box, 1)
         assert (before["uid"], before["model"], before["primary_item_id"]) == (
             BLANK, "blank", None)
@@ -210,6 +211,15 @@ def test_a_program_batch_reports_its_progress_and_stops(tmp_path: Path) -> None:
         assert event["data"]["primary_item_id"] == "3000000101"
         status, last = get_json(f"{box.base}{STATION}/batch", box.token("staff"))
         assert (status, last["state"]) == (200, "stopped")
+
+
+def test_a_box_without_a_self_check_pad_answers_its_exception_queue(tmp_path: Path) -> None:
+    # The staff page asks for the queue on any box; a staff station alone has one too (empty).
+    with desk(tmp_path, []) as box:
+        status, body = get_json(f"{box.base}/api/v1/exceptions", box.token("staff"))
+        assert (status, body) == (200, {"exceptions": []})
+        status, body = get_json(f"{box.base}/api/v1/exceptions?kiosk=desk", box.token("staff"))
+        assert (status, body["error"]["code"]) == (404, "no_kiosk")   # desk is no pad
 
 
 # --- inventory -----------------------------------------------------------------------------

@@ -247,7 +247,7 @@ def test_streams_asked_for_together_are_held_to_the_bound(
     # The handler answers before the stream starts: a check at the start alone let most of a
     # burst through (76 of 120 against a bound of 32).
     monkeypatch.setattr(stream_module, "MAX_STREAMS", 3)
-    request = (f"GET {STREAM} HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 192.0.2.7\r\n"
+    request = (f"GET {STREAM} HTTP/1.1\r\nHost: localhost\r\nX-Forwarded-For: 192.0.2.7\r\n"
                f"Authorization: Bearer {rig.tokens['staff']}\r\n\r\n").encode()
     burst = [socket.create_connection((rig.server.host, rig.server.port), WAIT_S)
              for _ in range(40)]

@@ -93,3 +93,27 @@ def test_isils_of_ours_compare_without_regard_to_case() -> None:
     assert library.ours("DK-718501")
     assert not library.ours("DK-775100")
     assert library.ours(None)   # a tag naming no owner is ours (3M, early ISO tags)
+
+
+def test_allowed_hosts_are_read_as_names() -> None:
+    config = parse_config({"api": {"allowed_hosts": " kiosk.library.lan, Desk.Library.LAN.,"}},
+                          {})
+    assert config.api.host_names() == ("kiosk.library.lan", "Desk.Library.LAN.")
+    assert parse_config({}, {}).api.host_names() == ()
+
+
+NOT_A_HOST_NAME = ("is not a host name (like kiosk.library.lan: no scheme, port, path or "
+                   "wildcard; an international name in its xn-- form)")
+
+
+@pytest.mark.parametrize("entry", ["http://kiosk.lan", "kiosk.lan:8080", "kiosk.lan/staff",
+                                   "*.library.lan", "bibliotek-ø.dk", "kiosk lan", "-kiosk.lan",
+                                   "[::1]", "a" * 64 + ".lan"])
+def test_an_allowed_host_that_is_no_host_name_is_named_with_the_key(entry: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        parse_config({"api": {"allowed_hosts": f"kiosk.library.lan, {entry}"}}, {})
+    assert str(error.value) == f"api.allowed_hosts: {entry!r} {NOT_A_HOST_NAME}"
+    with pytest.raises(ConfigError) as error:
+        parse_config({}, {"LIBEDGE_API_ALLOWED_HOSTS": entry})
+    assert str(error.value) == (f"api.allowed_hosts (from LIBEDGE_API_ALLOWED_HOSTS): {entry!r} "
+                                f"{NOT_A_HOST_NAME}")

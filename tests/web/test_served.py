@@ -41,6 +41,7 @@ def test_every_page_is_served_with_its_headers_and_no_token(tmp_path: Path) -> N
         status, _, body = served.request("GET", "/pages/about.json")
         assert status == 200
         assert json.loads(body)["languages"] == ["en", "da"]
+        assert json.loads(body)["demo"] is False   # the staff page asks for no demo controls
 
 
 def test_a_missing_page_file_answers_the_api_error_shape(tmp_path: Path) -> None:
@@ -75,6 +76,13 @@ def demo_app(tmp_path: Path) -> tuple[Any, DemoProps, dict[str, str]]:
     props = DemoProps([Prop("book-1", "book", "A book (1)", "1", "A book", ())])
     app = create_app(Daemon(Config(), environ={}), tokens=TokenBook.load(path), demo=props)
     return app, props, tokens_of(path)
+
+
+def test_the_demo_says_so_to_the_pages(tmp_path: Path) -> None:
+    app, _, _ = demo_app(tmp_path)
+    with serve(app) as served:
+        status, _, body = served.request("GET", "/pages/about.json")
+    assert (status, json.loads(body)["demo"]) == (200, True)
 
 
 @pytest.mark.parametrize(("role", "status"), [("staff", 200), ("admin", 200), ("kiosk", 403),

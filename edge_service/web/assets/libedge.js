@@ -119,6 +119,7 @@ const LibEdge = (() => {
       const about = await getJson("/pages/about.json");
       available = about.languages;
       LibEdge.version = about.version;
+      LibEdge.demo = about.demo === true;
     } catch (error) {
       console.warn("LibEdge: /pages/about.json unavailable; English only", error);
     }
@@ -277,5 +278,6 @@ const LibEdge = (() => {
     get language() { return language; },
     get languages() { return available.slice(); },
     version: null,
+    demo: false,   // `libedge demo`: the demo's controls and routes exist
   };
 })();

@@ -8,6 +8,8 @@
  * - Live: the delivery and the campaigns' progress come over the event stream
  *   (`staff.delivery`, `staff.campaign`, `staff.ill`); after a `resync` or a reconnection the
  *   page asks the API again rather than show a stale state. Nothing is polled.
+ * - An idle page asks nothing that fails: the delivery is asked only when the station list
+ *   (GET /api/v1/staff) says the station has one (its own GET answers 404 until its first).
  * - A refusal is shown under the control it is about (the API's `field`), else under the
  *   buttons that sent the request, with the daemon's own message: staff may see what went
  *   wrong and where. Every write to a tag asks for confirmation first, as at the staff station.
@@ -336,10 +338,12 @@
 
   async function refreshDelivery() {
     try {
-      delivery = await api(`${base()}/acquisitions/delivery`, { token });
+      const entry = (await api("/api/v1/staff", { token })).find((s) => s.name === station);
+      delivery = entry && entry.delivery
+        ? await api(`${base()}/acquisitions/delivery`, { token }) : null;
     } catch (error) {
       if (authFailed(error)) return;
-      delivery = null;   // 404 no_delivery: none was opened here
+      delivery = null;
     }
     renderDelivery();
   }

@@ -3,8 +3,11 @@
  * The staff station: the tags on the desk pad decoded (data model, item, set, AFI/EAS, locked
  * blocks, health), program / convert / secure / unsecure after a confirmation, batch mode with
  * progress, an inventory session, the exception queue, and, in `libedge demo` only, the demo
- * controls (the panel shows itself when /api/v1/demo answers).
+ * controls (/pages/about.json says whether this is the demo).
  *
+ * - An idle page asks nothing that fails: the station list (GET /api/v1/staff) says whether
+ *   the station has a batch or an inventory session, whose own GETs answer 404 until its
+ *   first; they are asked only once there is one.
  * - The pad is read again every PAD_REFRESH_MS, never while an operation or a confirmation is
  *   open (a write owns the reader; a table that moves under the pointer is hard to use).
  * - Results and refusals are shown in the desk's own words plus the daemon's message (staff
@@ -314,6 +317,22 @@
     $("batch-stop").disabled = batch.state !== "running";
   }
 
+  /* The batch and inventory session of the station chosen, from its entry in the station list:
+     the batch whole, the session's report asked when there is one. */
+  function showProgress(stations) {
+    const entry = stations.find((s) => s.name === station);
+    clearTimeout(timers.batch);
+    batch = entry ? entry.batch : null;
+    renderBatch();
+    if (batch && batch.state === "running") {
+      timers.batch = setTimeout(refreshBatch, PROGRESS_REFRESH_MS);
+    }
+    clearTimeout(timers.inventory);
+    inventory = null;
+    renderInventory();
+    if (entry && entry.inventory) refreshInventory();
+  }
+
   async function refreshBatch() {
     clearTimeout(timers.batch);
     try {
@@ -441,7 +460,7 @@
       exceptions = (await api("/api/v1/exceptions", { token })).exceptions;
       renderExceptions();
     } catch (error) {
-      // No kiosk on this box (404) or the store is busy: the table stays as it was.
+      // The store is busy (503) or the daemon unreachable: the table stays as it was.
     }
     timers.exceptions = setTimeout(refreshExceptions, EXCEPTIONS_REFRESH_MS);
   }
@@ -495,7 +514,7 @@
     try {
       fresh = await api("/api/v1/demo", { token });
     } catch (error) {
-      demo = null;   // not `libedge demo` (404): no panel
+      demo = null;   // no answer: no panel
       renderDemo();
       return;
     }
@@ -565,7 +584,7 @@
     }
     $("content").hidden = false;
     station = LibEdge.chooseStation(stations);
-    refreshDemo();
+    if (LibEdge.demo) refreshDemo();
     refreshExceptions();
     if (!station) return;
     LibEdge.stream(token, {
@@ -580,8 +599,7 @@
       resync: () => refreshTags(),
     });
     refreshTags();
-    refreshBatch();
-    refreshInventory();
+    showProgress(stations);
   }
 
   function wire() {
@@ -591,11 +609,14 @@
     $("inventory-form").addEventListener("submit", startInventory);
     $("inventory-finish").addEventListener("click", finishInventory);
     $("refresh-tags").addEventListener("click", () => refreshTags());
-    $("station").addEventListener("change", () => {
+    $("station").addEventListener("change", async () => {
       station = $("station").value;
       refreshTags();
-      refreshBatch();
-      refreshInventory();
+      try {
+        showProgress(await api("/api/v1/staff", { token }));
+      } catch (error) {
+        fail(error);
+      }
     });
   }
 
