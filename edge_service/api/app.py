@@ -209,7 +209,9 @@ def create_app(view: DaemonView, *, tokens: TokenBook | None = None,
                               "Every endpoint but health and these docs needs a role token "
                               "(`Authorization: Bearer <token>`). A request whose `Host` is "
                               "no IP address, `localhost`, the box's own name or a name in "
-                              "its `[api] allowed_hosts` is answered 421 `unknown_host`.")
+                              "its `[api] allowed_hosts` is answered 421 `unknown_host`.",
+                  # RequestGuard answers these before any route: every operation may.
+                  responses=error_responses(413, 421))
     app.state.tokens = tokens
     app.state.event_streams = streams = EventStreams(view.live)
     install_error_handlers(app)

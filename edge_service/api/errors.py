@@ -51,7 +51,8 @@ logger = logging.getLogger(__name__)
 
 CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
          405: "method_not_allowed", 406: "not_acceptable", 409: "conflict",
-         413: "too_large", 415: "unsupported_media_type", 422: "invalid_request",
+         413: "too_large", 415: "unsupported_media_type", 421: "unknown_host",
+         422: "invalid_request",
          429: "too_many_requests", 500: "internal_error", 503: "unavailable"}
 """The ``code`` of an error raised without one of its own."""
 
@@ -60,6 +61,9 @@ DESCRIPTIONS = {
     403: "The token's role may not use this endpoint; `message` names the roles that may.",
     404: "Nothing here by that name.",
     409: "Conflicts with the current state (a workflow's `code` says which).",
+    413: "The request body is larger than the box takes (`too_large`), whatever the endpoint.",
+    421: "The request's `Host` is not a name of this box (`unknown_host`): see "
+         "`[api] allowed_hosts`.",
     422: "A parameter or the body is invalid; `field` names it.",
     500: "Internal error; the daemon's log has the details under the reference in `message`.",
     503: "Temporarily unavailable; try again later.",
