@@ -13,7 +13,8 @@ Contract:
   ``unreachable`` with the reason, and is not retried: the loop waits, alive, for a reload to
   replace the reader's configuration. Every error of the open itself is retried.
 - Presence loop: an inventory every ``poll_interval_s`` (AFI-filtered when ``inventory_afi``
-  is given: a gate asks only secured tags to answer). A tag that arrives is identified from
+  is given: a gate asks only secured tags to answer), or at once when a workflow asks for one
+  (``inventory_now``). A tag that arrives is identified from
   the cache (``by_uid``) or else by reading and decoding its memory (ISO 28560, any model); on
   a pad or staff reader its memory is always read (set parts, patron cards and the data model
   are on the tag, not in the cache). It is recorded through the store writer
@@ -128,6 +129,9 @@ class TagInField:
     memory: bytes | None = None
     dsfid: int | None = None
     read_error: str | None = None
+    seen_s: float = 0.0
+    """``time.monotonic()`` when the latest inventory that saw it began: a tag lifted after
+    that is listed until the next inventory ends."""
     recorded_s: float = -LAST_SEEN_RESOLUTION_S
     """When it was last recorded in the store, or last tried (internal)."""
     record_failed: bool = False
@@ -180,6 +184,7 @@ class DeviceSupervisor:
                                      "tags_unidentified": 0, "record_errors": 0}
         self._in_field: dict[Uid, TagInField] = {}
         self._field_listeners: list[FieldListener] = []
+        self._inventory_asked = asyncio.Event()
         self.inventory_afi = inventory_afi
         self.read_on_arrival = config.role in ("pad", "staff")
         self.read_when: Callable[[TagInField], bool] | None = None
@@ -300,6 +305,8 @@ class DeviceSupervisor:
         while True:
             await self._frozen()
             self._heartbeat.beat()
+            self._inventory_asked.clear()
+            began = time.monotonic()
             try:
                 sightings = await reader.inventory(afi=self.inventory_afi)
             except TransientError as exc:
@@ -317,11 +324,12 @@ class DeviceSupervisor:
                 self._set_state("connected")
                 logger.info("%s: answering again", self.name,
                             extra={"fields": {"device": self.name, "event": "connected"}})
-            await self._record(reader, sightings)
+            await self._record(reader, sightings, began)
             self._heartbeat.beat()
-            await self._wait(self.poll_interval_s)
+            await self._wait(self.poll_interval_s, cut_short=self._inventory_asked)
 
-    async def _record(self, reader: Reader, sightings: list[TagSighting]) -> None:
+    async def _record(self, reader: Reader, sightings: list[TagSighting], began: float
+                      ) -> None:
         now = time.monotonic()
         present = {s.uid: s for s in sightings}
         for gone in set(self._in_field) - set(present):
@@ -332,6 +340,7 @@ class DeviceSupervisor:
             if tag is None:
                 tag = self._in_field[uid] = self._from_cache(uid, now)
                 arrived.append(tag)
+            tag.seen_s = began
             if sighting.afi is not None:
                 tag.afi = sighting.afi
             elif self.inventory_afi is not None:
@@ -418,6 +427,11 @@ class DeviceSupervisor:
     def field(self) -> Mapping[Uid, TagInField]:
         return self._in_field
 
+    def inventory_now(self) -> None:
+        """Begin the next inventory now, not after the poll wait: a workflow wants the field as
+        it is now (a kiosk session that opens), not as it was up to one poll ago."""
+        self._inventory_asked.set()
+
     def add_field_listener(self, listener: FieldListener) -> None:
         self._field_listeners.append(listener)
 
@@ -455,12 +469,20 @@ class DeviceSupervisor:
 
     # -- waiting, state, counters --------------------------------------------------------------
 
-    async def _wait(self, seconds: float) -> None:
-        """Sleep ``seconds`` while beating: a waiting loop is a live loop."""
+    async def _wait(self, seconds: float, *, cut_short: asyncio.Event | None = None) -> None:
+        """Sleep ``seconds`` while beating (a waiting loop is a live loop); less once
+        ``cut_short`` is set."""
         deadline = time.monotonic() + seconds
         while (remaining := deadline - time.monotonic()) > 0:
             self._heartbeat.beat()
-            await asyncio.sleep(min(remaining, self._liveness.tick_s))
+            if cut_short is None:
+                await asyncio.sleep(min(remaining, self._liveness.tick_s))
+                continue
+            if cut_short.is_set():
+                break
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(remaining, self._liveness.tick_s)):
+                    await cut_short.wait()
         self._heartbeat.beat()
 
     async def _frozen(self) -> None:

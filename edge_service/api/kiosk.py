@@ -91,6 +91,8 @@ class Item(BaseModel):
     parts_seen: list[int]
     set_total: int | None
     offline: bool
+    renewed: bool = Field(description="it was already on loan to this patron: the checkout "
+                                      "renewed it (the new due date is ``due``)")
 
 
 class Session(BaseModel):
@@ -266,7 +268,9 @@ def kiosk_router(view: WorkflowsView) -> APIRouter:
     async def renew(session_id: str, body: RenewRequest,
                     who: KioskRole,
                     kiosk: KioskName = None) -> dict[str, Any]:
-        """Renew one of the patron's loans (from the account view or a receipt)."""
+        """Renew one of the patron's loans (from the account view or a receipt). 409
+        ``loan_unfinished`` for an item whose checkout in this session has not finished (it
+        is undone if the item's security cannot be set)."""
         key = ItemKey(body.owner_institution, body.primary_item_id)
         return await _kiosk(view, kiosk, who).renew(session_id, key)
 

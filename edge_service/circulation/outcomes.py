@@ -98,7 +98,7 @@ def from_loan(result: LoanResult) -> CirculationOutcome:
         ok=result.ok, screen_message=_screen(result.screen_message),
         title=_text(result.title, TITLE_MAX), media=_text(result.media_type, SHORT_MAX),
         desensitize=_yes_no_unknown(result.desensitize),
-        due=_text(result.due_date_text, DUE_MAX))
+        due=_text(result.due_date_text, DUE_MAX), renewal=result.renewal_ok)
 
 
 def from_checkin(result: CheckinResult) -> CirculationOutcome:

@@ -12,7 +12,12 @@ ILS. While it is open, every item on the pad is processed once:
 Every journal step is committed before the next step starts (``commit_now``), so a crash
 leaves an exact record (``recovery``). Rules the patron can rely on:
 
+- The session's stack is what the pad's inventories begun after it opened see: items put
+  down before the card are processed, one lifted just before (still listed by the inventory
+  before) is not.
 - An item is processed once per session; putting it back down does not check it out twice.
+- An item already on loan to the patron is renewed by its checkout (SIP2 renewal ok): the
+  patron is told so, with the new due date (screen and receipt).
 - An item whose previous transaction was cut short by a restart waits ("Reading…") until the
   journal's ``recovery`` has settled that one, so the settling (an ILS checkin undoing a
   half-done checkout) cannot cancel the new loan.
@@ -20,8 +25,8 @@ leaves an exact record (``recovery``). Rules the patron can rely on:
   ``selfcheck.set_policy`` (``refuse``: it waits for the parts, an ``incomplete_set``
   exception event is recorded when the session ends without them; ``warn``/``allow``: it is
   processed, ``warn`` tells the patron).
-- A security write that fails after the reader's own verified retries asks the patron to put
-  the item back; it is tried again when the item is re-placed (or every
+- A security write that fails after the reader's own verified retries asks the patron to lift
+  the item and put it back; it is tried again when the item is re-placed (or after
   ``PUT_BACK_RETRY_S`` while it stays), ``put_back_attempts`` times in all. An item whose
   security cannot be set is never reported done: when the session ends its ILS checkout is
   undone (checkin), so the ILS and the tag agree, and a ``write_failed`` exception event tells
@@ -110,13 +115,15 @@ Mode = Literal["checkout", "checkin"]
 
 LOOP_TICK_S = 0.25
 """How often the session loop looks at timeouts and put-back retries without a pad change."""
-PUT_BACK_RETRY_S = 1.5
+PUT_BACK_RETRY_S = 6.0
+"""A failed item left where it is is tried again after this long (coupling may have changed):
+long enough for the patron to read the request to lift it and put it back, and to do so (a
+re-placed item is tried again at once)."""
 TAG_UNKNOWN = "tag_unknown"
 """Journal data key: the UIDs of an item's tags that left the pad during its security write
 (their security is unknown)."""
 LIFTED_MID_WRITE = ("the item left the pad during its security write, so its tag may be "
                     "unsecured: check it")
-"""A failed item left where it is is tried again after this long (coupling may have changed)."""
 TAG_BACK_WAIT_S = 30.0
 """How long a kiosk waits for a returned item whose tag update was cut to be put back."""
 TAG_BACK_POLL_S = 0.1
@@ -171,7 +178,7 @@ PATRON_TEXT = {
     ItemState.TAG_PUT_BACK: "Please put this item back on the pad to finish updating its tag",
     ItemState.DONE: "Done",
     ItemState.REFUSED: "This item cannot be processed here",
-    ItemState.PUT_BACK: "Please put this item back on the pad",
+    ItemState.PUT_BACK: "Please lift this item and put it back on the pad",
     ItemState.NEEDS_STAFF: "Please take this item to the staff desk",
     ItemState.NOT_OURS: "This item belongs to another library: please see staff",
 }
@@ -194,10 +201,13 @@ class SessionItem:
     set_total: int | None = None
     journal_id: str | None = None
     attempts: int = 0
-    last_try_s: float = 0.0
+    asked_back_s: float = 0.0
+    """When the patron was last asked to put it back (``PUT_BACK_RETRY_S`` runs from then)."""
     arrived_s: float = 0.0
     offline: bool = False
     ils_done: bool = False
+    renewed: bool = False
+    """It was already on loan to this patron: the ILS renewed it (SIP2 renewal ok)."""
     desensitize: bool = True
     outcome: CirculationOutcome | None = None
 
@@ -211,7 +221,8 @@ class SessionItem:
                 "state": self.state.value, "message": self.message, "title": self.title,
                 "due": self.due, "sort_bin": self.sort_bin, "destination": self.destination,
                 "warning": self.warning, "parts_seen": self.parts_seen,
-                "set_total": self.set_total, "offline": self.offline}
+                "set_total": self.set_total, "offline": self.offline,
+                "renewed": self.renewed}
 
 
 @dataclass(slots=True)
@@ -238,6 +249,8 @@ class KioskSession:
     ref: str = field(default_factory=lambda: os.urandom(8).hex())
     """The public name: what the live stream and GET /pad show (every kiosk token sees
     those), so pages can tell their own session's messages; it opens nothing."""
+    opened_s: float = field(default_factory=time.monotonic)
+    """When it opened: its stack is what inventories begun since saw (``_schedule``)."""
 
     @property
     def open(self) -> bool:
@@ -266,7 +279,8 @@ class KioskSession:
         lines.append(f"{verb}: {len(done)} item(s)")
         for item in done:
             due = f"  due {_day(item.due)}" if item.due else ""
-            lines.append(f"  {item.title or item.key.primary_item_id}{due}")
+            renewed = "  (already on loan to you: renewed)" if item.renewed else ""
+            lines.append(f"  {item.title or item.key.primary_item_id}{due}{renewed}")
         if other:
             lines += ["", "Please take these to the desk:"]   # as the page says
             lines += [f"  {i.title or i.key.primary_item_id}: {i.message}" for i in other]
@@ -396,6 +410,7 @@ class SelfCheck:
                 session = await self._checked_patron(patron_id, pin)
             self.session = session
             self.counters["sessions"] += 1
+        self.pad.inventory_now()   # the session's stack, read afresh without waiting a poll
         self.live.publish("session", {"event": "opened", "session": session.ref,
                                       "mode": session.mode, "offline": session.offline,
                                       "reader": self.pad.name})
@@ -493,7 +508,11 @@ class SelfCheck:
     # --- the loop ---------------------------------------------------------------------------
 
     def _on_field(self, name: str, field_now: Mapping[Uid, TagInField]) -> None:
-        signature = tuple(sorted((str(t.uid), t.read, t.arrived_s) for t in field_now.values()))
+        # The first inventory begun after a session opened changes the signature too: the
+        # session takes the tags it saw at once, not at the loop's next tick.
+        opened_s = self.session.opened_s if self.session is not None else 0.0
+        signature = tuple(sorted((str(t.uid), t.read, t.arrived_s, t.seen_s >= opened_s)
+                                 for t in field_now.values()))
         if signature != self._field_signature:
             self._field_signature = signature
             self.live.publish("pad", {"reader": name, "tags": len(field_now)})
@@ -520,7 +539,10 @@ class SelfCheck:
                 logger.exception("self-check: scheduling failed")
 
     def _schedule(self, session: KioskSession) -> None:
-        contents = self.pad_contents()
+        # Only tags an inventory begun after the opening saw: the field lags by up to one
+        # poll, and would still list an item the previous patron has just lifted.
+        contents = group_items({uid: tag for uid, tag in self.pad.field.items()
+                                if tag.seen_s >= session.opened_s})
         now = time.monotonic()
         if contents.items:
             latest = max(i.arrived_s for i in contents.items.values())
@@ -543,7 +565,7 @@ class SelfCheck:
                 self._consider(session, item, on_pad, now)
             elif item.state is ItemState.PUT_BACK:
                 replaced = on_pad.arrived_s > item.arrived_s
-                if replaced or now - item.last_try_s >= PUT_BACK_RETRY_S:
+                if replaced or now - item.asked_back_s >= PUT_BACK_RETRY_S:
                     item.arrived_s = on_pad.arrived_s
                     self._run(session, item, self._secure_again(session, item))
         # Items that left the pad before anything was done are forgotten.
@@ -600,7 +622,6 @@ class SelfCheck:
         asyncio.get_running_loop().call_later(delay_s, self._wake.set)
 
     def _run(self, session: KioskSession, item: SessionItem, step: Any) -> None:
-        item.last_try_s = time.monotonic()
         task: asyncio.Task[None] = asyncio.create_task(step, name=f"libedge item {item.key}")
         self._running.add(task)
 
@@ -679,6 +700,7 @@ class SelfCheck:
             return False
         item.ils_done = True
         item.due = outcome.due
+        item.renewed = outcome.renewal is True
         item.desensitize = outcome.desensitize != "N"
         await self.store.journal.advance(item.journal_id, "ils_done",
                                          {"due": outcome.due, "title": outcome.title})
@@ -779,6 +801,7 @@ class SelfCheck:
                 item.set(ItemState.NEEDS_STAFF)
             else:
                 item.set(ItemState.PUT_BACK)
+                item.asked_back_s = time.monotonic()
             self._publish_item(session, item)
             return
         await self._commit(session, item, outcome)
@@ -834,6 +857,9 @@ class SelfCheck:
             message = f"Done: please put it in {item.sort_bin or item.destination}"
         elif not item.desensitize:
             message = "Done: please show this item at the staff desk on your way out"
+        elif item.renewed:
+            message = "Already on loan to you: renewed" + (f", now due {_day(item.due)}"
+                                                           if item.due else "")
         item.set(ItemState.DONE, message)
         self._publish_item(session, item)
 
@@ -1128,6 +1154,14 @@ class SelfCheck:
                 raise WorkflowError("invalid_request", "Name the item's owner library.",
                                     status=422, field="owner_institution")
             key = ItemKey(self.library.isil, key.primary_item_id)
+        if any(item.state is ItemState.PROCESSING
+               or (item.ils_done and item.state is not ItemState.DONE)
+               for here, item in session.items.items()
+               if here.primary_item_id == key.primary_item_id):
+            # Its checkout in this session is not finished: undone if its security cannot be
+            # set, and the renewal with it ("Renewed" would not be true).
+            raise WorkflowError("loan_unfinished", "This item is not lent to you yet, so it "
+                                "cannot be renewed: please see what the screen says about it.")
         try:
             async with self._ils_turn:
                 outcome = await self.backend().renew(key, session.patron_id, pin=session.pin)

@@ -231,13 +231,14 @@ class CirculationOutcome(Message):
     """What the ILS answered; each request fills the fields it has (the rest stay null).
 
     ``ok``: the ILS did it (checkout/checkin/renew) or the card is usable (patron check).
-    Checkout/renew: ``desensitize``, ``due``; checkin: ``resensitize``, ``alert``,
-    ``alert_type``, ``sort_bin``, ``destination``; item: ``known``, ``circulation_status``,
-    ``hold_queue_length``; patron check: ``valid``, ``pin_ok``, ``blocks``, ``may_borrow``;
-    loans: ``valid``, ``pin_ok``, ``loans`` (the window's item ids, in the ILS's order),
-    ``overdue`` (the first overdue ones, whatever the window), ``charged_count`` (all loans);
-    ``ok`` false and no lists when the card is not valid or the PIN is wrong;
-    sync.items: ``snapshot_id``, ``pages``, ``seq_at_snapshot``.
+    Checkout/renew: ``desensitize``, ``due``, ``renewal`` (SIP2 renewal ok: the item was
+    already on loan to this patron, so the checkout renewed it); checkin: ``resensitize``,
+    ``alert``, ``alert_type``, ``sort_bin``, ``destination``; item: ``known``,
+    ``circulation_status``, ``hold_queue_length``; patron check: ``valid``, ``pin_ok``,
+    ``blocks``, ``may_borrow``; loans: ``valid``, ``pin_ok``, ``loans`` (the window's item ids,
+    in the ILS's order), ``overdue`` (the first overdue ones, whatever the window),
+    ``charged_count`` (all loans); ``ok`` false and no lists when the card is not valid or the
+    PIN is wrong; sync.items: ``snapshot_id``, ``pages``, ``seq_at_snapshot``.
     ``due`` is the ILS's text (a SIP2 date at most ILSs)."""
 
     ok: bool = spec(Boolean())
@@ -247,6 +248,7 @@ class CirculationOutcome(Message):
     desensitize: YesNoUnknown | None = spec(Nullable(Choice.of(YesNoUnknown)), default=None)
     resensitize: bool | None = spec(Nullable(Boolean()), default=None)
     due: str | None = spec(Nullable(Text(32)), default=None)
+    renewal: bool | None = spec(Nullable(Boolean()), default=None)
     alert: bool | None = spec(Nullable(Boolean()), default=None)
     alert_type: str | None = spec(Nullable(Text(2, "[0-9]{2}", min_length=2)), default=None)
     sort_bin: str | None = spec(Nullable(Text(32)), default=None)

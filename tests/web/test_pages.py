@@ -440,6 +440,56 @@ def test_a_patron_renews_an_overdue_loan_from_the_account_view(
     no_script_errors(kiosk)
 
 
+def test_a_loan_on_the_pad_again_is_said_renewed_and_an_unfinished_one_is_not_renewed(
+        demo: Demo, context: BrowserContext) -> None:
+    """Zoë borrows a book and leaves it on the pad; in her next visit the library system
+    renews it, and the row and the receipt say so (it used to look like a new loan). A book
+    whose tag refuses its write is asked back, and "Renew" in "My loans" says plainly why not
+    (it used to answer "Renewed" for a loan the visit then undid). Found by a review."""
+    again, again_title = "5012345605", "Den afrikanske farm"
+    failing, failing_title = "5012345608", "Kongens Fald"
+    _, demo_objects = demo.call("GET", "/api/v1/demo")
+    for prop in demo_objects["objects"]:   # another test's leftovers would be lent too
+        if prop["place"] == "pad":
+            demo.call("POST", f"/api/v1/demo/objects/{prop['id']}/place", body={"place": "shelf"})
+    demo.call("POST", f"/api/v1/demo/objects/book-{again}/place", body={"place": "pad"})
+    kiosk = open_page(context, demo.url("kiosk"))
+    kiosk_sign_in(kiosk, PATRON, PIN)
+    row = kiosk.locator(f'#items li[data-item="{again}"]')
+    expect(row).to_contain_text(f"Borrowed {DASH} please return it by", timeout=WAIT_MS)
+    kiosk.get_by_role("button", name="I am done").click()
+    expect(kiosk.locator("#receipt-done-title")).to_have_text("Borrowed: 1", timeout=WAIT_MS)
+    kiosk.get_by_role("button", name="Done", exact=True).click()
+
+    demo.call("POST", f"/api/v1/demo/objects/book-{failing}/fail-writes")
+    demo.call("POST", f"/api/v1/demo/objects/book-{failing}/place", body={"place": "pad"})
+    kiosk_sign_in(kiosk, PATRON, PIN)
+    expect(row).to_contain_text(f"Already on loan to you {DASH} renewed, please return it by",
+                                timeout=WAIT_MS)
+    asked_back = kiosk.locator(f'#items li[data-item="{failing}"]')
+    expect(asked_back).to_have_attribute("data-state", "put_back", timeout=WAIT_MS)
+    expect(asked_back).to_contain_text("Please lift this item and put it back on the pad")
+    shot(kiosk, "kiosk-renewed-on-the-pad")
+
+    kiosk.get_by_role("button", name="My loans").click()
+    loan = kiosk.locator(f'#loans li[data-item="{failing}"]')
+    expect(loan.locator(".item-title")).to_have_text(failing_title, timeout=WAIT_MS)
+    loan.get_by_role("button", name=f"Renew {failing_title}").click()
+    expect(loan.locator(".item-state")).to_have_text(
+        "! Not renewed: borrowing this item has not finished. Please see what the borrowing "
+        "screen says about it.", timeout=WAIT_MS)
+    kiosk.get_by_role("button", name="Back to borrowing").click()
+    kiosk.get_by_role("button", name="I am done").click()
+    expect(kiosk.locator("#receipt-done")).to_contain_text(
+        f"{again_title}Already on loan to you {DASH} renewed, please return it by",
+        timeout=WAIT_MS)
+    expect(kiosk.locator("#receipt-other")).to_contain_text(failing_title)
+    kiosk.get_by_role("button", name="Done", exact=True).click()
+    for book in (again, failing):
+        demo.call("POST", f"/api/v1/demo/objects/book-{book}/place", body={"place": "shelf"})
+    no_script_errors(kiosk)
+
+
 def test_a_kiosk_page_reloaded_mid_visit_ends_that_visit(
         demo: Demo, context: BrowserContext) -> None:
     """The pad and the stream show only a session's public ref (its id is the capability to

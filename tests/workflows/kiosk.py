@@ -56,8 +56,9 @@ class Kiosk:
 async def kiosk(tmp_path: Path, tags: Sequence[Mapping[str, Any]] = (), *,
                 policy: SelfCheckConfig | None = None, scheme: str = "iso",
                 library: LibraryConfig | None = None, store: Store | None = None,
-                ils_latency_ms: int = 0) -> AsyncIterator[Kiosk]:
-    async with simulator() as ils, pad_rig(tmp_path, tags, store=store) as rig:
+                ils_latency_ms: int = 0, poll_interval_ms: int = 50) -> AsyncIterator[Kiosk]:
+    async with (simulator() as ils,
+                pad_rig(tmp_path, tags, store=store, poll_interval_ms=poll_interval_ms) as rig):
         ils.set_faults(latency_ms=ils_latency_ms)
         client = Sip2Client(profile_for(ils), clock=clock)
         link = IlsLink.direct(Sip2Backend(client))

@@ -54,6 +54,9 @@ async def test_a_put_back_item_on_another_pad_is_left_to_its_session(tmp_path: P
         assert entry is not None
         assert entry.ended_at is None
         assert k.ils.data.items[BOOK].loaned_to == SOREN
+        k.rig.take(catalog_uid(BOOK))   # the patron lifts it and puts it back
+        await k.rig.wait_field(0)
+        k.rig.put(catalog_tag(BOOK))
         await wait_for(lambda: item.state is ItemState.DONE, 10.0, "the retry after put-back")
         await k.selfcheck.end_session(session.id)
         assert k.ils.data.items[BOOK].loaned_to == SOREN

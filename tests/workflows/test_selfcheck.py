@@ -16,7 +16,7 @@ import pytest
 
 from edge_service.circulation import CirculationError, ItemKey
 from edge_service.config import SelfCheckConfig
-from edge_service.workflows import WorkflowError
+from edge_service.workflows import WorkflowError, selfcheck
 from edge_service.workflows.recovery import Recovery
 from edge_service.workflows.selfcheck import ItemState, KioskSession
 from firmware_bridge.security import AFI_ISO_IN_STOCK, AFI_ISO_ON_LOAN
@@ -82,6 +82,51 @@ async def test_a_stack_is_checked_out_unsecured_and_recorded(tmp_path: Path) -> 
         assert len(dues) == 3   # a day a person reads, not the ILS's SIP2 timestamp
         assert all(re.fullmatch(r"\d{4}-\d{2}-\d{2}", due) for due in dues), dues
         assert ended.patron_id is None
+
+
+async def test_an_item_lifted_just_before_the_session_opens_is_not_lent(
+        tmp_path: Path) -> None:
+    """The pad's view lags by up to one inventory: a book the previous patron lifted a moment
+    before the next session opened was lent to the next patron. Found by a review. One put
+    down before the card is shown is lent all the same, without waiting for the next poll."""
+    async with kiosk(tmp_path, [catalog_tag(b) for b in BOOKS[:2]],
+                     poll_interval_ms=5000) as k:
+        await k.rig.wait_field(2)              # read: the next poll is 5 s away
+        k.rig.take(catalog_uid(BOOKS[0]))      # lifted: the pad's view still lists it
+        session = await k.selfcheck.open_session(SOREN, PINS[SOREN])
+        assert catalog_uid(BOOKS[0]) in k.rig.supervisor.field
+        await k.settled(session, 1, timeout_s=3.0)
+        assert {key: item.state for key, item in session.items.items()} == {
+            _key(BOOKS[1]): ItemState.DONE}
+        assert k.ils.data.items[BOOKS[0]].loaned_to is None
+        assert k.ils.counters.executed["11"] == 1
+        await k.selfcheck.end_session(session.id)
+
+
+async def test_an_item_already_on_loan_to_the_patron_is_said_to_be_renewed(
+        tmp_path: Path) -> None:
+    """The ILS renews an item its borrower checks out again (SIP2 renewal ok): it was shown
+    as an ordinary checkout. Found by a review."""
+    async with kiosk(tmp_path, [catalog_tag(LOANED_TO_HC, afi=AFI_ISO_ON_LOAN),
+                                catalog_tag(BOOK)]) as k:
+        await k.rig.wait_field(2)
+        due_before = k.ils.data.items[LOANED_TO_HC].due
+        session = await k.selfcheck.open_session(HC, PINS[HC])
+        await k.settled(session, 2)
+        again, new = session.items[_key(LOANED_TO_HC)], session.items[_key(BOOK)]
+        assert (again.state, new.state) == (ItemState.DONE, ItemState.DONE)
+        assert k.ils.data.items[LOANED_TO_HC].renewals == 1
+        assert again.due == k.ils.data.items[LOANED_TO_HC].due != due_before
+        assert (again.renewed, new.renewed) == (True, False)
+        day = f"{again.due[:4]}-{again.due[4:6]}-{again.due[6:8]}"   # a SIP2 date
+        assert again.message == f"Already on loan to you: renewed, now due {day}"
+        assert new.message == "Done"
+        assert again.to_json()["renewed"] is True
+        ended = await k.selfcheck.end_session(session.id)
+        lines = ended.receipt("Test Library")["text"].splitlines()
+        assert f"  {again.title}  due {day}  (already on loan to you: renewed)" in lines
+        assert [line for line in lines if "renewed" in line] == [
+            f"  {again.title}  due {day}  (already on loan to you: renewed)"]
 
 
 async def test_wrong_pin_and_blocked_patron_are_refused_kindly(tmp_path: Path) -> None:
@@ -265,12 +310,19 @@ def test_the_patron_hash_is_salted_and_stable() -> None:
 
 # --- failures: the tag write, the ILS, a crash -----------------------------------------------
 
+def _retry_soon(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An item left on the pad after a failed write is tried again soon (not after seconds)."""
+    monkeypatch.setattr(selfcheck, "PUT_BACK_RETRY_S", 0.3)
+
+
 def _no_afi_write(barcode: str, count: int | None) -> Fault:
     return Fault(FaultKind.NO_TAG, uid=catalog_uid(barcode), command=Command.WRITE_AFI,
                  count=count)
 
 
-async def test_a_failed_write_asks_for_the_item_back_then_succeeds(tmp_path: Path) -> None:
+async def test_a_failed_write_asks_for_the_item_back_then_succeeds(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _retry_soon(monkeypatch)
     async with kiosk(tmp_path, [catalog_tag(b) for b in BOOKS]) as k:
         await k.rig.wait_field(3)
         # One verified write round (the driver's three attempts) fails for the middle item.
@@ -292,7 +344,32 @@ async def test_a_failed_write_asks_for_the_item_back_then_succeeds(tmp_path: Pat
         assert event["data"]["security"]["attempts"] == 2
 
 
-async def test_a_write_that_never_works_is_undone_in_the_ils(tmp_path: Path) -> None:
+async def test_an_item_asked_back_is_tried_again_once_put_back_not_at_once(
+        tmp_path: Path) -> None:
+    """The put-back retry ran every 1.5 s while the item stayed on the pad (counted from the
+    start of the failed write): the request to put it back was hardly shown before the retry
+    replaced it. Found by a review. Lifted and put back, it is tried again at once."""
+    async with kiosk(tmp_path, [catalog_tag(BOOK)]) as k:
+        await k.rig.wait_field(1)
+        k.rig.field.inject(_no_afi_write(BOOK, count=3))   # one verified write round fails
+        session = await k.selfcheck.open_session(SOREN, PINS[SOREN])
+        item = await wait_for(lambda: (i := session.items.get(_key(BOOK))) is not None
+                              and i.state is ItemState.PUT_BACK and i, 5.0, "the ask")
+        assert item.message == "Please lift this item and put it back on the pad"
+        await asyncio.sleep(3.0)   # the patron reads the request, the item still on the pad
+        assert (item.state, item.attempts) == (ItemState.PUT_BACK, 1)
+        k.rig.take(catalog_uid(BOOK))
+        await k.rig.wait_field(0)
+        k.rig.put(catalog_tag(BOOK))
+        await wait_for(lambda: item.state is ItemState.DONE, 2.0, "the re-placed item done")
+        assert item.attempts == 2
+        assert k.rig.tag_afi(catalog_uid(BOOK)) == AFI_ISO_ON_LOAN
+        await k.selfcheck.end_session(session.id)
+
+
+async def test_a_write_that_never_works_is_undone_in_the_ils(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _retry_soon(monkeypatch)
     async with kiosk(tmp_path, [catalog_tag(b) for b in BOOKS]) as k:
         await k.rig.wait_field(3)
         k.rig.field.inject(_no_afi_write(BOOKS[2], count=None))
@@ -344,6 +421,19 @@ async def test_an_item_lifted_during_its_write_is_undone_and_staff_told_to_check
         assert (mismatch["data"]["primary_item_id"], mismatch["data"]["uid"],
                 mismatch["data"]["remediation"]) == (BOOK, str(catalog_uid(BOOK)),
                                                      "staff_alerted")
+
+
+async def test_an_item_whose_loan_will_be_undone_is_not_renewed(tmp_path: Path) -> None:
+    """Renewing (from the account view) an item whose checkout this session undoes answered
+    "Renewed". Found by a review."""
+    async with kiosk(tmp_path, [catalog_tag(BOOK)]) as k:
+        session = await _lifted_during_its_write(k)
+        with pytest.raises(WorkflowError) as refused:
+            await k.selfcheck.renew(session.id, _key(BOOK))
+        assert (refused.value.code, refused.value.status) == ("loan_unfinished", 409)
+        assert k.ils.counters.executed.get("29", 0) == 0
+        await k.selfcheck.end_session(session.id)
+        assert k.ils.data.items[BOOK].loaned_to is None
 
 
 async def test_a_lifted_item_the_ils_takes_back_later_is_still_reported(
@@ -619,7 +709,9 @@ async def test_an_ils_that_vanishes_unnoticed_sends_items_off_line_when_allowed(
         assert event["data"]["result"] == "queued_offline"
 
 
-async def test_a_set_half_unsecured_is_secured_again_when_undone(tmp_path: Path) -> None:
+async def test_a_set_half_unsecured_is_secured_again_when_undone(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _retry_soon(monkeypatch)
     tags = [catalog_tag(SET_ITEM, part=1, total=2), catalog_tag(SET_ITEM, part=2, total=2)]
     async with kiosk(tmp_path, tags) as k:
         await k.rig.wait_field(2)

@@ -275,6 +275,10 @@
           if (item.destination) return t("kiosk.item.returned_transit");
           return t("kiosk.item.returned");
         }
+        if (item.renewed) {
+          return item.due ? t("kiosk.item.renewed_due", { date: LibEdge.formatDate(item.due) })
+            : t("kiosk.item.renewed");
+        }
         return item.due ? t("kiosk.item.borrowed_due", { date: LibEdge.formatDate(item.due) })
           : t("kiosk.item.borrowed");
       case "refused": return t(mode === "checkin" ? "kiosk.item.refused_return"
@@ -401,6 +405,7 @@
   };
   const RENEW_ERRORS = {
     ils_unreachable: "kiosk.account.renew_unavailable",
+    loan_unfinished: "kiosk.account.renew_unfinished",
     offline: "kiosk.error.offline",
   };
 
