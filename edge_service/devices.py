@@ -29,7 +29,10 @@ Contract:
 - ``reader`` is the open driver (None while absent): the workflows write tags through it; the
   driver's session serializes their commands with the presence loop's. A workflow that wrote a
   tag's memory hands over the verified read-back (``remember_written``: the tag stays in the
-  field with its new data), or ``forget``s the tag after a failed write (read afresh).
+  field with its new data), or ``forget``s the tag after a failed write (read afresh). A
+  security change needs no call: the driver reports every verified ``set_security``
+  (``Reader.on_security_set``), whichever workflow asked, and the tag's entry shows that AFI
+  and EAS from then on (inventories report neither); it is recorded at the next inventory.
 - Every device error is caught, counted, kept as ``last_error`` and retried later (except the
   configuration errors above); nothing a reader does can end this task except cancellation
   (daemon stop or reload), and ``stop()`` never raises.
@@ -69,6 +72,7 @@ from firmware_bridge import (
     ConfigurationError,
     HealthCounters,
     Reader,
+    SecurityState,
     TagSighting,
     TransientError,
 )
@@ -116,7 +120,11 @@ class TagInField:
     owner_institution: str | None = None
     primary_item_id: str | None = None
     afi: int | None = None
-    """From the inventory, or the system information read on arrival."""
+    """From the inventory, the system information read on arrival, or the security a workflow
+    set since (verified)."""
+    eas: bool | None = None
+    """The EAS bit a workflow set on this visit (verified); None: not known (no inventory or
+    memory read reports it)."""
     antenna: int | None = None
     read: bool = False
     """True once its memory was read and decoded on this visit."""
@@ -235,6 +243,7 @@ class DeviceSupervisor:
                 self._own["open_failures"] += 1
                 await self._unusable(exc)
             reader.on_link_lost = self._link_lost
+            reader.on_security_set = self._security_set
             try:
                 await reader.open()
             except Exception as exc:  # absent or not answering (or a driver bug): retried
@@ -367,7 +376,8 @@ class DeviceSupervisor:
             return
         results = await asyncio.gather(
             *(self._store.cache.record_tag_seen(str(s.uid), tag.owner_institution or "",
-                                                tag.primary_item_id or "", afi=tag.afi)
+                                                tag.primary_item_id or "", afi=tag.afi,
+                                                eas=tag.eas)
               for s, tag in due), return_exceptions=True)
         for (sighting, tag), result in zip(due, results, strict=True):
             if isinstance(result, BaseException) and not isinstance(result, StoreError):
@@ -444,21 +454,38 @@ class DeviceSupervisor:
         workflow rewrote its memory)."""
         self._in_field.pop(uid, None)
 
-    def remember_written(self, uid: Uid, written: WrittenImage, afi: int | None) -> None:
+    def remember_written(self, uid: Uid, written: WrittenImage) -> None:
         """A workflow wrote ``uid`` through ``tag_writer`` and verified it: its entry shows
-        the read-back now (beyond the blocks read back, the memory as it was read), and
-        ``afi`` when the workflow set the security too, so the tag stays in the field with its
-        new data instead of vanishing until the next inventory reads it again. Every workflow
-        that writes a tag's memory calls this after the write, or :meth:`forget` after a
-        failed one. A tag not read yet is forgotten instead (a read of its old memory may be
-        under way)."""
+        the read-back now (beyond the blocks read back, the memory as it was read), so the tag
+        stays in the field with its new data instead of vanishing until the next inventory
+        reads it again. Every workflow that writes a tag's memory calls this after the write,
+        or :meth:`forget` after a failed one. A tag not read yet is forgotten instead (a read
+        of its old memory may be under way). The security set with it came through
+        :meth:`_security_set`."""
         tag = self._in_field.get(uid)
         if tag is None or tag.memory is None:
             self.forget(uid)
             return
         read_back = written.written.raw
-        _fill(tag, read_back + tag.memory[len(read_back):], written.dsfid, afi)
+        _fill(tag, read_back + tag.memory[len(read_back):], written.dsfid, None)
         tag.arrival_item = None   # the catalog's word on the item the tag held before
+
+    def _security_set(self, uid: Uid, state: SecurityState) -> None:
+        """The driver set ``uid``'s security and read it back (``Reader.on_security_set``):
+        its entry shows that AFI and EAS now, and is recorded at the next inventory, so that
+        neither the pad nor the cache's observation of the tag keeps the security it had on
+        arrival. A tag not read yet is forgotten instead (a read of its old system information
+        may be under way)."""
+        tag = self._in_field.get(uid)
+        if tag is None or tag.memory is None:
+            self.forget(uid)
+            return
+        # None: the site's scheme does not use that carrier, which was left as it was.
+        if state.afi is not None:
+            tag.afi = state.afi
+        if state.eas is not None:
+            tag.eas = state.eas
+        tag.recorded_s = -LAST_SEEN_RESOLUTION_S   # due at the next inventory, as on arrival
 
     def _notify_field(self) -> None:
         for listener in list(self._field_listeners):

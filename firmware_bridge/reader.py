@@ -9,7 +9,7 @@ daemon uses on top of them, the same way for every protocol:
   tag while it stays in the field: see :meth:`Reader.remembered_info`);
 - :meth:`Reader.write_memory` writes, reads back and compares, retrying transient failures;
 - :meth:`Reader.set_security` writes AFI and/or EAS per a :class:`SecurityScheme`, reads them
-  back and reports the verified state;
+  back and reports the verified state (to the caller, and to the owner's ``on_security_set``);
 - :meth:`Reader.set_dsfid` writes the DSFID and reads it back from the system information;
 - :meth:`Reader.lock_and_verify` locks blocks and reads their security status back.
 
@@ -211,6 +211,11 @@ class Reader(abc.ABC):
         """Called (with the reason) as soon as the transport loses the link, while the driver
         waits for its reopen: the owner shows the reader as not connected at once. It must be
         quick and must not raise."""
+        self.on_security_set: Callable[[Uid, SecurityState], None] | None = None
+        """Called with the verified state after every :meth:`set_security` that succeeded,
+        whoever asked for it: inventories report neither AFI nor EAS, so this is how the owner
+        of what is known of the field learns of the change. It must be quick and must not
+        raise."""
         self._tag_info: OrderedDict[Uid, TagSystemInfo] = OrderedDict()
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -421,7 +426,10 @@ class Reader(abc.ABC):
                 actual=f"AFI {state.afi!r} EAS {state.eas!r}",
             )
 
-        return await self._write_verified(write_and_check, attempts)
+        state = await self._write_verified(write_and_check, attempts)
+        if self.on_security_set is not None:
+            self.on_security_set(uid, state)
+        return state
 
     async def set_dsfid(
         self, uid: Uid, dsfid: int, *, attempts: int = WRITE_ATTEMPTS,

@@ -33,9 +33,10 @@ us as its ILL borrowing institution. The ILL elements are cleared from the tag i
 way (changed blocks only, verified), then the loan is deleted and ``lib.ill.v1`` (``returned``)
 recorded in one transaction. Security is left as it is (the item travels back secured).
 
-After a verified write the supervisor's entry for the tag shows the read-back (and the security
-just set), so the tag stays listed at the desk with its new data, as after the station's own
-writes (``DeviceSupervisor.remember_written``); after a failed one it reads the tag afresh.
+After a verified write the supervisor's entry for the tag shows the read-back, so the tag stays
+listed at the desk with its new data, as after the station's own writes
+(``DeviceSupervisor.remember_written``); after a failed one it reads the tag afresh. The
+security set (even on a tag whose memory is left as it is) reaches the entry from the driver.
 
 A write that fails after the tag was touched records ``lib.exception.v1`` (``write_failed``)
 saying which steps were done, and the image meant for the tag is kept, so doing it again
@@ -177,7 +178,7 @@ class InterlibraryLoans:
             with self._changing(target):
                 written = await self._apply(read, plan, item, owner)
                 change = await self._secure(read, item, owner, secured, plan)
-            tag = self._show(read, written, change.after.afi)
+            tag = self._show(read, written)
             loan = IllLoan(owner, item, str(target), transaction, borrowing,
                            tag.model.value, plan.image is not None,
                            utc_timestamp(self._clock()))
@@ -244,7 +245,7 @@ class InterlibraryLoans:
             with self._changing(target):
                 written = await self._apply(read, plan, loan.primary_item_id,
                                             loan.owner_institution)
-            tag = self._show(read, written, None)
+            tag = self._show(read, written)
             data = self._event("returned", loan, plan, None, operator, model=tag.model.value)
 
             def record(conn: WriteConnection, _now: datetime) -> None:
@@ -354,14 +355,13 @@ class InterlibraryLoans:
             self.station.supervisor.forget(uid)
             raise
 
-    def _show(self, read: TagOnPad, written: WrittenImage | None, afi: int | None
-              ) -> LibraryTag:
+    def _show(self, read: TagOnPad, written: WrittenImage | None) -> LibraryTag:
         """The tag as it is now: the verified read-back, which the supervisor's entry shows
-        from now on (with ``afi``, the security just set), as after the station's own writes;
-        the tag as read when nothing was written."""
+        from now on, as after the station's own writes; the tag as read when nothing was
+        written."""
         if written is None:
             return read.tag
-        self.station.supervisor.remember_written(read.uid, written, afi)
+        self.station.supervisor.remember_written(read.uid, written)
         return written.written
 
     async def _secure(self, read: TagOnPad, item: str, owner: str, secured: bool,

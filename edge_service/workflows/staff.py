@@ -707,7 +707,7 @@ class StaffStation:
         except BaseException:
             self.supervisor.forget(uid)
             raise
-        self.supervisor.remember_written(uid, written, change.after.afi)
+        self.supervisor.remember_written(uid, written)
         return written, change
 
     async def _write_data(self, reader: Reader, attempt: _Attempt, image: TagImage,

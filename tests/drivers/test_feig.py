@@ -29,6 +29,7 @@ from firmware_bridge.reader import (
     Capability,
     InputState,
     OutputPulse,
+    SecurityState,
     TagNotResponding,
     TagRefused,
     TransientReaderFault,
@@ -331,6 +332,20 @@ async def test_set_and_read_security_with_afi_and_eas(tmp_path: Path) -> None:
         assert (state.afi, state.eas, state.secured) == (0xC2, False, False)
         assert await rig.reader.read_eas(NXP_2) is False
         assert await rig.reader.firmware.nxp_eas_alarm() is False
+
+
+async def test_each_verified_security_change_is_reported_to_the_owner(tmp_path: Path) -> None:
+    """Inventories report neither AFI nor EAS: the daemon's view of the field learns of a
+    change from this hook, whichever workflow asked. A change not verified is not reported."""
+    async with served(tmp_path, library_field()) as rig:
+        reported: list[tuple[Uid, SecurityState]] = []
+        rig.reader.on_security_set = lambda uid, state: reported.append((uid, state))
+        state = await rig.reader.set_security(NXP_2, False, PRESETS["iso+eas"])
+        assert reported == [(NXP_2, state)]
+        assert (state.afi, state.eas) == (0xC2, False)
+        with pytest.raises(TagNotResponding):
+            await rig.reader.set_security(ABSENT, True, PRESETS["iso"])
+        assert reported == [(NXP_2, state)]
 
 
 async def test_eas_of_a_ti_tag_is_unsupported_but_its_afi_works(tmp_path: Path) -> None:

@@ -229,6 +229,20 @@ async def test_a_3m_tag_names_its_owner_from_the_request_and_is_not_written(
         assert s.rig.store.ill.on_loan(LENDER, "1302000001")
 
 
+async def test_the_pad_shows_the_security_ill_set_on_a_tag_it_did_not_write(
+        tmp_path: Path) -> None:
+    """A 3M tag is received without writing its memory, only its security: the supervisor's
+    entry kept the AFI read on arrival (inventories do not report it). Found by a review."""
+    async with station(tmp_path, [legacy_3m_tag(2, afi="D7")]) as s:
+        uid = legacy_uid(2)
+        await s.rig.wait_field(1)
+        result = await s.services.ill.receive(owner_institution=LENDER, secured=False)
+        assert result.tag_written is False
+        assert s.rig.tag_afi(uid) == 0xC2
+        seen = s.rig.supervisor.field[uid]
+        assert (seen.read, seen.afi) == (True, 0xC2)
+
+
 async def test_an_ill_tag_stays_listed_with_its_new_data_when_received_and_returned(
         tmp_path: Path) -> None:
     """ILL made the supervisor forget the tag it wrote: the staff tag list left it out until

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from edge_service import devices
 from edge_service.config import LibraryConfig, NodeConfig
 from edge_service.store import StoreError
 from edge_service.tag_writer import NO_DSFID, dsfid_to_write, lock_plan_for
@@ -401,6 +402,30 @@ async def test_security_is_repaired_verified_and_reported_before_and_after(
         observed = d.rig.store.cache.by_uid(str(uid_of(7)))
         assert observed is not None
         assert observed.last_afi == 0xC2
+
+
+@pytest.mark.parametrize("scheme", ["iso", "iso+eas"])
+async def test_the_supervisor_keeps_and_records_the_security_staff_set(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scheme: str) -> None:
+    """Inventories do not report the AFI (nor any read the EAS bit), so the supervisor kept
+    the security it read on arrival: after staff unsecured a tag its entry still said
+    secured, and its next record of the tag put the old AFI back over the station's note in
+    the cache. Found by a review. Here the supervisor records the tag at every inventory."""
+    monkeypatch.setattr(devices, "LAST_SEEN_RESOLUTION_S", 0.0)
+    uid = uid_of(7)
+    async with desk(tmp_path, [item_tag(7, afi=0x07, eas=True)], scheme=scheme) as d:
+        await d.rig.wait_field(1)
+        eas = True if scheme == "iso+eas" else None
+        change = await d.station.set_security(uid, False)
+        assert (change.after.afi, change.after.eas) == (0xC2, False if eas else None)
+        seen = d.rig.supervisor.field[uid]
+        assert (seen.afi, seen.eas) == (0xC2, change.after.eas)
+        start = d.rig.supervisor.counters()["tags_recorded"]
+        await wait_for(lambda: d.rig.supervisor.counters()["tags_recorded"] >= start + 2, 5.0,
+                       "the supervisor to record the tag twice more")
+        observed = d.rig.store.cache.by_uid(str(uid))
+        assert observed is not None
+        assert (observed.last_afi, observed.last_eas) == (0xC2, change.after.eas)
 
 
 async def test_tags_show_model_elements_locks_and_problems(tmp_path: Path) -> None:
