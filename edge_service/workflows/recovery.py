@@ -15,6 +15,8 @@ state (``selfcheck`` writes them):
                                    the patron never saw "done": the checkout is undone (ILS
                                    checkin) and a ``write_failed`` exception says so (for
                                    ``securing``: the tag may already be unsecured, staff check).
+                                   A checkout that renewed the patron's own loan is not undone
+                                   ("needs_staff", the exception says to check the tag).
     checkout offline / checkin offline (security not committed)
                                    nothing reached the ILS: "abandoned" (an off-line checkout
                                    whose write may have happened gets a ``write_failed`` event).
@@ -73,7 +75,7 @@ from edge_service.circulation import (
     TransientCirculationError,
 )
 from edge_service.store import JournalEntry, utc_now
-from edge_service.workflows.selfcheck import LIFTED_MID_WRITE, TAG_UNKNOWN, SelfCheck
+from edge_service.workflows.selfcheck import LIFTED_MID_WRITE, RENEWAL, TAG_UNKNOWN, SelfCheck
 from protocols.contract import ContractError, ExceptionData, parse_time
 from protocols.iso15693 import Uid
 
@@ -226,7 +228,7 @@ class Recovery:
                else LIFTED_MID_WRITE if lifted else "security could not be switched off")
         done = await self.kiosk.rollback_checkout(entry.id, key, offline=False,
                                                   uids=_uids(entry), why=why)
-        if done and lifted:
+        if done and lifted and entry.data.get(RENEWAL) is not True:
             await self.kiosk.alert_tag_unknown(key, lifted)
         return done
 

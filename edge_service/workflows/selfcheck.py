@@ -30,8 +30,11 @@ leaves an exact record (``recovery``). Rules the patron can rely on:
   ``PUT_BACK_RETRY_S`` while it stays), ``put_back_attempts`` times in all. An item whose
   security cannot be set is never reported done: when the session ends its ILS checkout is
   undone (checkin), so the ILS and the tag agree, and a ``write_failed`` exception event tells
-  staff. One lifted during its write may be unsecured all the same (the write may have landed
-  before it left): its exception says so, and a security mismatch event names its tag.
+  staff; not a checkout that renewed a loan the patron already had: that loan stays (a checkin
+  would end it while the patron keeps the item), the tag is not secured again, and the
+  exception tells staff to check the tag. One lifted during its write may be unsecured all the
+  same (the write may have landed before it left): its exception says so, and a security
+  mismatch event names its tag.
 - Off-line (the ILS link is not connected): check-in per ``offline_checkin``; check-out only with
   ``offline_checkout``, at most ``offline_max_items`` per patron until the replay (across
   sessions and kiosks) and not later than
@@ -119,6 +122,8 @@ PUT_BACK_RETRY_S = 6.0
 """A failed item left where it is is tried again after this long (coupling may have changed):
 long enough for the patron to read the request to lift it and put it back, and to do so (a
 re-placed item is tried again at once)."""
+RENEWAL = "renewal"
+"""Journal data key: the checkout renewed a loan the patron already had (never undone)."""
 TAG_UNKNOWN = "tag_unknown"
 """Journal data key: the UIDs of an item's tags that left the pad during its security write
 (their security is unknown)."""
@@ -703,7 +708,8 @@ class SelfCheck:
         item.renewed = outcome.renewal is True
         item.desensitize = outcome.desensitize != "N"
         await self.store.journal.advance(item.journal_id, "ils_done",
-                                         {"due": outcome.due, "title": outcome.title})
+                                         {"due": outcome.due, "title": outcome.title,
+                                          RENEWAL: item.renewed})
         return True
 
     async def _checkout_unanswered(self, session: KioskSession, item: SessionItem,
@@ -1006,7 +1012,8 @@ class SelfCheck:
             # A set whose first tag was unsecured before the second failed: put the first back
             # as the ILS will have it (secured), while it is still on the pad.
             gone = [uid for uid in item.uids if uid not in self.pad.field]
-            await self._resecure_what_is_here(item)
+            if not item.renewed:   # a renewed loan stays: its tag must not be secured
+                await self._resecure_what_is_here(item)
             if not gone:
                 await self.rollback_checkout(item.journal_id, item.key,
                                              offline=item.offline, uids=item.uids)
@@ -1021,7 +1028,7 @@ class SelfCheck:
                                                  {TAG_UNKNOWN: [str(uid) for uid in gone]})
                 if await self.rollback_checkout(item.journal_id, item.key,
                                                 offline=item.offline, uids=item.uids,
-                                                why=LIFTED_MID_WRITE):
+                                                why=LIFTED_MID_WRITE) and not item.renewed:
                     await self.alert_tag_unknown(item.key, gone)
         else:
             await self.alert_unsecured_checkin(item.journal_id, item.key, item.uids,
@@ -1046,9 +1053,22 @@ class SelfCheck:
                                 uids: list[Uid], why: str = "security could not be switched off"
                                 ) -> bool:
         """Undo an ILS checkout whose tag could not be unsecured; False when the ILS could not
-        be asked (the journal stays ``rollback_pending`` for the recovery loop)."""
+        be asked (the journal stays ``rollback_pending`` for the recovery loop). A checkout
+        that renewed a loan the patron already had is not undone (a checkin would end that
+        loan while the patron keeps the item): staff are told to check the tag."""
         entry = self.store.journal.get(journal_id)
         ils_done = entry is not None and entry.state not in ("started", "offline")
+        if ils_done and entry is not None and entry.data.get(RENEWAL) is True:
+            detail = (f"{why}; the item was already on loan to the patron and stays on loan "
+                      "(renewed): check its tag")
+            await self.end_transaction(journal_id, "needs_staff", {"detail": detail},
+                                       ExceptionData(kind="write_failed",
+                                                     primary_item_id=key.primary_item_id,
+                                                     owner_institution=key.owner_institution
+                                                     or None,
+                                                     uid=str(uids[0]) if uids else None,
+                                                     detail=detail))
+            return True
         if ils_done and not offline:
             try:
                 async with self._ils_turn:

@@ -129,6 +129,32 @@ async def test_an_item_already_on_loan_to_the_patron_is_said_to_be_renewed(
             f"  {again.title}  due {day}  (already on loan to you: renewed)"]
 
 
+async def test_a_renewal_whose_tag_cannot_be_written_is_not_undone(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An item the patron already had, renewed by its checkout, whose security write then
+    failed was checked in at the session's end: the patron's own loan ended while they kept
+    the item. Found by a review."""
+    _retry_soon(monkeypatch)
+    async with kiosk(tmp_path, [catalog_tag(LOANED_TO_HC, afi=AFI_ISO_IN_STOCK)]) as k:
+        await k.rig.wait_field(1)
+        k.rig.field.inject(_no_afi_write(LOANED_TO_HC, count=None))
+        session = await k.selfcheck.open_session(HC, PINS[HC])
+        await wait_for(lambda: session.items.get(_key(LOANED_TO_HC)) is not None
+                       and session.items[_key(LOANED_TO_HC)].state is ItemState.NEEDS_STAFF,
+                       15.0, "the item to need staff")
+        await k.selfcheck.end_session(session.id)
+        loan = k.ils.data.items[LOANED_TO_HC]
+        assert (loan.loaned_to, loan.renewals) == (HC, 1)
+        assert k.rig.tag_afi(catalog_uid(LOANED_TO_HC)) == AFI_ISO_IN_STOCK   # not touched
+        (exception,) = k.events("lib.exception.v1")
+        assert exception["data"]["kind"] == "write_failed"
+        assert "stays on loan (renewed): check its tag" in exception["data"]["detail"]
+        assert k.events("lib.security.mismatch.v1") == []
+        assert k.store.journal.open_entries() == []
+        assert [e.state for e in k.store.journal.in_states(("needs_staff", "rolled_back"))] \
+            == ["needs_staff"]
+
+
 async def test_wrong_pin_and_blocked_patron_are_refused_kindly(tmp_path: Path) -> None:
     async with kiosk(tmp_path) as k:
         with pytest.raises(WorkflowError) as wrong:
@@ -508,6 +534,24 @@ async def test_a_crash_between_ils_and_tag_is_undone_at_restart(tmp_path: Path) 
         assert k.store.journal.patron_of("crashed") is None
         (exception,) = k.events("lib.exception.v1")
         assert exception["data"]["kind"] == "write_failed"
+
+
+async def test_a_crash_after_a_renewal_is_not_undone_at_restart(tmp_path: Path) -> None:
+    """A checkout that renewed the patron's own loan, cut short before its tag was written:
+    recovery must not check the item in (the patron has it, on loan before the visit)."""
+    async with kiosk(tmp_path, [catalog_tag(LOANED_TO_HC, afi=AFI_ISO_ON_LOAN)]) as k:
+        await k.rig.wait_field(1)
+        await k.selfcheck.backend().checkout(ItemKey(OWNER, LOANED_TO_HC), HC, pin=PINS[HC])
+        await k.store.journal.begin("crashed", "checkout", "started",
+                                    {"owner_institution": OWNER,
+                                     "primary_item_id": LOANED_TO_HC,
+                                     "uids": [str(catalog_uid(LOANED_TO_HC))]}, patron=HC)
+        await k.store.journal.advance("crashed", "ils_done", {"renewal": True})
+        assert await Recovery(k.selfcheck).recover() == 1
+        assert k.ils.data.items[LOANED_TO_HC].loaned_to == HC
+        assert k.store.journal.get("crashed").state == "needs_staff"   # type: ignore[union-attr]
+        (exception,) = k.events("lib.exception.v1")
+        assert "stays on loan (renewed): check its tag" in exception["data"]["detail"]
 
 
 async def test_a_crash_before_the_ils_answered_asks_the_ils(tmp_path: Path) -> None:
