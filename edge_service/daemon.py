@@ -521,8 +521,9 @@ class Daemon:
         link = self.ils_link
         if link is None:
             return None
+        host, port = link.address or (None, None)
         return IlsSnapshot(backend=link.kind, state=link.state, last_error=link.last_error,
-                           since=link.since)
+                           since=link.since, host=host, port=port)
 
     @property
     def mqtt_connected(self) -> bool | None:

@@ -149,8 +149,14 @@ class IlsSnapshot:
     """``connecting`` (first attempt running), ``connected``, ``unreachable`` (retrying in the
     background; workflows go off-line). For ``mqtt``, the state of the broker link."""
     last_error: str | None
+    """For ``sip2``, a failed connect names the ILS's ``host:port`` (``cannot connect to ILS
+    ... at ...``): configuration, which the API shows to staff and admin only."""
     since: str
     """UTC time of the last state change, ISO 8601."""
+    host: str | None
+    port: int | None
+    """Where the direct SIP2 backend connects; None for ``mqtt`` (no address in its errors: its
+    state is the broker link's) and when no backend could be built."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,9 +15,10 @@ snapshots: no request waits on a reader or the writer.
   circulation, not a broken box.
 - ``/api/v1/devices`` (any role): state and cumulative health counters per configured reader,
   and ``ils``; a kiosk token bound to a pad sees that pad's entry only (and ``ils``). A reader's
-  port (device path, ``socket://`` address) is configuration: staff and admin see it; kiosk and
-  gate tokens get ``port`` null and the reader's errors with the port written ``<port>``, as
-  health (no token) shows them.
+  port (device path, ``socket://`` address) and the ILS's host and port are configuration:
+  staff and admin see them; kiosk and gate tokens get ``port`` null and the errors of the
+  readers and of the ILS with the port or address written ``<port>``, as health (no token)
+  shows them.
 - ``/api/v1/events/stream`` (any role, filtered by it): server-sent events (``stream``).
 - ``/metrics`` (admin, or any loopback client without a token): Prometheus text exposition from
   the app's own registry (``metrics``).
@@ -80,7 +81,8 @@ __all__ = ["create_app"]
 
 API_VERSION = "1"
 SEE_CONFIGURATION = ("staff", "admin")
-"""The roles shown a reader's port, in ``port`` and in its errors."""
+"""The roles shown where the devices are: a reader's port (in ``port`` and in its errors), the
+ILS's host and port (in its errors)."""
 PORT_WITHHELD = "<port>"
 
 
@@ -88,18 +90,23 @@ def _age(seconds: float) -> float | None:
     return round(seconds, 3) if math.isfinite(seconds) else None
 
 
-def _without_port(error: str | None, port: str) -> str | None:
-    """A reader's ``error`` with its port written ``<port>``: the device path or URL, and a
-    LAN reader's ``host:port`` and host, however the error spells them (``('10.0.0.5', 10001)``
-    from the socket)."""
-    if error is None:
-        return None
+def _port_spellings(port: str) -> list[str]:
+    """How a reader's errors may name its ``port``: the device path or URL, and a LAN reader's
+    ``host:port`` and host (``('10.0.0.5', 10001)`` from the socket)."""
     names = [port]
     if "://" in port:
         with contextlib.suppress(ValueError):   # a URL urlsplit refuses is named whole
             parts = urlsplit(port)
             names += [parts.netloc, parts.hostname or ""]
-    for name in sorted(filter(None, names), key=len, reverse=True):
+    return names
+
+
+def _without_port(error: str | None, spellings: Iterable[str]) -> str | None:
+    """``error`` with every one of ``spellings`` (of a port or address) written ``<port>``; the
+    longest first, so that a ``host:port`` goes whole, not as ``<port>:port``."""
+    if error is None:
+        return None
+    for name in sorted(filter(None, spellings), key=len, reverse=True):
         error = re.sub(rf"(?<![\w.-]){re.escape(name)}(?![\w-])", PORT_WITHHELD, error)
     return error
 
@@ -112,7 +119,7 @@ def _device_json(device: DeviceSnapshot, *, configuration: bool) -> dict[str, An
             "heartbeat_age_s": _age(device.heartbeat_age_s), "model": device.model,
             "firmware": device.firmware,
             "last_error": device.last_error if configuration
-            else _without_port(device.last_error, device.port),
+            else _without_port(device.last_error, _port_spellings(device.port)),
             "since": device.since, "tags_in_field": device.tags_in_field,
             "counters": dict(device.counters)}
 
@@ -123,11 +130,15 @@ def _storage_json(store: StoreSnapshot) -> dict[str, Any]:
             "commits_failed": store.commits_failed, "last_error": store.last_error}
 
 
-def _ils_json(ils: IlsSnapshot | None) -> dict[str, Any] | None:
+def _ils_json(ils: IlsSnapshot | None, *, configuration: bool) -> dict[str, Any] | None:
+    """``configuration``: the ILS's host and port shown in its errors (staff, admin); else
+    written ``<port>`` (module doc)."""
     if ils is None:
         return None
-    return {"backend": ils.backend, "state": ils.state, "last_error": ils.last_error,
-            "since": ils.since}
+    error = ils.last_error
+    if not configuration and ils.host is not None:
+        error = _without_port(error, (f"{ils.host}:{ils.port}", ils.host))
+    return {"backend": ils.backend, "state": ils.state, "last_error": error, "since": ils.since}
 
 
 def _health_json(report: HealthReport) -> dict[str, Any]:
@@ -137,10 +148,10 @@ def _health_json(report: HealthReport) -> dict[str, Any]:
         "uptime_s": round(report.uptime_s, 3),
         "storage": _storage_json(report.storage),
         "devices": {d.name: {"alive": d.alive, "state": d.state, "connected": d.connected,
-                             "last_error": _without_port(d.last_error, d.port)}
+                             "last_error": _without_port(d.last_error, _port_spellings(d.port))}
                     for d in report.devices},
         "mqtt": {"enabled": report.mqtt_enabled, "connected": report.mqtt_connected},
-        "ils": _ils_json(report.ils),
+        "ils": _ils_json(report.ils, configuration=False),
     }
 
 
@@ -186,13 +197,13 @@ def _devices_router(view: DaemonView) -> APIRouter:
         """Every configured reader: state, identity and cumulative health counters; and the
         link to the ILS (``ils``), the other device a circulation depends on. A kiosk token
         bound to a pad sees that pad only (and ``ils``): not the other pads' tag counts. A
-        reader's port is shown to staff and admin only: kiosk and gate tokens get ``port``
-        null and ``<port>`` in its place in ``last_error``."""
+        reader's port and the ILS's host and port are shown to staff and admin only: kiosk and
+        gate tokens get ``port`` null and ``<port>`` in their place in ``last_error``."""
         pad = who.pad if who is not None else None
         configuration = who is not None and who.role in SEE_CONFIGURATION
         return {"devices": [_device_json(d, configuration=configuration)
                             for d in view.devices() if pad is None or d.name == pad],
-                "ils": _ils_json(view.ils())}
+                "ils": _ils_json(view.ils(), configuration=configuration)}
 
     return router
 

@@ -19,7 +19,10 @@ __all__ = ["Device", "Devices", "Health", "HealthDevice", "Ils", "Mqtt", "Storag
 class Ils(BaseModel):
     backend: str
     state: str
-    last_error: str | None
+    last_error: str | None = Field(description="The ILS link's last error; the ILS's host "
+                                               "and port (direct SIP2) written <port> unless "
+                                               "the token's role is staff or admin (in "
+                                               "health, always)")
     since: str
 
 

@@ -90,6 +90,14 @@ class IlsLink:
     def since(self) -> str:
         return self._since
 
+    @property
+    def address(self) -> tuple[str, int] | None:
+        """The ILS's host and port, as the SIP2 session's errors name them (direct mode); None
+        through the gateway, whose link reports no address."""
+        if self._sip2 is None:
+            return None
+        return self._sip2.profile.host, self._sip2.profile.port
+
     def _set(self, state: LinkState, error: str | None) -> None:
         self._last_error = error
         if state == self._state:

@@ -43,11 +43,11 @@ def ils_simulator(port: int = 0) -> Iterator[int]:
         stop(process)
 
 
-def direct_mode(tmp_path: Path, sip2_port: int) -> Path:
+def direct_mode(tmp_path: Path, sip2_port: int, sip2_host: str = "127.0.0.1") -> Path:
     secret = tmp_path / "sip2-password"
     secret.write_text("kiosk1-secret\n")
     return write_config(tmp_path / "libedge.toml", [], db=tmp_path / "libedge.db", extra=(
-        f'[circulation]\nbackend = "sip2"\nsip2_host = "127.0.0.1"\nsip2_port = {sip2_port}\n'
+        f'[circulation]\nbackend = "sip2"\nsip2_host = "{sip2_host}"\nsip2_port = {sip2_port}\n'
         'sip2_institution_id = "DK-718500"\nsip2_login_user = "kiosk1"\n'
         f'sip2_password_file = "{secret}"\nsip2_timeout_ms = 2000\n'))
 
