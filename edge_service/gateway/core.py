@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 """The catalog gateway's core: answer the nodes' requests through SIP2, publish item deltas,
-serve snapshots, and turn refused off-line replays into exception events.
+serve snapshots, and replay off-line transactions per site policy.
 
 One message at a time goes through :meth:`Gateway.handle`:
 
@@ -16,8 +16,10 @@ One message at a time goes through :meth:`Gateway.handle`:
    and the claim is released so a redelivery tries again;
 5. a checkout, checkin or renewal the ILS did changes the item: a new record version and the
    site's next delta ``seq`` in one state transaction, then the delta is published;
-6. an off-line replay the ILS refused (or the site's policy refuses) becomes a
-   ``lib.exception.v1`` for staff, published as the gateway's own node of that site;
+6. an off-line replay the ILS refused (or the site's policy refuses) is answered ``ok`` false
+   like any refusal; the node that replayed it tells staff (its ``lib.exception.v1``, with the
+   tag's UID, and its exception queue), as in direct mode. No event from here: it would be a
+   second one for the same refusal;
 7. store the reply, then publish it on the node's ``rsp``. The replies of requests that change
    nothing (``circ.patron``, ``circ.item``, ``circ.loans``: ``READ_ONLY``) are not stored:
    together they would rebuild what a patron borrowed, and running one again is harmless, so
@@ -26,7 +28,7 @@ One message at a time goes through :meth:`Gateway.handle`:
 Deltas of one instance go out in seq order (a lock covers numbering and publishing); with
 several instances two deltas may cross on the broker, which a node sees as a gap and heals by
 resync (docs/gateway.md). Patron identifiers and PINs are passed to SIP2 only: never logged,
-never in a delta, an event or an error message.
+never in a delta or an error message.
 
 Not responsible for: the MQTT connection (:class:`GatewayTransport`), SIP2 sessions.
 """
@@ -60,7 +62,6 @@ from protocols.contract import (
     CirculationReply,
     CirculationRequest,
     ContractError,
-    ExceptionData,
     Hold,
     ItemDelta,
     ItemInfoRequest,
@@ -73,17 +74,11 @@ from protocols.contract import (
     SyncItemsRequest,
     TopicKind,
     decode_request,
-    encode_event,
-    event_topic,
-    format_time,
     items_delta_topic,
     items_snapshot_topic,
-    make_event,
-    node_prefix,
     parse_time,
     parse_topic,
     reply_topic,
-    uuid7,
 )
 
 log = logging.getLogger(__name__)
@@ -91,13 +86,11 @@ log = logging.getLogger(__name__)
 OfflinePolicy = Literal["no_block", "checked", "refuse"]
 """``no_block``: replay with SIP2 no block = Y (the ILS records what happened); ``checked``:
 replay with the loan rules applied (the ILS may refuse); ``refuse``: never replay, every
-off-line transaction goes to staff as an exception."""
+off-line transaction is refused (``ok`` false) and goes to staff as the node's exception."""
 
 SNAPSHOT_PAGE_ITEMS = 500
 DEDUPE_WINDOW_S = 24 * 3600
 """How long an answered request id is remembered: longer than any kiosk's retry horizon."""
-EVENT_NODE = "gateway"
-UUID_RANDOM_BYTES = 10
 CHARGED, AVAILABLE, HOLD_SHELF, IN_TRANSIT = "04", "03", "08", "10"
 ALERT_HOLD_HERE, ALERT_HOLD_ELSEWHERE, ALERT_TRANSIT = "01", "02", "04"
 
@@ -118,7 +111,6 @@ class GatewaySettings:
     offline_policy: dict[str, OfflinePolicy] = field(default_factory=dict)
     """Per site; a site not listed gets ``default_offline_policy``."""
     default_offline_policy: OfflinePolicy = "no_block"
-    event_node: str = EVENT_NODE
     snapshot_page_items: int = SNAPSHOT_PAGE_ITEMS
     dedupe_window_s: int = DEDUPE_WINDOW_S
 
@@ -132,7 +124,6 @@ class GatewayCounters:
     expired: int = 0
     ils_unavailable: int = 0
     deltas: int = 0
-    exceptions: int = 0
 
 
 @dataclass(frozen=True)
@@ -254,9 +245,7 @@ class Gateway:
                       if request.offline and request.transaction_time else None)
         policy = self._policy(site)
         if offline_at is not None and policy == "refuse":
-            outcome = CirculationOutcome(ok=False, screen_message=())
-            await self._exception(site, request, "the site's policy refuses off-line replays")
-            return _ok(request, outcome)
+            return _ok(request, CirculationOutcome(ok=False, screen_message=()))
         backend = self._backends[policy == "no_block"]
         if isinstance(request, CheckoutRequest):
             outcome = await backend.checkout(
@@ -273,26 +262,7 @@ class Gateway:
                                             location=request.location)
         if outcome.ok:
             await self.publish_changes(site, [_record_after(request, outcome)])
-        elif offline_at is not None:
-            await self._exception(site, request, f"off-line {request.NAME} refused by the ILS")
         return _ok(request, outcome)
-
-    async def _exception(self, site: str, request: CheckoutRequest | CheckinRequest
-                         | RenewRequest, detail: str) -> None:
-        """A ``lib.exception.v1`` for staff; the detail never quotes the ILS's screen message
-        (it may name the patron)."""
-        tenant, node = self.settings.tenant, self.settings.event_node
-        source = node_prefix(tenant, site, node)
-        now = self._clock_ms()
-        data = ExceptionData(kind="offline_rejected", primary_item_id=request.primary_item_id,
-                             owner_institution=request.owner_institution,
-                             related_event=request.related_event, detail=detail)
-        event = make_event("lib.exception.v1", data, id=uuid7(now, os.urandom(UUID_RANDOM_BYTES)),
-                           source=source, time=format_time(now),
-                           seq=await self.state.next_event_seq(source), offline=True)
-        await self.transport.publish(event_topic(tenant, site, node, "exception"),
-                                     encode_event(event))
-        self.counters.exceptions += 1
 
     # --- deltas and snapshots ----------------------------------------------------------------
 

@@ -8,7 +8,6 @@ Settings (TOML)::
     state_path = "gateway.db"      # SQLite; every instance of this tenant shares it
     group = "gateway"              # the shared-subscription group
     instance = "gw-1"              # MQTT client id suffix; unique per instance
-    event_node = "gateway"         # node id the gateway's exception events are published as
     pool_size = 4                  # SIP2 connections
     snapshot_page_items = 500
     default_offline_policy = "no_block"   # or "checked", "refuse"
@@ -110,7 +109,6 @@ def parse_settings(document: dict[str, Any]) -> ServiceSettings:
         raise GatewayConfigError("sip2", str(exc)) from None
     settings = GatewaySettings(
         tenant=gw["tenant"], offline_policy=dict(policies), default_offline_policy=default_policy,
-        event_node=_get(gw, "event_node", str, "gateway", "gateway"),
         snapshot_page_items=_get(gw, "snapshot_page_items", int, SNAPSHOT_PAGE_ITEMS, "gateway"))
     return ServiceSettings(
         gateway=settings, state_path=_get(gw, "state_path", str, "gateway.db", "gateway"),

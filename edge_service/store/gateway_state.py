@@ -1,7 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 """The catalog gateway's own state in one SQLite file: per-site delta sequence numbers, the item
-records it has published (for snapshots), per-source event sequence numbers, and the dedupe
-window of answered requests.
+records it has published (for snapshots), and the dedupe window of answered requests.
 
 Contract: several gateway processes may open the same file (one host, or a shared volume with
 working locks); every change is one ``BEGIN IMMEDIATE`` transaction, so sequence numbers are
@@ -36,7 +35,6 @@ CREATE TABLE IF NOT EXISTS item (
     site TEXT NOT NULL, owner TEXT NOT NULL, item_id TEXT NOT NULL,
     version INTEGER NOT NULL, record TEXT NOT NULL,
     PRIMARY KEY (site, owner, item_id));
-CREATE TABLE IF NOT EXISTS event_seq (source TEXT PRIMARY KEY, seq INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS request (
     requester TEXT NOT NULL, corr TEXT NOT NULL, claimed_ms INTEGER NOT NULL,
     reply BLOB, PRIMARY KEY (requester, corr));
@@ -187,11 +185,6 @@ class GatewayState:
         seq, _ = await self._run(lambda: self._read(lambda conn: (
             _current(conn, "site_seq", "site", site), None)))
         return seq
-
-    async def next_event_seq(self, source: str) -> int:
-        """The next envelope ``seq`` of events the gateway publishes as ``source`` (0 first)."""
-        return await self._run(lambda: self._write(
-            lambda conn: _next(conn, "event_seq", "source", source) - 1))
 
 
 def _current(conn: sqlite3.Connection, table: str, key: str, value: str) -> int:

@@ -80,7 +80,6 @@ T = TypeVar("T")
 TENANT, SITE, NODE = "DK-718500", "DK-718501", "kiosk-1"
 OWNER = "DK-718500"
 SOURCE = node_prefix(TENANT, SITE, NODE)
-GATEWAY_SOURCE = node_prefix(TENANT, SITE, "gateway")
 START_TIMEOUT_S = 20.0
 LINK_TIMEOUT_S = 20.0
 WAIT_S = 20.0
