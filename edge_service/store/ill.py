@@ -4,7 +4,8 @@ library's item, until it is returned.
 
 Contract:
 - One row per loan, keyed by the item's identity (owner institution = the lending library,
-  primary item id), with the tag's UID, the ILL transaction number, our borrowing institution
+  in upper case as the item cache keeps it: ISILs compare without case; primary item id),
+  with the tag's UID, the ILL transaction number, our borrowing institution
   and whether the tag itself carries the ILL elements (``tag_written``).
 - ``write_ill_loan``/``delete_ill_loan`` are the changes for use INSIDE a writer operation, so a
   loan and its ``lib.ill.v1`` event commit together. A returned loan's row is deleted: the
@@ -58,7 +59,7 @@ def _loan(row: tuple[Any, ...]) -> IllLoan:
 def write_ill_loan(conn: sqlite3.Connection, loan: IllLoan) -> None:
     """Record (or replace: received again) a loan, in the caller's writer transaction."""
     conn.execute(f"INSERT OR REPLACE INTO ill_loan ({_COLUMNS}) "  # noqa: S608 - constant
-                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                 "VALUES (upper(?), ?, ?, ?, ?, ?, ?, ?)",
                  (loan.owner_institution, loan.primary_item_id, loan.uid,
                   loan.transaction_number, loan.borrowing_institution, loan.data_model,
                   int(loan.tag_written), loan.received_at))
@@ -67,7 +68,7 @@ def write_ill_loan(conn: sqlite3.Connection, loan: IllLoan) -> None:
 def delete_ill_loan(conn: sqlite3.Connection, owner_institution: str,
                     primary_item_id: str) -> bool:
     """End a loan (returned); False when there was none."""
-    deleted = conn.execute("DELETE FROM ill_loan WHERE owner_institution = ? AND "
+    deleted = conn.execute("DELETE FROM ill_loan WHERE owner_institution = upper(?) AND "
                            "primary_item_id = ?", (owner_institution, primary_item_id)).rowcount
     return bool(deleted)
 
@@ -76,7 +77,8 @@ class IllLoans(TableReads):
     """Reads of the open loans."""
 
     def get(self, owner_institution: str, primary_item_id: str) -> IllLoan | None:
-        row = self._one(f"SELECT {_COLUMNS} FROM ill_loan WHERE owner_institution = ? "  # noqa: S608
+        row = self._one(f"SELECT {_COLUMNS} FROM ill_loan "  # noqa: S608 - constant
+                        "WHERE owner_institution = upper(?) "
                         "AND primary_item_id = ?", (owner_institution, primary_item_id),
                         "reading an ILL loan")
         return None if row is None else _loan(row)
@@ -88,7 +90,7 @@ class IllLoans(TableReads):
 
     def on_loan(self, owner_institution: str, primary_item_id: str) -> bool:
         """Whether the item is on loan to us now (the gate's question)."""
-        return self._one("SELECT 1 FROM ill_loan WHERE owner_institution = ? AND "
+        return self._one("SELECT 1 FROM ill_loan WHERE owner_institution = upper(?) AND "
                          "primary_item_id = ?", (owner_institution, primary_item_id),
                          "looking up an ILL loan") is not None
 

@@ -54,6 +54,8 @@ Tables (all keys in the library's words):
                  case). Rows stored as written before, that are one item in upper case, become
                  one row: the one a delta would have kept (folded in the order this box wrote
                  them, newer ``catalog_version`` wins), so never none.
+    ill_loan (v7) ``owner_institution`` in upper case too, as the gate looks a loan up by the
+                 owner the cache gives; of loans that become one, the latest received is kept.
 
 Not responsible for: connection settings (``connection``), opening files (``writer``).
 """
@@ -263,6 +265,24 @@ UPDATE tag_uids SET owner_institution = upper(owner_institution)
     WHERE owner_institution <> upper(owner_institution);
 """
 
+V7_ILL_OWNER_IN_UPPER_CASE = """
+CREATE TEMP TABLE ill_as_written AS
+    SELECT * FROM ill_loan WHERE owner_institution <> upper(owner_institution);
+DELETE FROM ill_loan WHERE owner_institution <> upper(owner_institution);
+INSERT INTO ill_loan (owner_institution, primary_item_id, uid, transaction_number,
+                      borrowing_institution, data_model, tag_written, received_at)
+    SELECT upper(owner_institution), primary_item_id, uid, transaction_number,
+           borrowing_institution, data_model, tag_written, received_at
+    FROM temp.ill_as_written WHERE true ORDER BY received_at, owner_institution
+    ON CONFLICT (owner_institution, primary_item_id) DO UPDATE SET
+        uid = excluded.uid, transaction_number = excluded.transaction_number,
+        borrowing_institution = excluded.borrowing_institution,
+        data_model = excluded.data_model, tag_written = excluded.tag_written,
+        received_at = excluded.received_at
+    WHERE excluded.received_at > ill_loan.received_at;
+DROP TABLE temp.ill_as_written;
+"""
+
 MIGRATIONS: tuple[tuple[int, str], ...] = (
     (1, V1_CACHE_AND_OUTBOX),
     (2, V2_JOURNAL),
@@ -270,6 +290,7 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
     (4, V4_UNSECURED_SINCE),
     (5, V5_OUTBOX_SEQ),
     (6, V6_OWNER_IN_UPPER_CASE),
+    (7, V7_ILL_OWNER_IN_UPPER_CASE),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]

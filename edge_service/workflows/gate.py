@@ -442,7 +442,9 @@ class GateMonitor:
         item = tag.arrival_item
         if item is None or now - tag.arrived_s > ARRIVAL_ITEM_FRESH_S:
             return None
-        same = item.owner_institution == owner and item.primary_item_id == tag.primary_item_id
+        # The cache keeps owners in upper case; a tag may spell its owner in any (ISO 15511).
+        same = ((item.owner_institution or "").upper() == (owner or "").upper()
+                and item.primary_item_id == tag.primary_item_id)
         return item if same else None
 
     def _cached(self, owner: str | None, primary_item_id: str) -> CachedItem | None:

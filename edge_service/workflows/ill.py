@@ -208,7 +208,7 @@ class InterlibraryLoans:
                                 "an interlibrary loan is received by its tag.")
         owner = tag.owner_institution or owner_institution
         if tag.owner_institution and owner_institution and \
-                owner_institution != tag.owner_institution:
+                owner_institution.upper() != tag.owner_institution.upper():   # ISO 15511
             raise WorkflowError("owner_differs", f"The tag names owner {tag.owner_institution}, "
                                 f"not {owner_institution}.", field="owner_institution")
         if not owner:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 import stat
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,8 @@ from edge_service.store import (
     Store,
     StoreConfig,
     WriteFailed,
+    delete_ill_loan,
+    write_ill_loan,
 )
 from edge_service.store import schema as schema_module
 from edge_service.store.schema import MIGRATIONS, migrate, schema_version
@@ -216,5 +219,42 @@ async def test_upgrade_to_version_6_keeps_one_row_per_owner_isil_the_newest(
         seen = store.cache.by_uid("E004010000000005")
         assert seen is not None
         assert (seen.owner_institution, seen.item is not None) == ("SE-1234", True)
+    finally:
+        await store.close()
+
+
+async def test_upgrade_to_version_7_keys_ill_loans_by_the_owner_in_upper_case(
+        db_path: Path) -> None:
+    """The gate asks for an ILL loan by the owner the cache gives (upper case since v6): a
+    loan recorded as the tag spelled its owner (de-705) was not found, so the item was judged
+    foreign whenever its tag could not be read. Found by a review. Loans that become one keep
+    the latest received."""
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    try:
+        migrate(conn, target=6)
+        conn.executemany("INSERT INTO ill_loan VALUES (?, ?, NULL, ?, 'DK-718500', NULL, 0, ?)", [
+            ("de-705", "1", "T1", "2026-01-01T00:00:00.000Z"),
+            ("DE-705", "2", "old", "2026-01-01T00:00:00.000Z"),
+            ("de-705", "2", "new", "2026-01-02T00:00:00.000Z"),     # later: kept
+            ("DE-705", "3", "new", "2026-01-03T00:00:00.000Z"),     # later: kept
+            ("De-705", "3", "old", "2026-01-02T00:00:00.000Z"),
+        ])
+    finally:
+        conn.close()
+    store = await Store.open(StoreConfig(db_path, max_delay_s=0.01))
+    try:
+        rows = [(loan.owner_institution, loan.primary_item_id, loan.transaction_number)
+                for loan in sorted(store.ill.open_loans(), key=lambda x: x.primary_item_id)]
+        assert rows == [("DE-705", "1", "T1"), ("DE-705", "2", "new"), ("DE-705", "3", "new")]
+        assert store.ill.on_loan("DE-705", "1")
+        assert store.ill.on_loan("de-705", "1")
+        loan = store.ill.get("de-705", "2")
+        assert loan is not None
+        await store.writer.submit(lambda conn: write_ill_loan(conn, replace(
+            loan, owner_institution="se-1234")), commit_now=True)
+        assert store.ill.on_loan("SE-1234", "2")
+        assert await store.writer.submit(
+            lambda conn: delete_ill_loan(conn, "Se-1234", "2"), commit_now=True)
+        assert not store.ill.on_loan("se-1234", "2")
     finally:
         await store.close()

@@ -379,3 +379,15 @@ async def test_an_ill_item_known_by_its_uid_is_taken_for_ours_on_every_visit(
             assert monitor.counters["ignored"] == 0
     finally:
         await store.close()
+
+
+async def test_an_owner_named_in_another_case_is_the_tag_s_owner(tmp_path: Path) -> None:
+    """ISILs compare without case (ISO 15511): staff naming the lender DE-705 for a tag that
+    says de-705 were refused (owner_differs). Found by a review. The loan is kept under the
+    form the cache uses, so the gate finds it by the cache's owner."""
+    async with station(tmp_path, [foreign_tag(7, owner=LENDER.lower())]) as s:
+        await s.rig.wait_field(1)
+        await s.services.ill.receive(transaction_number=TRANSACTION, owner_institution=LENDER)
+        [loan] = s.services.ill.loans()
+        assert loan.owner_institution == LENDER
+        assert s.station.store.ill.on_loan(LENDER, loan.primary_item_id)
