@@ -572,6 +572,10 @@ class SelfCheck:
                 replaced = on_pad.arrived_s > item.arrived_s
                 if replaced or now - item.asked_back_s >= PUT_BACK_RETRY_S:
                     item.arrived_s = on_pad.arrived_s
+                    # PROCESSING before the task starts, as _consider does: the next pass
+                    # must not start a second attempt.
+                    item.set(ItemState.PROCESSING)
+                    self._publish_item(session, item)
                     self._run(session, item, self._secure_again(session, item))
         # Items that left the pad before anything was done are forgotten.
         for key in [k for k, i in session.items.items()
@@ -813,8 +817,6 @@ class SelfCheck:
         await self._commit(session, item, outcome)
 
     async def _secure_again(self, session: KioskSession, item: SessionItem) -> None:
-        item.set(ItemState.PROCESSING)
-        self._publish_item(session, item)
         await self._secure(session, item, secured=session.mode == "checkin")
 
     async def _write_security(self, item: SessionItem, *, secured: bool
@@ -1175,11 +1177,14 @@ class SelfCheck:
                                     status=422, field="owner_institution")
             key = ItemKey(self.library.isil, key.primary_item_id)
         if any(item.state is ItemState.PROCESSING
-               or (item.ils_done and item.state is not ItemState.DONE)
+               or (item.ils_done and item.state is not ItemState.DONE and not item.renewed)
                for here, item in session.items.items()
-               if here.primary_item_id == key.primary_item_id):
+               if here.primary_item_id == key.primary_item_id
+               and (here.owner_institution or self.library.isil).upper()
+               == key.owner_institution.upper()):
             # Its checkout in this session is not finished: undone if its security cannot be
-            # set, and the renewal with it ("Renewed" would not be true).
+            # set, and the renewal with it ("Renewed" would not be true). Not a checkout that
+            # renewed the patron's own loan: that loan stays whatever its tag.
             raise WorkflowError("loan_unfinished", "This item is not lent to you yet, so it "
                                 "cannot be renewed: please see what the screen says about it.")
         try:
