@@ -7,7 +7,7 @@ every long-lived object (store, readers, MQTT, the live bus) and their lifespan;
 with ``lifespan="off"`` (see ``server``). Handlers are ``async def`` reading in-memory
 snapshots: no request waits on a reader or the writer.
 
-- ``/api/v1/health`` needs no token (systemd, load balancers, the kiosk page poll it): 200 when
+- ``/api/v1/health`` needs no token (monitoring polls it): 200 when
   the storage writer and every configured reader's supervisor are alive and no reader is
   ``unreachable``, else 503; the body says why either way (``problems``). A reader that is
   unplugged but retrying is a problem, not a stuck loop: the watchdog is still fed. The ILS

@@ -29,6 +29,7 @@ Not responsible for: authentication (``auth``), error bodies of the routes (``er
 from __future__ import annotations
 
 import ipaddress
+import logging
 import socket
 from collections.abc import Iterable
 
@@ -49,7 +50,11 @@ _HEADERS = ((b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-r
 
 TOO_LARGE = f"the request body is larger than {MAX_BODY_BYTES // (1024 * 1024)} MiB"
 SHOWN_HOST_CHARS = 80
-"""The most of a refused Host that its error message repeats."""
+"""The most of a refused Host that its error message (and the log) repeats."""
+LOGGED_REFUSED_HOSTS = 32
+"""How many distinct refused hosts are logged (each once)."""
+
+logger = logging.getLogger(__name__)
 
 
 class _TooLarge(HTTPException):
@@ -67,6 +72,19 @@ class RequestGuard:
         self.app = app
         self.host_names = frozenset({"localhost", *_machine_names(),
                                      *(_plain(name) for name in allowed_hosts)} - {""})
+        self._refused_logged: set[str] = set()
+
+    def _log_refused(self, host: str) -> None:
+        """A warning the first time a host is refused (up to ``LOGGED_REFUSED_HOSTS`` of them):
+        a kiosk screen gone blank after an upgrade shows why in the journal, and a page trying
+        many names cannot fill it."""
+        name = _host_of(host)[:SHOWN_HOST_CHARS]
+        if name in self._refused_logged or len(self._refused_logged) >= LOGGED_REFUSED_HOSTS:
+            return
+        self._refused_logged.add(name)
+        logger.warning("refused a request for host %r: not a name of this box; if the box is "
+                       "reached by that name, add it to [api] allowed_hosts", name,
+                       extra={"fields": {"event": "unknown_host"}})
 
     def answers_to(self, host: str) -> bool:
         """Whether a request naming ``host`` (a Host header's value) is for this box."""
@@ -84,6 +102,7 @@ class RequestGuard:
         secured = _secured(send, api=str(scope.get("path", "")).startswith("/api/"))
         host = _header(scope, b"host")
         if host is not None and not self.answers_to(host):
+            self._log_refused(host)
             await error_json(421, "unknown_host", _unknown_host(host))(scope, receive, secured)
             return
         length = _content_length(scope)
@@ -120,6 +139,8 @@ def _machine_names() -> frozenset[str]:
     and the label's mDNS name (``<name>.local``, what Avahi announces)."""
     name = _plain(socket.gethostname())
     label = name.partition(".")[0]
+    # Not socket.getfqdn(): a DNS lookup at start, which can hang for seconds on a box whose
+    # network is down; a fully qualified name goes in [api] allowed_hosts.
     return frozenset(n for n in (name, label, f"{label}.local" if label else "") if n)
 
 

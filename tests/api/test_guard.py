@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import http.client
+import logging
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -180,6 +181,21 @@ def test_names_the_app_was_given_are_answered_and_no_others(tmp_path: Path) -> N
             assert server.request("GET", "/metrics", headers={"Host": host})[0] == 200, host
         for host in ("library.lan", "other.library.lan", "kiosk.library.lan.evil.example"):
             assert server.request("GET", "/metrics", headers={"Host": host})[0] == 421, host
+
+
+def test_a_refused_host_is_logged_once(tmp_path: Path, caplog: pytest.LogCaptureFixture,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """After an upgrade a kiosk opened by a name the box does not know got 421 and the journal
+    said nothing. Found by a review. Each refused host is logged once, and only so many."""
+    monkeypatch.setattr(guard, "LOGGED_REFUSED_HOSTS", 2)
+    app, _, _ = make_app(tmp_path)
+    with caplog.at_level(logging.WARNING, logger=guard.__name__), serve(app) as server:
+        for host in ("kiosk.lan", "KIOSK.lan:8080", "kiosk.lan", "desk.lan", "third.lan"):
+            assert server.request("GET", "/kiosk/", headers={"Host": host})[0] == 421
+    logged = [r.getMessage() for r in caplog.records if r.name == guard.__name__]
+    assert logged == [f"refused a request for host {name!r}: not a name of this box; if the "
+                      "box is reached by that name, add it to [api] allowed_hosts"
+                      for name in ("kiosk.lan", "desk.lan")]
 
 
 def test_the_daemon_answers_the_names_of_its_allowed_hosts(tmp_path: Path) -> None:

@@ -358,6 +358,7 @@ def test_an_unreadable_file_is_refused() -> None:
         folder.chmod(0o755)
         readable, secret = folder / "readable", folder / "sip2-password"
         _write(readable)
+        readable.chmod(0o644)   # whatever the umask: the control must be readable by anyone
         _write(secret)
         secret.chmod(0)
         assert _reasons_as_a_user(readable, secret) == [
