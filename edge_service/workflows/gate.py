@@ -90,7 +90,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal, TypeVar
 
 from edge_service.config import GateConfig, LibraryConfig, NodeConfig
-from edge_service.devices import DeviceSupervisor, TagInField
+from edge_service.devices import DeviceSupervisor, TagInField, is_patron_card
 from edge_service.store import CachedItem, Store, StoreError, WriteConnection, utc_now
 from edge_service.sync.events import record_event, unix_ms
 from edge_service.workflows.live import LiveEvents
@@ -392,7 +392,9 @@ class GateMonitor:
         secured = self._secured(uid, visit)
         if secured is None:
             return None
-        if not secured:
+        if not secured or is_patron_card(tag):
+            # A library card is no item, secured or not: it never alarms, and its number (the
+            # tag's "item id") is never named in an event, a page or a log.
             return _Verdict(uid, "clear")
         if tag.primary_item_id is None:
             if not tag.read and tag.read_error is None:

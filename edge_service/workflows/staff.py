@@ -519,6 +519,11 @@ class StaffStation:
             reader = self._reader()
             await self._on_pad(reader, target)
             owner, item, card = await self._identity(reader, target)
+            if card and secured:
+                # A secured card alarms at the gate like an item (a card is no item there):
+                # switching its security off is a repair, on is a mistake.
+                raise WorkflowError("patron_card", "This is a library card, not an item: it "
+                                    "is never secured.")
             if card:
                 item = None   # a card number: neither cached, recorded nor shown
             attempt = _Attempt(target, item, owner)

@@ -227,6 +227,26 @@ async def test_an_unknown_tag_follows_the_policy(tmp_path: Path, policy: str) ->
         assert gate.monitor.snapshot()["reports_total"] == (policy == "report")
 
 
+@pytest.mark.parametrize("scheme", ["iso", "eas"])
+async def test_a_secured_patron_card_never_alarms_nor_is_named(tmp_path: Path,
+                                                                scheme: str) -> None:
+    """A library card secured by mistake (or with its EAS bit set) alarmed as an item, and
+    its card number went into the alarm event, the gate page and the log. Found by a review.
+    A secured item walking out with it still alarms, alone."""
+    card = item_tag(8, afi=0x07, eas=True, usage=0x80)
+    async with gate_rig(tmp_path, [record(1)], scheme=SECURITY_PRESETS[scheme]) as gate:
+        gate.rig.put(card, item_tag(1, afi=0x07, eas=True))
+        [alarm] = await gate.wait_events(ALARM)
+        await wait_for(lambda: (uid_of(8) in gate.rig.supervisor.field
+                       and gate.rig.supervisor.field[uid_of(8)].read) or None, 5.0,
+                       "the card read")
+        await gate.settle()
+        assert [item.primary_item_id for item in alarm.items] == [item_id(1)]
+        payloads = b"".join(entry.payload for entry in gate.store.outbox.peek(1000))
+        assert item_id(8).encode() not in payloads
+        assert gate.monitor.snapshot()["alarms_total"] == 1
+
+
 async def test_an_item_of_ours_the_cache_lacks_still_alarms(tmp_path: Path) -> None:
     async with gate_rig(tmp_path) as gate:
         gate.rig.put(item_tag(3, afi=0x07))

@@ -676,9 +676,15 @@ async def test_a_patron_card_is_neither_cached_converted_nor_shown_by_number(
     """A card's "item id" is the card number: setting its security cached it, converting it
     recorded it in an event and locked the card. Found by a review."""
     card_uid = uid_of(7)
-    async with desk(tmp_path, [item_tag(7, usage=0x80)], data_model="iso28560-3") as d:
+    async with desk(tmp_path, [item_tag(7, usage=0x80, afi=0xC2)],
+                    data_model="iso28560-3") as d:
         await d.rig.wait_field(1)
         watching = d.live.subscribe(frozenset({"staff"}))
+        # Securing a card made it alarm at the gate like an item (found by a review);
+        # switching a card's security off stays possible (a repair).
+        error = await refused("patron_card", d.station.set_security(card_uid, secured=True))
+        assert item_id(7) not in str(error)
+        assert d.rig.tag_afi(card_uid) == 0xC2   # not touched
         change = await d.station.set_security(card_uid, secured=False)
         assert change.after.secured is False
         assert d.rig.store.cache.by_uid(str(card_uid)) is None
