@@ -13,9 +13,13 @@ One message at a time goes through :meth:`Gateway.handle`:
    again; one being run elsewhere is dropped (that run answers it);
 3. refuse an expired request (``expired``): the kiosk gave up on it;
 4. run it through the SIP2 pool; an ILS that cannot be reached gives ``ils_unavailable``,
-   and the claim is released so a redelivery tries again;
+   and the claim is released so a redelivery tries again; any other failure (the broker gone
+   while publishing a snapshot, the state file refusing a write) is logged, the claim released
+   and the request answered ``busy`` (transient: the node may send it again);
 5. a checkout, checkin or renewal the ILS did changes the item: a new record version and the
-   site's next delta ``seq`` in one state transaction, then the delta is published;
+   site's next delta ``seq`` in one state transaction, then the delta is published. A delta
+   that cannot be published does not change the reply (the ILS did it): it is logged, and the
+   nodes heal the gap it leaves by a resync, whose snapshot has the new record;
 6. an off-line replay the ILS refused (or the site's policy refuses) is answered ``ok`` false
    like any refusal; the node that replayed it tells staff (its ``lib.exception.v1``, with the
    tag's UID, and its exception queue), as in direct mode. No event from here: it would be a
@@ -25,10 +29,12 @@ One message at a time goes through :meth:`Gateway.handle`:
    together they would rebuild what a patron borrowed, and running one again is harmless, so
    the claim is released once it is answered.
 
-Deltas of one instance go out in seq order (a lock covers numbering and publishing); with
-several instances two deltas may cross on the broker, which a node sees as a gap and heals by
-resync (docs/gateway.md). Patron identifiers and PINs are passed to SIP2 only: never logged,
-never in a delta or an error message.
+Deltas and snapshot pages are cut to fit the contract (``MAX_ITEMS_PER_MESSAGE`` items and
+``MAX_PAYLOAD_BYTES`` of JSON each) before a delta is numbered, so a seq is never taken for a
+delta too large to send. Deltas of one instance go out in seq order (a lock covers numbering
+and publishing); with several instances two deltas may cross on the broker, which a node sees
+as a gap and heals by resync (docs/gateway.md). Patron identifiers and PINs are passed to SIP2
+only: never logged, never in a delta or an error message.
 
 Not responsible for: the MQTT connection (:class:`GatewayTransport`), SIP2 sessions.
 """
@@ -41,9 +47,9 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal, Protocol, TypeVar
 
 from edge_service.circulation import (
     CirculationFailed,
@@ -55,6 +61,9 @@ from edge_service.ils import Sip2Client, Sip2Pool
 from edge_service.store import GatewayState, ItemChange
 from protocols.contract import (
     MAX_ITEMS_PER_MESSAGE,
+    MAX_PAYLOAD_BYTES,
+    MAX_SAFE_INTEGER,
+    MAX_SNAPSHOT_PAGES,
     REQUEST_TYPES,
     CheckinRequest,
     CheckoutRequest,
@@ -89,6 +98,7 @@ replay with the loan rules applied (the ILS may refuse); ``refuse``: never repla
 off-line transaction is refused (``ok`` false) and goes to staff as the node's exception."""
 
 SNAPSHOT_PAGE_ITEMS = 500
+"""At most this many items per snapshot page; fewer when their JSON would pass 64 KiB."""
 DEDUPE_WINDOW_S = 24 * 3600
 """How long an answered request id is remembered: longer than any kiosk's retry horizon."""
 CHARGED, AVAILABLE, HOLD_SHELF, IN_TRANSIT = "04", "03", "08", "10"
@@ -123,7 +133,9 @@ class GatewayCounters:
     invalid: int = 0
     expired: int = 0
     ils_unavailable: int = 0
+    failed: int = 0
     deltas: int = 0
+    deltas_unpublished: int = 0
 
 
 @dataclass(frozen=True)
@@ -210,6 +222,15 @@ class Gateway:
                 return
             except CirculationFailed as exc:
                 reply = _error(request, exc.code, exc.reason)
+            except Exception:
+                # Not answered, and nothing kept: a claim left without a reply would drop
+                # every redelivery of this corr. Released, so a redelivery runs it again.
+                self.counters.failed += 1
+                log.exception("%s %s from %s/%s failed", request.NAME, request.corr, site, node)
+                await self.state.release_request(requester, request.corr)
+                await self._send(rsp, _error(request, "busy",
+                                             "the gateway could not complete the request"))
+                return
         if isinstance(request, READ_ONLY):
             # Nothing to de-duplicate (asking again changes nothing), and kept replies would
             # rebuild what a patron borrowed (a loans list, then an item look-up per loan).
@@ -261,17 +282,28 @@ class Gateway:
                                             related_event=request.related_event,
                                             location=request.location)
         if outcome.ok:
-            await self.publish_changes(site, [_record_after(request, outcome)])
+            try:
+                await self.publish_changes(site, [_record_after(request, outcome)])
+            except Exception:
+                # The ILS did it, so the reply says so. The nodes miss this delta: the next
+                # one shows them the gap, and the resync's snapshot has the new record.
+                self.counters.deltas_unpublished += 1
+                log.exception("the delta of %s %s for site %s was not published",
+                              request.NAME, request.corr, site)
         return _ok(request, outcome)
 
     # --- deltas and snapshots ----------------------------------------------------------------
 
     async def publish_changes(self, site: str, records: Iterable[ItemRecord]) -> list[int]:
-        """Give each record its next version, number the delta(s) and publish them; the seqs."""
-        pending = list(records)
+        """Give each record its next version, number the delta(s) and publish them; the seqs.
+
+        The records are cut into deltas before any is numbered, each sized with the largest
+        version and seq the contract allows, so every numbered delta fits in a message."""
+        changes = [_change(site, r) for r in records]
+        sizes = [len(c.record(MAX_SAFE_INTEGER).encode()) for c in changes]
+        envelope = len(ItemDelta(seq=MAX_SAFE_INTEGER, items=()).to_json())
         seqs = []
-        for start in range(0, len(pending), MAX_ITEMS_PER_MESSAGE):
-            batch = [_change(site, r) for r in pending[start:start + MAX_ITEMS_PER_MESSAGE]]
+        for batch in _fitting(changes, sizes, envelope, MAX_ITEMS_PER_MESSAGE):
             async with self._delta_lock:
                 seq, texts = await self.state.record_changes(site, batch)
                 items = tuple(ItemRecord.from_json(t.encode()) for t in texts)
@@ -291,9 +323,13 @@ class Gateway:
     async def publish_snapshot(self, site: str) -> CirculationOutcome:
         """Publish the site's snapshot pages; the outcome names them."""
         seq, texts = await self.state.snapshot(site)
-        size = self.settings.snapshot_page_items
-        chunks = [texts[i:i + size] for i in range(0, len(texts), size)] or [[]]
         snapshot_id = f"snap-{seq}-{os.urandom(4).hex()}"
+        envelope = len(SnapshotPage(snapshot_id=snapshot_id, page=MAX_SNAPSHOT_PAGES,
+                                    pages=MAX_SNAPSHOT_PAGES, seq_at_snapshot=seq,
+                                    items=()).to_json())
+        per_page = min(self.settings.snapshot_page_items, MAX_ITEMS_PER_MESSAGE)
+        chunks = list(_fitting(texts, [len(t.encode()) for t in texts], envelope,
+                               per_page)) or [[]]
         for number, chunk in enumerate(chunks, start=1):
             page = SnapshotPage(snapshot_id=snapshot_id, page=number, pages=len(chunks),
                                 seq_at_snapshot=seq,
@@ -309,6 +345,27 @@ class Gateway:
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
+T = TypeVar("T")
+
+
+def _fitting(items: Sequence[T], sizes: Sequence[int], envelope: int, max_items: int
+             ) -> Iterator[list[T]]:
+    """``items`` in order, cut into runs of at most ``max_items`` whose message fits
+    ``MAX_PAYLOAD_BYTES``: ``envelope`` bytes when empty, plus each item's JSON (``sizes``)
+    and a comma between two. One record of the contract is far below the limit, so every
+    run has at least one."""
+    run: list[T] = []
+    total = envelope
+    for item, size in zip(items, sizes, strict=True):
+        if run and (len(run) == max_items or total + 1 + size > MAX_PAYLOAD_BYTES):
+            yield run
+            run, total = [], envelope
+        total += size + (1 if run else 0)
+        run.append(item)
+    if run:
+        yield run
+
 
 READ_ONLY = (PatronCheckRequest, ItemInfoRequest, PatronLoansRequest)
 """Requests that change nothing in the ILS: answered, never kept in the de-duplication store."""

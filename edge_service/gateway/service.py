@@ -9,7 +9,7 @@ Settings (TOML)::
     group = "gateway"              # the shared-subscription group
     instance = "gw-1"              # MQTT client id suffix; unique per instance
     pool_size = 4                  # SIP2 connections
-    snapshot_page_items = 500
+    snapshot_page_items = 500      # at most 1000; pages are also cut to 64 KiB
     default_offline_policy = "no_block"   # or "checked", "refuse"
 
     [gateway.offline_policy]       # per site
@@ -25,6 +25,9 @@ Settings (TOML)::
     host = "ils.example"
     port = 6001
     institution_id = "DK-718500"
+
+While running, the dedupe rows older than ``DEDUPE_WINDOW_S`` are pruned at start and every
+``PRUNE_INTERVAL_S``.
 
 Not responsible for: what a request does (:mod:`edge_service.gateway.core`).
 """
@@ -52,7 +55,7 @@ from edge_service.gateway.errors import GatewayConfigError
 from edge_service.ils import IlsConfigError, Sip2Pool, Sip2Profile
 from edge_service.store import GatewayState
 from edge_service.sync.mqtt_client import ClientSettings, MqttClient
-from protocols.contract import ContractError, gateway_request_filter
+from protocols.contract import MAX_ITEMS_PER_MESSAGE, ContractError, gateway_request_filter
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +63,8 @@ DEFAULT_POOL_SIZE = 4
 CLOSE_TIMEOUT_S = 5.0
 IMPORT_CONNECT_TIMEOUT_S = 10.0
 """How long ``libedge gateway import`` waits for the broker before giving up (exit 1)."""
+PRUNE_INTERVAL_S = 3600.0
+"""How often a running instance forgets answered requests older than the dedupe window."""
 
 
 @dataclass(frozen=True)
@@ -107,9 +112,13 @@ def parse_settings(document: dict[str, Any]) -> ServiceSettings:
         profile = Sip2Profile.from_mapping(_get(document, "sip2", dict, {}, "sip2"))
     except IlsConfigError as exc:
         raise GatewayConfigError("sip2", str(exc)) from None
+    page_items = _get(gw, "snapshot_page_items", int, SNAPSHOT_PAGE_ITEMS, "gateway")
+    if not 1 <= page_items <= MAX_ITEMS_PER_MESSAGE:
+        raise GatewayConfigError("gateway.snapshot_page_items",
+                                 f"expected 1..{MAX_ITEMS_PER_MESSAGE}, got {page_items}")
     settings = GatewaySettings(
         tenant=gw["tenant"], offline_policy=dict(policies), default_offline_policy=default_policy,
-        snapshot_page_items=_get(gw, "snapshot_page_items", int, SNAPSHOT_PAGE_ITEMS, "gateway"))
+        snapshot_page_items=page_items)
     return ServiceSettings(
         gateway=settings, state_path=_get(gw, "state_path", str, "gateway.db", "gateway"),
         group=gw.get("group", "gateway"), instance=instance,
@@ -170,6 +179,20 @@ async def serve(client: MqttClient, gateway: Gateway, *, group: str,
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
+async def prune_periodically(gateway: Gateway) -> None:
+    """Prune the dedupe window now and every ``PRUNE_INTERVAL_S`` until cancelled; a failed
+    prune is logged and tried again at the next interval."""
+    while True:
+        try:
+            pruned = await gateway.prune()
+        except Exception:   # a busy or broken state file must not stop the gateway
+            log.exception("pruning the dedupe window failed")
+        else:
+            if pruned:
+                log.info("pruned %d answered requests older than the dedupe window", pruned)
+        await asyncio.sleep(PRUNE_INTERVAL_S)
+
+
 @contextlib.asynccontextmanager
 async def publishing(settings: ServiceSettings) -> AsyncIterator[Gateway]:
     """State and MQTT only, for a bulk import next to running instances: no SIP2 login and no
@@ -200,23 +223,25 @@ async def publishing(settings: ServiceSettings) -> AsyncIterator[Gateway]:
 
 @contextlib.asynccontextmanager
 async def running(settings: ServiceSettings) -> AsyncIterator[Gateway]:
-    """Everything up: state, SIP2 pool, MQTT connection, serve loop; yields the Gateway."""
+    """Everything up: state, SIP2 pool, MQTT connection, serve loop, pruning; yields the
+    Gateway."""
     state = await GatewayState.open(settings.state_path)
     pool = Sip2Pool(settings.sip2, settings.pool_size)
     client = MqttClient(settings.mqtt)
     connection = asyncio.create_task(client.run())
-    loop_task: asyncio.Task[None] | None = None
+    tasks: list[asyncio.Task[None]] = []
     try:
         await pool.connect()
         await client.wait_connected()
         gateway = Gateway(settings.gateway, pool, state, MqttGatewayTransport(client))
-        loop_task = asyncio.create_task(serve(client, gateway, group=settings.group,
-                                              max_concurrent=settings.pool_size * 2))
+        tasks.append(asyncio.create_task(prune_periodically(gateway)))
+        tasks.append(asyncio.create_task(serve(client, gateway, group=settings.group,
+                                               max_concurrent=settings.pool_size * 2)))
         yield gateway
     finally:
-        if loop_task is not None:
-            loop_task.cancel()
-            await asyncio.gather(loop_task, return_exceptions=True)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await client.close()   # ends run() without a will
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(connection), CLOSE_TIMEOUT_S)

@@ -92,6 +92,7 @@ from protocols.contract.timefmt import format_time, parse_time
 from protocols.contract.topics import (
     CHANNELS,
     EVENT_KINDS,
+    MAX_SNAPSHOT_PAGES,
     Channel,
     Topic,
     TopicKind,
@@ -132,6 +133,7 @@ __all__ = [
     "MAX_PAYLOAD_BYTES",
     "MAX_SAFE_INTEGER",
     "MAX_SCREEN_LINES",
+    "MAX_SNAPSHOT_PAGES",
     "REQUEST_TYPES",
     "TYPE_PATTERN",
     "AcqDeliveryData",

@@ -275,10 +275,11 @@ class CirculationOutcome(Message):
 class CirculationReply(Message):
     """``{node}/rsp``: ``status`` ok with ``outcome`` (a refusal is ok with ``outcome.ok``
     false), or error with ``error``: ``expired``, ``invalid_request``, ``unknown_request``,
-    ``ils_unavailable`` (transient: try again or go off-line), ``failed``. ``replayed`` true: the
-    answer came from the gateway's store because the request was delivered twice. ``request``
-    echoes the topic's request name, which may be one this gateway does not know (answered
-    ``unknown_request``), so it is any name, not only those of ``RequestName``."""
+    ``ils_unavailable`` (transient: try again or go off-line), ``busy`` (transient: the gateway
+    could not complete it and kept nothing), ``failed``. ``replayed`` true: the answer came from
+    the gateway's store because the request was delivered twice. ``request`` echoes the topic's
+    request name, which may be one this gateway does not know (answered ``unknown_request``), so
+    it is any name, not only those of ``RequestName``."""
 
     corr: str = spec(CORR)
     request: str = spec(NAME)

@@ -40,6 +40,8 @@ def config(tmp_path: Path, text: str, *, tables: str = "", mqtt_port: int | None
      f"gateway.offline_policy.{S}: expected one of no_block, checked, refuse, got 'maybe'"),
     ('[gateway]\ntenant = "a/b"\n', "", "gateway.tenant/group"),
     (GOOD + "snapshot_page_items = 1.5\n", "", "gateway.snapshot_page_items"),
+    (GOOD + "snapshot_page_items = 1001\n", "",
+     "gateway.snapshot_page_items: expected 1..1000, got 1001"),
     (GOOD, '[sip2]\nport = "x"\n', "sip2"),
 ])
 def test_a_bad_config_exits_2_naming_the_key(tmp_path: Path, text: str, tables: str, key: str,

@@ -11,6 +11,7 @@ from pathlib import Path
 from edge_service.gateway import Gateway, GatewaySettings, ImportedItem
 from edge_service.ils import IlsSimulator, Sip2Pool
 from edge_service.store import GatewayState
+from edge_service.sync import NotConnected
 from protocols.contract import (
     CheckinRequest,
     ItemDelta,
@@ -225,3 +226,52 @@ async def test_snapshot_pages_after_an_import(tmp_path: Path) -> None:
         assert [p.page for p in pages] == [1, 2, 3]
         assert sum(len(p.items) for p in pages) == 5
         assert {p.snapshot_id for p in pages} == {reply.outcome.snapshot_id}
+
+
+class BrokerBlip(MemoryTransport):
+    """Drops the link once, on the first publish to a topic ending with ``suffix`` (as the
+    MQTT client does when the broker goes away before the PUBACK)."""
+
+    def __init__(self, suffix: str) -> None:
+        super().__init__()
+        self.suffix = suffix
+        self.failed = False
+
+    async def publish(self, topic: str, payload: bytes) -> None:
+        if topic.endswith(self.suffix) and not self.failed:
+            self.failed = True
+            raise NotConnected(f"publish to {topic}")
+        await super().publish(topic, payload)
+
+
+async def test_a_failure_while_publishing_leaves_no_claim_behind(tmp_path: Path) -> None:
+    """The broker drops while a snapshot page goes out: the node is told ``busy`` (transient)
+    at once and the claim is released, so the redelivery of the same corr is run and answered;
+    before, the claim stayed "running" with no reply and every redelivery was dropped (found by
+    a review). A checkout whose delta cannot be published is still answered ``ok``: the ILS
+    did it; its reply is kept, so a redelivery gets it again instead of a second checkout."""
+    async with gateway(tmp_path) as (gw, transport, sim):
+        gw.transport = blip = BrokerBlip("/items/snapshot/1")
+        await gw.import_items(S, [ImportedItem(OWNER, "3000001")])
+        sync = SyncItemsRequest(corr="s-1", expires=expires())
+        await gw.handle(topic_of(sync), sync.to_json())
+        (refused,) = blip.replies()
+        assert refused.error
+        assert (refused.status, refused.error.code) == ("error", "busy")
+        assert gw.counters.failed == 1
+        await gw.handle(topic_of(sync), sync.to_json())   # the node sends it again
+        answered = blip.replies()[-1]
+        assert answered.outcome
+        assert (answered.status, answered.replayed, answered.outcome.pages) == ("ok", None, 1)
+        assert len(blip.on("/items/snapshot/1")) == 1
+
+        gw.transport = blip = BrokerBlip("/items/delta")
+        request = checkout("c-1", BOOK, SOREN, pin=PINS[SOREN])
+        for _ in range(2):
+            await gw.handle(topic_of(request), request.to_json())
+        first, again = blip.replies()
+        assert first.outcome
+        assert (first.status, first.outcome.ok, again.replayed) == ("ok", True, True)
+        assert sim.counters.executed["11"] == 1
+        assert (gw.counters.deltas_unpublished, await gw.state.site_seq(S)) == (1, 2)
+        assert transport.published == []

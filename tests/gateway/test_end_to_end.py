@@ -1,26 +1,38 @@
 # SPDX-License-Identifier: Apache-2.0
 """End to end on a real Mosquitto: an edge's MqttBackend -> broker -> two gateway instances
 (shared subscription) -> SIP2 -> the ILS simulator, and back; a refused off-line replay is
-answered ``ok`` false, with no event of the gateway's own (the node tells staff)."""
+answered ``ok`` false, with no event of the gateway's own (the node tells staff); a large
+import in deltas that fit, a node bootstrapping from its snapshot; the dedupe window pruned."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import dataclasses
+import sqlite3
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from edge_service.circulation import ItemKey, MqttBackend, TransientCirculationError
-from edge_service.gateway import GatewaySettings, ServiceSettings, running
+from edge_service.config import MqttConfig
+from edge_service.gateway import DEDUPE_WINDOW_S, GatewaySettings, ServiceSettings, running
+from edge_service.gateway import service as gateway_service
 from edge_service.ils import SimFaults
+from edge_service.store import GatewayState, Store, StoreConfig
+from edge_service.sync import MqttSync
 from edge_service.sync.mqtt_client import ClientSettings, MqttClient
+from protocols.contract import MAX_PAYLOAD_BYTES, ItemDelta
 from tests.gateway.broker import MOSQUITTO, mosquitto
 from tests.gateway.helpers import OWNER, S, T
 from tests.gateway.listener import listening
+from tests.gateway.test_cli import HEADER, cli, config
 from tests.ils.helpers import BOOK, HC, LOANED_TO_HC, PINS, SOREN, simulator
+from tests.sync.central import until
+from tests.sync.conftest import NODE
+from tests.sync.helpers import FAST_BACKOFF
 
 pytestmark = pytest.mark.skipif(not Path(MOSQUITTO).exists(), reason="mosquitto is needed")
 ITEMS = [f"50123456{n:02d}" for n in range(1, 21)]
@@ -170,3 +182,80 @@ async def test_a_kiosk_lists_a_patrons_loans_and_renews_one_through_the_gateway(
             assert (after.loans, after.overdue) == ((LOANED_TO_HC,), ())
             refused = await backend.patron_loans(HC, pin="0000")
             assert (refused.ok, refused.loans) == (False, None)
+
+
+async def test_a_large_import_is_published_in_deltas_that_fit_and_a_node_bootstraps_from_it(
+        tmp_path: Path) -> None:
+    """1000 items with long titles are far more than 64 KiB of JSON: ``libedge gateway
+    import`` publishes them in several deltas, numbered 1..n without a gap, each within the
+    contract's limit; a node without a baseline then bootstraps from the gateway's snapshot
+    (pages cut to 64 KiB too) and continues after the last delta (found by a review: one
+    delta of 1000 was refused after its seq was taken, and no snapshot could be served)."""
+    rows = [f"{OWNER},60{n:08d},A long title from the catalogue: part {n:04d} of it,,,,"
+            for n in range(1000)]
+    (tmp_path / "items.csv").write_text(HEADER + "\n".join(rows) + "\n")
+    state = tmp_path / "gateway.db"   # the one config() names
+    with mosquitto(tmp_path) as port:
+        settings = config(tmp_path, f'[gateway]\ntenant = "{T}"\n', mqtt_port=port)
+        async with (simulator() as sim,
+                    running(service(port, sim.port, state, "a")) as gw,
+                    listening(port, f"lib/v1/{T}/+/items/delta",
+                              f"lib/v1/{T}/probe/items/delta") as listener):
+            code, out, err = await cli("gateway", "import", "--config", str(settings),
+                                       "--site", S, str(tmp_path / "items.csv"))
+            assert (code, err) == (0, "")
+            count = int(out.split(" in ")[1].split()[0])
+            assert count > 1
+            assert out == f"1000 items published to site {S} in {count} deltas (seq 1..{count})\n"
+            payloads = [(await listener.next_on(f"/{S}/items/delta")).payload
+                        for _ in range(count)]
+            assert max(len(p) for p in payloads) <= MAX_PAYLOAD_BYTES
+            deltas = [ItemDelta.from_json(p) for p in payloads]
+            assert [d.seq for d in deltas] == list(range(1, count + 1))
+            assert sum(len(d.items) for d in deltas) == 1000
+            assert await gw.state.site_seq(S) == count
+
+            mqtt = MqttConfig(enabled=True, host="127.0.0.1", port=port, keepalive_s=5)
+            async with await Store.open(StoreConfig(tmp_path / "edge.db",
+                                                    max_delay_s=0.005)) as store:
+                node = MqttSync(NODE, mqtt, store, software_version="t",
+                                resync_timeout_s=5.0, **FAST_BACKOFF)
+                try:
+                    await node.start()
+                    await until(lambda: node.downlink is not None
+                                and node.downlink.last_applied == count, timeout=20.0)
+                    assert store.cache.count() == 1000
+                    assert gw.counters.failed == 0
+                finally:
+                    await node.stop()
+
+
+async def test_the_running_gateway_prunes_its_dedupe_window(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Answered requests older than ``DEDUPE_WINDOW_S`` are forgotten at start and then every
+    ``PRUNE_INTERVAL_S`` (patched down here); recent ones stay (found by a review: nothing
+    called the prune, so the table grew for ever)."""
+    monkeypatch.setattr(gateway_service, "PRUNE_INTERVAL_S", 0.05)
+    path = tmp_path / "gw.db"
+    now_ms = time.time_ns() // 1_000_000
+    old_ms = now_ms - (DEDUPE_WINDOW_S + 3600) * 1000
+    state = await GatewayState.open(path)
+    try:
+        await state.claim_request(f"{T}/{S}/kiosk-2", "old-1", old_ms)
+        await state.claim_request(f"{T}/{S}/kiosk-2", "recent-1", now_ms)
+    finally:
+        await state.close()
+    with mosquitto(tmp_path) as port:
+        async with (simulator() as sim, running(service(port, sim.port, path, "a")) as gw):
+            await until(lambda: request_ids(path) == ["recent-1"])
+            await gw.state.claim_request(f"{T}/{S}/kiosk-2", "old-2", old_ms)
+            assert request_ids(path) == ["old-2", "recent-1"]
+            await until(lambda: request_ids(path) == ["recent-1"])
+
+
+def request_ids(path: Path) -> list[str]:
+    conn = sqlite3.connect(path)
+    try:
+        return [row[0] for row in conn.execute("SELECT corr FROM request ORDER BY corr")]
+    finally:
+        conn.close()
