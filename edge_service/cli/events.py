@@ -4,7 +4,9 @@
 Subscribes to ``lib/v1/{tenant}/{site}/{node|+}/evt/+``, de-duplicates by event id (QoS 1
 delivers at least once; the last ``DEDUP_WINDOW`` ids are remembered) and prints one line per
 event (time, source node, seq, type, id) or, with ``--json``, the envelope as one JSON line.
-Messages that are not contract events are reported on stderr and skipped.
+Messages that are not contract events, and events that do not belong on their topic (a
+``source`` naming another node, a type of another kind: ``check_event_topic``), are reported on
+stderr and skipped, before de-duplication, so a stray copy cannot hide the real event.
 
 Not responsible for: gap detection by ``seq`` across kinds (see docs/mqtt, durability rule 4),
 storing anything. A throwaway MQTT session: events published while it is not running are not
@@ -37,7 +39,11 @@ def _topic_filter(tenant: str, site: str, node: str | None) -> str:
 
 async def tail(args: argparse.Namespace) -> int:
     from edge_service.sync import ClientSettings, MqttClient, Tls  # noqa: PLC0415
-    from protocols.contract import ContractError, decode_event  # noqa: PLC0415
+    from protocols.contract import (  # noqa: PLC0415
+        ContractError,
+        check_event_topic,
+        decode_event,
+    )
 
     password = None
     if args.password_file:
@@ -74,6 +80,11 @@ async def tail(args: argparse.Namespace) -> int:
                 event = decode_event(message.payload)
             except ContractError as exc:
                 print(f"not a contract event on {message.topic}: {exc}", file=sys.stderr)
+                continue
+            try:
+                check_event_topic(event, message.topic)
+            except ContractError as exc:
+                print(f"rejected event {event.id} on {message.topic}: {exc}", file=sys.stderr)
                 continue
             if event.id in seen:
                 continue

@@ -3,9 +3,11 @@
 
 Commands: ``resolve_command`` (contract) merges the MQTT 5 properties (Response Topic,
 Correlation Data, Message Expiry) with the 3.1.1 payload fields (``reply_to``, ``corr``,
-``expires``). Then:
+``expires``; of two expiries the earlier applies). Then:
 
-    outside the contract          rejected (lib.contract.rejected.v1), no response
+    outside the contract          rejected (lib.contract.rejected.v1); and when a valid
+                                  correlation id and the node's ``res`` can be recovered,
+                                  error ``invalid_args`` (bad ``args``) or ``invalid_request``
     expired                       NOT executed; error ``expired``
     no handler                    error ``unknown_command``
     more than MAX_RUNNING at once error ``busy``
@@ -16,10 +18,12 @@ The response goes to the request's reply topic (always the node's ``res``) with 
 Correlation Data property (MQTT 5) and ``corr`` in the payload (both versions). Handlers run
 as tasks, so a slow command never holds up the item deltas.
 
-Twin: a retained ``twin/desired`` with a version above the stored one is handed to the twin
-handler (the daemon's; by default the configuration is accepted as is), the version and the
-effective configuration are stored, and ``twin/reported`` (retained) says so. A version at or
-below the stored one is only reported again.
+Twin: a retained ``twin/desired`` with a version above the last one seen is handed to the twin
+handler, the version and the effective configuration it returns are stored, and
+``twin/reported`` (retained) says so. Without a handler (the daemon: its configuration is the
+local TOML file) nothing is applied: ``reported`` keeps version 0 and an empty config, with an
+``error`` refusing the desired version; a handler that fails leaves the last applied version
+reported, with an ``error`` too. A version at or below the last one seen is only reported again.
 
 Not responsible for: what a command or a configuration does (the handlers' owners).
 """
@@ -38,7 +42,7 @@ from edge_service.store import Store
 from edge_service.sync.errors import NotConnected, SyncError
 from edge_service.sync.mqtt_client import InboundMessage, MqttClient, PublishProperties
 from edge_service.sync.node_state import save_twin, twin_state
-from edge_service.sync.rejections import RejectionReporter
+from edge_service.sync.rejections import RejectionReporter, mask_quoted
 from protocols.contract import (
     CommandRequest,
     CommandResponse,
@@ -46,7 +50,9 @@ from protocols.contract import (
     ResponseError,
     Topic,
     TwinDesired,
+    TwinError,
     TwinReported,
+    command_reply_address,
     resolve_command,
     twin_reported_topic,
 )
@@ -108,6 +114,7 @@ class Commands:
                 correlation_data=message.correlation_data, expires_ms=expires_ms)
         except ContractError as exc:
             await self.rejections.reject(message.topic, message.payload, exc.reason, exc.field)
+            await self._answer_refused(topic, message, exc)
             return
         if request.is_expired(self._clock_ms()):
             self.counters.expired += 1
@@ -144,6 +151,24 @@ class Commands:
         self.counters.executed += 1
         await self._respond(request, data=data or {})
 
+    async def _answer_refused(self, topic: Topic, message: InboundMessage,
+                              exc: ContractError) -> None:
+        """Tell central why, so it need not wait out its own timeout, when the refused
+        request still says where and under which id (quoted values masked, as in the event)."""
+        address = command_reply_address(
+            message.payload, topic, response_topic_property=message.response_topic,
+            correlation_data=message.correlation_data)
+        if address is None:
+            return
+        corr, reply_to = address
+        field = exc.field or ""
+        code = "invalid_args" if field == "args" or field.startswith(("args.", "args[")) \
+            else "invalid_request"
+        reason = mask_quoted(str(exc)) or "refused by the contract"
+        await self._respond(CommandRequest(name=topic.command or "", args={}, corr=corr,
+                                           reply_to=reply_to),
+                            error=(code, f"refused: {reason}"))
+
     async def _respond(self, request: CommandRequest, *, data: dict[str, Any] | None = None,
                        error: tuple[str, str] | None = None) -> None:
         assert request.corr is not None  # resolve_command guarantees both
@@ -171,21 +196,21 @@ class Commands:
             await asyncio.wait(list(self._running))
 
 
-async def accept_config(config: dict[str, Any]) -> dict[str, Any]:
-    """The default twin handler: the desired configuration is the effective one."""
-    return config
+NOT_SUPPORTED = ("remote configuration is not supported by this node: its configuration is "
+                 "the local TOML file")
 
 
 class Twin:
     """Desired -> applied -> reported; see the module docstring."""
 
     def __init__(self, node: NodeConfig, store: Store, client: MqttClient,
-                 rejections: RejectionReporter, handler: TwinHandler = accept_config) -> None:
+                 rejections: RejectionReporter, handler: TwinHandler | None = None) -> None:
         self.store = store
         self.client = client
         self.rejections = rejections
         self.handler = handler
         self.topic = twin_reported_topic(node.tenant, node.site, node.node)
+        self.error: TwinError | None = None   # why the last desired version was not applied
 
     async def on_desired(self, topic: str, payload: bytes) -> None:
         if not payload:   # a cleared retained message: nothing desired
@@ -195,21 +220,33 @@ class Twin:
         except ContractError as exc:
             await self.rejections.reject(topic, payload, exc.reason, exc.field)
             return
+        if self.handler is None:
+            logger.warning("twin version %d not applied: %s", desired.version, NOT_SUPPORTED)
+            self.error = TwinError(version=desired.version, code="not_supported",
+                                   message=NOT_SUPPORTED)
+            await self.report()
+            return
         version, _ = twin_state(self.store)
         if version is None or desired.version > version:
             try:
                 effective = await self.handler(dict(desired.config))
-            except Exception:
+            except Exception as exc:
                 logger.exception("twin version %d not applied", desired.version)
+                self.error = TwinError(version=desired.version, code="failed",
+                                       message=f"not applied: {type(exc).__name__}")
                 await self.report()
                 return
             await save_twin(self.store, desired.version, effective)
+            self.error = None
         await self.report()
 
     async def report(self) -> None:
-        """Publish (retained) the applied version, if any."""
-        version, config = twin_state(self.store)
+        """Publish (retained) the applied version and why a later one was not applied, if
+        there is anything to say. Without a handler nothing from central is ever applied."""
+        version, config = (None, None) if self.handler is None else twin_state(self.store)
         if version is None or config is None:
-            return
-        reported = TwinReported(version=version, config=config)
+            if self.error is None:
+                return
+            version, config = 0, {}
+        reported = TwinReported(version=version, config=config, error=self.error)
         await self.client.publish(self.topic, reported.to_json(), retain=True)

@@ -34,7 +34,7 @@ from typing import Any, Literal, get_args
 
 from edge_service.config import Config, MqttConfig, NodeConfig
 from edge_service.store import Store
-from edge_service.sync.commands import CommandHandler, Commands, Twin, TwinHandler, accept_config
+from edge_service.sync.commands import CommandHandler, Commands, Twin, TwinHandler
 from edge_service.sync.downlink import ItemDownlink
 from edge_service.sync.errors import NotConnected, SettingsInvalid, SyncError
 from edge_service.sync.mqtt_client import (
@@ -139,7 +139,7 @@ class MqttSync:
 
     def __init__(self, node: NodeConfig, mqtt: MqttConfig, store: Store, *,
                  software_version: str, tag_models: Iterable[str] = (),
-                 twin_handler: TwinHandler = accept_config,
+                 twin_handler: TwinHandler | None = None,
                  backoff_base_s: float = BACKOFF_BASE_S, backoff_cap_s: float = BACKOFF_CAP_S,
                  resync_timeout_s: float | None = None, rng: random.Random | None = None) -> None:
         self.node = node

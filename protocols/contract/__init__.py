@@ -83,7 +83,9 @@ from protocols.contract.messages import (
     ResponseError,
     SnapshotPage,
     TwinDesired,
+    TwinError,
     TwinReported,
+    command_reply_address,
     resolve_command,
 )
 from protocols.contract.privacy import check_no_patron_identifiers
@@ -186,6 +188,7 @@ __all__ = [
     "Topic",
     "TopicKind",
     "TwinDesired",
+    "TwinError",
     "TwinReported",
     "Uuid7Sequence",
     "YesNoUnknown",
@@ -194,6 +197,7 @@ __all__ = [
     "central_status_topic",
     "check_event_topic",
     "check_no_patron_identifiers",
+    "command_reply_address",
     "command_topic",
     "decode_event",
     "decode_request",

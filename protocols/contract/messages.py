@@ -10,8 +10,9 @@ tests keep the two in agreement.
 Commands: with MQTT 5 the request's Response Topic, Correlation Data and Message Expiry
 Interval are properties; with MQTT 3.1.1 they travel in the payload (``reply_to``, ``corr``,
 ``expires``). :func:`resolve_command` merges both into one complete :class:`CommandRequest`
-(properties win) and refuses a command that has no correlation id or no expiry, or that asks
-for a reply anywhere but the node's own ``res`` topic.
+(properties win, except that of two expiries the earlier applies) and refuses a command that has
+no correlation id or no expiry, or that asks for a reply anywhere but the node's own ``res``
+topic. :func:`command_reply_address` recovers where to answer a refused one, when it can.
 
 Not responsible for: the event envelope (:mod:`protocols.contract.envelope`) and event data
 (:mod:`protocols.contract.events`); what a configuration means (the daemon's config schema).
@@ -38,6 +39,7 @@ from protocols.contract.fields import (
     message,
     spec,
 )
+from protocols.contract.jsonio import load_json_object
 from protocols.contract.timefmt import format_time, parse_time
 from protocols.contract.topics import (
     ID_PATTERN,
@@ -166,12 +168,25 @@ class TwinDesired(Message):
 
 
 @message
+class TwinError(Message):
+    """Why the node did not apply desired ``version``: ``code`` for machines (``not_supported``:
+    the node takes no configuration from central; ``failed``), ``message`` for people."""
+
+    version: int = spec(Integer())
+    code: str = spec(CODE)
+    message: str = spec(Text(512))
+
+
+@message
 class TwinReported(Message):
     """Retained ``{node}/twin/reported``: the ``version`` the node applied and the effective
-    values. ``reported.version != desired.version`` is the delta central watches."""
+    values (``0`` and ``{}``: nothing from central applied). ``reported.version !=
+    desired.version`` is the delta central watches; ``error`` says why a desired version was
+    not applied."""
 
     version: int = spec(Integer())
     config: dict[str, Any] = spec(JsonObject())
+    error: TwinError | None = spec(Nullable(Nested(TwinError)), default=None)
 
 
 # --- commands ---------------------------------------------------------------------------------
@@ -204,9 +219,10 @@ def resolve_command(
 
     ``response_topic_property``, ``correlation_data`` and ``expires_ms`` are the MQTT 5
     properties (``expires_ms`` = receive time + Message Expiry Interval); where given they
-    replace the payload's fields. The result always has ``corr``, ``expires`` and ``reply_to``
-    (default: the node's own ``res`` topic), and ``reply_to`` is always that topic: the broker
-    ACL lets a node publish nowhere else."""
+    replace the payload's fields, except the expiry: with both, the earlier applies (a node
+    never runs an expired command, whichever clock said so). The result always has ``corr``,
+    ``expires`` and ``reply_to`` (default: the node's own ``res`` topic), and ``reply_to`` is
+    always that topic: the broker ACL lets a node publish nowhere else."""
     if topic.kind is not TopicKind.COMMAND:
         raise ContractError(f"{topic} is not a command topic", field="topic")
     request = CommandRequest.from_json(payload)
@@ -219,7 +235,9 @@ def resolve_command(
             corr = CORR.decode(correlation_data.decode("utf-8"), "correlation_data")
         except UnicodeDecodeError:
             raise ContractError("is not UTF-8", field="correlation_data") from None
-    expires = request.expires if expires_ms is None else format_time(expires_ms)
+    expires = request.expires
+    if expires_ms is not None and (expires is None or expires_ms < parse_time(expires)):
+        expires = format_time(expires_ms)
     own = response_topic(topic.tenant, topic.site or "", topic.node or "")
     reply_to = response_topic_property or request.reply_to or own
     if corr is None:
@@ -233,10 +251,42 @@ def resolve_command(
                           expires=expires)
 
 
+def command_reply_address(
+    payload: bytes,
+    topic: Topic,
+    *,
+    response_topic_property: str | None = None,
+    correlation_data: bytes | None = None,
+) -> tuple[str, str] | None:
+    """``(corr, reply_to)`` of a command :func:`resolve_command` refused, or None when no
+    answer can be addressed: the correlation id (Correlation Data, else the payload's ``corr``)
+    must be a valid ``corr`` and the reply topic the node's own ``res``. Correlation Data that is
+    not a valid ``corr`` (not UTF-8, over 128 bytes, other characters) leaves no answer: the
+    response's ``corr`` must repeat it, and the payload's ``corr`` would answer another id."""
+    if topic.kind is not TopicKind.COMMAND:
+        return None
+    try:
+        fields: dict[str, Any] = load_json_object(payload)
+    except ContractError:
+        fields = {}
+    own = response_topic(topic.tenant, topic.site or "", topic.node or "")
+    reply_to = response_topic_property or fields.get("reply_to") or own
+    if reply_to != own:
+        return None
+    try:
+        if correlation_data is not None:
+            corr = CORR.decode(correlation_data.decode("utf-8"), "correlation_data")
+        else:
+            corr = CORR.decode(fields.get("corr"), "corr")
+    except (ContractError, UnicodeDecodeError):
+        return None
+    return corr, own
+
+
 @message
 class ResponseError(Message):
     """Why a command failed: ``code`` for machines (``unknown_command``, ``expired``,
-    ``invalid_args``, ``busy``, ``failed``), ``message`` for people."""
+    ``invalid_request``, ``invalid_args``, ``busy``, ``failed``), ``message`` for people."""
 
     code: str = spec(CODE)
     message: str = spec(Text(512))
