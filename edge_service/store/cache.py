@@ -29,6 +29,8 @@ Contract:
   random inserts) and written with one ``executemany`` in its own transaction, committed at once
   rather than waiting out the window; snapshot progress is recorded with each batch, so a crash
   resumes at the last committed page. Building the next batch overlaps writing the previous one.
+  The last batch also sets the recorded delta seq to the snapshot's, lower or higher: deltas
+  continue from the snapshot.
 - Owners are one key whatever their case (ISO 15511: an ISIL is unique without regard to
   case): every statement that stores or looks up an owner puts it in upper case with SQL
   ``upper()`` (ASCII letters; schema step 6 brought older rows to that form). The lookup's
@@ -339,9 +341,9 @@ class ItemCache:
             write_state(conn, SNAPSHOT_ITEMS_DONE, items_done)
             write_state(conn, SNAPSHOT_COMPLETE, int(complete))
             if complete:
-                last = read_int(conn, LAST_DELTA_SEQ)
-                if last is None or last < snapshot_seq:
-                    write_state(conn, LAST_DELTA_SEQ, snapshot_seq)
+                # The snapshot is the authority, also when central's sequence went back (a
+                # restored gateway database): later deltas follow on from its seq, not ours.
+                write_state(conn, LAST_DELTA_SEQ, snapshot_seq)
 
         await self._writer.submit(write, name=f"bootstrap snapshot {snapshot_seq}",
                                   commit_now=True)

@@ -9,9 +9,16 @@
                    continue after ``seq_at_snapshot`` with the deltas kept aside
     no baseline    (empty cache) the same resync, at the first connect
 
-Deltas arriving during a resync are kept (up to ``MAX_HELD_DELTAS``) and replayed after it;
-a resync that does not complete (no page within ``PAGE_TIMEOUT_S``) is requested again after
-a jittered backoff. A malformed delta or page is rejected (reported as an event) and changes
+Deltas arriving during a resync are kept (up to ``MAX_HELD_DELTAS``) and judged against the
+snapshot: those it covers are duplicates, those that follow on from it are applied. One still
+beyond ``seq_at_snapshot + 1`` that was kept before the request went out cannot be placed: the
+snapshot was taken after central published it, so central's sequence went back (a restored
+gateway database) or the delta is not the site's. It is dropped and rejected (reported as an
+event). One that arrived after the request may follow a delta that was lost: the node asks
+again, after a jittered backoff, and judges it against that snapshot. A resync that does not
+complete (no page within ``PAGE_TIMEOUT_S``) is also requested again after the backoff, so
+resync requests never follow each other without a pause and every delta is placed or dropped
+within two snapshots. A malformed delta or page is rejected (reported as an event) and changes
 nothing.
 
 The request is the contract's ``SyncItemsRequest`` on ``{node}/req/sync.items``; the gateway
@@ -35,7 +42,7 @@ from dataclasses import dataclass
 from edge_service.config import NodeConfig
 from edge_service.store import InvalidRecord, ItemRecord, Store, StoreError
 from edge_service.sync.errors import NotConnected
-from edge_service.sync.mqtt_client import MqttClient, PublishProperties
+from edge_service.sync.mqtt_client import MqttClient, PublishProperties, backoff_delay
 from edge_service.sync.rejections import RejectionReporter
 from protocols.contract import (
     ContractError,
@@ -56,6 +63,8 @@ FIRST_PAGE_TIMEOUT_S = 30.0
 PAGE_TIMEOUT_S = 30.0
 """Between two pages of one snapshot."""
 RESYNC_BACKOFF_CAP_S = 300.0
+"""Upper bound of the pause between two resync requests; the first is up to twice
+``FIRST_PAGE_TIMEOUT_S``, doubling per attempt."""
 MAX_HELD_DELTAS = 10_000
 MAX_HELD_PAGES = 64
 """Pages that arrived ahead of the next one needed; more means a broken sender."""
@@ -71,11 +80,21 @@ def store_record(item: ContractItem) -> ItemRecord:
                       title=item.title, media=item.media)
 
 
+@dataclass(frozen=True, slots=True)
+class _HeldDelta:
+    """A delta kept during a resync, with the message it came in (for a rejection report)."""
+
+    delta: ItemDelta
+    topic: str
+    payload: bytes
+
+
 @dataclass(slots=True)
 class DownlinkCounters:
     deltas_applied: int = 0
     deltas_duplicate: int = 0
     deltas_held: int = 0
+    deltas_dropped: int = 0
     gaps: int = 0
     resyncs: int = 0
     resync_requests: int = 0
@@ -105,7 +124,8 @@ class ItemDownlink:
         self.request_topic = request_topic(node.tenant, node.site, node.node, "sync.items")
         self._rng = rng or random.Random()
         self._sequencer = DeltaSequencer(store.cache.last_delta_seq())
-        self._held: dict[int, ItemDelta] = {}
+        self._held: dict[int, _HeldDelta] = {}
+        self._held_at_request: set[int] = set()
         self._resync: asyncio.Task[None] | None = None
         self._request_sent = False
         self._snapshot_id: str | None = None
@@ -149,7 +169,7 @@ class ItemDownlink:
             await self.rejections.reject(topic, payload, str(exc))
             return
         if self._resync is not None:
-            self._hold(delta)
+            self._hold(delta, topic, payload)
             return
         verdict = self._sequencer.classify(delta.seq)
         if verdict is SeqVerdict.DUPLICATE:
@@ -160,12 +180,12 @@ class ItemDownlink:
             self.counters.gaps += 1
             logger.info("item delta %d after %s: gap, resync", delta.seq,
                         self._sequencer.last_applied)
-            self._hold(delta)
+            self._hold(delta, topic, payload)
             self.start_resync("gap")
 
-    def _hold(self, delta: ItemDelta) -> None:
+    def _hold(self, delta: ItemDelta, topic: str, payload: bytes) -> None:
         if len(self._held) < MAX_HELD_DELTAS:
-            self._held[delta.seq] = delta
+            self._held[delta.seq] = _HeldDelta(delta, topic, payload)
             self.counters.deltas_held += 1
 
     async def _apply(self, seq: int, records: Sequence[ItemRecord]) -> None:
@@ -176,19 +196,27 @@ class ItemDownlink:
         else:
             self.counters.deltas_duplicate += 1
 
-    async def _replay_held(self) -> bool:
-        """Apply the held deltas after the snapshot; False when a gap remains."""
+    async def _replay_held(self, seq_at_snapshot: int) -> bool:
+        """Judge the held deltas against the snapshot just loaded (module docstring); False
+        when some wait for a missing delta and deserve another snapshot."""
+        waiting = False
         for seq in sorted(self._held):
-            delta = self._held[seq]
             verdict = self._sequencer.classify(seq)
-            if verdict is SeqVerdict.GAP:
-                return False
-            del self._held[seq]
+            if verdict is SeqVerdict.GAP and seq not in self._held_at_request:
+                waiting = True
+                continue
+            held = self._held.pop(seq)
             if verdict is SeqVerdict.APPLY:
-                await self._apply(seq, [store_record(item) for item in delta.items])
-            else:
+                await self._apply(seq, [store_record(item) for item in held.delta.items])
+            elif verdict is SeqVerdict.DUPLICATE:
                 self.counters.deltas_duplicate += 1
-        return True
+            else:
+                self.counters.deltas_dropped += 1
+                await self.rejections.reject(
+                    held.topic, held.payload,
+                    f"delta {seq} cannot follow the snapshot at seq {seq_at_snapshot} taken "
+                    "after it arrived: the site's sequence went back or skipped it", "seq")
+        return not waiting
 
     # --- resync ------------------------------------------------------------------------------
 
@@ -197,26 +225,30 @@ class ItemDownlink:
         try:
             while True:
                 try:
-                    await self._resync_once(reason)
-                    if await self._replay_held():
+                    seq_at_snapshot = await self._resync_once(reason)
+                    if await self._replay_held(seq_at_snapshot):
                         return
                     reason = "gap"
                     self.counters.gaps += 1
-                    continue
+                    logger.info("items resync: deltas from %d on still follow a missing one",
+                                min(self._held))
                 except (_SnapshotError, TimeoutError, NotConnected) as exc:
                     logger.warning("items resync attempt failed: %r", exc)
                 except StoreError as exc:
                     logger.warning("items resync: store error: %s", exc)
                 attempt += 1
-                cap = min(RESYNC_BACKOFF_CAP_S, self.first_page_timeout_s * 2 ** min(attempt, 10))
-                await asyncio.sleep(self._rng.uniform(0, cap))
+                await asyncio.sleep(backoff_delay(attempt, self._rng,
+                                                  base_s=self.first_page_timeout_s,
+                                                  cap_s=RESYNC_BACKOFF_CAP_S))
         finally:
+            self._held_at_request.clear()
             self._request_sent = False
             self._snapshot_id = None
             self._pages.clear()
             self._resync = None
 
-    async def _resync_once(self, reason: str) -> None:
+    async def _resync_once(self, reason: str) -> int:
+        """One snapshot requested and loaded; its ``seq_at_snapshot``."""
         self._snapshot_id = None
         self._pages.clear()
         await self.client.wait_connected()
@@ -228,6 +260,7 @@ class ItemDownlink:
         self._sequencer.reset(first.seq_at_snapshot)
         logger.info("items resync complete: snapshot %s, %d items, seq %d", first.snapshot_id,
                     progress.items_done, first.seq_at_snapshot)
+        return first.seq_at_snapshot
 
     async def _send_request(self, reason: str) -> None:
         corr = uuid.uuid4().hex
@@ -237,6 +270,7 @@ class ItemDownlink:
         logger.info("items resync (%s): requesting a snapshot after seq %s", reason,
                     self._sequencer.last_applied)
         self._request_sent = True
+        self._held_at_request = set(self._held)
         self.counters.resync_requests += 1
         await self.client.publish(self.request_topic, request.to_json(), properties=(
             PublishProperties(correlation_data=corr.encode(), message_expiry_s=expires_s)))

@@ -144,6 +144,22 @@ async def test_bootstrap_resumes_after_a_failed_page(db_path: Path,
         assert store.cache.count() == 500
 
 
+async def test_snapshot_sets_the_delta_seq_also_when_lower(db_path: Path) -> None:
+    """A central restored from an older database: its snapshot is the authority, so the
+    deltas after it apply, also after the store is opened again."""
+    async with await Store.open(StoreConfig(db_path, max_delay_s=0.01)) as store:
+        await store.cache.apply_delta([item(1, catalog_version="3")], seq=20)
+        await store.cache.bootstrap([[item(1, catalog_version="4")]], snapshot_seq=5)
+        assert store.cache.last_delta_seq() == 5
+        six = await store.cache.apply_delta([item(2)], seq=6)
+        assert (six.stale_seq, six.applied) == (False, 1)
+    async with await Store.open(StoreConfig(db_path, max_delay_s=0.01)) as store:
+        assert store.cache.last_delta_seq() == 6
+        seven = await store.cache.apply_delta([item(3)], seq=7)
+        assert (seven.stale_seq, seven.applied) == (False, 1)
+        assert store.cache.count() == 3
+
+
 class Clock:
     def __init__(self) -> None:
         self.now = datetime(2026, 10, 1, 10, 0, tzinfo=UTC)

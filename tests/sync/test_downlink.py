@@ -13,7 +13,7 @@ from pathlib import Path
 
 from edge_service.config import MqttConfig
 from edge_service.store import Store, StoreConfig
-from edge_service.sync import MqttSync
+from edge_service.sync import MqttSync, PublishProperties
 from protocols.contract import (
     ContractRejectedData,
     command_topic,
@@ -132,3 +132,81 @@ async def test_hostile_payloads_are_rejected_reported_and_change_nothing(
         await central.client.publish(DELTA, b'{"seq": 2, "items": [], "hint": "new field"}')
         await until(lambda: store.cache.last_delta_seq() == 2)
         assert sync.connected
+
+
+
+async def test_a_delta_beyond_every_snapshot_is_dropped_after_few_requests(
+        tmp_path: Path, broker: Mosquitto, mqtt_config: MqttConfig) -> None:
+    """A delta far ahead of central's own snapshots (its sequence went back, or a stray
+    publisher): the node asks a bounded number of times, drops and reports the delta, and
+    follows central again; it never asks in a loop."""
+    async with node_and_central(tmp_path, broker, mqtt_config) as (sync, store, central, seen):
+        for number in range(5):
+            central.add(item(number, 1))                       # seq 1..5
+        await sync.start()
+        await until(lambda: sync.downlink is not None and sync.downlink.last_applied == 5)
+        assert sync.downlink is not None
+        assert central.client is not None
+
+        await central.client.publish(DELTA, b'{"seq": 20, "items": []}')
+        await seen.wait_for(lambda: len(seen.events) >= 1)
+        await until(lambda: not sync.downlink.resyncing)   # type: ignore[union-attr]
+        assert central.requests == 2      # the bootstrap, then one snapshot judged the delta
+
+        # A stray delta that arrives after the request might follow a lost delta: the node
+        # asks once more, after a pause, and drops it when that snapshot does not place it.
+        snapshot = central.snapshot
+        strays = [b'{"seq": 30, "items": []}']
+
+        async def stray_then_snapshot() -> None:
+            if strays:
+                await central.client.publish(DELTA, strays.pop())  # type: ignore[union-attr]
+            await snapshot()
+
+        central.snapshot = stray_then_snapshot   # type: ignore[method-assign]
+        await central.client.publish(DELTA, b'{"seq": 25, "items": []}')
+        await seen.wait_for(lambda: len(seen.events) >= 3, timeout=30)
+        await until(lambda: not sync.downlink.resyncing, timeout=30)   # type: ignore[union-attr]
+        await asyncio.sleep(0.5)
+        assert central.requests == 4
+        assert sync.downlink.counters.deltas_dropped == 3
+        rejected = [event_data(e) for e in seen.events]
+        assert all(isinstance(r, ContractRejectedData) and r.topic == DELTA and r.field == "seq"
+                   for r in rejected)
+        assert "delta 20 cannot follow the snapshot at seq 5" in str(rejected[0])
+
+        await central.send(central.add(item(0, 2, "04")))    # seq 6: in step again
+        await until(lambda: sync.downlink.last_applied == 6)   # type: ignore[union-attr]
+        assert store.cache.last_delta_seq() == 6
+        assert central.requests == 4
+
+
+async def test_a_central_whose_sequence_went_back_is_followed(
+        tmp_path: Path, broker: Mosquitto, mqtt_config: MqttConfig) -> None:
+    """Central restored from an older database: asked to resync, the node takes the lower
+    seq of its snapshot and applies the deltas after it, also after the store is reopened."""
+    async with node_and_central(tmp_path, broker, mqtt_config) as (sync, store, central, _):
+        for number in range(20):
+            central.add(item(number, 1))                       # seq 1..20
+        await sync.start()
+        await until(lambda: store.cache.last_delta_seq() == 20)
+        del central.history[5:]                                # restored: seq 5 again
+        assert central.client is not None
+        await central.client.publish(
+            command_topic(NODE.tenant, NODE.site, NODE.node, "sync.items"),
+            b'{"name": "sync.items", "args": {}}',
+            properties=PublishProperties(correlation_data=b"c-1", message_expiry_s=30))
+        await until(lambda: central.requests == 2 and store.cache.last_delta_seq() == 5)
+        await central.send(central.add(item(50, 1)))           # seq 6
+        await until(lambda: store.cache.count() == 21)
+        assert store.cache.last_delta_seq() == 6
+        history = central.history
+
+    async with node_and_central(tmp_path, broker, mqtt_config) as (sync, store, central, _):
+        central.history = history
+        await sync.start()
+        await until(lambda: sync.connected)
+        await central.send(central.add(item(51, 1)))           # seq 7
+        await until(lambda: store.cache.count() == 22)
+        assert store.cache.last_delta_seq() == 7
+        assert central.requests == 0
