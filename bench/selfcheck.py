@@ -7,7 +7,10 @@ pacing and air time on), the ``SelfCheck`` workflow with its journal and outbox 
 file, and the direct SIP2 backend talking TCP to the ILS simulator, which answers every request
 after ``ILS_LATENCY_MS`` (50 ms, the issue's figure). A session is open on an empty pad; the
 clock starts when the 20 tags are put in the field and stops when the last item is DONE (its
-event committed). Every item is checked afterwards: checked out in the ILS, AFI unsecured.
+event committed). The three runs put the stack down at 1/6, 1/2 and 5/6 of the pad's poll
+period after an inventory (opening a session asks for one at once, and a stack put down in
+that same instant would be seen by it: ~0.07x better than any patron's). Every item is
+checked afterwards: checked out in the ILS, AFI unsecured.
 
 The floor (what no implementation could beat on this reader and ILS) is a pipeline bound:
 
@@ -148,10 +151,19 @@ async def _kiosk(directory: Path) -> AsyncIterator[_Kiosk]:
             await store.close()
 
 
-async def one_run(tags: list[TagSpec]) -> float:
+async def one_run(tags: list[TagSpec], phase: float) -> float:
+    """One stack; ``phase`` (0..1) is when in the pad's poll period the stack is put down."""
     with tempfile.TemporaryDirectory(prefix="libedge-bench-") as name:
         async with _kiosk(Path(name)) as kiosk:
             session = await kiosk.selfcheck.open_session(PATRON, PIN)
+            # Opening asks the pad for an inventory at once; a stack put down in the same
+            # instant would be seen by it, which a patron's hand never manages. The stack
+            # comes down at ``phase`` of a poll period after that inventory instead.
+            supervisor = kiosk.selfcheck.pad
+            inventories = supervisor.counters()["inventories"]
+            while supervisor.counters()["inventories"] == inventories:
+                await asyncio.sleep(0.001)
+            await asyncio.sleep(phase * supervisor.poll_interval_s)
             start = time.perf_counter()
             for spec in tags:
                 kiosk.field.add(spec.build())
@@ -174,7 +186,10 @@ def run(*, quick: bool = False) -> list[Result]:
     tags = catalog_stack()
     floor, read, secure = floor_s(tags, ILS_LATENCY_MS / 1000)
     with latency_switch_interval():   # as the daemon runs (edge_service.daemon)
-        runs = [asyncio.run(one_run(tags)) for _ in range(1 if quick else 3)]
+        count = 1 if quick else 3
+        # Phases spread evenly over the poll period: on average the stack waits half of it
+        # for the pad's next inventory, as a patron's stack does.
+        runs = [asyncio.run(one_run(tags, (run + 0.5) / count)) for run in range(count)]
     wall = statistics.median(runs)
     ratio = wall / floor
     return [Result(

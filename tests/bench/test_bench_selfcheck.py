@@ -20,6 +20,6 @@ def test_the_floor_is_the_larger_of_tag_work_and_the_ils_chain() -> None:
 
 async def test_a_real_run_checks_everything_out_and_is_not_below_the_floor() -> None:
     tags = selfcheck.catalog_stack(5)
-    wall = await selfcheck.one_run(tags)
+    wall = await selfcheck.one_run(tags, 0.5)
     floor, _, _ = selfcheck.floor_s(tags, selfcheck.ILS_LATENCY_MS / 1000)
     assert wall >= floor
