@@ -32,7 +32,7 @@ Contract:
   field with its new data), or ``forget``s the tag after a failed write (read afresh). A
   security change needs no call: the driver reports every verified ``set_security``
   (``Reader.on_security_set``), whichever workflow asked, and the tag's entry shows that AFI
-  and EAS from then on (inventories report neither); it is recorded at the next inventory.
+  and EAS from then on (inventories report neither), and its next observation records them.
 - Every device error is caught, counted, kept as ``last_error`` and retried later (except the
   configuration errors above); nothing a reader does can end this task except cancellation
   (daemon stop or reload), and ``stop()`` never raises.
@@ -472,10 +472,10 @@ class DeviceSupervisor:
 
     def _security_set(self, uid: Uid, state: SecurityState) -> None:
         """The driver set ``uid``'s security and read it back (``Reader.on_security_set``):
-        its entry shows that AFI and EAS now, and is recorded at the next inventory, so that
-        neither the pad nor the cache's observation of the tag keeps the security it had on
-        arrival. A tag not read yet is forgotten instead (a read of its old system information
-        may be under way)."""
+        its entry shows that AFI and EAS now, and its next due observation records them, so
+        that neither the pad nor the cache's observation of the tag goes back to the security
+        it had on arrival. A tag not read yet is forgotten instead (a read of its old system
+        information may be under way)."""
         tag = self._in_field.get(uid)
         if tag is None or tag.memory is None:
             self.forget(uid)
@@ -485,7 +485,9 @@ class DeviceSupervisor:
             tag.afi = state.afi
         if state.eas is not None:
             tag.eas = state.eas
-        tag.recorded_s = -LAST_SEEN_RESOLUTION_S   # due at the next inventory, as on arrival
+        # Not recorded at once: the observation is written when it is next due (a tag that
+        # stays), now with this AFI; a write per security change would program one more
+        # random page of the SD card for each kiosk item, for a field nothing decides on.
 
     def _notify_field(self) -> None:
         for listener in list(self._field_listeners):

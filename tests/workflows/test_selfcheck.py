@@ -332,9 +332,9 @@ async def test_checkin_secures_and_shows_the_sort_bin(tmp_path: Path) -> None:
 
 async def test_the_pad_shows_and_records_the_security_the_kiosk_wrote(tmp_path: Path) -> None:
     """Inventories do not report the AFI, so the supervisor kept the AFI it read on arrival:
-    after a checkout the pad's entry still said secured, the supervisor recorded that in the
-    cache's observation of the tag, and a check-in in the same visit reported it as the
-    security before. Found by a review."""
+    after a checkout the pad's entry still said secured, and a check-in in the same visit
+    reported it as the security before. Found by a review. (What the supervisor records in
+    the cache's observation follows the entry: tests/workflows/test_staff.py.)"""
     uid = catalog_uid(BOOK)
     async with kiosk(tmp_path, [catalog_tag(BOOK)]) as k:
         await k.rig.wait_field(1)
@@ -343,12 +343,6 @@ async def test_the_pad_shows_and_records_the_security_the_kiosk_wrote(tmp_path: 
         await k.selfcheck.end_session(out.id)
         assert k.rig.tag_afi(uid) == AFI_ISO_ON_LOAN
         assert k.rig.supervisor.field[uid].afi == AFI_ISO_ON_LOAN
-        start = k.rig.supervisor.counters()["inventories"]
-        await wait_for(lambda: k.rig.supervisor.counters()["inventories"] >= start + 2, 5.0,
-                       "two more inventories")
-        observed = k.store.cache.by_uid(str(uid))
-        assert observed is not None
-        assert observed.last_afi == AFI_ISO_ON_LOAN
 
         back = await k.selfcheck.open_session(None, mode="checkin")
         await k.settled(back, 1)
