@@ -193,7 +193,7 @@ class DeviceSupervisor:
         self._in_field: dict[Uid, TagInField] = {}
         self._field_listeners: list[FieldListener] = []
         self._inventory_asked = asyncio.Event()
-        self.inventory_afi = inventory_afi
+        self._inventory_afi = inventory_afi
         self.read_on_arrival = config.role in ("pad", "staff")
         self.read_when: Callable[[TagInField], bool] | None = None
         """A workflow's wish to read an arriving tag the cache already names (the gate: another
@@ -316,8 +316,9 @@ class DeviceSupervisor:
             self._heartbeat.beat()
             self._inventory_asked.clear()
             began = time.monotonic()
+            afi = self._inventory_afi
             try:
-                sightings = await reader.inventory(afi=self.inventory_afi)
+                sightings = await reader.inventory(afi=afi)
             except TransientError as exc:
                 failures += 1
                 self._own["inventory_errors"] += 1
@@ -333,7 +334,9 @@ class DeviceSupervisor:
                 self._set_state("connected")
                 logger.info("%s: answering again", self.name,
                             extra={"fields": {"device": self.name, "event": "connected"}})
-            await self._record(reader, sightings, began)
+            if afi == self._inventory_afi:
+                # Else the filter changed while it ran: its tags answered the other one.
+                await self._record(reader, sightings, began)
             self._heartbeat.beat()
             await self._wait(self.poll_interval_s, cut_short=self._inventory_asked)
 
@@ -352,8 +355,8 @@ class DeviceSupervisor:
             tag.seen_s = began
             if sighting.afi is not None:
                 tag.afi = sighting.afi
-            elif self.inventory_afi is not None:
-                tag.afi = self.inventory_afi   # it answered the filter: that is its AFI now
+            elif self._inventory_afi is not None:
+                tag.afi = self._inventory_afi   # it answered the filter: that is its AFI now
             if sighting.antenna is not None:
                 tag.antenna = sighting.antenna
         self._notify_field()
@@ -436,6 +439,23 @@ class DeviceSupervisor:
     @property
     def field(self) -> Mapping[Uid, TagInField]:
         return self._in_field
+
+    @property
+    def inventory_afi(self) -> int | None:
+        """The AFI the inventories ask for (None: every tag answers)."""
+        return self._inventory_afi
+
+    @inventory_afi.setter
+    def inventory_afi(self, afi: int | None) -> None:
+        """A new filter forgets the field: a tag listed under the old one (unfiltered, before
+        a gate's monitor set it) has not answered this one, and a gate takes every listed tag
+        under its filter for secured. An inventory under way when it changes is not recorded."""
+        if afi == self._inventory_afi:
+            return
+        self._inventory_afi = afi
+        if self._in_field:
+            self._in_field.clear()
+            self._notify_field()
 
     def inventory_now(self) -> None:
         """Begin the next inventory now, not after the poll wait: a workflow wants the field as
