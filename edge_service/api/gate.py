@@ -6,9 +6,10 @@
 
 A snapshot (``GateMonitor.snapshot()``) is the reader's state, how security is detected
 (``afi-filter`` or ``tag-check``), whether the reader can sound the alarm, alarm totals, the
-last alarms newest first (each the ``lib.gate.alarm.v1`` data with its ``time`` and whether it
-``sounded``), people counts when light barriers are wired, and the monitor's counters. Alarms
-name items, never patrons. The live version is the event stream's ``gate.*`` messages.
+last alarms newest first (each the ``lib.gate.alarm.v1`` data with its ``time``, what the alarm
+``outputs`` did and whether it ``sounded``), people counts when light barriers are wired, and
+the monitor's counters. Alarms name items, never patrons. The live version is the event
+stream's ``gate.*`` messages.
 
 Not responsible for: deciding alarms (``edge_service.workflows.gate``).
 """
@@ -57,10 +58,13 @@ class AlarmItem(BaseModel):
 
 
 class Alarm(BaseModel):
-    """An alarm (or a report: ``sounded`` false), as recorded in ``lib.gate.alarm.v1``."""
+    """An alarm (or a report: ``outputs`` ``off``), as recorded in ``lib.gate.alarm.v1``."""
 
     time: str
-    sounded: bool
+    outputs: Literal["sounded", "failed", "unavailable", "off"] = Field(
+        description="what the alarm outputs did: sounded (acknowledged by the reader), failed, "
+                    "unavailable (the reader has none), off (reported only, by policy)")
+    sounded: bool = Field(description="the outputs sounded (outputs == sounded)")
     gate: str
     direction: Literal["in", "out", "unknown"]
     items: list[AlarmItem]

@@ -43,12 +43,13 @@ judged as our own items are.
 
 Alarm: the outputs ``ALARM_OUTPUTS`` pulse for ``gate.alarm_ms`` (``Reader.set_outputs``,
 scheduled as a task at once); the events are recorded in one writer operation
-(``record_event``), then ``wake_outbox()``; the screens get ``live.publish`` of ``gate.alarm``
-(the event's data, its time and ``sounded``), ``gate.mismatch`` and ``gate.count``.
-"report" records the same event and live message with ``sounded: false`` and leaves the outputs
-off (the v1 event has no field saying whether it sounded: ``foreign`` and the site's policy tell).
-A reader without outputs (3M D6, TRF7970A) still records every event; that is counted
-(``alarms_without_outputs``) and logged once.
+(``record_event``) once the output command has answered, then ``wake_outbox()``; the screens
+get ``live.publish`` of ``gate.alarm`` (the event's data, its time, ``outputs`` and
+``sounded``), ``gate.mismatch`` and ``gate.count``. ``outputs`` says what the alarm outputs did:
+``sounded`` (commanded and acknowledged by the reader), ``failed`` (the command failed),
+``unavailable`` (the reader has none: 3M D6, TRF7970A; counted as ``alarms_without_outputs`` and
+logged once) or ``off`` ("report": recorded, outputs left off by policy); ``sounded`` is true
+only for the first. The v1 event has no field saying whether it sounded.
 
 Debounce: a tag is decided again ``gate.realarm_s`` after its last decision while it stays, or
 after it left: absent from the inventories for ``LEFT_FIELD_AFTER_S``. The mismatch event goes
@@ -67,10 +68,10 @@ People counting: with ``LightBarriers`` (two reader inputs, inside and outside b
 reads 1 while its beam is broken) the inputs are polled every ``INPUT_POLL_S``; a passage is both
 beams broken and then both clear, and the beam broken first gives its direction. Passages whose
 order fell between two polls are counted as ``unknown_direction`` (the event has only in/out).
-One ``lib.gate.count.v1`` per ``COUNT_PERIOD_S`` (clock hours) in which the inputs were read at
-least once; the part of a period counted before ``stop()`` is recorded too if anything was
-counted. Without barriers, counts are unavailable: none of the three readers reports people
-counters (``InputState.counters`` stays empty).
+One ``lib.gate.count.v1`` per ``COUNT_PERIOD_S`` (hours of the box's local clock) in which the
+inputs were read at least once; the part of a period counted before ``stop()`` is recorded too
+if anything was counted. Without barriers, counts are unavailable: none of the three readers
+reports people counters (``InputState.counters`` stays empty).
 
 Not responsible for: the inventory and identifying tags (``DeviceSupervisor``), what AFI/EAS
 values mean (``SecurityScheme``), repairing a tag's security (the staff station), the API.
@@ -149,10 +150,17 @@ MAX_TITLE_CHARS = 512
 
 Action = Literal["alarm", "report", "mismatch", "ignore", "clear"]
 Direction = Literal["in", "out", "unknown"]
+Outputs = Literal["sounded", "failed", "unavailable", "off"]
+"""What the alarm outputs did for one alarm (module docstring)."""
 M = TypeVar("M", bound=Message)
+T = TypeVar("T")
 _FOREIGN_ACTIONS: dict[str, Action] = {"alarm": "alarm", "report": "report", "ignore": "ignore"}
 _EventSpec = tuple[str, str, Message]
 """(topic kind, event type, data) of one event to record."""
+_Sounding = asyncio.Task[bool] | None
+"""An alarm's output command (its result: acknowledged), None when there are no outputs."""
+_LOGGED: dict[Outputs, str] = {"sounded": "alarm", "failed": "alarm, the outputs failed",
+                               "unavailable": "alarm, no outputs", "off": "reported, no alarm"}
 
 
 def gate_inventory_afi(scheme: SecurityScheme) -> int | None:
@@ -282,8 +290,8 @@ class GateMonitor:
         self._visits: dict[Uid, _Visit] = {}
         self._checks: asyncio.Queue[Uid] = asyncio.Queue()
         self._workers: list[asyncio.Task[None]] = []
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._output_task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._output_task: asyncio.Task[bool] | None = None
         self._warned: set[str] = set()
         self._running = False
         self._alarms: deque[dict[str, Any]] = deque(maxlen=LAST_ALARMS)
@@ -296,8 +304,9 @@ class GateMonitor:
         self._period_start: datetime | None = None
         self._period_counts = [0, 0]
         self._period_polled = False
-        self._undirected: list[tuple[list[_Verdict], datetime, float]] = []
-        """Decisions waiting for the barriers' direction: (verdicts, time, loop deadline)."""
+        self._undirected: list[tuple[list[_Verdict], _Sounding, datetime, float]] = []
+        """Decisions waiting for the barriers' direction: (verdicts, their output command,
+        time, loop deadline)."""
 
     @property
     def supervisor(self) -> DeviceSupervisor:
@@ -561,17 +570,18 @@ class GateMonitor:
     # -- acting on the verdicts ------------------------------------------------------------------
 
     def _act(self, verdicts: list[_Verdict]) -> None:
-        """Command the outputs first; build, record and show the events right after (the
-        output command's task runs before the deferred bookkeeping)."""
-        if any(verdict.action == "alarm" for verdict in verdicts):
-            self._sound()
+        """Command the outputs first; build, record and show the events once the output
+        command has answered (they say whether the alarm sounded)."""
+        sounding = (self._sound() if any(verdict.action == "alarm" for verdict in verdicts)
+                    else None)
         shown = [v for v in verdicts if v.action in ("alarm", "report")]
         direction = self._direction(shown)
         loop = asyncio.get_running_loop()
         if shown and direction == "unknown" and self._barriers_readable():
-            self._undirected.append((verdicts, self._clock(), loop.time() + DIRECTION_WAIT_S))
+            self._undirected.append((verdicts, sounding, self._clock(),
+                                     loop.time() + DIRECTION_WAIT_S))
             return
-        loop.call_soon(self._book, verdicts, direction, self._clock())
+        loop.call_soon(self._book_sounded, verdicts, sounding, direction, self._clock())
 
     def _barriers_readable(self) -> bool:
         reader = self._supervisor.reader
@@ -585,23 +595,34 @@ class GateMonitor:
             return
         if due_only:
             now = asyncio.get_running_loop().time()
-            due = [d for d in self._undirected if d[2] <= now]
-            self._undirected = [d for d in self._undirected if d[2] > now]
+            due = [d for d in self._undirected if d[3] <= now]
+            self._undirected = [d for d in self._undirected if d[3] > now]
         else:
             due, self._undirected = self._undirected, []
-        for verdicts, moment, _ in due:
-            try:
-                self._book(verdicts, direction, moment)
-            except Exception:   # one decision's bug must not end counting or a stop
-                self.counters["decision_errors"] += 1
-                logger.exception("%s: a decision's events could not be booked", self.name,
-                                 extra={"fields": {"device": self.name}})
+        for verdicts, sounding, moment, _ in due:
+            self._book_sounded(verdicts, sounding, direction, moment)
 
-    def _book(self, verdicts: list[_Verdict], direction: Direction, now: datetime) -> None:
-        """The events of one decision: alarms and reports grouped per (sounded, foreign),
-        one mismatch event per tag; recorded in one transaction."""
+    def _book_sounded(self, verdicts: list[_Verdict], sounding: _Sounding,
+                      direction: Direction, now: datetime) -> None:
+        """Book the decision once its output command (if any) has answered."""
+        if isinstance(sounding, asyncio.Task) and not sounding.done():
+            sounding.add_done_callback(
+                lambda _: self._book_sounded(verdicts, sounding, direction, now))
+            return
+        try:
+            self._book(verdicts, direction, now, _outputs_of(sounding))
+        except Exception:   # one decision's bug must not end counting or a stop
+            self.counters["decision_errors"] += 1
+            logger.exception("%s: a decision's events could not be booked", self.name,
+                             extra={"fields": {"device": self.name}})
+
+    def _book(self, verdicts: list[_Verdict], direction: Direction, now: datetime,
+              outputs: Outputs) -> None:
+        """The events of one decision: alarms and reports grouped per (action, foreign),
+        one mismatch event per tag; recorded in one transaction. ``outputs``: what the alarm
+        outputs did for this decision's alarms."""
         events: list[_EventSpec] = []
-        for sounded, action in ((True, "alarm"), (False, "report")):
+        for action, shown_as in (("alarm", outputs), ("report", "off")):
             for foreign in (False, True):
                 members = [v for v in verdicts if v.action == action and v.foreign is foreign]
                 for start in range(0, len(members), MAX_EVENT_ITEMS):
@@ -610,49 +631,52 @@ class GateMonitor:
                                          items=tuple(self._alarm_item(v) for v in chunk),
                                          foreign=foreign)
                     events.append(("gate.alarm", "lib.gate.alarm.v1", data))
-                    self._show_alarm(data, sounded=sounded, now=now)
+                    self._show_alarm(data, outputs=shown_as, now=now)
         for verdict in verdicts:
             mismatch = self._mismatch(verdict) if verdict.mismatch else None
             if mismatch is not None:
                 events.append(("security", "lib.security.mismatch.v1", mismatch))
                 self.counters["mismatches"] += 1
-                self._live.publish("gate.mismatch", {"gate": self.name, "sounded":
-                                                     verdict.action == "alarm",
+                sounded = verdict.action == "alarm" and outputs == "sounded"
+                self._live.publish("gate.mismatch", {"gate": self.name, "sounded": sounded,
                                                      **mismatch.to_dict()})
         self.counters["ignored"] += sum(verdict.action == "ignore" for verdict in verdicts)
         if events:
             self._spawn(self._record(events, now))
 
-    def _show_alarm(self, data: GateAlarmData, *, sounded: bool, now: datetime) -> None:
+    def _show_alarm(self, data: GateAlarmData, *, outputs: Outputs, now: datetime) -> None:
         """Count it, keep it for the gate page, tell the screens, log it (no patron data)."""
-        entry = {"time": format_time(unix_ms(now)), "sounded": sounded, **data.to_dict()}
+        entry = {"time": format_time(unix_ms(now)), "outputs": outputs,
+                 "sounded": outputs == "sounded", **data.to_dict()}
         self._alarms.append(entry)
         self._live.publish("gate.alarm", entry)
         items = ", ".join(item.primary_item_id or item.uid for item in data.items)
-        if sounded:
+        if outputs != "off":
             self.counters["alarms"] += 1
             day = now.astimezone().date()
             known_day, today = self._alarm_day
             self._alarm_day = (day, today + 1 if known_day == day else 1)
         else:
             self.counters["reports"] += 1
-        logger.info("%s: %s (%s%s): %s", self.name, "alarm" if sounded else "reported, no alarm",
-                    data.direction, ", foreign" if data.foreign else "", items,
+        logger.info("%s: %s (%s%s): %s", self.name, _LOGGED[outputs], data.direction,
+                    ", foreign" if data.foreign else "", items,
                     extra={"fields": {"device": self.name, "event": "gate.alarm"}})
 
-    def _sound(self) -> None:
-        """Command the alarm outputs now, in a task of its own."""
+    def _sound(self) -> _Sounding:
+        """Command the alarm outputs now, in a task of its own that tells whether they
+        sounded (None: the reader has no outputs)."""
         reader = self._supervisor.reader
         if reader is None or Capability.OUTPUTS not in reader.capabilities:
             self.counters["alarms_without_outputs"] += 1
             self._warn_once("outputs", "%s: the reader has no alarm outputs; alarms are "
                             "recorded as events only", self.name)
-            return
+            return None
         if self._output_task is not None and not self._output_task.done():
-            return  # the outputs are being switched on right now
+            return self._output_task  # being switched on right now: this alarm shares them
         self._output_task = self._spawn(self._drive_outputs(reader))
+        return self._output_task
 
-    async def _drive_outputs(self, reader: Reader) -> None:
+    async def _drive_outputs(self, reader: Reader) -> bool:
         pulses = [OutputPulse(output, duration_s=self._gate.alarm_ms / 1000)
                   for output in self._outputs]
         try:
@@ -661,8 +685,9 @@ class GateMonitor:
             self.counters["output_errors"] += 1
             logger.warning("%s: alarm outputs failed: %s", self.name, exc,
                            extra={"fields": {"device": self.name}})
-        else:
-            self.counters["output_commands"] += 1
+            return False
+        self.counters["output_commands"] += 1
+        return True
 
     async def _record(self, events: list[_EventSpec], now: datetime) -> None:
         """All events of one decision in one writer transaction, then wake the outbox."""
@@ -681,7 +706,7 @@ class GateMonitor:
         self.counters["events_recorded"] += len(events)
         self._wake_outbox()
 
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+    def _spawn(self, work: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
         task = asyncio.create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -822,9 +847,22 @@ class GateMonitor:
         }
 
 
+def _outputs_of(sounding: _Sounding) -> Outputs:
+    """What the outputs did, from an alarm's finished output command (None: none to drive)."""
+    if sounding is None:
+        return "unavailable"
+    if sounding.cancelled() or sounding.exception() is not None or not sounding.result():
+        return "failed"
+    return "sounded"
+
+
 def _period_floor(moment: datetime) -> datetime:
+    """The start of the count period ``moment`` is in, on the box's local clock (the system
+    time zone, as "alarms today"): in a half-hour zone an hour runs from :00 local, not UTC."""
     seconds = moment.timestamp()
-    return datetime.fromtimestamp(seconds - seconds % COUNT_PERIOD_S, UTC)
+    offset = moment.astimezone().utcoffset() or timedelta(0)
+    local = seconds + offset.total_seconds()
+    return datetime.fromtimestamp(seconds - local % COUNT_PERIOD_S, UTC)
 
 
 def _valid(cls: type[M], values: dict[str, Any], where: str) -> M:

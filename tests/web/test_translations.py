@@ -15,6 +15,7 @@ from edge_service.api.pages import languages, web_root
 from edge_service.config import READER_ROLES
 from edge_service.demo import PLACES
 from edge_service.workflows.staff_batch import BatchKind, Outcome
+from protocols.contract import CIRCULATION_STATUSES
 from protocols.iso28560 import TagModel
 
 WEB = web_root()
@@ -43,6 +44,7 @@ DYNAMIC = {   # key prefix -> every value the daemon or the page can put after i
     "gate.direction.": ["in", "out", "unknown"],
     "gate.outputs.": ["available", "unavailable", "unknown"],
     "gate.detection.": ["afi-filter", "tag-check"],
+    "gate.status.": sorted(CIRCULATION_STATUSES),
     "status.ils_backend.": ["sip2", "mqtt"],
 }
 

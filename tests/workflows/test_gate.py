@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import os
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -121,7 +122,9 @@ async def gate_rig(tmp_path: Path, items: Sequence[ItemRecord] = (), *, protocol
                    scheme: SecurityScheme = ISO, gate: GateConfig | None = None,
                    clock: Callable[[], datetime] | None = None,
                    seen_uids: Sequence[tuple[int, str]] = (),
-                   barriers: LightBarriers | None = None) -> AsyncIterator[Gate]:
+                   barriers: LightBarriers | None = None,
+                   alarm_outputs: Sequence[int] = gate_module.ALARM_OUTPUTS
+                   ) -> AsyncIterator[Gate]:
     store = await Store.open(StoreConfig(tmp_path / "gate.sqlite", max_delay_s=0.005))
     try:
         if items:
@@ -137,7 +140,7 @@ async def gate_rig(tmp_path: Path, items: Sequence[ItemRecord] = (), *, protocol
             monitor = GateMonitor(rig.supervisor, store=store, node=NODE, library=LIBRARY,
                                   gate=gate or GateConfig(), scheme=scheme, live=live,
                                   wake_outbox=lambda: woken.append(1), barriers=barriers,
-                                  **extra)
+                                  alarm_outputs=alarm_outputs, **extra)
             subscription = live.subscribe(frozenset({"gate"}))
             monitor.start()
             try:
@@ -170,7 +173,7 @@ async def test_a_secured_item_of_ours_alarms_and_names_the_item(tmp_path: Path,
         message = await gate.live.next(1.0)
         assert message is not None
         assert message.kind == "gate.alarm"
-        assert message.data["sounded"] is True
+        assert (message.data["sounded"], message.data["outputs"]) == (True, "sounded")
         assert message.data["items"][0]["primary_item_id"] == item_id(1)
         snapshot = gate.monitor.snapshot()
         assert (snapshot["alarms_total"], snapshot["alarms_today"]) == (1, 1)
@@ -454,6 +457,28 @@ async def test_a_reader_without_outputs_still_records_every_alarm(tmp_path: Path
         assert snapshot["alarms_total"] == 1
         assert snapshot["counters"]["alarms_without_outputs"] == 1
         assert snapshot["counters"]["output_commands"] == 0
+        # Nothing sounded, and the screens must not say it did.
+        message = await gate.live.next(1.0)
+        assert message is not None
+        assert message.kind == "gate.alarm"
+        assert (message.data["sounded"], message.data["outputs"]) == (False, "unavailable")
+        assert snapshot["last_alarms"][0]["outputs"] == "unavailable"
+
+
+async def test_an_alarm_whose_outputs_failed_does_not_say_it_sounded(tmp_path: Path) -> None:
+    # Output 9 is none the FEIG [0x71] drives: the driver refuses the command.
+    async with gate_rig(tmp_path, [record(1)], alarm_outputs=(9,)) as gate:
+        gate.rig.put(item_tag(1, afi=0x07))
+        [alarm] = await gate.wait_events(ALARM)
+        assert alarm.items[0].primary_item_id == item_id(1)
+        message = await gate.live.next(1.0)
+        assert message is not None
+        assert message.kind == "gate.alarm"
+        assert (message.data["sounded"], message.data["outputs"]) == (False, "failed")
+        snapshot = gate.monitor.snapshot()
+        assert snapshot["counters"]["output_errors"] == 1
+        assert (snapshot["alarms_total"], snapshot["last_alarms"][0]["outputs"]) == (1, "failed")
+        assert not gate.alarm_on()
 
 
 async def test_eas_scheme_asks_each_tag_its_eas_bit(tmp_path: Path) -> None:
@@ -604,6 +629,34 @@ async def test_count_periods_after_a_restart_do_not_overlap(tmp_path: Path) -> N
         assert isinstance(after, GateCountData)
         assert (before.entered, after.entered) == (1, 1)
         assert after.start >= before.end
+
+
+@pytest.fixture
+def kolkata() -> Iterator[None]:
+    """The box's time zone is Asia/Kolkata (UTC+05:30) for the test."""
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = "Asia/Kolkata"
+    time.tzset()
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = before
+        time.tzset()
+
+
+@pytest.mark.usefixtures("kolkata")
+def test_count_periods_follow_the_local_clock_hour() -> None:
+    """In a half-hour time zone "this hour" is the local hour: 10:00-11:00 IST is
+    04:30-05:30 UTC, not 04:00-05:00."""
+    moment = datetime(2026, 10, 1, 4, 50, tzinfo=UTC)          # 10:20 IST
+    start = gate_module._period_floor(moment)
+    assert start == datetime(2026, 10, 1, 4, 30, tzinfo=UTC)
+    assert start.astimezone().strftime("%H:%M") == "10:00"
+    assert gate_module._period_floor(datetime(2026, 10, 1, 4, 20, tzinfo=UTC)) == datetime(
+        2026, 10, 1, 3, 30, tzinfo=UTC)                          # 09:50 IST
 
 
 def test_passage_counter_reads_the_order_of_the_beams() -> None:

@@ -1,9 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * The gate monitor: live alarms naming the item and its title, people counts in and out for
- * the current hour, and each gate reader's health. The snapshot comes from /api/v1/gates
- * (gate or staff token), live changes from the event stream (gate.alarm, gate.count), the
- * reader's health from /api/v1/devices; a stream "resync" reloads the snapshot.
+ * The gate monitor: live alarms naming the item, its title, owner and loan status, and what
+ * the alarm outputs did; people counts in and out for the current hour, and each gate
+ * reader's health. The snapshot comes from /api/v1/gates (gate or staff token), live changes
+ * from the event stream (gate.alarm, gate.count), the reader's health from /api/v1/devices;
+ * a stream "resync" reloads the snapshot.
+ *
+ * - The stream is kept open: the browser reconnects by itself after a network error, but an
+ *   HTTP error (a proxy's 502 while the daemon restarts, 503 too_many_streams) ends it for
+ *   good, so the page opens it again after RETRY_MS. While it is down the page says so
+ *   (#live-state); once it is back the snapshot is reloaded (alarms meanwhile were missed).
  *
  * Not responsible for: deciding alarms (the daemon's gate workflow).
  */
@@ -15,6 +21,15 @@
   const REFRESH_MS = 10000;
   const BANNER_MS = 15000;
   const MAX_ALARMS = 50;
+  const RETRY_MS = [1000, 2000, 5000, 10000, 30000];   // then every 30 s
+  const OUTPUTS = {   // what the alarm outputs did -> text, badge
+    sounded: ["gate.sounded", "danger"],
+    failed: ["gate.outputs_failed", "danger"],
+    unavailable: ["gate.recorded_no_outputs", "danger"],
+    off: ["gate.reported", "attention"],
+  };
+  const STATUSES = ["01", "02", "03", "04", "05", "06", "07", "08", "09", "10", "11", "12",
+                    "13"];   // SIP2 circulation status codes
   const $ = (id) => document.getElementById(id);
 
   let token = null;
@@ -25,6 +40,9 @@
   let timer = null;
   let bannerTimer = null;
   let events = null;
+  let live = null;            // null: not connected yet, true: live, false: reconnecting
+  let retries = 0;
+  let retryTimer = null;
 
   function itemText(item) {
     if (!item.known) return t("gate.unknown_tag", { uid: item.uid });
@@ -33,18 +51,32 @@
     return `${title} (${item.primary_item_id}${owner})`;
   }
 
+  function statusText(item) {
+    if (!item.known) return null;
+    const status = item.circulation_status;
+    return t("gate.loan_status", { status: STATUSES.includes(status)
+      ? t(`gate.status.${status}`) : t("gate.status.unknown") });
+  }
+
+  /* What the outputs did: an alarm from before the daemon said so has only `sounded`. */
+  function outputsOf(alarm) {
+    return OUTPUTS[alarm.outputs] ? alarm.outputs : alarm.sounded ? "sounded" : "off";
+  }
+
   function alarmRow(alarm) {
-    const what = alarm.sounded ? t("gate.sounded") : t("gate.reported");
+    const [what, tone] = OUTPUTS[outputsOf(alarm)];
     return element("tr", { "data-alarm": alarm.time },
       element("td", { text: LibEdge.formatTime(alarm.time) }),
       element("td", { text: alarm.gate }),
-      element("td", {}, ...alarm.items.map((item) => element("div", {
-        class: "alarm-item", "data-item": item.primary_item_id || item.uid, text: itemText(item),
-      }))),
+      element("td", {}, ...alarm.items.flatMap((item) => [
+        element("div", { class: "alarm-item", "data-item": item.primary_item_id || item.uid,
+                         text: itemText(item) }),
+        item.known ? element("div", { class: "hint", "data-loan-status": item.circulation_status
+                                      || "", text: statusText(item) }) : null,
+      ])),
       element("td", { text: t(`gate.direction.${alarm.direction}`) }),
-      element("td", {}, element("span", {
-        class: `badge ${alarm.sounded ? "danger" : "attention"}`, text: what,
-      }), alarm.foreign ? element("div", { class: "hint", text: t("gate.foreign") }) : null));
+      element("td", {}, element("span", { class: `badge ${tone}`, text: t(what) }),
+        alarm.foreign ? element("div", { class: "hint", text: t("gate.foreign") }) : null));
   }
 
   function countsBlock(counts) {
@@ -100,7 +132,13 @@
       healthBlock(gate));
   }
 
+  function renderLive() {
+    $("live-state").textContent = live === null ? ""
+      : t(live ? "services.live.on" : "services.live.off");
+  }
+
   function render() {
+    renderLive();
     $("no-gates").hidden = gates.length > 0;
     $("gates").replaceChildren(...gates.map(gateCard));
     $("alarms").replaceChildren(...alarms.map(alarmRow));
@@ -108,7 +146,8 @@
     $("alarms-table").hidden = alarms.length === 0;
     if (newest) {
       const first = newest.items[0];
-      $("alarm-banner").textContent = t(newest.sounded ? "gate.banner" : "gate.banner_reported",
+      const banner = outputsOf(newest) === "off" ? "gate.banner_reported" : "gate.banner";
+      $("alarm-banner").textContent = t(banner,
         { gate: newest.gate, item: first ? itemText(first) : "" });
     }
   }
@@ -145,11 +184,29 @@
   }
 
   function listen() {
-    events = LibEdge.stream(token, {
+    clearTimeout(retryTimer);
+    if (events) events.close();
+    const source = LibEdge.stream(token, {
+      open: () => {
+        retries = 0;
+        if (live === false) refresh();   // back after a break: alarms meanwhile were missed
+        live = true;
+        renderLive();
+      },
+      error: () => {
+        if (source !== events) return;
+        live = false;
+        renderLive();
+        // CONNECTING: the browser retries by itself; CLOSED (an HTTP error): it gave up.
+        if (source.readyState === EventSource.CLOSED) {
+          retryTimer = setTimeout(listen, RETRY_MS[Math.min(retries, RETRY_MS.length - 1)]);
+          retries += 1;
+        }
+      },
       "gate.alarm": (alarm) => {
         alarms = [alarm, ...alarms].slice(0, MAX_ALARMS);
         const gate = gates.find((g) => g.gate === alarm.gate);
-        if (gate && alarm.sounded) gate.alarms_today += 1;
+        if (gate && outputsOf(alarm) !== "off") gate.alarms_today += 1;
         announce(alarm);
         render();
       },
@@ -162,10 +219,12 @@
       },
       resync: () => refresh(),
     });
+    events = source;
   }
 
   function needToken(invalid = false) {
     clearTimeout(timer);
+    clearTimeout(retryTimer);
     if (events) events.close();
     events = null;
     if (invalid) LibEdge.forgetToken(PAGE);
