@@ -60,10 +60,10 @@ passages (a wrapper around ``asyncio.Handle._run``) and per-thread rusage around
   with 3 involuntary switches). Not tried again: real-time scheduling, smaller switch
   intervals (0.1 ms was worse than 0.5 ms in one run with paho on the loop, before the
   publisher yielded and with the cache mapped: 3.7 vs 2.8 ms).
-- 2026-12-05, five single runs of code whose gate path is the same: draining p99 1.24, 3.16,
-  2.41, 2.45, 2.10 ms (idle 1.15-1.50 ms). The 4-7 ms stalls that set the draining p99 vary
-  far more between runs than the two runs above showed: one run says little; the budget is
-  not reliably met (README).
+- 2026-12-05, five single runs (d265ec8 and four later commits; the second, 469f3b4, changes
+  nothing on the gate's path): draining p99 1.24, 3.16, 2.41, 2.45, 2.10 ms (idle 1.15-1.50).
+  The 4-7 ms stalls that set the draining p99 vary far more between runs than the two runs
+  above showed: one run says little; the budget is not reliably met (README).
 
 Earlier changes that moved it: the [0x71] payload built once instead of by construct per
 alarm, the command timeout computed from the body the driver holds instead of parsing the
