@@ -6,7 +6,9 @@ by a node that takes no configuration from central."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -54,8 +56,11 @@ def mqtt5(corr: bytes, expiry_s: int = 30) -> PublishProperties:
     return PublishProperties(response_topic=RES, correlation_data=corr, message_expiry_s=expiry_s)
 
 
-async def test_refused_commands_are_answered_when_they_say_where(
-        tmp_path: Path, broker: Mosquitto, mqtt_config: MqttConfig) -> None:
+@contextlib.asynccontextmanager
+async def echo_node(tmp_path: Path, broker: Mosquitto, mqtt_config: MqttConfig
+                    ) -> AsyncIterator[tuple[MqttSync, Any, Any, list[dict[str, Any]]]]:
+    """A connected node answering ``test.echo`` (the args of each run kept in the list), and
+    central's client with what it has seen."""
     runs: list[dict[str, Any]] = []
 
     async def echo(args: dict[str, Any]) -> dict[str, Any]:
@@ -69,33 +74,39 @@ async def test_refused_commands_are_answered_when_they_say_where(
         await sync.start()
         try:
             await until(lambda: sync.connected)
-            no_expiry = {"name": "test.echo", "args": {}, "corr": "r-1", "reply_to": RES}
-            await central.publish(cmd("test.echo"), json.dumps(no_expiry).encode())
-            await central.publish(cmd("test.echo"), b'{"name": "door.unlock", "args": {}}',
-                                  properties=mqtt5(b"r-2"))
-            await central.publish(cmd("test.echo"), b'{"name": "test.echo"}',
-                                  properties=mqtt5(b"r-3"))
-            await central.publish(cmd("test.echo"), b'{"name": "test.echo", "args": [1]}',
-                                  properties=mqtt5(b"r-4"))
-            await central.publish(cmd("test.echo"), b'{"name": "test.echo", "args": ',
-                                  properties=mqtt5(b"r-5"))
-            # Correlation Data the contract cannot repeat in ``corr``: no answer (docs/mqtt).
-            await central.publish(cmd("test.echo"),
-                                  b'{"name": "test.echo", "args": {}, "corr": "r-6"}',
-                                  properties=mqtt5(b"r" * 129))
-            elsewhere = response_topic(NODE.tenant, NODE.site, "kiosk-9")
-            await central.publish(cmd("test.echo"),
-                                  b'{"name": "test.echo", "args": {}, "corr": "r-7"}',
-                                  properties=PublishProperties(
-                                      response_topic=elsewhere, correlation_data=b"r-7",
-                                      message_expiry_s=30))
-            await central.publish(cmd("no.such"), b'{"name": "no.such", "args": {}}',
-                                  properties=mqtt5(b"r-8"))
-            await seen.wait_for(lambda: "r-8" in responses(seen.others))
-            await until(lambda: sync.rejections is not None
-                        and sync.rejections.counters.rejected == 7)
+            yield sync, central, seen, runs
         finally:
             await sync.stop()
+
+
+async def test_refused_commands_are_answered_when_they_say_where(
+        tmp_path: Path, broker: Mosquitto, mqtt_config: MqttConfig) -> None:
+    async with echo_node(tmp_path, broker, mqtt_config) as (sync, central, seen, runs):
+        no_expiry = {"name": "test.echo", "args": {}, "corr": "r-1", "reply_to": RES}
+        await central.publish(cmd("test.echo"), json.dumps(no_expiry).encode())
+        await central.publish(cmd("test.echo"), b'{"name": "door.unlock", "args": {}}',
+                              properties=mqtt5(b"r-2"))
+        await central.publish(cmd("test.echo"), b'{"name": "test.echo"}',
+                              properties=mqtt5(b"r-3"))
+        await central.publish(cmd("test.echo"), b'{"name": "test.echo", "args": [1]}',
+                              properties=mqtt5(b"r-4"))
+        await central.publish(cmd("test.echo"), b'{"name": "test.echo", "args": ',
+                              properties=mqtt5(b"r-5"))
+        # Correlation Data the contract cannot repeat in ``corr``: no answer (docs/mqtt).
+        await central.publish(cmd("test.echo"),
+                              b'{"name": "test.echo", "args": {}, "corr": "r-6"}',
+                              properties=mqtt5(b"r" * 129))
+        elsewhere = response_topic(NODE.tenant, NODE.site, "kiosk-9")
+        await central.publish(cmd("test.echo"),
+                              b'{"name": "test.echo", "args": {}, "corr": "r-7"}',
+                              properties=PublishProperties(
+                                  response_topic=elsewhere, correlation_data=b"r-7",
+                                  message_expiry_s=30))
+        await central.publish(cmd("no.such"), b'{"name": "no.such", "args": {}}',
+                              properties=mqtt5(b"r-8"))
+        await seen.wait_for(lambda: "r-8" in responses(seen.others))
+        await until(lambda: sync.rejections is not None
+                    and sync.rejections.counters.rejected == 7)
     got = responses(seen.others)
     assert sorted(got) == ["r-1", "r-2", "r-3", "r-4", "r-5", "r-8"]
     assert error_of(got["r-1"]) == (
@@ -115,29 +126,15 @@ async def test_refused_commands_are_answered_when_they_say_where(
 
 async def test_the_earlier_of_two_expiries_applies(
         tmp_path: Path, broker: Mosquitto, mqtt_config: MqttConfig) -> None:
-    runs: list[dict[str, Any]] = []
-
-    async def echo(args: dict[str, Any]) -> dict[str, Any]:
-        runs.append(args)
-        return {}
-
-    async with await Store.open(StoreConfig(tmp_path / "edge.db")) as store, \
-            client(broker.port, "central", RES) as (central, seen):
-        sync = MqttSync(NODE, mqtt_config, store, software_version="t", **FAST_BACKOFF)
-        sync.register_command("test.echo", echo)
-        await sync.start()
-        try:
-            await until(lambda: sync.connected)
-            past = {"name": "test.echo", "args": {"x": 1}, "expires": format_time(1_000)}
-            await central.publish(cmd("test.echo"), json.dumps(past).encode(),
-                                  properties=mqtt5(b"e-1", expiry_s=60))
-            later = {"name": "test.echo", "args": {"x": 2},
-                     "expires": format_time(4_000_000_000_000)}
-            await central.publish(cmd("test.echo"), json.dumps(later).encode(),
-                                  properties=mqtt5(b"e-2", expiry_s=60))
-            await seen.wait_for(lambda: len(responses(seen.others)) >= 2)
-        finally:
-            await sync.stop()
+    async with echo_node(tmp_path, broker, mqtt_config) as (_, central, seen, runs):
+        past = {"name": "test.echo", "args": {"x": 1}, "expires": format_time(1_000)}
+        await central.publish(cmd("test.echo"), json.dumps(past).encode(),
+                              properties=mqtt5(b"e-1", expiry_s=60))
+        later = {"name": "test.echo", "args": {"x": 2},
+                 "expires": format_time(4_000_000_000_000)}
+        await central.publish(cmd("test.echo"), json.dumps(later).encode(),
+                              properties=mqtt5(b"e-2", expiry_s=60))
+        await seen.wait_for(lambda: len(responses(seen.others)) >= 2)
     got = responses(seen.others)
     assert error_of(got["e-1"])[0] == "expired"
     assert got["e-2"].status == "ok"
