@@ -139,9 +139,7 @@ async def test_a_renewal_whose_tag_cannot_be_written_is_not_undone(
         await k.rig.wait_field(1)
         k.rig.field.inject(_no_afi_write(LOANED_TO_HC, count=None))
         session = await k.selfcheck.open_session(HC, PINS[HC])
-        await wait_for(lambda: session.items.get(_key(LOANED_TO_HC)) is not None
-                       and session.items[_key(LOANED_TO_HC)].state is ItemState.NEEDS_STAFF,
-                       15.0, "the item to need staff")
+        await _reaches(session, LOANED_TO_HC, ItemState.NEEDS_STAFF, "the item to need staff")
         # The loan stays, so renewing it from the account view is no "unfinished loan".
         renewed = await k.selfcheck.renew(session.id, _key(LOANED_TO_HC))
         assert renewed["renewed"] is True
@@ -361,6 +359,12 @@ def test_the_patron_hash_is_salted_and_stable() -> None:
 
 # --- failures: the tag write, the ILS, a crash -----------------------------------------------
 
+async def _reaches(session: KioskSession, barcode: str, state: ItemState, what: str) -> None:
+    """Wait (up to 15 s: put-back rounds) for the session's item ``barcode`` to be in ``state``."""
+    await wait_for(lambda: (item := session.items.get(_key(barcode))) is not None
+                   and item.state is state, 15.0, what)
+
+
 def _retry_soon(monkeypatch: pytest.MonkeyPatch) -> None:
     """An item left on the pad after a failed write is tried again soon (not after seconds)."""
     monkeypatch.setattr(selfcheck, "PUT_BACK_RETRY_S", 0.3)
@@ -425,9 +429,7 @@ async def test_a_write_that_never_works_is_undone_in_the_ils(
         await k.rig.wait_field(3)
         k.rig.field.inject(_no_afi_write(BOOKS[2], count=None))
         session = await k.selfcheck.open_session(SOREN, PINS[SOREN])
-        await wait_for(lambda: session.items.get(_key(BOOKS[2])) is not None
-                       and session.items[_key(BOOKS[2])].state is ItemState.NEEDS_STAFF,
-                       15.0, "the item to need staff")
+        await _reaches(session, BOOKS[2], ItemState.NEEDS_STAFF, "the item to need staff")
         assert session.items[_key(BOOKS[0])].state is ItemState.DONE
         assert k.ils.data.items[BOOKS[2]].loaned_to == SOREN   # not undone yet: session open
         await k.selfcheck.end_session(session.id)
@@ -448,9 +450,7 @@ async def _lifted_during_its_write(k: Kiosk) -> KioskSession:
     await k.rig.wait_field(1)
     k.rig.field.inject(_no_afi_write(BOOK, count=None))
     session = await k.selfcheck.open_session(SOREN, PINS[SOREN])
-    await wait_for(lambda: session.items.get(_key(BOOK)) is not None
-                   and session.items[_key(BOOK)].state is ItemState.PUT_BACK,
-                   15.0, "the item to be asked back")
+    await _reaches(session, BOOK, ItemState.PUT_BACK, "the item to be asked back")
     k.rig.take(catalog_uid(BOOK))   # the patron lifts it and goes
     await wait_for(lambda: not k.rig.supervisor.field, 5.0, "the item to leave the pad")
     return session
@@ -787,9 +787,7 @@ async def test_a_set_half_unsecured_is_secured_again_when_undone(
         never = Fault(FaultKind.NO_TAG, uid=catalog_uid(SET_ITEM, 2), command=Command.WRITE_AFI)
         k.rig.field.inject(never)
         session = await k.selfcheck.open_session(SOREN, PINS[SOREN])
-        await wait_for(lambda: session.items.get(_key(SET_ITEM)) is not None
-                       and session.items[_key(SET_ITEM)].state is ItemState.NEEDS_STAFF,
-                       15.0, "the set to need staff")
+        await _reaches(session, SET_ITEM, ItemState.NEEDS_STAFF, "the set to need staff")
         assert k.rig.tag_afi(catalog_uid(SET_ITEM, 1)) == AFI_ISO_ON_LOAN   # half done
         await k.selfcheck.end_session(session.id)
         assert k.rig.tag_afi(catalog_uid(SET_ITEM, 1)) == AFI_ISO_IN_STOCK
