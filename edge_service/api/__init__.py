@@ -19,10 +19,11 @@ from edge_service.api.tokens import (
     TokenBook,
     TokensFileError,
     append_token,
+    named_tokens,
     open_token_book,
 )
 
 __all__ = ["ANY_ROLE", "GATE_READ", "ROLES", "ApiError", "ApiServer", "ApiUnavailable",
            "DaemonCollector", "ErrorResponse", "Principal", "TokenBook", "TokensFileError",
            "append_token", "create_app", "error_responses", "metrics_registry",
-           "open_token_book", "operation_roles", "require"]
+           "named_tokens", "open_token_book", "operation_roles", "require"]

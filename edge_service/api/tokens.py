@@ -46,7 +46,7 @@ import re
 import secrets
 import stat
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,7 +54,7 @@ from edge_service.config import READER_NAME, READER_NAME_RULE
 
 __all__ = ["DEFAULT_TOKENS_FILE", "MIN_TOKEN_LENGTH", "RELOAD_CHECK_S", "ROLES", "Principal",
            "TokenBook", "TokensFileError", "append_token", "check_role", "check_token",
-           "create_tokens_file", "open_token_book", "parse_tokens"]
+           "create_tokens_file", "named_tokens", "open_token_book", "parse_tokens"]
 
 logger = logging.getLogger(__name__)
 
@@ -164,9 +164,8 @@ def parse_tokens(text: str, path: Path | str) -> tuple[Principal, ...]:
     return tuple(entry.principal for entry in _parse(text, path))
 
 
-def _parse(text: str, path: Path | str) -> list[_Entry]:
-    entries: list[_Entry] = []
-    first_line: dict[bytes, int] = {}
+def _lines(text: str, path: Path | str) -> Iterator[tuple[int, list[str]]]:
+    """Each token line's number and fields (ROLE, TOKEN[, NAME]); comments and blanks skipped."""
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
@@ -174,6 +173,13 @@ def _parse(text: str, path: Path | str) -> list[_Entry]:
         fields = line.split(None, 2)
         if len(fields) < 2:
             raise TokensFileError(path, 'expected "ROLE TOKEN [NAME]"', number)
+        yield number, fields
+
+
+def _parse(text: str, path: Path | str) -> list[_Entry]:
+    entries: list[_Entry] = []
+    first_line: dict[bytes, int] = {}
+    for number, fields in _lines(text, path):
         token = fields[1]
         try:
             role, pad = split_role(fields[0])
@@ -379,6 +385,19 @@ def append_token(path: Path | str, role: str, name: str = "", *,
     except OSError as exc:
         raise TokensFileError(path, f"cannot write: {exc.strerror or exc}") from None
     return token
+
+
+def named_tokens(path: Path | str) -> dict[str, tuple[str, str]]:
+    """``NAME -> (ROLE, TOKEN)`` of a tokens file checked as the daemon checks it (the first
+    line of a name wins): for a tool that hands its own tokens out again, as the demo does with
+    a kept state directory. Raises :class:`TokensFileError`."""
+    path = Path(path)
+    _read(path)
+    named: dict[str, tuple[str, str]] = {}
+    for _, fields in _lines(path.read_text(encoding="utf-8"), path):
+        if len(fields) == 3:
+            named.setdefault(fields[2], (fields[0], fields[1]))
+    return named
 
 
 def _ends_with_newline(path: Path) -> bool:

@@ -16,8 +16,9 @@
 and yields a :class:`RunningDemo` once the daemon is ready (its readers tried, the ILS link up
 or ``LINK_WAIT_S`` passed: what is not up yet is said in ``warnings``). Leaving the context
 stops everything in reverse order; the daemon also stops by itself on SIGINT/SIGTERM
-(:meth:`RunningDemo.wait` returns then). Tokens are fresh for every run, one per role, in the
-state directory's ``api-tokens`` (0600).
+(:meth:`RunningDemo.wait` returns then). One token per role, in the state directory's
+``api-tokens`` (0600): a kept state directory keeps them, so pages opened by an earlier run
+(a kiosk's browser) go on working; a new directory gets fresh ones.
 
 Not responsible for: printing (``cli.demo``), moving the props (``props``), anything the daemon
 does (the demo configures it, nothing more).
@@ -34,7 +35,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from edge_service.api import append_token
+from edge_service.api import TokensFileError, append_token, named_tokens
 from edge_service.config import Config, parse_config
 from edge_service.daemon import Daemon
 from edge_service.demo.broker import BrokerUnavailable, demo_broker, find_mosquitto
@@ -144,11 +145,25 @@ def _password(catalog: SimData, account: str) -> str:
     return catalog.accounts[account][0]
 
 
+DEMO_ROLES = ("kiosk", "gate", "staff", "admin")
+
+
 def _tokens(state: Path) -> dict[str, str]:
+    """The token named ``demo ROLE`` of each role: an earlier run's when the file has it, a
+    new one otherwise. A file the daemon would refuse (its mode, a bad line) is replaced."""
     path = state / "api-tokens"
-    path.unlink(missing_ok=True)   # a kept state directory gets fresh tokens every run
-    return {role: append_token(path, role, f"demo {role}")
-            for role in ("kiosk", "gate", "staff", "admin")}
+    try:
+        kept = named_tokens(path) if path.exists() else {}
+    except TokensFileError:
+        path.unlink()
+        kept = {}
+    tokens: dict[str, str] = {}
+    for role in DEMO_ROLES:
+        name = f"demo {role}"
+        found = kept.get(name)
+        tokens[role] = (found[1] if found is not None and found[0] == role
+                        else append_token(path, role, name))
+    return tokens
 
 
 def _config(options: DemoOptions, state: Path, readers: Mapping[str, str], catalog: SimData,

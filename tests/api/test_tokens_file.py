@@ -13,7 +13,7 @@ import pytest
 
 from edge_service.api import ROLES, TokenBook, TokensFileError, append_token, open_token_book
 from edge_service.api import tokens as tokens_module
-from edge_service.api.tokens import create_tokens_file, parse_tokens
+from edge_service.api.tokens import create_tokens_file, named_tokens, parse_tokens
 from edge_service.cli import main
 from edge_service.cli import tokens as tokens_cli
 from tests.api.helpers import tokens_of
@@ -291,3 +291,14 @@ def test_daemon_refuses_to_start_with_a_bad_tokens_file(tmp_path: Path) -> None:
     log = (tmp_path / "stderr.log").read_text()
     assert f"cannot start: {bad} line 2: token shorter than 16 characters" in log
     assert "Traceback" not in log
+
+
+def test_named_tokens_gives_each_name_its_first_token_and_checks_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "api-tokens"
+    kiosk = append_token(path, "kiosk", "front desk")
+    append_token(path, "staff", "front desk")    # a later line of that name does not win
+    gate = append_token(path, "gate")            # named after its role
+    assert named_tokens(path) == {"front desk": ("kiosk", kiosk), "gate": ("gate", gate)}
+    path.chmod(0o644)
+    with pytest.raises(TokensFileError, match="group or others"):
+        named_tokens(path)

@@ -17,8 +17,10 @@ from typing import Any
 
 import pytest
 
+from edge_service.api import TokenBook
 from edge_service.demo import DemoOptions, demo_stack, find_mosquitto, sample_catalog, sample_props
 from edge_service.demo import props as props_module
+from edge_service.demo import stack as stack_module
 from edge_service.demo.props import DemoProps
 from protocols.iso28560 import TagModel, decode_any
 from tests.web.demo import ROOT, running_demo
@@ -181,3 +183,15 @@ async def test_the_stack_starts_everything_and_stops_on_request(tmp_path: Path,
         demo.daemon.request_stop()
         assert await demo.wait() == 0
     assert not (state / "reader-pad").exists()   # the ptys' links went with the readers
+
+
+def test_a_kept_state_directory_keeps_the_demo_tokens(tmp_path: Path) -> None:
+    first = stack_module._tokens(tmp_path)
+    assert stack_module._tokens(tmp_path) == first   # a kiosk's open page goes on working
+    book = TokenBook.load(tmp_path / "api-tokens")
+    assert {role: book.identify(token).role for role, token in first.items()  # type: ignore[union-attr]
+            } == {role: role for role in first}
+    (tmp_path / "api-tokens").chmod(0o644)           # a file the daemon would refuse
+    replaced = stack_module._tokens(tmp_path)
+    assert set(replaced.values()).isdisjoint(first.values())
+    assert stat.S_IMODE((tmp_path / "api-tokens").stat().st_mode) == 0o600
