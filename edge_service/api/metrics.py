@@ -13,7 +13,8 @@ Names (all prefixed ``libedge_``): per device (label ``device``) ``device_connec
 ``device_inventories_total``, ``device_tags_recorded_total``, ``device_tags_in_field``; store
 ``store_outbox_backlog``, ``store_commits_total``, ``store_commits_failed_total``,
 ``store_operations_failed_total``, ``store_liveness_probes_total``; ``mqtt_connected``;
-``loop_alive`` per heartbeat (label ``loop``).
+``loop_alive`` per heartbeat (label ``loop``); per gate (label ``gate``, the gate reader's
+name) the :data:`GATE_COUNTERS` as ``gate_<name>_total``.
 
 Privacy: labels are configured device names only; no tag, item or patron identifier ever
 becomes a label.
@@ -31,7 +32,7 @@ from prometheus_client.registry import Collector
 
 from edge_service.health import DaemonView
 
-__all__ = ["DEVICE_COUNTERS", "DaemonCollector", "metrics_registry"]
+__all__ = ["DEVICE_COUNTERS", "GATE_COUNTERS", "DaemonCollector", "metrics_registry"]
 
 DEVICE_COUNTERS: dict[str, tuple[str, str]] = {
     # metric name: (snapshot counter, help)
@@ -49,6 +50,27 @@ DEVICE_COUNTERS: dict[str, tuple[str, str]] = {
     "open_failures": ("open_failures", "Failed attempts to open or reopen the device."),
     "link_losses": ("link_losses", "Open links to the reader lost (unplugged, reset)."),
     "record_errors": ("record_errors", "Tag sightings the cache refused to record."),
+}
+
+GATE_COUNTERS: dict[str, str] = {
+    # a GateMonitor counter (also the metric's name): help
+    "alarms": "Alarms raised (one per decision and group of items; outputs on or failed).",
+    "reports": "Items reported without an alarm (foreign or unknown items, per policy).",
+    "mismatches": "Secured tags of items the cache says were checked out (mismatch events).",
+    "ignored": "Secured foreign items ignored (gate.foreign = ignore).",
+    "alarms_without_outputs": "Alarms on a reader without alarm outputs (events only).",
+    "output_commands": "Alarm output commands the reader carried out.",
+    "output_errors": "Alarm output commands that failed.",
+    "events_recorded": "Gate events committed to the outbox.",
+    "events_failed": "Gate events the store refused (not recorded).",
+    "security_checks": "Tags whose security was read to decide.",
+    "security_unknown": "Tags whose security could not be read.",
+    "cache_errors": "Item cache lookups that failed.",
+    "decision_errors": "Decisions or bookings that failed on an unexpected error.",
+    "input_errors": "Light-barrier input reads that failed.",
+    "passages_in": "People counted walking in.",
+    "passages_out": "People counted walking out.",
+    "passages_unknown_direction": "People counted whose direction was not known.",
 }
 
 
@@ -100,6 +122,17 @@ class DaemonCollector(Collector):
         for device in devices:
             alive.add_metric([f"reader {device.name}"], 1.0 if device.alive else 0.0)
         yield alive
+        yield from self._gates()
+
+    def _gates(self) -> Iterable[Metric]:
+        workflows = self._view.workflows
+        gates = sorted(workflows.gates.items()) if workflows is not None else []
+        families = {name: CounterMetricFamily(f"libedge_gate_{name}", text, labels=["gate"])
+                    for name, text in GATE_COUNTERS.items()}
+        for gate, monitor in gates:
+            for name, family in families.items():
+                family.add_metric([gate], float(monitor.counters.get(name, 0)))
+        yield from families.values()
 
 
 def metrics_registry(view: DaemonView) -> CollectorRegistry:

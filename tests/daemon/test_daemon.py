@@ -86,6 +86,15 @@ def test_ready_health_metrics_watchdog_and_clean_stop(tmp_path: Path) -> None:
             assert "libedge_store_commits_total" in text
             # The gate sees the scenario's secured tag: its alarm event may be queued.
             assert re.search(r"^libedge_store_outbox_backlog \d+\.0$", text, re.MULTILINE)
+            # ... and counts it: the gate's counters are series of their own.
+            alarms = re.compile(r'^libedge_gate_alarms_total\{gate="gate"\} ([1-9]\d*)\.0$',
+                                re.MULTILINE)
+            deadline = time.monotonic() + 10
+            while not alarms.search(text) and time.monotonic() < deadline:
+                time.sleep(0.2)
+                text = get(f"{base}/metrics")[2]
+            assert alarms.search(text), text
+            assert 'libedge_gate_passages_in_total{gate="gate"} 0.0' in text
             status, _, docs = get(f"{base}/docs")
             assert status == 200
             assert "swagger" in docs.lower()
