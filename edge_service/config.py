@@ -172,6 +172,13 @@ class CirculationConfig:
     sip2_offline_no_block: bool = True
 
 
+def same_isil(one: str | None, other: str | None) -> bool:
+    """Whether two owner ISILs name one library: ISO 15511 says nothing of case, so a tag's
+    ``dk-718500`` and the cache's ``DK-718500`` are the same; an absent ISIL matches only an
+    absent one."""
+    return (one or "").upper() == (other or "").upper()
+
+
 @dataclass(frozen=True, slots=True)
 class LibraryConfig:
     """Who "we" are on a tag: the owner ISIL this box writes and the ISILs it treats as its own."""
@@ -194,7 +201,7 @@ class LibraryConfig:
 
     def is_own_isil(self, isil: str) -> bool:
         """Whether ``isil`` is one of ours (``isil``, ``also_ours``), without regard to case."""
-        return isil.upper() in {own.upper() for own in self.own_isils()}
+        return any(same_isil(isil, own) for own in self.own_isils())
 
     def own_isils(self) -> frozenset[str]:
         extra = (p.strip() for p in self.also_ours.split(","))

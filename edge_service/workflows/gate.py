@@ -90,7 +90,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal, TypeVar
 
-from edge_service.config import GateConfig, LibraryConfig, NodeConfig
+from edge_service.config import GateConfig, LibraryConfig, NodeConfig, same_isil
 from edge_service.devices import DeviceSupervisor, TagInField, is_patron_card
 from edge_service.store import CachedItem, Store, StoreError, WriteConnection, utc_now
 from edge_service.sync.events import record_event, unix_ms
@@ -454,7 +454,7 @@ class GateMonitor:
         if item is None or now - tag.arrived_s > ARRIVAL_ITEM_FRESH_S:
             return None
         # The cache keeps owners in upper case; a tag may spell its owner in any (ISO 15511).
-        same = ((item.owner_institution or "").upper() == (owner or "").upper()
+        same = (same_isil(item.owner_institution, owner)
                 and item.primary_item_id == tag.primary_item_id)
         return item if same else None
 

@@ -57,6 +57,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
 
+from edge_service.config import same_isil
 from edge_service.store import (
     IllLoan,
     StoreError,
@@ -208,7 +209,7 @@ class InterlibraryLoans:
                                 "an interlibrary loan is received by its tag.")
         owner = tag.owner_institution or owner_institution
         if tag.owner_institution and owner_institution and \
-                owner_institution.upper() != tag.owner_institution.upper():   # ISO 15511
+                not same_isil(owner_institution, tag.owner_institution):
             raise WorkflowError("owner_differs", f"The tag names owner {tag.owner_institution}, "
                                 f"not {owner_institution}.", field="owner_institution")
         if not owner:

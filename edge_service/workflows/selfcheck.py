@@ -79,7 +79,7 @@ from edge_service.circulation import (
     ItemKey,
     TransientCirculationError,
 )
-from edge_service.config import LibraryConfig, NodeConfig, SelfCheckConfig
+from edge_service.config import LibraryConfig, NodeConfig, SelfCheckConfig, same_isil
 from edge_service.devices import DeviceSupervisor, TagInField
 from edge_service.store import (
     Store,
@@ -1180,8 +1180,8 @@ class SelfCheck:
                or (item.ils_done and item.state is not ItemState.DONE and not item.renewed)
                for here, item in session.items.items()
                if here.primary_item_id == key.primary_item_id
-               and (here.owner_institution or self.library.isil).upper()
-               == key.owner_institution.upper()):
+               and same_isil(here.owner_institution or self.library.isil,
+                             key.owner_institution)):
             # Its checkout in this session is not finished: undone if its security cannot be
             # set, and the renewal with it ("Renewed" would not be true). Not a checkout that
             # renewed the patron's own loan: that loan stays whatever its tag.

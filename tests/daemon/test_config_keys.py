@@ -95,6 +95,15 @@ def test_isils_of_ours_compare_without_regard_to_case() -> None:
     assert library.ours(None)   # a tag naming no owner is ours (3M, early ISO tags)
 
 
+def test_same_isil_ignores_case_and_matches_absent_only_to_absent() -> None:
+    from edge_service.config import same_isil  # noqa: PLC0415
+
+    assert same_isil("dk-718500", "DK-718500")
+    assert not same_isil("DK-718500", "DK-718501")
+    assert same_isil(None, "")
+    assert not same_isil(None, "DK-718500")
+
+
 def test_allowed_hosts_are_read_as_names() -> None:
     config = parse_config({"api": {"allowed_hosts": " kiosk.library.lan, Desk.Library.LAN.,"}},
                           {})
