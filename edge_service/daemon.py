@@ -99,6 +99,10 @@ changes in place) the p99 with the outbox draining was 4.5 and 5.7 ms at 5 ms, 2
 at 0.5 ms; 0.2 ms was worse (6.1 ms). Bulk work did not slow down: a 1,000,000-item bootstrap
 took 9.1 s at 5 ms and 9.0 s at 0.5 ms. Set for the daemon's lifetime by
 :func:`latency_switch_interval`."""
+DEVICE_STATE_REFRESH_S = 60.0
+"""How often each reader's retained MQTT device state is published again with its counters
+(besides at every change of state): central's view of frames, timeouts and failed writes is at
+most this old."""
 WRITER_PROBE_INTERVAL_S = 5.0
 """Liveness probe period of the storage writer (an empty commit), shortened to a quarter of the
 stale threshold when systemd's watchdog is tighter."""
@@ -339,6 +343,14 @@ class Daemon:
         self.sync = sync
         for supervisor in self.supervisors.values():
             self._publish_state(supervisor.name, supervisor.public_state())
+        self._tasks.append(asyncio.create_task(self._refresh_device_states(),
+                                               name="libedge device states"))
+
+    async def _refresh_device_states(self) -> None:
+        while True:
+            await asyncio.sleep(DEVICE_STATE_REFRESH_S)
+            for supervisor in list(self.supervisors.values()):
+                self._publish_state(supervisor.name, supervisor.public_state())
 
     def _start_circulation(self) -> None:
         """Build the configured backend and start its ILS link; never fails the start."""
@@ -423,6 +435,9 @@ class Daemon:
     def _publish_state(self, name: str, state: dict[str, object]) -> None:
         if self.sync is None:
             return
+        supervisor = self.supervisors.get(name)
+        if supervisor is not None:
+            state = {**state, "counters": supervisor.counters()}
         task = asyncio.create_task(self.sync.publish_device_state(name, state),
                                    name=f"libedge device state {name}")
         task.add_done_callback(_log_failure)

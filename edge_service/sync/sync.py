@@ -24,6 +24,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import hashlib
+import json
 import logging
 import random
 import time
@@ -50,6 +53,7 @@ from edge_service.sync.node_state import next_boot_seq
 from edge_service.sync.outbox_publisher import OutboxPublisher
 from edge_service.sync.rejections import RejectionReporter
 from protocols.contract import (
+    TAG_DATA_MODELS,
     CentralStatus,
     ContractError,
     DeviceInfo,
@@ -83,6 +87,7 @@ ROLES: dict[str, tuple[Role, ...]] = {"kiosk": ("kiosk",), "gate": ("gate",), "s
 Health = Literal["ok", "degraded", "fault"]
 MAX_DETAIL_CHARS = 256
 MAX_FIRMWARE_CHARS = 64
+MAX_MODEL_CHARS = 64
 
 
 def _software_version() -> str:
@@ -139,6 +144,7 @@ class MqttSync:
 
     def __init__(self, node: NodeConfig, mqtt: MqttConfig, store: Store, *,
                  software_version: str, tag_models: Iterable[str] = (),
+                 sip2_profile: str | None = None, config_hash: str | None = None,
                  twin_handler: TwinHandler | None = None,
                  backoff_base_s: float = BACKOFF_BASE_S, backoff_cap_s: float = BACKOFF_CAP_S,
                  resync_timeout_s: float | None = None, rng: random.Random | None = None) -> None:
@@ -147,12 +153,15 @@ class MqttSync:
         self.store = store
         self.software_version = software_version
         self.tag_models = tuple(tag_models)
+        self.sip2_profile = sip2_profile
+        self.config_hash = config_hash
         self._twin_handler = twin_handler
         self._backoff = (backoff_base_s, backoff_cap_s)
         self._resync_timeout_s = resync_timeout_s
         self._rng = rng or random.Random()
         self._handlers: dict[str, CommandHandler] = {}
         self._devices: dict[str, DeviceState] = {}
+        self._models: dict[str, str | None] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self.boot_seq: int | None = None
         self._since_ms = 0
@@ -266,10 +275,17 @@ class MqttSync:
             document = device_state(state, now_ms=time.time_ns() // 1_000_000)
         except ContractError as exc:
             raise SettingsInvalid(f"device {dev!r}", str(exc)) from None
+        model = state.get("model")
+        model = model[:MAX_MODEL_CHARS] if isinstance(model, str) and model else None
+        described = dev in self._models and self._models[dev] == model
         self._devices[dev] = document
+        self._models[dev] = model
         if self.client is not None and self.client.connected:
             with contextlib.suppress(NotConnected):
                 await self.client.publish(topic, document.to_json(), retain=True)
+                if not described:   # a new device, or its model became known: meta says so
+                    await self.client.publish(meta_topic(n.tenant, n.site, n.node),
+                                              self._meta().to_json(), retain=True)
 
     # --- on connect --------------------------------------------------------------------------
 
@@ -295,8 +311,10 @@ class MqttSync:
         return NodeMeta(
             sw=self.software_version, roles=ROLES.get(self.node.mode, ("kiosk",)),
             capabilities=self.commands.names if self.commands else (),
-            devices=tuple(DeviceInfo(dev=dev, kind="reader") for dev in sorted(self._devices)),
-            tag_models=self.tag_models)
+            devices=tuple(DeviceInfo(dev=dev, kind="reader", model=self._models.get(dev))
+                          for dev in sorted(self._devices)),
+            tag_models=self.tag_models, sip2_profile=self.sip2_profile,
+            config_hash=self.config_hash)
 
     async def _sync_items_command(self, args: dict[str, Any]) -> dict[str, Any]:
         assert self.downlink is not None
@@ -364,4 +382,24 @@ class MqttSync:
 
 def create_sync(config: Config, store: Store) -> MqttSync:
     """The daemon's factory (``edge_service.daemon.SyncFactory``)."""
-    return MqttSync(config.node, config.mqtt, store, software_version=_software_version())
+    circ = config.circulation
+    return MqttSync(config.node, config.mqtt, store, software_version=_software_version(),
+                    tag_models=tag_models(config.library.data_model),
+                    sip2_profile=circ.sip2_profile if circ.backend == "sip2" else None,
+                    config_hash=config_hash(config))
+
+
+def tag_models(written: str) -> tuple[str, ...]:
+    """The tag data models the node handles, for ``meta``: the one it programs first, then
+    every other it reads and converts."""
+    return (written, *(model for model in TAG_DATA_MODELS if model != written))
+
+
+def config_hash(config: Config) -> str:
+    """``sha256:`` and 16 hex digits of the effective configuration (every key, defaults
+    included, in a canonical JSON form): two nodes configured alike show the same hash, and a
+    change shows in ``meta``. Secrets are not in it (password and key *files* are named, their
+    contents never read here)."""
+    canonical = json.dumps(dataclasses.asdict(config), sort_keys=True, default=str,
+                           separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]

@@ -70,6 +70,7 @@ from protocols.contract.jsonio import MAX_DEPTH, MAX_PAYLOAD_BYTES, MAX_SAFE_INT
 from protocols.contract.messages import (
     CIRCULATION_STATUSES,
     MAX_ITEMS_PER_MESSAGE,
+    TAG_DATA_MODELS,
     CentralStatus,
     CommandRequest,
     CommandResponse,
@@ -137,6 +138,7 @@ __all__ = [
     "MAX_SCREEN_LINES",
     "MAX_SNAPSHOT_PAGES",
     "REQUEST_TYPES",
+    "TAG_DATA_MODELS",
     "TYPE_PATTERN",
     "AcqDeliveryData",
     "AcqReceivedData",

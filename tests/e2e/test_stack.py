@@ -8,9 +8,18 @@ part is missing, the set is not lent and staff hear of it; the rest of the stack
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from tests.e2e.stack import CHARGED, OWNER, in_seq_order, items_of, running_stack
+from tests.e2e.stack import (
+    CHARGED,
+    OWNER,
+    SOURCE,
+    in_seq_order,
+    items_of,
+    running_stack,
+    until,
+)
 from tests.ils.helpers import PINS, SET_ITEM, SOREN
 from tests.workflows.rig import catalog_tag, catalog_uid
 
@@ -43,6 +52,12 @@ def test_a_ten_item_stack_with_a_two_part_set_is_checked_out_everywhere(tmp_path
 
         events = stack.tap.wait_events(lambda es: len(items_of(es, CHECKOUT)) == 10,
                                        "ten checkout events through mosquitto")
+        # What central sees of the node: its pad's model once probed, and the pad's counters.
+        meta = until(lambda: next((m for m in map(json.loads,
+                                                  stack.tap.payloads(f"{SOURCE}/meta"))
+                                   if m["devices"] and m["devices"][0]["model"]), None),
+                     10, "meta naming the pad's model")
+        pad_state = json.loads(stack.tap.payloads(f"{SOURCE}/dev/pad/state")[-1])
         stack.stop_daemon()
         afis = stack.pad_afis()
         journal = stack.journal()
@@ -51,6 +66,14 @@ def test_a_ten_item_stack_with_a_two_part_set_is_checked_out_everywhere(tmp_path
         ils = stack.ils_items(STACK)
         loans = stack.ils_loans(SOREN, PINS[SOREN])
         stack.assert_private(SOREN)
+
+    assert meta["devices"][0]["dev"] == "pad"
+    assert meta["tag_models"][0] == "iso28560-2"
+    assert "3m" in meta["tag_models"]
+    assert meta["config_hash"].startswith("sha256:")
+    assert meta["sip2_profile"] is None
+    assert pad_state["connected"] is True
+    assert pad_state["counters"]["frames_sent"] > 0
 
     # The events, as a central consumer gets them: one per item, in the node's order.
     assert in_seq_order(events)
