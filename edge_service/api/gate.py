@@ -85,6 +85,9 @@ class Counts(BaseModel):
     period_start: str | None
     period_entered: int
     period_left: int
+    today_entered: int = Field(description="people counted in today (the box's local day), "
+                               "kept across restarts up to the last recorded count period")
+    today_left: int = Field(description="people counted out today, as today_entered")
 
 
 class GateSnapshot(BaseModel):
@@ -94,7 +97,8 @@ class GateSnapshot(BaseModel):
     detection: Literal["afi-filter", "tag-check"]
     outputs: Literal["available", "unavailable", "unknown"]
     alarms_total: int
-    alarms_today: int
+    alarms_today: int = Field(description="alarms of the box's local day, kept across "
+                              "restarts")
     reports_total: int
     last_alarms: list[Alarm] = Field(description="newest first")
     counts: Counts | CountsUnavailable

@@ -69,6 +69,7 @@ from edge_service.store.model import (
 )
 from edge_service.store.outbox import Outbox
 from edge_service.store.schema import SCHEMA_VERSION
+from edge_service.store.sync_state import GATE_TODAY, StateValue, write_state
 from edge_service.store.writer import (
     DEFAULT_MAX_BATCH,
     DEFAULT_MAX_DELAY_S,
@@ -82,6 +83,7 @@ __all__ = [
     "CIRCULATION_STATUS_CODES",
     "DEFAULT_MAX_BATCH",
     "DEFAULT_MAX_DELAY_S",
+    "GATE_TODAY",
     "LAST_SEEN_RESOLUTION_S",
     "SCHEMA_VERSION",
     "AcquisitionsStore",
@@ -112,6 +114,7 @@ __all__ = [
     "ReadConnections",
     "SchemaTooNew",
     "SnapshotProgress",
+    "StateValue",
     "Store",
     "StoreBusy",
     "StoreClosed",
@@ -138,5 +141,6 @@ __all__ = [
     "write_ill_loan",
     "write_received",
     "write_security_expected",
+    "write_state",
     "write_tag_seen",
 ]

@@ -20,11 +20,17 @@ from types import TracebackType
 from edge_service.store.acquisitions import AcquisitionsStore
 from edge_service.store.cache import ItemCache
 from edge_service.store.campaigns import Campaigns
-from edge_service.store.connection import READER_MMAP_BYTES, ReadConnections, Synchronous
+from edge_service.store.connection import (
+    READER_MMAP_BYTES,
+    ReadConnections,
+    Synchronous,
+    store_error,
+)
+from edge_service.store.errors import StoreClosed
 from edge_service.store.ill import IllLoans
 from edge_service.store.journal import Journal
 from edge_service.store.outbox import Outbox
-from edge_service.store.sync_state import read_state, write_state
+from edge_service.store.sync_state import StateValue, read_state, write_state
 from edge_service.store.writer import DEFAULT_MAX_BATCH, DEFAULT_MAX_DELAY_S, StoreWriter
 
 
@@ -75,6 +81,18 @@ class Store:
 
         return bytes.fromhex(await self.writer.submit(read_or_make, name=f"secret {name}",
                                                       commit_now=True))
+
+    def read_state(self, key: str) -> StateValue:
+        """A ``sync_state`` value as committed (None when unset), read on this thread's read
+        connection; a SQLite failure is a :class:`StoreError`."""
+        try:
+            return read_state(self.readers.cursor().connection, key)
+        except sqlite3.Error as exc:
+            if self.readers.closed:
+                raise StoreClosed(f"reading {key!r}: the store is closed",
+                                  path=str(self.readers.path)) from exc
+            raise store_error(exc, path=str(self.readers.path),
+                              doing=f"reading {key!r}") from exc
 
     async def close(self) -> None:
         await self.writer.close()

@@ -20,6 +20,9 @@ SNAPSHOT_ITEMS_DONE = "snapshot.items_done"
 SNAPSHOT_COMPLETE = "snapshot.complete"
 EVENT_SEQ = "events.last_seq"
 """The node's per-event sequence number last handed out (envelope ``seq``)."""
+GATE_TODAY = "gate.{gate}.today"
+"""A gate's tallies of the box's local day (JSON text; ``workflows.gate``), written in the
+transaction of the gate's events, so the gate page's "today" survives a restart."""
 
 StateValue = int | str | None
 

@@ -81,6 +81,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import time
@@ -92,7 +93,15 @@ from typing import Any, Literal, TypeVar
 
 from edge_service.config import GateConfig, LibraryConfig, NodeConfig, same_isil
 from edge_service.devices import DeviceSupervisor, TagInField, is_patron_card
-from edge_service.store import CachedItem, Store, StoreError, WriteConnection, utc_now
+from edge_service.store import (
+    GATE_TODAY,
+    CachedItem,
+    Store,
+    StoreError,
+    WriteConnection,
+    utc_now,
+    write_state,
+)
 from edge_service.sync.events import record_event, unix_ms
 from edge_service.workflows.live import LiveEvents
 from firmware_bridge import (
@@ -245,6 +254,46 @@ class _Visit:
     """A decision on this tag raised (logged once per visit; judged again next time)."""
 
 
+@dataclass(slots=True)
+class _Today:
+    """The gate page's tallies of one local day: alarms, and the people counted in periods
+    already recorded. Kept in the store (``GATE_TODAY``) in the transaction of the gate's
+    events, so a restart keeps them; a crash loses what no event recorded yet (the passages
+    of the current period, as central loses them)."""
+
+    day: date | None = None
+    alarms: int = 0
+    entered: int = 0
+    left: int = 0
+
+    def of(self, day: date) -> _Today:
+        """These tallies, restarted at zero when ``day`` is a later day."""
+        if self.day is None or day > self.day:
+            self.day, self.alarms, self.entered, self.left = day, 0, 0, 0
+        return self
+
+    def to_json(self) -> str:
+        return json.dumps({"day": None if self.day is None else self.day.isoformat(),
+                           "alarms": self.alarms, "entered": self.entered, "left": self.left},
+                          separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: object) -> _Today:
+        """ValueError or TypeError when ``text`` is not what :meth:`to_json` writes."""
+        if not isinstance(text, str):
+            raise TypeError(f"not text but {type(text).__name__}")
+        values = json.loads(text)
+        if not isinstance(values, dict):
+            raise TypeError("not a JSON object")
+        counts: list[int] = []
+        for name in ("alarms", "entered", "left"):
+            count = values.get(name)
+            if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+                raise ValueError(f"{name}: {count!r} is not a whole number >= 0")
+            counts.append(count)
+        return cls(date.fromisoformat(values["day"]), *counts)
+
+
 @dataclass(frozen=True, slots=True)
 class _Verdict:
     """The decision on one tag and the facts its events will carry, taken at decision time
@@ -295,7 +344,8 @@ class GateMonitor:
         self._warned: set[str] = set()
         self._running = False
         self._alarms: deque[dict[str, Any]] = deque(maxlen=LAST_ALARMS)
-        self._alarm_day: tuple[date | None, int] = (None, 0)
+        self._today = _Today()
+        self._today_key = GATE_TODAY.format(gate=self.name)
         self.counters: dict[str, int] = dict.fromkeys((
             "alarms", "reports", "mismatches", "ignored", "events_recorded", "events_failed",
             "alarms_without_outputs", "output_commands", "output_errors", "security_checks",
@@ -320,6 +370,7 @@ class GateMonitor:
         if self._running:
             return
         self._running = True
+        self._restore_today()
         self._supervisor.read_when = self._wants_memory
         self._supervisor.add_field_listener(self._on_field)
         self._workers.append(asyncio.create_task(self._check_security(),
@@ -327,6 +378,25 @@ class GateMonitor:
         if self._passages is not None:
             self._workers.append(asyncio.create_task(self._count_passages(),
                                                      name=f"libedge gate {self.name} counts"))
+
+    def _restore_today(self) -> None:
+        """Today's tallies as the last recorded event left them (a restart keeps the page's
+        'today'); anything unreadable starts them at zero, with a warning."""
+        try:
+            text = self._store.read_state(self._today_key)
+            if text is None:
+                return
+            kept = _Today.from_json(text)
+        except (StoreError, ValueError, KeyError, TypeError) as exc:
+            logger.warning("%s: today's alarm and people counts are not restored: %s",
+                           self.name, exc, extra={"fields": {"device": self.name}})
+            return
+        if kept.day == self._local_day(self._clock()):
+            self._today = kept
+
+    @staticmethod
+    def _local_day(moment: datetime) -> date:
+        return moment.astimezone().date()
 
     async def stop(self) -> None:
         """Stop listening; let recorded events commit; record a partly counted period."""
@@ -343,7 +413,9 @@ class GateMonitor:
             with contextlib.suppress(asyncio.CancelledError):
                 await worker
         if self._period_start is not None and any(self._period_counts):
-            self._record_counts(self._period_start, self._clock())
+            now = self._clock()
+            self._record_counts(self._period_start, now)
+            self._period_start, self._period_counts = now, [0, 0]   # recorded once only
         self._book_undirected("unknown", due_only=False)
         await asyncio.sleep(0)  # a decision's bookkeeping (call_soon) spawns its event task
         while self._tasks:
@@ -653,9 +725,7 @@ class GateMonitor:
         items = ", ".join(item.primary_item_id or item.uid for item in data.items)
         if outputs != "off":
             self.counters["alarms"] += 1
-            day = now.astimezone().date()
-            known_day, today = self._alarm_day
-            self._alarm_day = (day, today + 1 if known_day == day else 1)
+            self._today.of(self._local_day(now)).alarms += 1
         else:
             self.counters["reports"] += 1
         logger.info("%s: %s (%s%s): %s", self.name, _LOGGED[outputs], data.direction,
@@ -690,11 +760,15 @@ class GateMonitor:
         return True
 
     async def _record(self, events: list[_EventSpec], now: datetime) -> None:
-        """All events of one decision in one writer transaction, then wake the outbox."""
+        """All events of one decision in one writer transaction, with today's tallies as
+        they are now, then wake the outbox."""
+        today = self._today.to_json()
+
         def write(conn: WriteConnection) -> None:
             for kind, type_, data in events:
                 record_event(conn, self._store.outbox, self._node, kind, type_, data, now=now,
                              rand=os.urandom(10))
+            write_state(conn, self._today_key, today)
 
         try:
             await self._store.writer.submit(write, name=f"gate {self.name} events")
@@ -807,6 +881,11 @@ class GateMonitor:
 
     def _record_counts(self, start: datetime, end: datetime) -> None:
         entered, left = self._period_counts
+        day = self._local_day(start)
+        if self._today.day is None or day >= self._today.day:   # not a day already over
+            today = self._today.of(day)
+            today.entered += entered
+            today.left += left
         data = GateCountData(gate=self.name, entered=entered, left=left,
                              start=format_time(unix_ms(start)), end=format_time(unix_ms(end)))
         self._spawn(self._record([("gate.count", "lib.gate.count.v1", data)], end))
@@ -819,18 +898,24 @@ class GateMonitor:
         if reader is not None and Capability.INPUTS not in reader.capabilities:
             return {"available": False, "reason": "the reader has no inputs"}
         start = self._period_start
+        today, this_day = self._local_day(self._clock()), self._today
+        recorded = (this_day.entered, this_day.left) if this_day.day == today else (0, 0)
+        current = self._period_counts if start is not None and \
+            self._local_day(start) == today else [0, 0]
         return {"available": True,
                 "entered": self.counters["passages_in"], "left": self.counters["passages_out"],
                 "unknown_direction": self.counters["passages_unknown_direction"],
                 "period_start": None if start is None else format_time(unix_ms(start)),
-                "period_entered": self._period_counts[0], "period_left": self._period_counts[1]}
+                "period_entered": self._period_counts[0], "period_left": self._period_counts[1],
+                "today_entered": recorded[0] + current[0],
+                "today_left": recorded[1] + current[1]}
 
     # -- for the API -----------------------------------------------------------------------------
 
     def snapshot(self) -> dict[str, Any]:
         """What the gate page shows: state, alarm totals, the last alarms (newest first)."""
         reader = self._supervisor.reader
-        day, today = self._alarm_day
+        this_day = self._today
         outputs = ("unknown" if reader is None else "available"
                    if Capability.OUTPUTS in reader.capabilities else "unavailable")
         return {
@@ -839,7 +924,8 @@ class GateMonitor:
             "detection": "afi-filter" if self.filtered else "tag-check",
             "outputs": outputs,
             "alarms_total": self.counters["alarms"],
-            "alarms_today": today if day == self._clock().astimezone().date() else 0,
+            "alarms_today": (this_day.alarms
+                             if this_day.day == self._local_day(self._clock()) else 0),
             "reports_total": self.counters["reports"],
             "last_alarms": list(reversed(self._alarms)),
             "counts": self._counts(),

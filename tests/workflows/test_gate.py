@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from edge_service.config import GateConfig, LibraryConfig, NodeConfig
-from edge_service.store import ItemRecord, Store, StoreConfig
+from edge_service.store import GATE_TODAY, ItemRecord, Store, StoreConfig, write_state
 from edge_service.workflows import LiveEvents, Subscription
 from edge_service.workflows import gate as gate_module
 from edge_service.workflows.gate import (
@@ -618,8 +618,12 @@ async def test_count_periods_after_a_restart_do_not_overlap(tmp_path: Path) -> N
                                 live=LiveEvents(), clock=clock, barriers=BARRIERS)
         restarted.start()
         try:
+            # The page's "today" goes on from the recorded period; "since start" does not.
+            counts = restarted.snapshot()["counts"]
+            assert (counts["today_entered"], counts["entered"]) == (1, 0)
             await walk_in()
             await wait_for(lambda: restarted.counters["passages_in"] == 1, 3.0, "a passage")
+            assert restarted.snapshot()["counts"]["today_entered"] == 2
             clock.shift = timedelta(seconds=gate_module.COUNT_PERIOD_S)   # the hour is over
             await wait_for(lambda: len(gate.events("lib.gate.count.v1")) == 2, 3.0,
                            "the second period's count")
@@ -680,3 +684,44 @@ async def test_a_gate_name_the_contract_refuses_is_an_error_at_start(tmp_path: P
             GateMonitor(gate.rig.supervisor, store=gate.store, node=NODE, library=LIBRARY,
                         gate=GateConfig(), scheme=ISO, live=LiveEvents())
         gate.rig.supervisor.name = "gate"
+
+
+def restarted_monitor(gate: Gate) -> GateMonitor:
+    return GateMonitor(gate.rig.supervisor, store=gate.store, node=NODE, library=LIBRARY,
+                       gate=GateConfig(), scheme=ISO, live=LiveEvents())
+
+
+async def test_today_s_alarms_survive_a_restart(tmp_path: Path) -> None:
+    async with gate_rig(tmp_path, [record(1)]) as gate:
+        gate.rig.put(item_tag(1, afi=0x07))
+        await gate.wait_events(ALARM)
+        await gate.monitor.stop()
+        restarted = restarted_monitor(gate)
+        restarted.start()   # restores at once, before any inventory (the tag is still there)
+        try:
+            snapshot = restarted.snapshot()
+            assert (snapshot["alarms_total"], snapshot["alarms_today"]) == (0, 1)
+        finally:
+            await restarted.stop()
+
+
+@pytest.mark.parametrize("kept", [
+    '{"day":"2001-01-01","alarms":5,"entered":7,"left":6}',   # another day: not today's
+    '{"day":"2001-01-01","alarms":-1,"entered":7,"left":6}',
+    "[1, 2]",
+    "{not json",
+], ids=["yesterday", "negative", "not-an-object", "not-json"])
+async def test_tallies_not_of_today_or_unreadable_start_at_zero(
+        tmp_path: Path, kept: str, caplog: pytest.LogCaptureFixture) -> None:
+    async with gate_rig(tmp_path) as gate:
+        await gate.monitor.stop()
+        await gate.store.writer.submit(
+            lambda conn: write_state(conn, GATE_TODAY.format(gate="gate"), kept))
+        restarted = restarted_monitor(gate)
+        restarted.start()
+        try:
+            assert restarted.snapshot()["alarms_today"] == 0
+        finally:
+            await restarted.stop()
+    readable = kept.startswith('{"day"') and "-1" not in kept
+    assert ("not restored" in caplog.text) is not readable

@@ -91,7 +91,9 @@
       element("dt", { text: t("gate.this_hour_out") }),
       element("dd", { "data-count": "out", text: String(counts.period_left) }),
       element("dt", { text: t("gate.total_in_out") }),
-      element("dd", { text: `${counts.entered} / ${counts.left}` }));
+      element("dd", {
+        "data-count": "today", text: `${counts.today_entered} / ${counts.today_left}`,
+      }));
   }
 
   function healthBlock(gate) {
