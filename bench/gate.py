@@ -64,6 +64,22 @@ passages (a wrapper around ``asyncio.Handle._run``) and per-thread rusage around
   nothing on the gate's path): draining p99 1.24, 3.16, 2.41, 2.45, 2.10 ms (idle 1.15-1.50).
   The 4-7 ms stalls that set the draining p99 vary far more between runs than the two runs
   above showed: one run says little; the budget is not reliably met (README).
+- 2026-12-05 (later), the stalls probed, draining walks only (a gc callback and a wrapper
+  timing every loop callback over 0.3 ms; p99 5.15 and 2.25 ms in two runs):
+  - not the garbage collector: no slow passage overlapped a collection. Draining runs
+    ~750 gen0, ~70 gen1 and 6 gen2 collections per walk; the gen2 ones take 23-31 ms and
+    would make a max, not the p99 (they cover ~0.1 % of the walk). ``gc.freeze()`` was not
+    tried: the bench process tracks only ~43,000 objects at the start.
+  - not the 1,000 events/s the writer records: a walk draining a large backlog with no
+    events recorded during it (``--quick``, 30 passages) had a 3.84 ms max too.
+  - seen in the slow passages: the decision's own task step taking 2 ms (0.7 ms usually:
+    the loop thread waiting for the GIL inside the lookup), and before it long loop callbacks
+    of paho: ``loop_read`` 1-3 ms (a burst of PUBACKs: paho reads every packet it expects in
+    one call, a few one-byte ``recv`` each) and ``loop_write`` up to 7 ms (every queued
+    PUBLISH written in one call). paho's public API bounds neither (``loop_read`` ignores
+    ``max_packets`` in 2.x); bounding them means driving paho's private packet functions or
+    a smaller in-flight window, which the outbox drain's margin (3,700/s against 3,000/s)
+    does not allow. Left there.
 
 Earlier changes that moved it: the [0x71] payload built once instead of by construct per
 alarm, the command timeout computed from the body the driver holds instead of parsing the
