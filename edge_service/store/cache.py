@@ -71,6 +71,7 @@ from edge_service.store.sync_state import (
     SNAPSHOT_COMPLETE,
     SNAPSHOT_ITEMS_DONE,
     SNAPSHOT_PAGES_DONE,
+    SNAPSHOT_PURGE,
     SNAPSHOT_SEQ,
     read_int,
     write_state,
@@ -111,6 +112,12 @@ _UPSERT_ITEM_SQL = (
     "WHEN items.security_expected THEN excluded.updated_at ELSE items.unsecured_since END "
     # schema.register_functions registers it on the writer connection.
     "WHERE catalog_version_newer(excluded.catalog_version, items.catalog_version)"
+)
+_SNAPSHOT_KEY_SQL = "INSERT OR IGNORE INTO snapshot_keys VALUES (upper(?), ?)"
+_PURGE_SQL = (
+    "DELETE FROM items WHERE NOT EXISTS (SELECT 1 FROM snapshot_keys AS named "
+    "WHERE named.owner_institution = items.owner_institution "
+    "AND named.primary_item_id = items.primary_item_id)"
 )
 _SET_SECURITY_SQL = (
     "UPDATE items SET security_expected = ?1, updated_at = ?2, "
@@ -285,7 +292,11 @@ class ItemCache:
     async def bootstrap(self, pages: Pages, *, snapshot_seq: int,
                         first_page: int = 0) -> SnapshotProgress:
         """Load a paged snapshot taken at delta ``snapshot_seq``; ``pages`` start at
-        ``first_page`` (0, or ``snapshot_progress().pages_done`` to resume the same snapshot)."""
+        ``first_page`` (0, or ``snapshot_progress().pages_done`` to resume the same snapshot).
+
+        The snapshot is the catalog's whole item set for the site: a snapshot begun on a
+        non-empty cache (a resync) deletes, when it completes, the cached items it did not
+        name (``items_removed``), in the transaction of its last page."""
         if isinstance(snapshot_seq, bool) or not isinstance(snapshot_seq, int) or snapshot_seq < 0:
             raise InvalidRecord(f"{snapshot_seq!r} is not a sequence number", where="snapshot",
                                 field="snapshot_seq")
@@ -297,8 +308,9 @@ class ItemCache:
                 where=f"snapshot {snapshot_seq}", field="first_page")
         items_done = progress.items_done if first_page else 0
         pages_done = first_page
+        fresh = first_page == 0   # the first write of a new snapshot decides about the purge
         batch: list[ItemRow] = []
-        in_flight: asyncio.Task[None] | None = None
+        in_flight: asyncio.Task[int] | None = None
         try:
             async for page in _pages(pages):
                 now = utc_timestamp(self._clock())
@@ -313,8 +325,8 @@ class ItemCache:
                     # Write this batch while the next one is being built.
                     in_flight = asyncio.ensure_future(self._write_snapshot_batch(
                         batch, snapshot_seq=snapshot_seq, pages_done=pages_done,
-                        items_done=items_done, complete=False))
-                    batch = []
+                        items_done=items_done, complete=False, fresh=fresh))
+                    batch, fresh = [], False
         finally:
             if in_flight is not None:
                 # Never leave a batch unawaited, also when the pages failed: its error (if any)
@@ -325,16 +337,26 @@ class ItemCache:
         if in_flight is not None:
             in_flight.result()
         items_done += len(batch)
-        await self._write_snapshot_batch(batch, snapshot_seq=snapshot_seq, pages_done=pages_done,
-                                         items_done=items_done, complete=True)
+        removed = await self._write_snapshot_batch(
+            batch, snapshot_seq=snapshot_seq, pages_done=pages_done, items_done=items_done,
+            complete=True, fresh=fresh)
         return SnapshotProgress(snapshot_seq=snapshot_seq, pages_done=pages_done,
-                                items_done=items_done, complete=True)
+                                items_done=items_done, complete=True, items_removed=removed)
 
     async def _write_snapshot_batch(self, rows: list[ItemRow], *, snapshot_seq: int,
-                                    pages_done: int, items_done: int, complete: bool) -> None:
+                                    pages_done: int, items_done: int, complete: bool,
+                                    fresh: bool) -> int:
+        """Write one batch; returns the items deleted as not named (the last batch only)."""
         rows.sort(key=lambda row: (row[0], row[1]))
 
-        def write(conn: sqlite3.Connection) -> None:
+        def write(conn: sqlite3.Connection) -> int:
+            if fresh:
+                conn.execute("DELETE FROM snapshot_keys")   # of a snapshot never completed
+                replaces = conn.execute("SELECT EXISTS (SELECT 1 FROM items)").fetchone()[0]
+                write_state(conn, SNAPSHOT_PURGE, int(bool(replaces)))
+            purging = read_int(conn, SNAPSHOT_PURGE) == 1
+            if purging:
+                conn.executemany(_SNAPSHOT_KEY_SQL, [(row[0], row[1]) for row in rows])
             write_item_records(conn, rows)
             write_state(conn, SNAPSHOT_SEQ, snapshot_seq)
             write_state(conn, SNAPSHOT_PAGES_DONE, pages_done)
@@ -344,9 +366,15 @@ class ItemCache:
                 # The snapshot is the authority, also when central's sequence went back (a
                 # restored gateway database): later deltas follow on from its seq, not ours.
                 write_state(conn, LAST_DELTA_SEQ, snapshot_seq)
+            if not (complete and purging):
+                return 0
+            removed = max(conn.execute(_PURGE_SQL).rowcount, 0)
+            conn.execute("DELETE FROM snapshot_keys")
+            write_state(conn, SNAPSHOT_PURGE, 0)
+            return removed
 
-        await self._writer.submit(write, name=f"bootstrap snapshot {snapshot_seq}",
-                                  commit_now=True)
+        return await self._writer.submit(write, name=f"bootstrap snapshot {snapshot_seq}",
+                                         commit_now=True)
 
     async def record_tag_seen(self, uid: str, owner_institution: str, primary_item_id: str, *,
                               afi: int | None = None, eas: bool | None = None) -> bool:

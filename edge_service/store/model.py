@@ -214,3 +214,6 @@ class SnapshotProgress:
     pages_done: int
     items_done: int
     complete: bool
+    items_removed: int = 0
+    """Cached items the completed snapshot did not name, deleted (0 while not complete, and
+    for a bootstrap into an empty cache)."""

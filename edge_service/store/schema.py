@@ -56,6 +56,10 @@ Tables (all keys in the library's words):
                  them, newer ``catalog_version`` wins), so never none.
     ill_loan (v7) ``owner_institution`` in upper case too, as the gate looks a loan up by the
                  owner the cache gives; of loans that become one, the latest received is kept.
+    snapshot_keys (v8) the item keys a snapshot in progress has delivered, kept only while a
+                 snapshot that must replace a non-empty cache runs (``snapshot.purge``): when
+                 it completes, items it did not name are deleted (the catalog no longer has
+                 them) and the table is emptied. A bootstrap into an empty cache skips it.
 
 Not responsible for: connection settings (``connection``), opening files (``writer``).
 """
@@ -283,6 +287,14 @@ INSERT INTO ill_loan (owner_institution, primary_item_id, uid, transaction_numbe
 DROP TABLE temp.ill_as_written;
 """
 
+V8_SNAPSHOT_KEYS = """
+CREATE TABLE snapshot_keys (
+    owner_institution  TEXT    NOT NULL,
+    primary_item_id    TEXT    NOT NULL,
+    PRIMARY KEY (owner_institution, primary_item_id)
+) WITHOUT ROWID;
+"""
+
 MIGRATIONS: tuple[tuple[int, str], ...] = (
     (1, V1_CACHE_AND_OUTBOX),
     (2, V2_JOURNAL),
@@ -291,6 +303,7 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
     (5, V5_OUTBOX_SEQ),
     (6, V6_OWNER_IN_UPPER_CASE),
     (7, V7_ILL_OWNER_IN_UPPER_CASE),
+    (8, V8_SNAPSHOT_KEYS),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]

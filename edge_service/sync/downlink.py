@@ -258,8 +258,9 @@ class ItemDownlink:
         progress = await self.store.cache.bootstrap(self._pages_from(first),
                                                     snapshot_seq=first.seq_at_snapshot)
         self._sequencer.reset(first.seq_at_snapshot)
-        logger.info("items resync complete: snapshot %s, %d items, seq %d", first.snapshot_id,
-                    progress.items_done, first.seq_at_snapshot)
+        logger.info("items resync complete: snapshot %s, %d items, seq %d, %d cached items "
+                    "it did not name removed", first.snapshot_id, progress.items_done,
+                    first.seq_at_snapshot, progress.items_removed)
         return first.seq_at_snapshot
 
     async def _send_request(self, reason: str) -> None:

@@ -160,6 +160,77 @@ async def test_snapshot_sets_the_delta_seq_also_when_lower(db_path: Path) -> Non
         assert store.cache.count() == 3
 
 
+def cached_ids(store: Store) -> set[int]:
+    rows = store.readers.cursor().execute("SELECT primary_item_id FROM items").fetchall()
+    return {int(row[0]) for row in rows}
+
+
+def kept_keys(store: Store) -> int:
+    return int(store.readers.cursor().execute("SELECT count(*) FROM snapshot_keys").fetchone()[0])
+
+
+async def test_a_resync_snapshot_removes_the_items_it_does_not_name(
+        db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cache_module, "BOOTSTRAP_BATCH_ITEMS", 20)   # several transactions
+    async with await Store.open(StoreConfig(db_path, max_delay_s=0.01)) as store:
+        await store.cache.apply_delta([item(n, catalog_version="5") for n in range(100)], seq=3)
+        # Central withdrew items 50-99 and added 100-109; the copies it still has keep their
+        # version (so the upsert leaves their rows as they are), one spells its owner in lower
+        # case (one library, ISO 15511).
+        named = [item(n, catalog_version="5") for n in range(1, 50)] + \
+            [item(0, catalog_version="5", owner_institution=OWNER.lower())] + \
+            [item(n) for n in range(100, 110)]
+        done = await store.cache.bootstrap([named[i:i + 7] for i in range(0, len(named), 7)],
+                                           snapshot_seq=9)
+        assert (done.items_done, done.items_removed) == (60, 50)
+        assert cached_ids(store) == set(range(50)) | set(range(100, 110))
+        assert kept_keys(store) == 0      # kept only while a snapshot runs
+        # The next snapshot naming everything removes nothing.
+        again = await store.cache.bootstrap([named], snapshot_seq=10)
+        assert again.items_removed == 0
+        assert store.cache.count() == 60
+
+
+async def test_only_the_completed_snapshot_s_keys_count(db_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cache_module, "BOOTSTRAP_BATCH_ITEMS", 10)
+    async with await Store.open(StoreConfig(db_path, max_delay_s=0.01)) as store:
+        await store.cache.apply_delta([item(n) for n in range(40)], seq=1)
+        pages = pages_of(30, 10)
+
+        def failing() -> object:
+            yield from pages[:2]
+            raise ConnectionError("broker went away")
+
+        # A snapshot that names 0-19 and fails; resumed, its first pages still count.
+        with pytest.raises(ConnectionError):
+            await store.cache.bootstrap(failing(), snapshot_seq=2)  # type: ignore[arg-type]
+        assert store.cache.count() == 40      # nothing removed before it completes
+        resumed = await store.cache.bootstrap(pages[2:], snapshot_seq=2, first_page=2)
+        assert resumed.items_removed == 10
+        assert cached_ids(store) == set(range(30))
+        # A new snapshot after a failed one starts its keys afresh: 0-19 named only by the
+        # failed attempt are removed by the one that completes.
+        with pytest.raises(ConnectionError):
+            await store.cache.bootstrap(failing(), snapshot_seq=3)  # type: ignore[arg-type]
+        fresh = await store.cache.bootstrap([pages[2]], snapshot_seq=3)
+        assert fresh.items_removed == 20
+        assert cached_ids(store) == set(range(20, 30))
+
+
+async def test_a_bootstrap_into_an_empty_cache_keeps_no_keys(
+        db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cache_module, "BOOTSTRAP_BATCH_ITEMS", 10)
+    async with await Store.open(StoreConfig(db_path, max_delay_s=0.01)) as store:
+        def failing() -> object:
+            yield from pages_of(20, 10)
+            raise ConnectionError("broker went away")
+
+        with pytest.raises(ConnectionError):
+            await store.cache.bootstrap(failing(), snapshot_seq=1)  # type: ignore[arg-type]
+        assert (store.cache.count(), kept_keys(store)) == (20, 0)
+
+
 class Clock:
     def __init__(self) -> None:
         self.now = datetime(2026, 10, 1, 10, 0, tzinfo=UTC)
@@ -286,7 +357,9 @@ async def test_an_owner_isil_is_one_key_whatever_its_case(db_path: Path) -> None
         assert seen.owner_institution == OWNER
         assert seen.item is not None
         assert seen.item.primary_item_id == "0000000002"
-        # A snapshot naming an owner in lower case is stored under the one form too.
-        await cache.bootstrap([[item(3, owner_institution=lower)]], snapshot_seq=3)
+        # A snapshot naming an owner in lower case is stored under the one form too (and it
+        # names items 1 and 2 again: what a snapshot does not name is removed).
+        await cache.bootstrap([[item(n, owner_institution=lower, catalog_version="7")
+                                for n in (1, 2, 3)]], snapshot_seq=3)
         assert cache.get(OWNER, "0000000003") is not None
         assert cache.count() == 3

@@ -198,7 +198,9 @@ async def test_a_central_whose_sequence_went_back_is_followed(
             properties=PublishProperties(correlation_data=b"c-1", message_expiry_s=30))
         await until(lambda: central.requests == 2 and store.cache.last_delta_seq() == 5)
         await central.send(central.add(item(50, 1)))           # seq 6
-        await until(lambda: store.cache.count() == 21)
+        # The restored central has items 0-4 and now 50: the items it lost went with the
+        # snapshot (the authority), the delta after it applied.
+        await until(lambda: store.cache.count() == 6)
         assert store.cache.last_delta_seq() == 6
         history = central.history
 
@@ -207,6 +209,6 @@ async def test_a_central_whose_sequence_went_back_is_followed(
         await sync.start()
         await until(lambda: sync.connected)
         await central.send(central.add(item(51, 1)))           # seq 7
-        await until(lambda: store.cache.count() == 22)
+        await until(lambda: store.cache.count() == 7)
         assert store.cache.last_delta_seq() == 7
         assert central.requests == 0
