@@ -99,6 +99,8 @@ from edge_service.store import (
     Store,
     StoreError,
     WriteConnection,
+    journal_begin,
+    journal_end,
     utc_now,
     write_state,
 )
@@ -149,6 +151,8 @@ latches catch shorter breaks between two polls."""
 DIRECTION_WAIT_S = 2.0
 """How long a decision's events wait for the light barriers to give its direction: a walker
 crosses a gate in about a second, and the tags are seen as the walker reaches it."""
+MISMATCH_KIND = "gate_mismatch"
+"""The journal kind of a mismatch queued for staff (ended at once: nothing to recover)."""
 COUNT_PERIOD_S = 3600
 """People counts go out once per clock hour."""
 LAST_ALARMS = 50
@@ -766,8 +770,10 @@ class GateMonitor:
 
         def write(conn: WriteConnection) -> None:
             for kind, type_, data in events:
-                record_event(conn, self._store.outbox, self._node, kind, type_, data, now=now,
-                             rand=os.urandom(10))
+                event = record_event(conn, self._store.outbox, self._node, kind, type_, data,
+                                     now=now, rand=os.urandom(10))
+                if isinstance(data, SecurityMismatchData):
+                    self._queue_for_staff(conn, data, event.id, now)
             write_state(conn, self._today_key, today)
 
         try:
@@ -779,6 +785,18 @@ class GateMonitor:
             return
         self.counters["events_recorded"] += len(events)
         self._wake_outbox()
+
+    def _queue_for_staff(self, conn: WriteConnection, mismatch: SecurityMismatchData,
+                         event_id: str, now: datetime) -> None:
+        """The mismatch in the box's exception queue (the staff page's), ended at once so
+        that no recovery takes it up: staff see it also when no central does (MQTT off)."""
+        detail = (f"Passed gate {self.name} still secured (tag {mismatch.uid}) while the "
+                  "catalog has it on loan: set its security off at a staff station.")
+        data = {"primary_item_id": mismatch.primary_item_id,
+                "owner_institution": mismatch.owner_institution, "detail": detail,
+                "gate": self.name, "event": event_id}
+        journal_begin(conn, event_id, MISMATCH_KIND, "needs_staff", data, now=now)
+        journal_end(conn, event_id, "needs_staff", now=now)
 
     def _spawn(self, work: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
         task = asyncio.create_task(work)

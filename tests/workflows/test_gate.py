@@ -283,6 +283,12 @@ async def test_an_item_just_checked_out_does_not_alarm_but_is_reported(tmp_path:
         assert gate.events(ALARM) == []
         assert not gate.alarm_on()
         assert len(gate.events(MISMATCH)) == 1       # ... but reported once per visit
+        # Staff see it in the box's exception queue too (no central needed), once.
+        [queued] = gate.store.journal.in_states(("needs_staff",))
+        assert (queued.kind, queued.ended_at is not None) == ("gate_mismatch", True)
+        assert (queued.data["primary_item_id"], queued.data["gate"]) == (item_id(4), "gate")
+        assert "still secured" in queued.data["detail"]
+        assert str(uid_of(4)) in queued.data["detail"]
 
 
 async def test_an_item_lent_by_a_catalog_delta_gets_the_grace_window_too(
