@@ -162,6 +162,13 @@ class CommandRouting(Protocol):
     ) -> None: ...
 
 
+@runtime_checkable
+class Reconfigurable(Protocol):
+    """A link told when a reload was applied (``MqttSync`` is: its ``meta`` follows)."""
+
+    async def reconfigured(self, config: Config) -> None: ...
+
+
 SyncFactory = Callable[[Config, Store], SyncComponent]
 """``edge_service.sync.create_sync(config, store)``: builds the (unstarted) link."""
 
@@ -497,6 +504,11 @@ class Daemon:
         await self._first_attempts([self.supervisors[name] for name in starting])
         if self._workflows is not None and (stopping or starting):
             await self._workflows.rebind(self.supervisors)
+        if isinstance(self.sync, Reconfigurable):
+            try:
+                await self.sync.reconfigured(self.config)
+            except Exception:   # meta is a description: a failure must not fail the reload
+                logger.exception("telling the MQTT link about the reload failed")
 
     async def _first_attempts(self, supervisors: list[DeviceSupervisor]) -> None:
         """Wait (bounded) until each reader has been tried once: READY=1 reports them."""

@@ -387,16 +387,17 @@ def append_token(path: Path | str, role: str, name: str = "", *,
     return token
 
 
-def named_tokens(path: Path | str) -> dict[str, tuple[str, str]]:
-    """``NAME -> (ROLE, TOKEN)`` of a tokens file checked as the daemon checks it (the first
-    line of a name wins): for a tool that hands its own tokens out again, as the demo does with
-    a kept state directory. Raises :class:`TokensFileError`."""
+def named_tokens(path: Path | str) -> dict[tuple[str, str], str]:
+    """``(ROLE, NAME) -> TOKEN`` of a tokens file checked as the daemon checks it (the first
+    line of a role and name wins; a name on a line of another role is another key): for a
+    tool that hands its own tokens out again, as the demo does with a kept state directory.
+    Raises :class:`TokensFileError`."""
     path = Path(path)
     _read(path)
-    named: dict[str, tuple[str, str]] = {}
+    named: dict[tuple[str, str], str] = {}
     for _, fields in _lines(path.read_text(encoding="utf-8"), path):
         if len(fields) == 3:
-            named.setdefault(fields[2], (fields[0], fields[1]))
+            named.setdefault((fields[0], fields[2]), fields[1])
     return named
 
 

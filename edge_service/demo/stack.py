@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import tempfile
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
@@ -47,6 +48,8 @@ from edge_service.sync import ClientSettings
 from firmware_bridge import PtyEndpoint
 from firmware_bridge.simulator import SimulatedReader
 from firmware_bridge.simulator.frontends import front_end_for
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["PAGE_ROLES", "READER_NAMES", "DemoOptions", "DemoUnavailable", "RunningDemo",
            "demo_stack", "sample_catalog"]
@@ -154,15 +157,15 @@ def _tokens(state: Path) -> dict[str, str]:
     path = state / "api-tokens"
     try:
         kept = named_tokens(path) if path.exists() else {}
-    except TokensFileError:
+    except TokensFileError as exc:
+        logger.warning("%s; replaced by new demo tokens", exc)
         path.unlink()
         kept = {}
     tokens: dict[str, str] = {}
     for role in DEMO_ROLES:
         name = f"demo {role}"
-        found = kept.get(name)
-        tokens[role] = (found[1] if found is not None and found[0] == role
-                        else append_token(path, role, name))
+        found = kept.get((role, name))
+        tokens[role] = found if found is not None else append_token(path, role, name)
     return tokens
 
 

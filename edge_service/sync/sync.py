@@ -267,6 +267,20 @@ class MqttSync:
         """Outbox rows the broker has acknowledged whose DELETE is deferred or on its way."""
         return self.publisher.acknowledged_undeleted if self.publisher is not None else 0
 
+    async def reconfigured(self, config: Config) -> None:
+        """The daemon applied a reload: ``meta`` gets the running configuration's hash and
+        names only the readers it still has (published now when connected)."""
+        self.config_hash = config_hash(config)
+        names = {reader.name for reader in config.readers}
+        for dev in [dev for dev in self._devices if dev not in names]:
+            del self._devices[dev]
+            self._models.pop(dev, None)
+        n = self.node
+        if self.client is not None and self.client.connected:
+            with contextlib.suppress(NotConnected):
+                await self.client.publish(meta_topic(n.tenant, n.site, n.node),
+                                          self._meta().to_json(), retain=True)
+
     async def publish_device_state(self, dev: str, state: dict[str, object]) -> None:
         """Remember the device's state and publish it retained (now, or at the next connect)."""
         n = self.node
@@ -397,9 +411,16 @@ def tag_models(written: str) -> tuple[str, ...]:
 
 def config_hash(config: Config) -> str:
     """``sha256:`` and 16 hex digits of the effective configuration (every key, defaults
-    included, in a canonical JSON form): two nodes configured alike show the same hash, and a
-    change shows in ``meta``. Secrets are not in it (password and key *files* are named, their
-    contents never read here)."""
-    canonical = json.dumps(dataclasses.asdict(config), sort_keys=True, default=str,
-                           separators=(",", ":"))
+    included, in a canonical JSON form) without what differs from box to box by nature: the
+    node's ids, the database path, the readers' ports and the log level. Two boxes configured
+    alike show the same hash, and a change shows in ``meta``. Secrets are not in it (password
+    and key *files* are named, their contents never read here)."""
+    values = dataclasses.asdict(config)
+    for key in ("tenant", "site", "node"):
+        values["node"].pop(key, None)
+    values["storage"].pop("path", None)
+    values.pop("logging", None)
+    for reader in values["readers"]:
+        reader.pop("port", None)
+    canonical = json.dumps(values, sort_keys=True, default=str, separators=(",", ":"))
     return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]

@@ -271,7 +271,11 @@ class _Today:
     left: int = 0
 
     def of(self, day: date) -> _Today:
-        """These tallies, restarted at zero when ``day`` is a later day."""
+        """These tallies, restarted at zero when ``day`` is a later day; for a day already
+        over (a decision booked after midnight that waited for its direction), tallies of
+        their own that nothing keeps."""
+        if self.day is not None and day < self.day:
+            return _Today(day)
         if self.day is None or day > self.day:
             self.day, self.alarms, self.entered, self.left = day, 0, 0, 0
         return self
@@ -295,7 +299,8 @@ class _Today:
             if not isinstance(count, int) or isinstance(count, bool) or count < 0:
                 raise ValueError(f"{name}: {count!r} is not a whole number >= 0")
             counts.append(count)
-        return cls(date.fromisoformat(values["day"]), *counts)
+        day = values["day"]   # null: recorded before any alarm or count (a report)
+        return cls(None if day is None else date.fromisoformat(day), *counts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -420,6 +425,7 @@ class GateMonitor:
             now = self._clock()
             self._record_counts(self._period_start, now)
             self._period_start, self._period_counts = now, [0, 0]   # recorded once only
+            self._period_polled = False
         self._book_undirected("unknown", due_only=False)
         await asyncio.sleep(0)  # a decision's bookkeeping (call_soon) spawns its event task
         while self._tasks:

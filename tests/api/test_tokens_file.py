@@ -293,12 +293,14 @@ def test_daemon_refuses_to_start_with_a_bad_tokens_file(tmp_path: Path) -> None:
     assert "Traceback" not in log
 
 
-def test_named_tokens_gives_each_name_its_first_token_and_checks_the_file(tmp_path: Path) -> None:
+def test_named_tokens_key_by_role_and_name_first_line_winning(tmp_path: Path) -> None:
     path = tmp_path / "api-tokens"
     kiosk = append_token(path, "kiosk", "front desk")
-    append_token(path, "staff", "front desk")    # a later line of that name does not win
+    staff = append_token(path, "staff", "front desk")   # another role: another key
+    append_token(path, "kiosk", "front desk")    # a later line of that role and name does not win
     gate = append_token(path, "gate")            # named after its role
-    assert named_tokens(path) == {"front desk": ("kiosk", kiosk), "gate": ("gate", gate)}
+    assert named_tokens(path) == {("kiosk", "front desk"): kiosk,
+                                  ("staff", "front desk"): staff, ("gate", "gate"): gate}
     path.chmod(0o644)
     with pytest.raises(TokensFileError, match="group or others"):
         named_tokens(path)

@@ -9,7 +9,7 @@ import dataclasses
 import json
 from pathlib import Path
 
-from edge_service.config import MqttConfig, parse_config
+from edge_service.config import Config, MqttConfig, ReaderConfig, parse_config
 from edge_service.store import Store, StoreConfig
 from edge_service.sync import MqttSync
 from edge_service.sync.sync import config_hash, create_sync, tag_models
@@ -23,11 +23,20 @@ META = meta_topic(NODE.tenant, NODE.site, NODE.node)
 PAD_STATE = device_state_topic(NODE.tenant, NODE.site, NODE.node, "pad")
 
 
-def test_the_config_hash_follows_the_configuration() -> None:
-    config = parse_config({}, {})
-    same = parse_config({}, {})
-    changed = dataclasses.replace(config, library=dataclasses.replace(config.library,
-                                                                      isil="DK-718500"))
+def box(name: str, port: str, **sections: dict[str, object]) -> Config:
+    return parse_config({"node": {"tenant": "DK-718500", "site": "DK-718501", "node": name},
+                         "storage": {"path": f"/var/lib/{name}.db"},
+                         "logging": {"level": "info" if name == "kiosk-1" else "debug"},
+                         "readers": [{"name": "pad", "protocol": "feig", "port": port}],
+                         **sections}, {})
+
+
+def test_the_config_hash_follows_the_configuration_not_the_box() -> None:
+    config = box("kiosk-1", "/dev/serial/by-id/usb-FEIG_0001")
+    # Another box configured alike: its own ids, database path, reader port and log level.
+    same = box("kiosk-2", "/dev/serial/by-id/usb-FEIG_0002")
+    changed = box("kiosk-1", "/dev/serial/by-id/usb-FEIG_0001",
+                  library={"isil": "DK-718500"})
     assert config_hash(config) == config_hash(same)
     assert config_hash(config) != config_hash(changed)
     assert config_hash(config).startswith("sha256:")
@@ -78,3 +87,31 @@ async def test_meta_names_a_device_model_once_known_and_state_carries_counters(
         "koha", "sha256:0123456789abcdef", ("iso28560-2",))
     state = DeviceState.from_json([m for m in seen.others if m.topic == PAD_STATE][-1].payload)
     assert (state.connected, state.counters) == (True, {"frames_sent": 7})
+
+
+async def test_a_reload_updates_meta(tmp_path: Path, broker: Mosquitto,
+                                     mqtt_config: MqttConfig) -> None:
+    async with await Store.open(StoreConfig(tmp_path / "edge.db")) as store, \
+            client(broker.port, "central", META) as (_, seen):
+        sync = MqttSync(NODE, mqtt_config, store, software_version="t", **FAST_BACKOFF)
+        await sync.start()
+        try:
+            await until(lambda: sync.connected)
+            for dev in ("pad", "gate"):
+                await sync.publish_device_state(dev, {"connected": True, "model": "ID ISC"})
+            config = box("kiosk-2", "/dev/ttyUSB0")
+            await sync.reconfigured(dataclasses.replace(
+                config, readers=(ReaderConfig(name="gate", protocol="feig", port="/dev/x"),)))
+
+            def latest() -> NodeMeta | None:
+                metas = [m for m in seen.others if m.topic == META]
+                return NodeMeta.from_json(metas[-1].payload) if metas else None
+
+            await seen.wait_for(lambda: (m := latest()) is not None and m.config_hash)
+        finally:
+            await sync.stop()
+    meta = latest()
+    assert meta is not None
+    assert [d.dev for d in meta.devices] == ["gate"]      # the reader the reload removed: gone
+    assert meta.config_hash is not None
+    assert meta.config_hash.startswith("sha256:")

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from edge_service.api import TokenBook
+from edge_service.api import TokenBook, append_token
 from edge_service.demo import DemoOptions, demo_stack, find_mosquitto, sample_catalog, sample_props
 from edge_service.demo import props as props_module
 from edge_service.demo import stack as stack_module
@@ -195,3 +195,14 @@ def test_a_kept_state_directory_keeps_the_demo_tokens(tmp_path: Path) -> None:
     replaced = stack_module._tokens(tmp_path)
     assert set(replaced.values()).isdisjoint(first.values())
     assert stat.S_IMODE((tmp_path / "api-tokens").stat().st_mode) == 0o600
+
+
+def test_a_demo_name_on_a_line_of_another_role_does_not_grow_the_file(tmp_path: Path) -> None:
+    """'demo kiosk' first named a gate token (an edit by hand): the kiosk's demo token that
+    follows is found again, not appended anew on every run."""
+    path = tmp_path / "api-tokens"
+    append_token(path, "gate", "demo kiosk")
+    first = stack_module._tokens(tmp_path)
+    lines = path.read_text().count("\n")
+    assert stack_module._tokens(tmp_path) == first
+    assert path.read_text().count("\n") == lines

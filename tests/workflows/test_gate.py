@@ -33,6 +33,7 @@ from firmware_bridge import SECURITY_PRESETS, InputState, SecurityScheme
 from firmware_bridge.simulator.frontends.feig import FeigFrontEnd
 from protocols.contract import (
     GateAlarmData,
+    GateAlarmItem,
     GateCountData,
     SecurityMismatchData,
     decode_event,
@@ -731,3 +732,32 @@ async def test_tallies_not_of_today_or_unreadable_start_at_zero(
             await restarted.stop()
     readable = kept.startswith('{"day"') and "-1" not in kept
     assert ("not restored" in caplog.text) is not readable
+
+
+async def test_a_restart_after_reports_only_restores_without_a_warning(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A report (no alarm) records the tallies before any day is known to them."""
+    async with gate_rig(tmp_path, [record(1)]) as gate:
+        gate.rig.put(item_tag(7, owner=FOREIGN, afi=0x07))   # reported, no alarm
+        await gate.wait_events(ALARM)
+        await gate.monitor.stop()
+        restarted = restarted_monitor(gate)
+        restarted.start()
+        try:
+            assert restarted.snapshot()["alarms_today"] == 0
+        finally:
+            await restarted.stop()
+    assert "not restored" not in caplog.text
+
+
+async def test_an_alarm_of_a_day_already_over_is_not_today_s(tmp_path: Path) -> None:
+    """A decision booked late (its direction waited for) keeps its own time: one decided
+    before midnight and booked after an alarm of the new day is not counted into today."""
+    async with gate_rig(tmp_path) as gate:
+        now = datetime.now(UTC)
+        item = GateAlarmItem(uid=str(uid_of(1)), known=False)
+        data = GateAlarmData(gate="gate", direction="unknown", items=(item,), foreign=False)
+        gate.monitor._show_alarm(data, outputs="sounded", now=now)
+        gate.monitor._show_alarm(data, outputs="sounded", now=now - timedelta(days=1))
+        snapshot = gate.monitor.snapshot()
+        assert (snapshot["alarms_total"], snapshot["alarms_today"]) == (2, 1)
