@@ -693,9 +693,16 @@ async def test_a_gate_name_the_contract_refuses_is_an_error_at_start(tmp_path: P
         gate.rig.supervisor.name = "gate"
 
 
-def restarted_monitor(gate: Gate) -> GateMonitor:
-    return GateMonitor(gate.rig.supervisor, store=gate.store, node=NODE, library=LIBRARY,
-                       gate=GateConfig(), scheme=ISO, live=LiveEvents())
+async def restarted_snapshot(gate: Gate) -> dict[str, Any]:
+    """What a monitor started again on the same store shows at once (before any inventory:
+    a tag still in the field would be decided again)."""
+    restarted = GateMonitor(gate.rig.supervisor, store=gate.store, node=NODE, library=LIBRARY,
+                            gate=GateConfig(), scheme=ISO, live=LiveEvents())
+    restarted.start()
+    try:
+        return restarted.snapshot()
+    finally:
+        await restarted.stop()
 
 
 async def test_today_s_alarms_survive_a_restart(tmp_path: Path) -> None:
@@ -703,13 +710,8 @@ async def test_today_s_alarms_survive_a_restart(tmp_path: Path) -> None:
         gate.rig.put(item_tag(1, afi=0x07))
         await gate.wait_events(ALARM)
         await gate.monitor.stop()
-        restarted = restarted_monitor(gate)
-        restarted.start()   # restores at once, before any inventory (the tag is still there)
-        try:
-            snapshot = restarted.snapshot()
-            assert (snapshot["alarms_total"], snapshot["alarms_today"]) == (0, 1)
-        finally:
-            await restarted.stop()
+        snapshot = await restarted_snapshot(gate)
+        assert (snapshot["alarms_total"], snapshot["alarms_today"]) == (0, 1)
 
 
 @pytest.mark.parametrize("kept", [
@@ -724,12 +726,7 @@ async def test_tallies_not_of_today_or_unreadable_start_at_zero(
         await gate.monitor.stop()
         await gate.store.writer.submit(
             lambda conn: write_state(conn, GATE_TODAY.format(gate="gate"), kept))
-        restarted = restarted_monitor(gate)
-        restarted.start()
-        try:
-            assert restarted.snapshot()["alarms_today"] == 0
-        finally:
-            await restarted.stop()
+        assert (await restarted_snapshot(gate))["alarms_today"] == 0
     readable = kept.startswith('{"day"') and "-1" not in kept
     assert ("not restored" in caplog.text) is not readable
 
@@ -741,12 +738,7 @@ async def test_a_restart_after_reports_only_restores_without_a_warning(
         gate.rig.put(item_tag(7, owner=FOREIGN, afi=0x07))   # reported, no alarm
         await gate.wait_events(ALARM)
         await gate.monitor.stop()
-        restarted = restarted_monitor(gate)
-        restarted.start()
-        try:
-            assert restarted.snapshot()["alarms_today"] == 0
-        finally:
-            await restarted.stop()
+        assert (await restarted_snapshot(gate))["alarms_today"] == 0
     assert "not restored" not in caplog.text
 
 
