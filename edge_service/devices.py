@@ -72,6 +72,7 @@ from firmware_bridge import (
     ConfigurationError,
     HealthCounters,
     Reader,
+    SecurityScheme,
     SecurityState,
     TagSighting,
     TransientError,
@@ -244,6 +245,7 @@ class DeviceSupervisor:
                 await self._unusable(exc)
             reader.on_link_lost = self._link_lost
             reader.on_security_set = self._security_set
+            reader.on_security_failed = self._security_failed
             try:
                 await reader.open()
             except Exception as exc:  # absent or not answering (or a driver bug): retried
@@ -508,6 +510,23 @@ class DeviceSupervisor:
         # Not recorded at once: the observation is written when it is next due (a tag that
         # stays), now with this AFI; a write per security change would program one more
         # random page of the SD card for each kiosk item, for a field nothing decides on.
+
+    def _security_failed(self, uid: Uid, scheme: SecurityScheme,
+                         read_back: SecurityState | None) -> None:
+        """A security write on ``uid`` failed (``Reader.on_security_failed``): its entry shows
+        what was read back after it, or, when nothing could be read, no AFI/EAS for the
+        carriers the write touched (it may have landed): never the security it had before, which
+        the next attempt would report as its 'before'."""
+        if read_back is not None:
+            self._security_set(uid, read_back)
+            return
+        tag = self._in_field.get(uid)
+        if tag is None:
+            return
+        if scheme.use_afi:
+            tag.afi = None
+        if scheme.use_eas:
+            tag.eas = None
 
     def _notify_field(self) -> None:
         for listener in list(self._field_listeners):

@@ -9,7 +9,8 @@ daemon uses on top of them, the same way for every protocol:
   tag while it stays in the field: see :meth:`Reader.remembered_info`);
 - :meth:`Reader.write_memory` writes, reads back and compares, retrying transient failures;
 - :meth:`Reader.set_security` writes AFI and/or EAS per a :class:`SecurityScheme`, reads them
-  back and reports the verified state (to the caller, and to the owner's ``on_security_set``);
+  back and reports the verified state (to the caller, and to the owner's ``on_security_set``;
+  after a failure, what the tag holds then to ``on_security_failed``);
 - :meth:`Reader.set_dsfid` writes the DSFID and reads it back from the system information;
 - :meth:`Reader.lock_and_verify` locks blocks and reads their security status back.
 
@@ -24,6 +25,7 @@ deciding what to write (the workflows do), or tag data models (:mod:`protocols.i
 from __future__ import annotations
 
 import abc
+import contextlib
 import enum
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -216,6 +218,12 @@ class Reader(abc.ABC):
         whoever asked for it: inventories report neither AFI nor EAS, so this is how the owner
         of what is known of the field learns of the change. It must be quick and must not
         raise."""
+        self.on_security_failed: Callable[[Uid, SecurityScheme, SecurityState | None],
+                                          None] | None = None
+        """Called when a :meth:`set_security` failed (before it raises), with the scheme and
+        the state read back after the failure (not what was asked: an AFI written before the
+        EAS was refused stays written; None when the tag could not be read either, so the
+        carriers the scheme uses are unknown now). Quick, must not raise."""
         self._tag_info: OrderedDict[Uid, TagSystemInfo] = OrderedDict()
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -414,19 +422,30 @@ class Reader(abc.ABC):
         self, uid: Uid, secured: bool, scheme: SecurityScheme, *, attempts: int = WRITE_ATTEMPTS,
     ) -> SecurityState:
         """Write AFI and/or EAS for ``secured``, read back, and return the verified state."""
+        read_back: SecurityState | None = None
 
         async def write_and_check() -> tuple[SecurityState, BridgeError | None]:
+            nonlocal read_back
+            read_back = None
             if scheme.use_afi:
                 await self.write_afi(uid, scheme.afi_for(secured))
             if scheme.use_eas:
                 await self.set_eas(uid, secured)
-            state = await self.read_security(uid, scheme)
+            state = read_back = await self.read_security(uid, scheme)
             return state, None if state.secured is secured else VerificationFailed(
                 "security", uid=uid, expected="secured" if secured else "unsecured",
                 actual=f"AFI {state.afi!r} EAS {state.eas!r}",
             )
 
-        state = await self._write_verified(write_and_check, attempts)
+        try:
+            state = await self._write_verified(write_and_check, attempts)
+        except BridgeError:
+            if self.on_security_failed is not None:
+                if read_back is None:   # the failure came before the read-back: ask once
+                    with contextlib.suppress(BridgeError):
+                        read_back = await self.read_security(uid, scheme)
+                self.on_security_failed(uid, scheme, read_back)
+            raise
         if self.on_security_set is not None:
             self.on_security_set(uid, state)
         return state

@@ -36,7 +36,7 @@ from firmware_bridge.reader import (
     Unsupported,
     VerificationFailed,
 )
-from firmware_bridge.security import PRESETS
+from firmware_bridge.security import PRESETS, SecurityScheme
 from firmware_bridge.simulator import Fault, FaultKind, RfField, load_scenario
 from firmware_bridge.simulator.frontends import front_end_for
 from firmware_bridge.simulator.frontends.feig import FeigFrontEnd
@@ -343,9 +343,13 @@ async def test_each_verified_security_change_is_reported_to_the_owner(tmp_path: 
         state = await rig.reader.set_security(NXP_2, False, PRESETS["iso+eas"])
         assert reported == [(NXP_2, state)]
         assert (state.afi, state.eas) == (0xC2, False)
+        failed: list[tuple[Uid, SecurityScheme, SecurityState | None]] = []
+        rig.reader.on_security_failed = lambda uid, scheme, state: failed.append(
+            (uid, scheme, state))
         with pytest.raises(TagNotResponding):
             await rig.reader.set_security(ABSENT, True, PRESETS["iso"])
         assert reported == [(NXP_2, state)]
+        assert failed == [(ABSENT, PRESETS["iso"], None)]   # reported apart: nothing read
 
 
 async def test_eas_of_a_ti_tag_is_unsupported_but_its_afi_works(tmp_path: Path) -> None:

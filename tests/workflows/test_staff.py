@@ -21,7 +21,7 @@ from edge_service.tag_writer import NO_DSFID, dsfid_to_write, lock_plan_for
 from edge_service.workflows import LiveEvents, WorkflowError
 from edge_service.workflows.staff import StaffStation
 from edge_service.workflows.staff_batch import BATCH_ATTEMPTS, BatchProgress
-from firmware_bridge import SECURITY_PRESETS
+from firmware_bridge import SECURITY_PRESETS, BridgeError
 from firmware_bridge.reader import TagNotResponding
 from firmware_bridge.simulator.faults import Fault, FaultKind
 from protocols.contract import Event, decode_event
@@ -426,6 +426,24 @@ async def test_the_supervisor_keeps_and_records_the_security_staff_set(
         observed = d.rig.store.cache.by_uid(str(uid))
         assert observed is not None
         assert (observed.last_afi, observed.last_eas) == (0xC2, change.after.eas)
+
+
+async def test_a_failed_security_write_leaves_the_entry_at_what_the_tag_holds(
+        tmp_path: Path) -> None:
+    """A write that failed left the entry at the security the tag had on arrival, which the
+    next attempt (a kiosk's retry) reported as its 'before'. Here the AFI is written and the
+    EAS reset refused: the entry says what the tag holds now, read after the failure."""
+    uid = uid_of(7)
+    async with desk(tmp_path, [item_tag(7, afi=0x07, eas=True)], scheme="iso+eas") as d:
+        await d.rig.wait_field(1)
+        d.rig.field.inject(Fault(FaultKind.LOCKED_BLOCK, uid=uid, command=0xA3))  # RESET EAS
+        reader = d.rig.supervisor.reader
+        assert reader is not None
+        with pytest.raises(BridgeError):
+            await reader.set_security(uid, False, SECURITY_PRESETS["iso+eas"])
+        seen = d.rig.supervisor.field[uid]
+        assert (seen.afi, seen.eas) == (0xC2, True)
+        assert (d.rig.tag_afi(uid), d.rig.field.tag(uid).eas) == (0xC2, True)
 
 
 async def test_tags_show_model_elements_locks_and_problems(tmp_path: Path) -> None:
