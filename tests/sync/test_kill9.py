@@ -45,7 +45,7 @@ def run_and_kill(db_path: Path, port: int, rng: random.Random) -> list[str]:
 
 def drain(db_path: Path, port: int) -> None:
     result = subprocess.run([sys.executable, "-m", CHILD, str(db_path), str(port), "drain"],
-                            capture_output=True, text=True, timeout=30, cwd=ROOT, check=False)
+                            capture_output=True, text=True, timeout=60, cwd=ROOT, check=False)
     assert result.stdout.endswith("drained\n"), result.stderr[-2000:]
 
 
