@@ -30,7 +30,8 @@ Contract:
   rather than waiting out the window; snapshot progress is recorded with each batch, so a crash
   resumes at the last committed page. Building the next batch overlaps writing the previous one.
   The last batch also sets the recorded delta seq to the snapshot's, lower or higher: deltas
-  continue from the snapshot.
+  continue from the snapshot. A resync (a snapshot begun on a non-empty cache) then deletes
+  the items it did not name, ``BOOTSTRAP_BATCH_ITEMS`` cached keys per transaction.
 - Owners are one key whatever their case (ISO 15511: an ISIL is unique without regard to
   case): every statement that stores or looks up an owner puts it in upper case with SQL
   ``upper()`` (ASCII letters; schema step 6 brought older rows to that form). The lookup's
@@ -40,13 +41,15 @@ Contract:
   ``last_seen_resolution_s``: a gate reads each tag many times per passage, and every skipped
   write is a page the SD card does not program.
 
-Not responsible for: items deleted centrally (the delta contract has no tombstone yet), gap
-detection and resync (the sync layer reads ``last_delta_seq``), what the codes mean.
+Not responsible for: items deleted centrally between two snapshots (the delta contract has no
+tombstone yet; the next resync removes them), gap detection and resync (the sync layer reads
+``last_delta_seq``), what the codes mean.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import sqlite3
 from collections.abc import AsyncIterable, Callable, Iterable, Sequence
 from datetime import datetime, timedelta
@@ -114,8 +117,23 @@ _UPSERT_ITEM_SQL = (
     "WHERE catalog_version_newer(excluded.catalog_version, items.catalog_version)"
 )
 _SNAPSHOT_KEY_SQL = "INSERT OR IGNORE INTO snapshot_keys VALUES (upper(?), ?)"
-_PURGE_SQL = (
-    "DELETE FROM items WHERE NOT EXISTS (SELECT 1 FROM snapshot_keys AS named "
+_PURGE_BOUND_SQL = (   # the last key of the next BOOTSTRAP_BATCH_ITEMS items after the bound
+    "SELECT owner_institution, primary_item_id FROM items "
+    "WHERE (owner_institution, primary_item_id) > (?, ?) "
+    "ORDER BY owner_institution, primary_item_id LIMIT 1 OFFSET ?"
+)
+# The items the snapshot did not name in the key range (lower, upper], or above lower (the
+# last range): two statements, as an optional bound would keep the index from using it.
+_PURGE_RANGE_SQL = (
+    "DELETE FROM items WHERE (owner_institution, primary_item_id) > (?, ?) "
+    "AND (owner_institution, primary_item_id) <= (?, ?) "
+    "AND NOT EXISTS (SELECT 1 FROM snapshot_keys AS named "
+    "WHERE named.owner_institution = items.owner_institution "
+    "AND named.primary_item_id = items.primary_item_id)"
+)
+_PURGE_REST_SQL = (
+    "DELETE FROM items WHERE (owner_institution, primary_item_id) > (?, ?) "
+    "AND NOT EXISTS (SELECT 1 FROM snapshot_keys AS named "
     "WHERE named.owner_institution = items.owner_institution "
     "AND named.primary_item_id = items.primary_item_id)"
 )
@@ -295,8 +313,9 @@ class ItemCache:
         ``first_page`` (0, or ``snapshot_progress().pages_done`` to resume the same snapshot).
 
         The snapshot is the catalog's whole item set for the site: a snapshot begun on a
-        non-empty cache (a resync) deletes, when it completes, the cached items it did not
-        name (``items_removed``), in the transaction of its last page."""
+        non-empty cache (a resync) deletes, once its last page is committed, the cached items
+        it did not name (``items_removed``), in transactions of ``BOOTSTRAP_BATCH_ITEMS``
+        cached items; one naming no item at all deletes nothing."""
         if isinstance(snapshot_seq, bool) or not isinstance(snapshot_seq, int) or snapshot_seq < 0:
             raise InvalidRecord(f"{snapshot_seq!r} is not a sequence number", where="snapshot",
                                 field="snapshot_seq")
@@ -337,19 +356,21 @@ class ItemCache:
         if in_flight is not None:
             in_flight.result()
         items_done += len(batch)
-        removed = await self._write_snapshot_batch(
+        purge = await self._write_snapshot_batch(
             batch, snapshot_seq=snapshot_seq, pages_done=pages_done, items_done=items_done,
             complete=True, fresh=fresh)
+        removed = await self._purge_unnamed(snapshot_seq) if purge else 0
         return SnapshotProgress(snapshot_seq=snapshot_seq, pages_done=pages_done,
                                 items_done=items_done, complete=True, items_removed=removed)
 
     async def _write_snapshot_batch(self, rows: list[ItemRow], *, snapshot_seq: int,
                                     pages_done: int, items_done: int, complete: bool,
-                                    fresh: bool) -> int:
-        """Write one batch; returns the items deleted as not named (the last batch only)."""
+                                    fresh: bool) -> bool:
+        """Write one batch; True when the snapshot completed and the cached items it did not
+        name are to be deleted (``_purge_unnamed``)."""
         rows.sort(key=lambda row: (row[0], row[1]))
 
-        def write(conn: sqlite3.Connection) -> int:
+        def write(conn: sqlite3.Connection) -> bool:
             if fresh:
                 conn.execute("DELETE FROM snapshot_keys")   # of a snapshot never completed
                 replaces = conn.execute("SELECT EXISTS (SELECT 1 FROM items)").fetchone()[0]
@@ -367,14 +388,47 @@ class ItemCache:
                 # restored gateway database): later deltas follow on from its seq, not ours.
                 write_state(conn, LAST_DELTA_SEQ, snapshot_seq)
             if not (complete and purging):
-                return 0
-            removed = max(conn.execute(_PURGE_SQL).rowcount, 0)
+                return False
+            if items_done:
+                return True
+            # A snapshot naming no item is a central whose database is empty or lost (one
+            # empty page), not a catalog without items: it must not wipe every box's cache.
             conn.execute("DELETE FROM snapshot_keys")
             write_state(conn, SNAPSHOT_PURGE, 0)
-            return removed
+            return False
 
         return await self._writer.submit(write, name=f"bootstrap snapshot {snapshot_seq}",
                                          commit_now=True)
+
+    async def _purge_unnamed(self, snapshot_seq: int) -> int:
+        """Delete the cached items the completed snapshot did not name; the count.
+
+        One writer transaction per ``BOOTSTRAP_BATCH_ITEMS`` cached items in key order, as
+        the batches were written: one statement over a 1M-item cache would hold the writer
+        (and every kiosk waiting on it) for several batches' time. No delta is applied in
+        between (the sync layer holds them until ``bootstrap`` returns), and a crash
+        in between leaves the rest until the next resync, as before such purges existed."""
+        def purge(conn: sqlite3.Connection, lower: tuple[str, str]
+                  ) -> tuple[int, tuple[str, str] | None]:
+            """Keys above ``lower``, up to the next batch's last: the count, and that key
+            (None when this was the last range: the snapshot's keys go then)."""
+            row = conn.execute(_PURGE_BOUND_SQL, (*lower, BOOTSTRAP_BATCH_ITEMS - 1)).fetchone()
+            upper = None if row is None else (str(row[0]), str(row[1]))
+            if upper is not None:
+                return max(conn.execute(_PURGE_RANGE_SQL, (*lower, *upper)).rowcount, 0), upper
+            count = max(conn.execute(_PURGE_REST_SQL, lower).rowcount, 0)
+            conn.execute("DELETE FROM snapshot_keys")
+            write_state(conn, SNAPSHOT_PURGE, 0)
+            return count, None
+
+        removed = 0
+        after: tuple[str, str] | None = ("", "")   # below every key: item ids are never empty
+        while after is not None:
+            count, after = await self._writer.submit(
+                functools.partial(purge, lower=after),
+                name=f"bootstrap snapshot {snapshot_seq} purge", commit_now=True)
+            removed += count
+        return removed
 
     async def record_tag_seen(self, uid: str, owner_institution: str, primary_item_id: str, *,
                               afi: int | None = None, eas: bool | None = None) -> bool:

@@ -258,6 +258,9 @@ class ItemDownlink:
         progress = await self.store.cache.bootstrap(self._pages_from(first),
                                                     snapshot_seq=first.seq_at_snapshot)
         self._sequencer.reset(first.seq_at_snapshot)
+        if not progress.items_done and self.store.cache.count():
+            logger.warning("items resync: snapshot %s names no item; the cached items are "
+                           "kept (is central's item database empty?)", first.snapshot_id)
         logger.info("items resync complete: snapshot %s, %d items, seq %d, %d cached items "
                     "it did not name removed", first.snapshot_id, progress.items_done,
                     first.seq_at_snapshot, progress.items_removed)

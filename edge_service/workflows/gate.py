@@ -53,7 +53,9 @@ only for the first. The v1 event has no field saying whether it sounded.
 
 Debounce: a tag is decided again ``gate.realarm_s`` after its last decision while it stays, or
 after it left: absent from the inventories for ``LEFT_FIELD_AFTER_S``. The mismatch event goes
-out once per visit.
+out once per visit; the box's exception queue gets one entry per item and local day (a tag
+flickering at the edge of the field, or a patron walking in and out, would otherwise fill the
+queue the kiosks' exceptions share).
 
 Direction: the antenna that saw the tag first on this visit: the inside antenna (``antennas[0]``,
 default 1) first means the item is on its way out, the outside one (default 2) in. None of the
@@ -152,7 +154,8 @@ DIRECTION_WAIT_S = 2.0
 """How long a decision's events wait for the light barriers to give its direction: a walker
 crosses a gate in about a second, and the tags are seen as the walker reaches it."""
 MISMATCH_KIND = "gate_mismatch"
-"""The journal kind of a mismatch queued for staff (ended at once: nothing to recover)."""
+"""The journal kind of a mismatch queued for staff (ended at once: nothing to recover); its
+id names the kind, the local day and the item, so an item is queued once a day."""
 COUNT_PERIOD_S = 3600
 """People counts go out once per clock hour."""
 LAST_ALARMS = 50
@@ -795,14 +798,19 @@ class GateMonitor:
     def _queue_for_staff(self, conn: WriteConnection, mismatch: SecurityMismatchData,
                          event_id: str, now: datetime) -> None:
         """The mismatch in the box's exception queue (the staff page's), ended at once so
-        that no recovery takes it up: staff see it also when no central does (MQTT off)."""
+        that no recovery takes it up: staff see it also when no central does (MQTT off).
+        Once per item and local day (``data["event"]``: the day's first mismatch event)."""
+        entry_id = (f"{MISMATCH_KIND}/{self._local_day(now).isoformat()}/"
+                    f"{mismatch.owner_institution or ''}/{mismatch.primary_item_id}")
+        if conn.execute("SELECT 1 FROM journal WHERE id = ?", (entry_id,)).fetchone():
+            return
         detail = (f"Passed gate {self.name} still secured (tag {mismatch.uid}) while the "
                   "catalog has it on loan: set its security off at a staff station.")
         data = {"primary_item_id": mismatch.primary_item_id,
                 "owner_institution": mismatch.owner_institution, "detail": detail,
                 "gate": self.name, "event": event_id}
-        journal_begin(conn, event_id, MISMATCH_KIND, "needs_staff", data, now=now)
-        journal_end(conn, event_id, "needs_staff", now=now)
+        journal_begin(conn, entry_id, MISMATCH_KIND, "needs_staff", data, now=now)
+        journal_end(conn, entry_id, "needs_staff", now=now)
 
     def _spawn(self, work: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
         task = asyncio.create_task(work)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -216,6 +217,47 @@ async def test_only_the_completed_snapshot_s_keys_count(db_path: Path,
         fresh = await store.cache.bootstrap([pages[2]], snapshot_seq=3)
         assert fresh.items_removed == 20
         assert cached_ids(store) == set(range(20, 30))
+
+
+async def test_the_purge_holds_the_writer_one_batch_at_a_time(
+        db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One DELETE over a 1M-item cache held the writer (and the kiosks waiting on it) for
+    several batches' time: the items not named go in transactions of a batch of keys each."""
+    monkeypatch.setattr(cache_module, "BOOTSTRAP_BATCH_ITEMS", 10)
+    async with await Store.open(StoreConfig(db_path, max_delay_s=0.01)) as store:
+        await store.cache.apply_delta([item(n) for n in range(95)], seq=1)
+        named = [item(n) for n in range(0, 95, 2)] + [item(n) for n in range(200, 205)]
+        purges: list[int] = []
+        submit = store.writer.submit
+
+        async def counting(operation: Any, *, name: str | None = None,
+                           commit_now: bool = False) -> Any:
+            before = store.cache.count()
+            result = await submit(operation, name=name, commit_now=commit_now)
+            if name is not None and name.endswith("purge"):
+                purges.append(before - store.cache.count())
+            return result
+
+        monkeypatch.setattr(store.writer, "submit", counting)
+        done = await store.cache.bootstrap([named[i:i + 7] for i in range(0, len(named), 7)],
+                                           snapshot_seq=2)
+        assert done.items_removed == sum(purges) == 47
+        assert len(purges) >= 10
+        assert max(purges) <= 10
+        assert cached_ids(store) == set(range(0, 95, 2)) | set(range(200, 205))
+        assert kept_keys(store) == 0
+
+
+async def test_an_empty_snapshot_removes_nothing(db_path: Path) -> None:
+    """A snapshot naming no item at all is what a gateway with an empty or lost database
+    answers (one empty page): taken as the catalog's whole item set it would wipe the cache
+    of every box of the site. It only sets the seq."""
+    async with await Store.open(StoreConfig(db_path, max_delay_s=0.01)) as store:
+        await store.cache.apply_delta([item(n) for n in range(10)], seq=3)
+        done = await store.cache.bootstrap([[]], snapshot_seq=4)
+        assert (done.items_done, done.items_removed) == (0, 0)
+        assert (store.cache.count(), kept_keys(store)) == (10, 0)
+        assert store.cache.last_delta_seq() == 4
 
 
 async def test_a_bootstrap_into_an_empty_cache_keeps_no_keys(

@@ -24,6 +24,8 @@ PAD_STATE = device_state_topic(NODE.tenant, NODE.site, NODE.node, "pad")
 
 
 def box(name: str, port: str, **sections: dict[str, object]) -> Config:
+    # Each node its own MQTT user, as the broker's ACL (docs/mqtt/README.md) names them.
+    sections = {"mqtt": {"username": f"DK-718501.{name}"}, **sections}
     return parse_config({"node": {"tenant": "DK-718500", "site": "DK-718501", "node": name},
                          "storage": {"path": f"/var/lib/{name}.db"},
                          "logging": {"level": "info" if name == "kiosk-1" else "debug"},
@@ -33,7 +35,8 @@ def box(name: str, port: str, **sections: dict[str, object]) -> Config:
 
 def test_the_config_hash_follows_the_configuration_not_the_box() -> None:
     config = box("kiosk-1", "/dev/serial/by-id/usb-FEIG_0001")
-    # Another box configured alike: its own ids, database path, reader port and log level.
+    # Another box configured alike: its own ids, MQTT user, database path, reader port and
+    # log level.
     same = box("kiosk-2", "/dev/serial/by-id/usb-FEIG_0002")
     changed = box("kiosk-1", "/dev/serial/by-id/usb-FEIG_0001",
                   library={"isil": "DK-718500"})

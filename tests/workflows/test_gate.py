@@ -292,6 +292,28 @@ async def test_an_item_just_checked_out_does_not_alarm_but_is_reported(tmp_path:
         assert str(uid_of(4)) in queued.data["detail"]
 
 
+async def test_a_mismatch_passing_again_is_queued_for_staff_once_a_day(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each passage is a mismatch event, but the staff queue (newest first, never emptied)
+    gets one entry per item and day: a tag at the edge of the field, or a patron walking in
+    and out, must not push the kiosks' exceptions out of it."""
+    monkeypatch.setattr(gate_module, "LEFT_FIELD_AFTER_S", 0.3)
+    async with gate_rig(tmp_path, [record(4)], gate=GateConfig(realarm_s=600)) as gate:
+        await _checked_out_at_a_kiosk(gate, 4)
+        supervisor = gate.rig.supervisor
+        for passage in (1, 2, 3):
+            gate.rig.put(item_tag(4, afi=0x07))
+            await gate.wait_events(MISMATCH, passage)
+            gate.rig.take(uid_of(4))
+            await wait_for(lambda: not supervisor.field, 2.0, "the tag to leave")
+            await asyncio.sleep(0.5)
+            await gate.settle(2)
+        assert len(gate.events(MISMATCH)) == 3
+        queued = gate.store.journal.in_states(("needs_staff",))
+        assert [(q.kind, q.data["primary_item_id"]) for q in queued] == [
+            ("gate_mismatch", item_id(4))]
+
+
 async def test_an_item_lent_by_a_catalog_delta_gets_the_grace_window_too(
         tmp_path: Path) -> None:
     """Checked out at a desk: the catalog's delta turns the expectation off."""
