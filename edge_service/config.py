@@ -101,6 +101,7 @@ class StorageConfig:
     commit_window_ms: int = 50
     commit_max_batch: int = 256
     synchronous: str = "normal"
+    journal_retention_days: int = 90
 
 
 @dataclass(frozen=True, slots=True)
@@ -374,6 +375,8 @@ def _validate(config: Config) -> None:
             raise ConfigError(f"node.{key}", f"{value!r} cannot be an MQTT topic segment")
     _check_choice("node.mode", config.node.mode, MODES)
     _check_range("storage.commit_window_ms", config.storage.commit_window_ms, 0, 10_000)
+    _check_range("storage.journal_retention_days", config.storage.journal_retention_days, 1,
+                 3650)
     _check_range("storage.commit_max_batch", config.storage.commit_max_batch, 1, 100_000)
     _check_choice("storage.synchronous", config.storage.synchronous, SYNC_MODES)
     _check_range("mqtt.port", config.mqtt.port, *TCP_PORTS)

@@ -51,6 +51,7 @@ import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -99,6 +100,8 @@ changes in place) the p99 with the outbox draining was 4.5 and 5.7 ms at 5 ms, 2
 at 0.5 ms; 0.2 ms was worse (6.1 ms). Bulk work did not slow down: a 1,000,000-item bootstrap
 took 9.1 s at 5 ms and 9.0 s at 0.5 ms. Set for the daemon's lifetime by
 :func:`latency_switch_interval`."""
+JOURNAL_PRUNE_INTERVAL_S = 6 * 3600
+"""How often ended journal entries older than ``[storage] journal_retention_days`` go."""
 DEVICE_STATE_REFRESH_S = 60.0
 """How often each reader's retained MQTT device state is published again with its counters
 (besides at every change of state): central's view of frames, timeouts and failed writes is at
@@ -277,6 +280,8 @@ class Daemon:
         self.store = await Store.open(store_config)
         self._writer_beat = self.liveness.register("storage writer")
         self._tasks.append(asyncio.create_task(self._probe_writer(), name="libedge writer probe"))
+        self._tasks.append(asyncio.create_task(self._prune_journal(),
+                                               name="libedge journal prune"))
         for reader in self.config.readers:
             self._add_supervisor(reader.name)
         await self._first_attempts(list(self.supervisors.values()))
@@ -430,6 +435,22 @@ class Daemon:
                 self._probes += 1
             self._writer_beat.beat()
             await asyncio.sleep(interval)
+
+    async def _prune_journal(self) -> None:
+        """Ended journal entries name items and times: kept ``journal_retention_days``."""
+        assert self.store is not None
+        while True:
+            days = self.config.storage.journal_retention_days
+            try:
+                pruned = await self.store.journal.prune(
+                    datetime.now(UTC) - timedelta(days=days))
+            except StoreError as exc:
+                logger.warning("journal prune failed (tried again later): %s", exc)
+            else:
+                if pruned:
+                    logger.info("journal: %d ended entries older than %d days deleted", pruned,
+                                days)
+            await asyncio.sleep(JOURNAL_PRUNE_INTERVAL_S)
 
     def _add_supervisor(self, name: str) -> None:
         assert self.store is not None

@@ -193,6 +193,18 @@ class Journal:
 
     # --- steps as their own committed operations ---------------------------------------------
 
+    async def prune(self, ended_before: datetime) -> int:
+        """Delete transactions that ended before ``ended_before`` (never an open one); how
+        many. Their patron identifiers went when they ended (the schema's trigger)."""
+        stamp = utc_timestamp(ended_before)
+
+        def prune(conn: sqlite3.Connection) -> int:
+            cursor = conn.execute("DELETE FROM journal WHERE ended_at IS NOT NULL "
+                                  "AND ended_at < ?", (stamp,))
+            return max(cursor.rowcount, 0)
+
+        return await self._writer.submit(prune, name="journal prune")
+
     async def begin(self, entry_id: str, kind: str, state: str, data: Mapping[str, Any], *,
                     patron: str | None = None) -> None:
         now = self._clock()

@@ -3,11 +3,19 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from edge_service.store import JournalError, Store, StoreConfig
+from edge_service.store import (
+    JournalError,
+    Store,
+    StoreConfig,
+    WriteConnection,
+    journal_begin,
+    journal_end,
+)
 
 
 async def test_steps_merge_data_and_ending_forgets_the_patron(db_path: Path) -> None:
@@ -83,3 +91,24 @@ async def test_a_node_secret_is_made_once_and_kept(db_path: Path) -> None:
         assert await store.node_secret("other") != first
     async with await Store.open(StoreConfig(db_path)) as store:
         assert await store.node_secret("patron-salt") == first
+
+
+async def test_prune_deletes_ended_transactions_before_the_bound_only(db_path: Path) -> None:
+    now = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
+    old, recent = now - timedelta(days=100), now - timedelta(days=10)
+
+    def history(conn: WriteConnection) -> None:
+        for entry_id, begun, ended in (("old", old, old), ("recent", old, recent),
+                                       ("open", old, None)):
+            journal_begin(conn, entry_id, "checkout", "started", {}, now=begun)
+            if ended is not None:
+                journal_end(conn, entry_id, "committed", now=ended)
+
+    async with await Store.open(StoreConfig(db_path, max_delay_s=0.01)) as store:
+        await store.writer.submit(history)
+        assert await store.journal.prune(now - timedelta(days=90)) == 1
+        assert store.journal.get("old") is None
+        assert store.journal.get("recent") is not None
+        assert store.journal.get("open") is not None   # never an open one, however old
+        assert await store.journal.prune(now) == 1
+        assert [e.id for e in store.journal.open_entries()] == ["open"]
