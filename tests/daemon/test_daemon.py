@@ -5,14 +5,24 @@ heartbeat threshold follows it) and the config (poll interval, commit window).""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 import signal
 import socket
 import sqlite3
 import subprocess
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from edge_service.store import (
+    Store,
+    StoreConfig,
+    WriteConnection,
+    journal_begin,
+    journal_end,
+)
 from tests.daemon.harness import (
     PYTHON,
     ROOT,
@@ -226,3 +236,36 @@ def test_busy_api_port_exits_1_naming_the_key(tmp_path: Path) -> None:
         finally:
             stop(daemon)
     assert "api.host/api.port" in (tmp_path / "stderr.log").read_text()
+
+
+def test_ended_journal_entries_older_than_the_retention_go_at_start(tmp_path: Path) -> None:
+    db = tmp_path / "libedge.db"
+    now = datetime.now(UTC)
+
+    def history(conn: WriteConnection) -> None:
+        for entry_id, ended in (("old", now - timedelta(days=40)),
+                                ("recent", now - timedelta(days=5))):
+            journal_begin(conn, entry_id, "checkout", "started", {}, now=ended)
+            journal_end(conn, entry_id, "committed", now=ended)
+
+    async def write_history() -> None:
+        async with await Store.open(StoreConfig(db)) as store:
+            await store.writer.submit(history)
+
+    asyncio.run(write_history())
+    with notify_socket(tmp_path / "notify") as notify:
+        config = write_config(tmp_path / "libedge.toml", [], db=db)
+        daemon = start_daemon(config, tmp_path / "stderr.log", NOTIFY_SOCKET=notify.address,
+                              LIBEDGE_STORAGE_JOURNAL_RETENTION_DAYS="30")
+        try:
+            notify.wait_for(lambda f: f.get("READY") == "1", 15)
+            deadline = time.monotonic() + 10
+            while True:
+                with contextlib.closing(sqlite3.connect(db)) as conn:
+                    ids = [row[0] for row in conn.execute("SELECT id FROM journal ORDER BY id")]
+                if ids == ["recent"] or time.monotonic() > deadline:
+                    break
+                time.sleep(0.1)
+            assert ids == ["recent"]
+        finally:
+            assert stop(daemon) == 0
