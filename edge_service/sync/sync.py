@@ -412,14 +412,17 @@ def tag_models(written: str) -> tuple[str, ...]:
 def config_hash(config: Config) -> str:
     """``sha256:`` and 16 hex digits of the effective configuration (every key, defaults
     included, in a canonical JSON form) without what differs from box to box by nature: the
-    node's ids, its MQTT user name (each node its own, as the broker's ACL names them), the
-    database path, the readers' ports and the log level. Two boxes configured
+    node's ids, its MQTT user name and client certificate (each node its own, as the
+    broker's ACL names them), the names it answers to (``api.allowed_hosts``), the database
+    path, the readers' ports and the log level. Two boxes configured
     alike show the same hash, and a change shows in ``meta``. Secrets are not in it (password
     and key *files* are named, their contents never read here)."""
     values = dataclasses.asdict(config)
     for key in ("tenant", "site", "node"):
         values["node"].pop(key, None)
-    values["mqtt"].pop("username", None)
+    for key in ("username", "cert_file", "key_file"):   # each node its own
+        values["mqtt"].pop(key, None)
+    values["api"].pop("allowed_hosts", None)              # the box's own names
     values["storage"].pop("path", None)
     values.pop("logging", None)
     for reader in values["readers"]:

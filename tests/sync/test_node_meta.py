@@ -25,7 +25,9 @@ PAD_STATE = device_state_topic(NODE.tenant, NODE.site, NODE.node, "pad")
 
 def box(name: str, port: str, **sections: dict[str, object]) -> Config:
     # Each node its own MQTT user, as the broker's ACL (docs/mqtt/README.md) names them.
-    sections = {"mqtt": {"username": f"DK-718501.{name}"}, **sections}
+    sections = {"mqtt": {"username": f"DK-718501.{name}", "cert_file": f"/etc/libedge/{name}.pem",
+                         "key_file": f"/etc/libedge/{name}.key"},
+                "api": {"allowed_hosts": f"{name}.library.lan"}, **sections}
     return parse_config({"node": {"tenant": "DK-718500", "site": "DK-718501", "node": name},
                          "storage": {"path": f"/var/lib/{name}.db"},
                          "logging": {"level": "info" if name == "kiosk-1" else "debug"},
