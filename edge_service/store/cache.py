@@ -54,8 +54,8 @@ import sqlite3
 from collections.abc import AsyncIterable, Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 
-from edge_service.store.connection import ReadConnections, store_error
-from edge_service.store.errors import InvalidRecord, StoreClosed, StoreError
+from edge_service.store.connection import ReadConnections
+from edge_service.store.errors import InvalidRecord
 from edge_service.store.model import (
     MAX_OWNER_INSTITUTION_CHARS,
     MAX_PRIMARY_ITEM_ID_CHARS,
@@ -228,7 +228,7 @@ class ItemCache:
             row = self._readers.cursor().execute(
                 _GET_ITEM_SQL, (owner_institution, primary_item_id)).fetchone()
         except sqlite3.Error as exc:
-            raise self._read_error(exc, "reading an item") from exc
+            raise self._readers.error(exc, "reading an item") from exc
         if row is None:
             return None
         return CachedItem(row[0], row[1], row[2], row[3] == 1, row[4], row[5], row[6], row[7],
@@ -240,7 +240,7 @@ class ItemCache:
         try:
             row = self._readers.cursor().execute(_BY_UID_SQL, (key,)).fetchone()
         except sqlite3.Error as exc:
-            raise self._read_error(exc, "reading a tag observation") from exc
+            raise self._readers.error(exc, "reading a tag observation") from exc
         if row is None:
             return None
         item = None if row[6] is None else CachedItem(
@@ -268,19 +268,14 @@ class ItemCache:
         try:
             return read_int(self._readers.cursor().connection, key)
         except sqlite3.Error as exc:
-            raise self._read_error(exc, f"reading sync state {key!r}") from exc
+            raise self._readers.error(exc, f"reading sync state {key!r}") from exc
 
     def _scalar_int(self, sql: str, doing: str) -> int | None:
         try:
             row = self._readers.cursor().execute(sql).fetchone()
         except sqlite3.Error as exc:
-            raise self._read_error(exc, doing) from exc
+            raise self._readers.error(exc, doing) from exc
         return None if row is None else int(row[0])
-
-    def _read_error(self, exc: sqlite3.Error, doing: str) -> StoreError:
-        if self._readers.closed:
-            return StoreClosed(f"{doing}: the store is closed", path=str(self._readers.path))
-        return store_error(exc, path=str(self._readers.path), doing=doing)
 
     # --- writes ------------------------------------------------------------------------------
 

@@ -177,6 +177,13 @@ class ReadConnections:
     def closed(self) -> bool:
         return self._closed
 
+    def error(self, exc: sqlite3.Error, doing: str) -> StoreError:
+        """The store's error for a read that failed while ``doing`` something: StoreClosed once
+        these connections are closed, else as :func:`store_error` maps it."""
+        if self._closed:
+            return StoreClosed(f"{doing}: the store is closed", path=str(self.path))
+        return store_error(exc, path=str(self.path), doing=doing)
+
     def cursor(self) -> sqlite3.Cursor:
         """This thread's cursor on this thread's connection (reused: a fresh cursor per lookup
         costs more than the lookup's b-tree descent)."""

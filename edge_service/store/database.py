@@ -24,9 +24,7 @@ from edge_service.store.connection import (
     READER_MMAP_BYTES,
     ReadConnections,
     Synchronous,
-    store_error,
 )
-from edge_service.store.errors import StoreClosed
 from edge_service.store.ill import IllLoans
 from edge_service.store.journal import Journal
 from edge_service.store.outbox import Outbox
@@ -88,11 +86,7 @@ class Store:
         try:
             return read_state(self.readers.cursor().connection, key)
         except sqlite3.Error as exc:
-            if self.readers.closed:
-                raise StoreClosed(f"reading {key!r}: the store is closed",
-                                  path=str(self.readers.path)) from exc
-            raise store_error(exc, path=str(self.readers.path),
-                              doing=f"reading {key!r}") from exc
+            raise self.readers.error(exc, f"reading {key!r}") from exc
 
     async def close(self) -> None:
         await self.writer.close()

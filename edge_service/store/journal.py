@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from edge_service.store.connection import ReadConnections, store_error
-from edge_service.store.errors import StoreClosed, StoreError
+from edge_service.store.connection import ReadConnections
+from edge_service.store.errors import StoreError
 from edge_service.store.model import utc_now, utc_timestamp
 from edge_service.store.writer import StoreWriter
 
@@ -147,7 +147,7 @@ class Journal:
             rows = self._readers.cursor().execute(sql + " ORDER BY created_at, id",
                                                   params).fetchall()
         except sqlite3.Error as exc:
-            raise self._read_error(exc, "reading open journal transactions") from exc
+            raise self._readers.error(exc, "reading open journal transactions") from exc
         return [_entry(row) for row in rows]
 
     def in_states(self, states: tuple[str, ...], *, limit: int = 100) -> list[JournalEntry]:
@@ -158,7 +158,7 @@ class Journal:
         try:
             rows = self._readers.cursor().execute(sql, (*states, limit)).fetchall()
         except sqlite3.Error as exc:
-            raise self._read_error(exc, "reading journal transactions by state") from exc
+            raise self._readers.error(exc, "reading journal transactions by state") from exc
         return [_entry(row) for row in rows]
 
     def open_offline_checkouts(self, patron_identifier: str, *,
@@ -183,13 +183,8 @@ class Journal:
         try:
             row: tuple[Any, ...] | None = self._readers.cursor().execute(sql, params).fetchone()
         except sqlite3.Error as exc:
-            raise self._read_error(exc, doing) from exc
+            raise self._readers.error(exc, doing) from exc
         return row
-
-    def _read_error(self, exc: sqlite3.Error, doing: str) -> StoreError:
-        if self._readers.closed:
-            return StoreClosed(f"{doing}: the store is closed", path=str(self._readers.path))
-        return store_error(exc, path=str(self._readers.path), doing=doing)
 
     # --- steps as their own committed operations ---------------------------------------------
 

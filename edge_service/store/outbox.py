@@ -30,8 +30,8 @@ import uuid
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
-from edge_service.store.connection import ReadConnections, store_error
-from edge_service.store.errors import InvalidRecord, StoreClosed, StoreError
+from edge_service.store.connection import ReadConnections
+from edge_service.store.errors import InvalidRecord, StoreError
 from edge_service.store.model import OutboxEntry, utc_now, utc_timestamp
 from edge_service.store.sync_state import EVENT_SEQ, read_int, write_state
 from edge_service.store.writer import StoreWriter
@@ -105,14 +105,14 @@ class Outbox:
         try:
             rows = self._readers.cursor().execute(_PEEK_SQL, (after, limit)).fetchall()
         except sqlite3.Error as exc:
-            raise self._read_error(exc, "reading the outbox") from exc
+            raise self._readers.error(exc, "reading the outbox") from exc
         return [OutboxEntry(*row) for row in rows]
 
     def count(self) -> int:
         try:
             row = self._readers.cursor().execute("SELECT count(*) FROM outbox").fetchone()
         except sqlite3.Error as exc:
-            raise self._read_error(exc, "counting the outbox") from exc
+            raise self._readers.error(exc, "counting the outbox") from exc
         return int(row[0])
 
     def last_seq(self) -> int | None:
@@ -120,7 +120,7 @@ class Outbox:
         try:
             return _last_seq(self._readers.cursor().connection) or None
         except sqlite3.Error as exc:
-            raise self._read_error(exc, "reading the event seq") from exc
+            raise self._readers.error(exc, "reading the event seq") from exc
 
     async def delete(self, ids: Iterable[int]) -> int:
         """Remove acknowledged events by outbox id; returns how many were still queued."""
@@ -149,11 +149,6 @@ class Outbox:
                              [(k,) for k in keys])
 
         await self._writer.submit(mark, name=f"outbox attempted {len(keys)}")
-
-    def _read_error(self, exc: sqlite3.Error, doing: str) -> StoreError:
-        if self._readers.closed:
-            return StoreClosed(f"{doing}: the store is closed", path=str(self._readers.path))
-        return store_error(exc, path=str(self._readers.path), doing=doing)
 
 
 def _last_seq(conn: sqlite3.Connection) -> int:

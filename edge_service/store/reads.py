@@ -15,8 +15,8 @@ import json
 import sqlite3
 from typing import Any
 
-from edge_service.store.connection import ReadConnections, store_error
-from edge_service.store.errors import InvalidRecord, StoreClosed, StoreError
+from edge_service.store.connection import ReadConnections
+from edge_service.store.errors import InvalidRecord
 
 __all__ = ["TableReads", "json_text"]
 
@@ -39,17 +39,13 @@ class TableReads:
         try:
             row: tuple[Any, ...] | None = self._readers.cursor().execute(sql, params).fetchone()
         except sqlite3.Error as exc:
-            raise self._read_error(exc, doing) from exc
+            raise self._readers.error(exc, doing) from exc
         return row
 
     def _all(self, sql: str, params: tuple[Any, ...], doing: str) -> list[tuple[Any, ...]]:
         try:
             rows: list[tuple[Any, ...]] = self._readers.cursor().execute(sql, params).fetchall()
         except sqlite3.Error as exc:
-            raise self._read_error(exc, doing) from exc
+            raise self._readers.error(exc, doing) from exc
         return rows
 
-    def _read_error(self, exc: sqlite3.Error, doing: str) -> StoreError:
-        if self._readers.closed:
-            return StoreClosed(f"{doing}: the store is closed", path=str(self._readers.path))
-        return store_error(exc, path=str(self._readers.path), doing=doing)
