@@ -275,11 +275,9 @@ class MqttSync:
         for dev in [dev for dev in self._devices if dev not in names]:
             del self._devices[dev]
             self._models.pop(dev, None)
-        n = self.node
         if self.client is not None and self.client.connected:
             with contextlib.suppress(NotConnected):
-                await self.client.publish(meta_topic(n.tenant, n.site, n.node),
-                                          self._meta().to_json(), retain=True)
+                await self._publish_meta(self.client)
 
     async def publish_device_state(self, dev: str, state: dict[str, object]) -> None:
         """Remember the device's state and publish it retained (now, or at the next connect)."""
@@ -298,8 +296,7 @@ class MqttSync:
             with contextlib.suppress(NotConnected):
                 await self.client.publish(topic, document.to_json(), retain=True)
                 if not described:   # a new device, or its model became known: meta says so
-                    await self.client.publish(meta_topic(n.tenant, n.site, n.node),
-                                              self._meta().to_json(), retain=True)
+                    await self._publish_meta(self.client)
 
     # --- on connect --------------------------------------------------------------------------
 
@@ -310,8 +307,7 @@ class MqttSync:
         birth = NodeStatus.birth(boot_seq=self.boot_seq, sw=self.software_version,
                                  since_ms=self._since_ms)
         await client.publish(status_topic(n.tenant, n.site, n.node), birth.to_json(), retain=True)
-        await client.publish(meta_topic(n.tenant, n.site, n.node), self._meta().to_json(),
-                             retain=True)
+        await self._publish_meta(client)
         if self.twin is not None:
             await self.twin.report()
         for dev, document in list(self._devices.items()):
@@ -320,6 +316,11 @@ class MqttSync:
         if self.downlink is not None:
             await self.downlink.on_connected()
         self.wake_outbox()
+
+    async def _publish_meta(self, client: MqttClient) -> None:
+        n = self.node
+        await client.publish(meta_topic(n.tenant, n.site, n.node), self._meta().to_json(),
+                             retain=True)
 
     def _meta(self) -> NodeMeta:
         return NodeMeta(
