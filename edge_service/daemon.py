@@ -353,16 +353,18 @@ class Daemon:
             logger.exception("MQTT component failed to start; running without it")
             return
         self.sync = sync
-        for supervisor in self.supervisors.values():
-            self._publish_state(supervisor.name, supervisor.public_state())
+        self._publish_states()
         self._tasks.append(asyncio.create_task(self._refresh_device_states(),
                                                name="libedge device states"))
 
     async def _refresh_device_states(self) -> None:
         while True:
             await asyncio.sleep(DEVICE_STATE_REFRESH_S)
-            for supervisor in list(self.supervisors.values()):
-                self._publish_state(supervisor.name, supervisor.public_state())
+            self._publish_states()
+
+    def _publish_states(self) -> None:
+        for supervisor in list(self.supervisors.values()):
+            self._publish_state(supervisor.name, supervisor.public_state())
 
     def _start_circulation(self) -> None:
         """Build the configured backend and start its ILS link; never fails the start."""
