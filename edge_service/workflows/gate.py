@@ -98,6 +98,7 @@ from edge_service.devices import DeviceSupervisor, TagInField, is_patron_card
 from edge_service.store import (
     GATE_TODAY,
     CachedItem,
+    JournalError,
     Store,
     StoreError,
     WriteConnection,
@@ -802,14 +803,15 @@ class GateMonitor:
         Once per item and local day (``data["event"]``: the day's first mismatch event)."""
         entry_id = (f"{MISMATCH_KIND}/{self._local_day(now).isoformat()}/"
                     f"{mismatch.owner_institution or ''}/{mismatch.primary_item_id}")
-        if conn.execute("SELECT 1 FROM journal WHERE id = ?", (entry_id,)).fetchone():
-            return
         detail = (f"Passed gate {self.name} still secured (tag {mismatch.uid}) while the "
                   "catalog has it on loan: set its security off at a staff station.")
         data = {"primary_item_id": mismatch.primary_item_id,
                 "owner_institution": mismatch.owner_institution, "detail": detail,
                 "gate": self.name, "event": event_id}
-        journal_begin(conn, entry_id, MISMATCH_KIND, "needs_staff", data, now=now)
+        try:
+            journal_begin(conn, entry_id, MISMATCH_KIND, "needs_staff", data, now=now)
+        except JournalError:   # queued already today
+            return
         journal_end(conn, entry_id, "needs_staff", now=now)
 
     def _spawn(self, work: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
