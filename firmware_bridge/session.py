@@ -7,6 +7,12 @@ timed out) and are thrown away before the next request, as FEIG's own SDK and Am
 do; a decoded frame that does not answer the pending request is counted as a late reply and
 skipped. Garbage and bad checksums are left to the :class:`~protocols.framing.Reassembler`.
 
+Neither FEIG nor 3M frames carry a request id, and a retry is usually the same command, so a
+reply that comes after its timeout would pass for the retry's answer (and the retry's answer
+for the next request's). After a timeout the session therefore settles: it discards input
+until the line has been quiet for as long again as the timeout was (within bounds; briefly when
+a garbled reply did come), before the caller may send again.
+
 Timeouts are the caller's, derived per command (tags, blocks, notification times); after an
 inter-byte gap longer than ``inter_byte_timeout_s`` a stalled partial frame is expired.
 
@@ -22,7 +28,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Generic, TypeVar
 
-from firmware_bridge.errors import ReaderTimeout
+from firmware_bridge.errors import BridgeError, ReaderTimeout
 from firmware_bridge.reader import HealthCounters
 from firmware_bridge.transport import SerialTransport
 from protocols.framing import Decoder, HeaderFinder, Reassembler
@@ -32,6 +38,11 @@ ResponseT = TypeVar("ResponseT")
 
 READ_SLICE_S = 0.05
 """Longest single wait on the transport, so an expired partial frame is noticed promptly."""
+SETTLE_QUIET_MIN_S = 0.05
+SETTLE_QUIET_MAX_S = 1.5
+"""After a timeout the line must be quiet for the timeout again, within these bounds."""
+SETTLE_MAX_S = 3.0
+"""However long bytes keep coming after a timeout, the settle ends after this."""
 
 
 class FrameSession(Generic[RequestT, ResponseT]):
@@ -56,6 +67,7 @@ class FrameSession(Generic[RequestT, ResponseT]):
         self.inter_byte_timeout_s = inter_byte_timeout_s
         self._lock = asyncio.Lock()
         self._holder: asyncio.Task[Any] | None = None
+        self._heard = False  # whether any byte came while the pending request waited
 
     @contextlib.asynccontextmanager
     async def held(self) -> AsyncIterator[None]:
@@ -86,6 +98,9 @@ class FrameSession(Generic[RequestT, ResponseT]):
             self.health.frames_sent += 1
             try:
                 return await self._await_response(request, wire, timeout_s)
+            except ReaderTimeout:
+                await self._settle(SETTLE_QUIET_MIN_S if self._heard else timeout_s)
+                raise
             finally:
                 self._sync_counters()
 
@@ -103,9 +118,29 @@ class FrameSession(Generic[RequestT, ResponseT]):
             self.health.late_replies += len(pending)
             self.health.garbage_bytes += stale + self._reassembler.discard_partial()
 
+    async def _settle(self, quiet_s: float) -> None:
+        """Discard what arrives until the line has been quiet ``quiet_s`` (within bounds): a
+        late reply must not answer the next request. After a reply that came garbled, nothing
+        more is on its way, so a short quiet does; after silence, as long again as the timeout.
+        Frames read here are counted as late replies, other bytes as garbage."""
+        quiet_s = min(max(quiet_s, SETTLE_QUIET_MIN_S), SETTLE_QUIET_MAX_S)
+        started = last_byte_at = time.monotonic()
+        while (now := time.monotonic()) - last_byte_at < quiet_s and now - started < SETTLE_MAX_S:
+            try:
+                chunk = await self.transport.read(min(quiet_s - (now - last_byte_at), READ_SLICE_S))
+            except BridgeError:  # the port went away: nothing late can come over it
+                break
+            if chunk:
+                last_byte_at = time.monotonic()
+                late = self._reassembler.feed(chunk)
+                self.health.frames_received += len(late)
+                self.health.late_replies += len(late)
+        self.health.garbage_bytes += self._reassembler.discard_partial()
+
     async def _await_response(self, request: RequestT, wire: bytes, timeout_s: float) -> ResponseT:
         deadline = time.monotonic() + timeout_s
         last_byte_at = time.monotonic()
+        self._heard = False
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -118,6 +153,7 @@ class FrameSession(Generic[RequestT, ResponseT]):
             now = time.monotonic()
             if chunk:
                 last_byte_at = now
+                self._heard = True
                 frames = self._reassembler.feed(chunk)
             elif self._reassembler.buffer and now - last_byte_at > self.inter_byte_timeout_s:
                 # Nothing arrived for longer than the gap, so whatever is buffered is stalled:

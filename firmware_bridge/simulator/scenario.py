@@ -38,7 +38,7 @@ from .tag import DEFAULT_FAMILY_BY_MANUFACTURER, FAMILY_BY_KEY, TagFamily, TagSp
 
 _TOP_KEYS = frozenset({"tags", "events", "reader_faults", "description"})
 _READER_FAULT_KEYS = frozenset({"kind", "at", "count", "duration"})
-READER_FAULT_KINDS = ("garbage", "truncate", "silence", "reboot", "vanish")
+READER_FAULT_KINDS = ("garbage", "truncate", "silence", "late", "reboot", "vanish")
 _TAG_KEYS = frozenset({"uid", "type", "memory", "afi", "dsfid", "eas", "coupling", "locked"})
 _FAULT_KEYS = frozenset({"kind", "uid", "count", "until", "command", "after_blocks", "block"})
 _EVENT_ACTIONS = ("add", "remove", "coupling", "fault")
@@ -59,6 +59,8 @@ class ReaderFault:
 
     ``garbage``: random bytes before the next ``count`` replies; ``truncate``: the next
     ``count`` replies cut short; ``silence``: the next ``count`` requests unanswered;
+    ``late``: the next ``count`` replies come ``duration`` s later than the reader would send
+    them (a busy reader, or a host timeout computed too short);
     ``reboot``: the reader restarts (RF off, state reset) and is deaf for ``duration`` s;
     ``vanish``: the device node disappears for ``duration`` s, then comes back.
     """

@@ -8,7 +8,8 @@ ways at the front-end's baud rate (a pty itself is instantaneous): a request cou
 its line time after the host wrote it, and a reply leaves its line time after the reader
 started sending it. It advances
 the virtual field's clock with the wall clock (scenario events happen in real time), and plays
-the scenario's reader-level faults: garbage, truncated replies, silence, reboot, vanishing.
+the scenario's reader-level faults: garbage, truncated replies, silence, late replies, reboot,
+vanishing.
 
 Not responsible for: what any byte means (front-ends) or the RF field (:class:`RfField`).
 """
@@ -86,6 +87,8 @@ class SimulatedReader:
         self._garbage = 0
         self._truncate = 0
         self._silence = 0
+        self._late = 0
+        self._late_s = 0.0
         self._deaf_until = 0.0
         self._rx_done_at = 0.0
         self._rng = random.Random(seed)
@@ -147,6 +150,9 @@ class SimulatedReader:
             self._garbage -= 1
             data = self._rng.randbytes(GARBAGE_BYTES) + data
         delay = reply.delay_s
+        if self._late:
+            self._late -= 1
+            delay += self._late_s
         if self.pace_serial:
             delay += self.front_end.line.line_time_s(len(data))
         if delay > 0:
@@ -163,6 +169,9 @@ class SimulatedReader:
                 self._truncate += fault.count
             elif fault.kind == "silence":
                 self._silence += fault.count
+            elif fault.kind == "late":
+                self._late += fault.count
+                self._late_s = fault.duration
             elif fault.kind == "reboot":
                 self.front_end.reboot()
                 self.front_end.field.rf_reset()

@@ -646,6 +646,22 @@ async def test_a_silent_reader_times_out(tmp_path: Path) -> None:
         await rig.reader.rf_reset()
 
 
+async def test_a_late_reply_is_not_taken_for_the_retrys_answer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FEIG frames carry no request id. The lock's acknowledgement comes after the host gave
+    up; taken as the retry's answer, the retry's own answer ("already locked") would then
+    answer the security-status read that follows (a flaky CI run, 2026-12-05)."""
+    monkeypatch.setattr(driver, "TR_RESPONSE_TIME_S", 0.3)  # a timeout of about 0.37 s
+    faults = (ReaderFault("late", at=0.3, count=1, duration=0.55),)
+    async with served(tmp_path, library_field(), reader_faults=faults) as rig:
+        await wait_until(rig.simulator, 0.3)
+        await rig.reader.lock_blocks(NXP, [1])
+        assert await rig.reader.read_lock_status(NXP, 0, 3) == (False, True, False)
+        health = rig.reader.health
+        assert (health.timeouts, health.retries, health.late_replies) == (1, 1, 1)
+
+
 async def test_reader_reboot_is_ridden_out(tmp_path: Path) -> None:
     faults = (ReaderFault("reboot", at=0.3, duration=0.15),)
     async with served(tmp_path, library_field(), reader_faults=faults) as rig:
