@@ -383,7 +383,7 @@ class Daemon:
                 return mqtt_backend.handle_reply(payload)
             mqtt_backend = backend_from_config(circ, self.config.node,
                                                mqtt_link=sync.circulation_link(on_reply))
-            link = IlsLink.gateway(mqtt_backend, lambda: sync.connected)
+            link = IlsLink.gateway(mqtt_backend, lambda: sync.gateway_down)
         else:
             # Gateway mode needs the MQTT link; without one, circulation is off-line only.
             link = IlsLink.absent("mqtt", "no MQTT link to the catalog gateway (mqtt.enabled)")

@@ -6,7 +6,9 @@ reported.
   back READY; while the session is down it is tried again every ``CHECK_INTERVAL_S`` (the SIP2
   session's own jittered backoff decides when a TCP attempt is actually made). Meanwhile the
   state is ``unreachable`` and the workflows' calls raise ``TransientCirculationError``.
-- Gateway mode (``mqtt``): nothing to open here; the state is the broker link's.
+- Gateway mode (``mqtt``): nothing to open here; the state follows ``link_down``: the broker
+  link, and the catalog gateway instances' retained status (a gateway that is down is known
+  at once, so kiosks go off-line without waiting out a request).
 - No backend (gateway mode without an MQTT link): ``unreachable`` with the reason.
 
 Not responsible for: building the backend (``factory``), what the workflows do off-line.
@@ -42,12 +44,12 @@ class IlsLink:
 
     def __init__(self, kind: str, backend: CirculationBackend | None, *,
                  sip2: Sip2Client | None = None,
-                 link_up: Callable[[], bool] | None = None,
+                 link_down: Callable[[], str | None] | None = None,
                  reason: str | None = None) -> None:
         self.kind = kind
         self.backend = backend
         self._sip2 = sip2
-        self._link_up = link_up
+        self._link_down = link_down
         self._state: LinkState = "connecting" if sip2 is not None else "unreachable"
         self._last_error = reason
         self._since = _utc_now()
@@ -63,8 +65,10 @@ class IlsLink:
         return cls("sip2", backend, sip2=backend.sip2)
 
     @classmethod
-    def gateway(cls, backend: CirculationBackend, link_up: Callable[[], bool]) -> IlsLink:
-        return cls("mqtt", backend, link_up=link_up)
+    def gateway(cls, backend: CirculationBackend,
+                link_down: Callable[[], str | None]) -> IlsLink:
+        """``link_down``: why the gateway cannot be reached now, None while it can."""
+        return cls("mqtt", backend, link_down=link_down)
 
     @classmethod
     def absent(cls, kind: str, reason: str) -> IlsLink:
@@ -74,10 +78,10 @@ class IlsLink:
 
     @property
     def state(self) -> LinkState:
-        if self._link_up is not None:
-            state: LinkState = "connected" if self._link_up() else "unreachable"
-        else:
-            state = self._state
+        if self._link_down is not None:
+            reason = self._link_down()
+            self._set("connected" if reason is None else "unreachable", reason)
+        state = self._state
         if state == "connected":
             self.last_connected_s = time.monotonic()
         return state

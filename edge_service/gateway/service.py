@@ -29,6 +29,13 @@ Settings (TOML)::
 While running, the dedupe rows older than ``DEDUPE_WINDOW_S`` are pruned at start and every
 ``PRUNE_INTERVAL_S``.
 
+Presence: each instance keeps a retained status on ``lib/v1/{tenant}/central/gateway/{instance}/
+status``: ``online: true`` each time it has connected (and subscribed), ``false`` when it stops,
+and ``false`` from its MQTT will when its connection is lost without a goodbye (killed, crashed,
+cable pulled; the broker notices at once on a closed socket, after 1.5 keepalives otherwise).
+Nodes in gateway mode read it so that kiosks go off-line at once rather than each request
+waiting out its reply timeout.
+
 Not responsible for: what a request does (:mod:`edge_service.gateway.core`).
 """
 
@@ -39,6 +46,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import time
 import tomllib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -54,8 +62,17 @@ from edge_service.gateway.core import (
 from edge_service.gateway.errors import GatewayConfigError
 from edge_service.ils import IlsConfigError, Sip2Pool, Sip2Profile
 from edge_service.store import GatewayState
-from edge_service.sync.mqtt_client import ClientSettings, MqttClient
-from protocols.contract import MAX_ITEMS_PER_MESSAGE, ContractError, gateway_request_filter
+from edge_service.sync.errors import SyncError
+from edge_service.sync.mqtt_client import ClientSettings, MqttClient, Will
+from protocols.contract import (
+    MAX_ITEMS_PER_MESSAGE,
+    CentralStatus,
+    ContractError,
+    format_time,
+    gateway_request_filter,
+    gateway_status_topic,
+)
+from protocols.contract.topics import check_id
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +80,8 @@ DEFAULT_POOL_SIZE = 4
 CLOSE_TIMEOUT_S = 5.0
 IMPORT_CONNECT_TIMEOUT_S = 10.0
 """How long ``libedge gateway import`` waits for the broker before giving up (exit 1)."""
+GOODBYE_TIMEOUT_S = 2.0
+"""How long a stopping instance tries to publish its offline status before it disconnects."""
 PRUNE_INTERVAL_S = 3600.0
 """How often a running instance forgets answered requests older than the dedupe window."""
 
@@ -108,6 +127,10 @@ def parse_settings(document: dict[str, Any]) -> ServiceSettings:
             raise GatewayConfigError("mqtt.password_file",
                                      f"cannot read {password_file}: {exc.strerror}") from None
     instance = _get(gw, "instance", str, "gw-1", "gateway")
+    try:
+        check_id(instance, "instance")   # a topic segment of its status
+    except ContractError as exc:
+        raise GatewayConfigError("gateway.instance", exc.reason) from None
     try:
         profile = Sip2Profile.from_mapping(_get(document, "sip2", dict, {}, "sip2"))
     except IlsConfigError as exc:
@@ -193,6 +216,33 @@ async def prune_periodically(gateway: Gateway) -> None:
         await asyncio.sleep(PRUNE_INTERVAL_S)
 
 
+def _status(online: bool) -> bytes:
+    return CentralStatus(online=online, time=format_time(int(time.time() * 1000))).to_json()
+
+
+def with_presence(settings: ServiceSettings) -> ClientSettings:
+    """The instance's MQTT settings with its will: its status ``online: false``, retained."""
+    topic = gateway_status_topic(settings.gateway.tenant, settings.instance)
+    return dataclasses.replace(settings.mqtt, will=Will(topic, _status(False), qos=1,
+                                                        retain=True))
+
+
+async def say_online(client: MqttClient, settings: ServiceSettings) -> None:
+    """The birth: ``online: true``, retained (an on-connect hook, so after every reconnect)."""
+    await client.publish(gateway_status_topic(settings.gateway.tenant, settings.instance),
+                         _status(True), qos=1, retain=True)
+
+
+async def say_offline(client: MqttClient, settings: ServiceSettings) -> None:
+    """The goodbye of a clean stop, which sends no will; bounded, as the broker may be gone."""
+    if not client.connected:
+        return
+    with contextlib.suppress(SyncError, TimeoutError):
+        async with asyncio.timeout(GOODBYE_TIMEOUT_S):
+            await client.publish(gateway_status_topic(settings.gateway.tenant, settings.instance),
+                                 _status(False), qos=1, retain=True)
+
+
 @contextlib.asynccontextmanager
 async def publishing(settings: ServiceSettings) -> AsyncIterator[Gateway]:
     """State and MQTT only, for a bulk import next to running instances: no SIP2 login and no
@@ -227,7 +277,10 @@ async def running(settings: ServiceSettings) -> AsyncIterator[Gateway]:
     Gateway."""
     state = await GatewayState.open(settings.state_path)
     pool = Sip2Pool(settings.sip2, settings.pool_size)
-    client = MqttClient(settings.mqtt)
+    client = MqttClient(with_presence(settings))
+    # Subscribed before the birth: a node that sees "online" finds its requests taken.
+    client.subscribe(gateway_request_filter(settings.gateway.tenant, group=settings.group), 1)
+    client.on_connect.append(lambda: say_online(client, settings))
     connection = asyncio.create_task(client.run())
     tasks: list[asyncio.Task[None]] = []
     try:
@@ -242,6 +295,7 @@ async def running(settings: ServiceSettings) -> AsyncIterator[Gateway]:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await say_offline(client, settings)
         await client.close()   # ends run() without a will
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(connection), CLOSE_TIMEOUT_S)

@@ -65,6 +65,7 @@ from protocols.contract import (
     command_topic,
     device_state_topic,
     format_time,
+    gateway_status_filter,
     items_delta_topic,
     items_snapshot_topic,
     meta_topic,
@@ -172,12 +173,26 @@ class MqttSync:
         self.twin: Twin | None = None
         self.rejections: RejectionReporter | None = None
         self._on_reply: Callable[[bytes], object] | None = None
+        self._gateways: dict[str, bool] = {}
+        """Each catalog gateway instance's retained status (instance -> online)."""
 
     # --- the daemon's interface --------------------------------------------------------------
 
     @property
     def connected(self) -> bool:
         return self.client is not None and self.client.connected
+
+    @property
+    def gateway_down(self) -> str | None:
+        """Why the catalog gateway cannot answer, or None: the broker link is down, or every
+        gateway instance that left a status says offline. No status at all (a gateway that
+        publishes none) counts as up: a request then finds out."""
+        if not self.connected:
+            return "the MQTT broker is not connected"
+        if self._gateways and not any(self._gateways.values()):
+            names = ", ".join(sorted(self._gateways))
+            return f"the catalog gateway is offline (instance {names})"
+        return None
 
     def register_command(self, name: str, handler: CommandHandler) -> None:
         """Add a command handler (before or after ``start``)."""
@@ -215,7 +230,8 @@ class MqttSync:
                              items_snapshot_topic(n.tenant, n.site, 1)[:-1] + "+",
                              command_topic(n.tenant, n.site, n.node, "x")[:-1] + "+",
                              twin_desired_topic(n.tenant, n.site, n.node),
-                             central_status_topic(n.tenant)):
+                             central_status_topic(n.tenant),
+                             gateway_status_filter(n.tenant)):
             client.subscribe(topic_filter, 1)
         client.on_connect.append(self._on_connected)
         self._tasks = [asyncio.create_task(client.run(), name="mqtt connection"),
@@ -375,6 +391,8 @@ class MqttSync:
             await self.twin.on_desired(message.topic, message.payload)
         elif topic.kind is TopicKind.CENTRAL_STATUS:
             await self._on_central_status(message)
+        elif topic.kind is TopicKind.GATEWAY_STATUS:
+            await self._on_gateway_status(topic.instance, message)
         elif topic.kind is TopicKind.REPLY and self._on_reply is not None:
             self._on_reply(message.payload)
         else:
@@ -393,6 +411,23 @@ class MqttSync:
             await self.rejections.reject(message.topic, message.payload, exc.reason, exc.field)
             return
         self.publisher.set_central_online(status.online)
+
+
+    async def _on_gateway_status(self, instance: str | None, message: InboundMessage) -> None:
+        assert self.rejections is not None
+        assert instance is not None   # the topic's placeholder, checked by parse_topic
+        if not message.payload:
+            self._gateways.pop(instance, None)   # cleared: an instance taken out of service
+            return
+        try:
+            status = CentralStatus.from_json(message.payload)
+        except ContractError as exc:
+            await self.rejections.reject(message.topic, message.payload, exc.reason, exc.field)
+            return
+        if self._gateways.get(instance) != status.online:
+            logger.info("catalog gateway %s is %s", instance,
+                     "online" if status.online else "offline")
+        self._gateways[instance] = status.online
 
 
 def create_sync(config: Config, store: Store) -> MqttSync:

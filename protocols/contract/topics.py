@@ -20,6 +20,8 @@ here (builders, :func:`parse_topic`, the ACL) is derived from it:
     ITEMS_DELTA     items/delta                            down  1    no    per-site seq
     ITEMS_SNAPSHOT  items/snapshot/{page}                  down  1    no
     CENTRAL_STATUS  lib/v1/{tenant}/central/status         down  1    yes   (no site)
+    GATEWAY_STATUS  lib/v1/{tenant}/central/gateway/{instance}/status
+                                                           down  1    yes   birth; will = offline
 
 Segments:
 
@@ -38,6 +40,9 @@ Segments:
   gateway reads every node's requests with one shared subscription
   (:func:`gateway_request_filter`), so several gateway instances share the work.
 - ``page`` is a snapshot page number 1..99999 in decimal without leading zeros.
+- ``instance`` is a catalog gateway instance's id (an id, as above). Each instance keeps its own
+  retained status, since several share the requests: a node takes the gateway for down only
+  when every instance that left a status says offline.
 
 Not responsible for: payloads (:mod:`protocols.contract.messages`), MQTT sessions and
 properties (the daemon's client).
@@ -96,6 +101,7 @@ class TopicKind(StrEnum):
     ITEMS_DELTA = "items_delta"
     ITEMS_SNAPSHOT = "items_snapshot"
     CENTRAL_STATUS = "central_status"
+    GATEWAY_STATUS = "gateway_status"
 
 
 @dataclass(frozen=True)
@@ -133,6 +139,8 @@ CHANNELS: dict[TopicKind, Channel] = {c.kind: c for c in (
     Channel(TopicKind.ITEMS_SNAPSHOT, PREFIX + "/{tenant}/{site}/items/snapshot/{page}",
             "down", 1, False),
     Channel(TopicKind.CENTRAL_STATUS, PREFIX + "/{tenant}/central/status", "down", 1, True),
+    Channel(TopicKind.GATEWAY_STATUS, PREFIX + "/{tenant}/central/gateway/{instance}/status",
+            "down", 1, True),
 )}
 
 
@@ -189,8 +197,10 @@ def _check_page(value: object, what: str) -> int:
 
 
 _CHECKS = {"tenant": check_id, "site": check_id, "node": check_id, "device": check_id,
-           "event_kind": _check_event_kind, "command": check_name, "request": check_name}
-_PLACEHOLDERS = ("tenant", "site", "node", "device", "event_kind", "command", "request", "page")
+           "event_kind": _check_event_kind, "command": check_name, "request": check_name,
+           "instance": check_id}
+_PLACEHOLDERS = ("tenant", "site", "node", "device", "event_kind", "command", "request", "page",
+                 "instance")
 
 
 @dataclass(frozen=True)
@@ -206,6 +216,7 @@ class Topic:
     command: str | None = None
     page: int | None = None
     request: str | None = None
+    instance: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in CHANNELS:
@@ -243,6 +254,7 @@ def parse_topic(topic: str) -> Topic:
         raise ContractError(f"{topic!r} does not start with {PREFIX}/", field="topic")
     if segments[1] != "v1":
         raise ContractError(f"{topic!r} is not contract v1", field="topic")
+    refused: ContractError | None = None
     for channel in CHANNELS.values():
         pattern = channel.segments
         if len(pattern) != len(segments) or any(
@@ -250,8 +262,15 @@ def parse_topic(topic: str) -> Topic:
             continue
         values = {p[1:-1]: s for p, s in zip(pattern, segments, strict=True) if p.startswith("{")}
         page = values.pop("page", None)
-        return Topic(channel.kind, page=None if page is None else _check_page(page, "page"),
-                     **values)
+        try:
+            return Topic(channel.kind, page=None if page is None else _check_page(page, "page"),
+                         **values)
+        except ContractError as exc:
+            # A gateway instance called "evt" has the shape of an event topic of site
+            # "central" (reserved): try the other channels before refusing.
+            refused = refused or exc
+    if refused is not None:
+        raise refused
     raise ContractError(f"{topic!r} is not a topic of contract v1", field="topic")
 
 
@@ -339,6 +358,18 @@ def central_status_topic(tenant: str) -> str:
     return str(Topic(TopicKind.CENTRAL_STATUS, tenant))
 
 
+def gateway_status_topic(tenant: str, instance: str) -> str:
+    """``lib/v1/{tenant}/central/gateway/{instance}/status``: one gateway instance's retained
+    birth and will."""
+    return str(Topic(TopicKind.GATEWAY_STATUS, tenant, instance=instance))
+
+
+def gateway_status_filter(tenant: str) -> str:
+    """Every gateway instance's status, as a node subscribes to it."""
+    check_id(tenant, "tenant")
+    return _pattern(CHANNELS[TopicKind.GATEWAY_STATUS], tenant=tenant)
+
+
 # --- broker ACL ------------------------------------------------------------------------------
 
 def topic_matches(topic_filter: str, topic: str) -> bool:
@@ -363,7 +394,8 @@ def _pattern(channel: Channel, **known: str) -> str:
 
 def acl_patterns(tenant: str, site: str, node: str) -> list[tuple[Access, str]]:
     """What one node may do: write each of its own uplink topics; read its own commands and
-    desired twin, its site's downlink and the central status. Nothing else."""
+    desired twin, its site's downlink, the central status and the gateway instances'. Nothing
+    else."""
     node_prefix(tenant, site, node)   # validates the three ids
     ids = {"tenant": tenant, "site": site, "node": node}
     writes: list[tuple[Access, str]] = []

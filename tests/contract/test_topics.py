@@ -23,6 +23,8 @@ from protocols.contract import (
     device_state_topic,
     event_topic,
     gateway_request_filter,
+    gateway_status_filter,
+    gateway_status_topic,
     items_delta_topic,
     items_snapshot_topic,
     meta_topic,
@@ -63,6 +65,7 @@ def node_topics(tenant: str, site: str, node: str) -> dict[TopicKind, str]:
         TopicKind.ITEMS_DELTA: items_delta_topic(tenant, site),
         TopicKind.ITEMS_SNAPSHOT: items_snapshot_topic(tenant, site, 3),
         TopicKind.CENTRAL_STATUS: central_status_topic(tenant),
+        TopicKind.GATEWAY_STATUS: gateway_status_topic(tenant, "gw-1"),
     }
 
 
@@ -83,9 +86,27 @@ def test_every_builder_gives_the_documented_topic() -> None:
         TopicKind.ITEMS_DELTA: f"{BASE}/items/delta",
         TopicKind.ITEMS_SNAPSHOT: f"{BASE}/items/snapshot/3",
         TopicKind.CENTRAL_STATUS: f"lib/v1/{T}/central/status",
+        TopicKind.GATEWAY_STATUS: f"lib/v1/{T}/central/gateway/gw-1/status",
     }
     assert node_prefix(T, S, N) == f"{BASE}/{N}"
     assert parse_source(f"{BASE}/{N}") == (T, S, N)
+
+
+@pytest.mark.parametrize("instance", ["gw-1", "evt", "cmd", "req", "dev"])
+def test_a_gateway_instance_named_like_a_node_topic_segment_still_parses(instance: str) -> None:
+    # lib/v1/T/central/gateway/evt/status has the shape of an event topic of site "central".
+    topic = gateway_status_topic(T, instance)
+    parsed = parse_topic(topic)
+    assert (parsed.kind, parsed.instance, str(parsed)) == (TopicKind.GATEWAY_STATUS, instance,
+                                                            topic)
+    assert gateway_status_filter(T) == f"lib/v1/{T}/central/gateway/+/status"
+
+
+def test_a_gateway_instance_id_is_checked() -> None:
+    with pytest.raises(ContractError, match="instance"):
+        gateway_status_topic(T, "gw/1")
+    with pytest.raises(ContractError, match="instance"):
+        parse_topic(f"lib/v1/{T}/central/gateway/+/status")
 
 
 def test_every_channel_has_a_builder_and_parses_back_to_its_kind() -> None:
@@ -116,11 +137,12 @@ def test_the_channel_table_is_the_e2_layout() -> None:
     retained = {k for k, c in CHANNELS.items() if c.retain}
     assert retained == {TopicKind.STATUS, TopicKind.META, TopicKind.DEVICE_STATE,
                         TopicKind.TWIN_DESIRED, TopicKind.TWIN_REPORTED,
-                        TopicKind.CENTRAL_STATUS}
+                        TopicKind.CENTRAL_STATUS, TopicKind.GATEWAY_STATUS}
     assert {c.qos for c in CHANNELS.values()} == {1}
     down = {k for k, c in CHANNELS.items() if c.direction == "down"}
     assert down == {TopicKind.TWIN_DESIRED, TopicKind.COMMAND, TopicKind.REPLY,
-                    TopicKind.ITEMS_DELTA, TopicKind.ITEMS_SNAPSHOT, TopicKind.CENTRAL_STATUS}
+                    TopicKind.ITEMS_DELTA, TopicKind.ITEMS_SNAPSHOT, TopicKind.CENTRAL_STATUS,
+                    TopicKind.GATEWAY_STATUS}
 
 
 @settings(max_examples=300)
@@ -255,7 +277,8 @@ def test_a_node_can_touch_nothing_of_another_node(other: tuple[str, str, str]) -
     for kind, topic in node_topics(*other).items():
         shared = kind in (TopicKind.ITEMS_DELTA, TopicKind.ITEMS_SNAPSHOT,
                           TopicKind.CENTRAL_STATUS) and other[:2] == (T, S)
-        shared |= kind is TopicKind.CENTRAL_STATUS and other[0] == T
+        shared |= kind in (TopicKind.CENTRAL_STATUS, TopicKind.GATEWAY_STATUS) \
+            and other[0] == T
         assert not allowed(rules, "write", topic), topic
         assert allowed(rules, "read", topic) is shared, topic
 
@@ -296,6 +319,7 @@ topic read {BASE}/{N}/rsp
 topic read {BASE}/items/delta
 topic read {BASE}/items/snapshot/+
 topic read lib/v1/{T}/central/status
+topic read lib/v1/{T}/central/gateway/+/status
 """
 
 

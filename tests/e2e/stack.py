@@ -256,10 +256,36 @@ def ils_simulator(latency_ms: int = 0) -> Iterator[int]:
         stop(process)
 
 
+@dataclass
+class GatewayProcess:
+    """``libedge gateway`` as a child process, which a test may kill and start again."""
+
+    config: Path
+    log: Path
+    process: subprocess.Popen[str] | None = None
+
+    def start(self) -> None:
+        with self.log.open("a") as err:
+            self.process = subprocess.Popen(
+                [PYTHON, "-m", "edge_service", "gateway", "--config", str(self.config)],
+                stdout=subprocess.PIPE, stderr=err, text=True, cwd=ROOT)
+        _first_line(self.process, f"the gateway (see {self.log})", "catalog gateway for")
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+        stop(self.process)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop(self.process)
+
+
 @contextlib.contextmanager
 def gateway(tmp_path: Path, mqtt_port: int, sip2_port: int,
-            offline_policy: str = "no_block") -> Iterator[Path]:
-    """``libedge gateway`` (MQTT -> SIP2) for the tenant; yields its log file."""
+            offline_policy: str = "no_block") -> Iterator[GatewayProcess]:
+    """``libedge gateway`` (MQTT -> SIP2) for the tenant, started."""
     user, password = GATEWAY_LOGIN
     config = tmp_path / "gateway.toml"
     config.write_text(
@@ -269,16 +295,12 @@ def gateway(tmp_path: Path, mqtt_port: int, sip2_port: int,
         f'[sip2]\nhost = "127.0.0.1"\nport = {sip2_port}\ninstitution_id = "{OWNER}"\n'
         f'login_user = "{user}"\nlogin_password = "{password}"\nlocation_code = "MAIN"\n'
         'heartbeat_s = 0\ntimeout_s = 10\n')
-    log = tmp_path / "gateway.log"
-    with log.open("w") as err:
-        process = subprocess.Popen([PYTHON, "-m", "edge_service", "gateway", "--config",
-                                    str(config)], stdout=subprocess.PIPE, stderr=err,
-                                   text=True, cwd=ROOT)
+    process = GatewayProcess(config, tmp_path / "gateway.log")
     try:
-        _first_line(process, f"the gateway (see {log})", "catalog gateway for")
-        yield log
+        process.start()
+        yield process
     finally:
-        stop(process)
+        process.stop()
 
 
 @contextlib.contextmanager
@@ -419,7 +441,7 @@ class Stack:
     pad: str
     config: Path
     notes: Notifications
-    gateway_log: Path
+    gateway: GatewayProcess
     daemon: subprocess.Popen[Any] | None = None
     base: str = ""
     starts: int = 0
@@ -618,7 +640,7 @@ class Stack:
             assert not [t for t in self.tap.topics() if identifier in t]
             assert not [p for p in self.tap.payloads("") if identifier.encode() in p
                         and b'"specversion"' in p]
-            for log in [*self.logs, self.gateway_log]:
+            for log in [*self.logs, self.gateway.log]:
                 assert identifier not in log.read_text(errors="replace"), log
 
 
@@ -635,13 +657,13 @@ def running_stack(tmp_path: Path, *, pad: Sequence[Mapping[str, Any]] | Mapping[
     broker.start()
     try:
         with (ils_simulator(ils_latency_ms) as sip2_port,
-              gateway(tmp_path, broker.port, sip2_port, offline_policy) as gateway_log,
+              gateway(tmp_path, broker.port, sip2_port, offline_policy) as gateway_process,
               simulated_reader(tmp_path, "pad", scenario) as pad_link,
               notify_socket(tmp_path / "notify") as notes):
             tap = BrokerTap(broker.port)
             stack = Stack(tmp_path, broker, tap, sip2_port, pad_link,
                           daemon_config(tmp_path, broker.port, pad_link, selfcheck=selfcheck,
-                                        gate=gate), notes, gateway_log)
+                                        gate=gate), notes, gateway_process)
             try:
                 probe_gateway(tap)
                 if start:

@@ -134,3 +134,28 @@ def test_offline_checkouts_are_replayed_and_one_is_rejected(tmp_path: Path) -> N
     assert patrons_left == 0
     assert [(q["primary_item_id"], q["state"]) for q in queue] == [
         (ON_HOLD_FOR_ZOE, "replay_rejected")]
+
+
+def test_a_killed_gateway_sends_the_kiosk_off_line_at_once_and_back(tmp_path: Path) -> None:
+    """The broker stays up; only the gateway dies. Its MQTT will tells the box, whose ILS link
+    goes unreachable (before, it stayed 'connected' and every patron waited out a request),
+    so a session opens off-line without asking; with the gateway back, on-line again."""
+    with running_stack(tmp_path, pad=[catalog_tag(LENT[0])],
+                       selfcheck="offline_checkout = true\n") as stack:
+        stack.wait_pad(1)
+        stack.gateway.kill()
+        stack.wait_ils("unreachable", timeout_s=10)
+        assert stack.health()["ils"]["last_error"] == (
+            "the catalog gateway is offline (instance e2e)")
+        asked = len(stack.tap.payloads("/kiosk-1/req/circ.patron"))
+        session = stack.open_session(SOREN, PINS[SOREN])
+        assert session["offline"] is True
+        assert len(stack.tap.payloads("/kiosk-1/req/circ.patron")) == asked  # nothing asked
+        stack.end_session(session["id"])
+
+        stack.gateway.start()
+        stack.wait_ils("connected", timeout_s=10)
+        session = stack.open_session(SOREN, PINS[SOREN])
+        assert session["offline"] is False
+        assert len(stack.tap.payloads("/kiosk-1/req/circ.patron")) > asked   # asked this time
+        stack.end_session(session["id"])

@@ -43,6 +43,7 @@ def config(tmp_path: Path, text: str, *, tables: str = "", mqtt_port: int | None
     (GOOD + "snapshot_page_items = 1001\n", "",
      "gateway.snapshot_page_items: expected 1..1000, got 1001"),
     (GOOD, '[sip2]\nport = "x"\n', "sip2"),
+    (GOOD + 'instance = "gw 1"\n', "", "gateway.instance: 'gw 1' has characters outside"),
 ])
 def test_a_bad_config_exits_2_naming_the_key(tmp_path: Path, text: str, tables: str, key: str,
                                              capsys: pytest.CaptureFixture[str]) -> None:
