@@ -68,11 +68,11 @@ from protocols.contract import (
     MAX_ITEMS_PER_MESSAGE,
     CentralStatus,
     ContractError,
+    check_id,
     format_time,
     gateway_request_filter,
     gateway_status_topic,
 )
-from protocols.contract.topics import check_id
 
 log = logging.getLogger(__name__)
 
