@@ -363,7 +363,7 @@ async def _run_all(directory: Path, items: int, passages: int) -> Runs:
     build_s = await build_store(db, items)
     rng = random.Random(6)
     walks = [rng.sample(range(items), passages) for _ in range(3)]
-    broker = Mosquitto(directory)
+    broker = Mosquitto(directory, extra="max_inflight_messages 100")   # as docs/mqtt advise
     broker.start()
     try:
         psst = feig.PSST_S

@@ -29,6 +29,14 @@ Publishing: ``await publish()`` resolves on the PUBACK, matched by message id in
 disconnect fails every pending publish with :class:`NotConnected`; a PUBACK with a failure
 reason code (MQTT 5) raises :class:`PublishRefused`. The caller owns durability (the outbox).
 
+In-flight window: at most ``max_inflight`` QoS 1 messages unacknowledged, lowered to the
+broker's Receive Maximum from its CONNACK (MQTT 5 section 3.2.2.3.3: a client that sends more
+is disconnected by a broker that enforces it). The window is kept here and paho's own is off
+(``max_inflight_messages_set(0)``): paho 2.x ignores the Receive Maximum, and on every PUBACK
+its window scans every unacknowledged message (~9 us each at 100, a millisecond of event-loop
+time per burst of acknowledgements, in which a gate's decision waits). A publish beyond the
+window waits in order in ``_Connection.waiting`` and goes to paho as PUBACKs free the window.
+
 Not responsible for: what is published (``sync``), payload validation (``downlink``), storing
 anything.
 """
@@ -44,6 +52,7 @@ import socket
 import ssl
 import threading
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -68,7 +77,8 @@ MISC_PERIOD_S = 1.0
 """How often paho's housekeeping runs (keepalive PINGREQ, overdue PINGRESP): its own loop's
 period."""
 MAX_INFLIGHT = 100
-"""paho's in-flight window (default 20); the broker's Receive Maximum still caps it."""
+"""QoS 1 messages in flight at most (module docstring); the broker's Receive Maximum lowers
+it."""
 INBOUND_QUEUE_MAX = 10_000
 """Inbound messages not yet consumed; beyond it new ones are dropped and counted (a lost
 delta is a gap that resync heals; a lost command is retried by central)."""
@@ -146,6 +156,23 @@ class ClientCounters:
     last_error: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    topic: str
+    future: asyncio.Future[None]
+    qos: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Outgoing:
+    topic: str
+    payload: bytes
+    qos: int
+    retain: bool
+    properties: Any
+    future: asyncio.Future[None]
+
+
 @dataclass(slots=True)
 class _Connection:
     """One connection attempt's paho client and the futures its callbacks settle."""
@@ -153,7 +180,14 @@ class _Connection:
     client: paho.Client
     connack: asyncio.Future[None]
     closed: asyncio.Future[str]
-    pending: dict[int, tuple[str, asyncio.Future[None]]] = field(default_factory=dict)
+    window: int
+    """QoS 1 messages in flight at most: ``max_inflight``, or the broker's Receive Maximum."""
+    pending: dict[int, _Pending] = field(default_factory=dict)
+    """Handed to paho, by message id: resolved by its PUBACK (QoS 0: once written)."""
+    in_flight: int = 0
+    """QoS 1 messages among ``pending``."""
+    waiting: deque[_Outgoing] = field(default_factory=deque)
+    """QoS 1 messages beyond the window, in publish order."""
     keepalive: asyncio.Task[None] | None = None
     attached: bool = False
     """Driven by the event loop (``_attach``); before that, a worker thread is connecting it."""
@@ -195,6 +229,8 @@ class MqttClient:
     def __init__(self, settings: ClientSettings, *, rng: random.Random | None = None) -> None:
         if settings.protocol not in PROTOCOLS:
             raise ValueError(f"protocol must be 5 or 311, got {settings.protocol}")
+        if settings.max_inflight < 1:
+            raise ValueError(f"max_inflight must be at least 1, got {settings.max_inflight}")
         self.settings = settings
         self.counters = ClientCounters()
         self.on_connect: list[Callable[[], Awaitable[None]]] = []
@@ -246,7 +282,8 @@ class MqttClient:
     async def _connect_once(self) -> None:
         loop = asyncio.get_running_loop()
         client = await asyncio.to_thread(self._new_client)   # TLS files are read here
-        conn = _Connection(client, loop.create_future(), loop.create_future())
+        conn = _Connection(client, loop.create_future(), loop.create_future(),
+                           window=self.settings.max_inflight)
         self._bind_callbacks(conn, loop)
         self._connection = conn
         connecting: asyncio.Future[None] | None = None
@@ -405,7 +442,7 @@ class MqttClient:
             CallbackAPIVersion.VERSION2, client_id=s.client_id, protocol=PROTOCOLS[s.protocol],
             clean_session=None if self.mqtt5 else not s.persistent_session,
             reconnect_on_failure=False)
-        client.max_inflight_messages_set(s.max_inflight)
+        client.max_inflight_messages_set(0)   # the window is ours (module docstring)
         if s.username is not None:
             client.username_pw_set(s.username, s.password)
         if s.tls is not None:
@@ -457,9 +494,11 @@ class MqttClient:
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(function, conn, *args)
 
-        def on_connect(_c: Any, _u: Any, _flags: Any, reason_code: Any, _p: Any) -> None:
+        def on_connect(_c: Any, _u: Any, _flags: Any, reason_code: Any, props: Any) -> None:
             try:
-                hop(self._connack, _is_failure(reason_code), _reason_text(reason_code))
+                receive_maximum = getattr(props, "ReceiveMaximum", None)
+                hop(self._connack, _is_failure(reason_code), _reason_text(reason_code),
+                    receive_maximum if isinstance(receive_maximum, int) else None)
             except Exception:
                 logger.exception("MQTT on_connect callback")
 
@@ -502,9 +541,12 @@ class MqttClient:
         conn.client.on_publish = on_publish
         conn.client.on_message = on_message
 
-    def _connack(self, conn: _Connection, failed: bool, reason: str) -> None:
+    def _connack(self, conn: _Connection, failed: bool, reason: str,
+                 receive_maximum: int | None = None) -> None:
         if conn.connack.done():
             return
+        if receive_maximum is not None and receive_maximum >= 1:
+            conn.window = min(self.settings.max_inflight, receive_maximum)
         if failed:
             conn.connack.set_exception(
                 ConnectRefused(self.settings.host, self.settings.port, reason))
@@ -525,14 +567,29 @@ class MqttClient:
 
     def _puback(self, conn: _Connection, mid: int, failed: bool, reason: str) -> None:
         entry = conn.pending.pop(mid, None)
-        if entry is None or entry[1].done():
+        if entry is None:
             return
-        topic, future = entry
+        if entry.qos:
+            conn.in_flight -= 1
+            self._release(conn)
+        if entry.future.done():
+            return
         if failed:
-            future.set_exception(PublishRefused(topic, reason))
+            entry.future.set_exception(PublishRefused(entry.topic, reason))
         else:
             self.counters.published += 1
-            future.set_result(None)
+            entry.future.set_result(None)
+
+    def _release(self, conn: _Connection) -> None:
+        """Hand waiting messages to paho while the window has room."""
+        while conn.waiting and conn.in_flight < conn.window:
+            waiting = conn.waiting.popleft()
+            if waiting.future.done():
+                continue
+            try:
+                self._hand_over(conn, waiting)
+            except NotConnected as exc:
+                waiting.future.set_exception(exc)
 
     def _message(self, conn: _Connection, message: InboundMessage) -> None:
         self.counters.received += 1
@@ -544,7 +601,10 @@ class MqttClient:
 
     def _fail_pending(self, conn: _Connection, doing: str) -> None:
         pending, conn.pending = conn.pending, {}
-        for topic, future in pending.values():
+        waiting, conn.waiting = conn.waiting, deque()
+        conn.in_flight = 0
+        for topic, future in [*((p.topic, p.future) for p in pending.values()),
+                              *((w.topic, w.future) for w in waiting)]:
             if not future.done():
                 future.set_exception(NotConnected(f"{doing} to {topic!r}"))
 
@@ -570,16 +630,27 @@ class MqttClient:
             if properties.content_type is not None:
                 props.ContentType = properties.content_type
                 props.PayloadFormatIndicator = 1
-        info = conn.client.publish(topic, payload, qos=qos, retain=retain, properties=props)
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        message = _Outgoing(topic, payload, qos, retain, props, future)
+        if qos and (conn.waiting or conn.in_flight >= conn.window):
+            conn.waiting.append(message)
+        else:
+            self._hand_over(conn, message)
+        return future
+
+    def _hand_over(self, conn: _Connection, message: _Outgoing) -> None:
+        info = conn.client.publish(message.topic, message.payload, qos=message.qos,
+                                   retain=message.retain, properties=message.properties)
         if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
             # NO_CONN still queues the message inside paho; this client is discarded at the
             # disconnect, so it never goes out twice on our account.
-            raise NotConnected(f"publishing to {topic!r} ({paho.error_string(info.rc)})")
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            raise NotConnected(f"publishing to {message.topic!r} "
+                               f"({paho.error_string(info.rc)})")
         # on_publish hops to the next loop turn, so it runs after this line even when the
         # PUBACK is already in: no race between registering and settling.
-        conn.pending[info.mid] = (topic, future)
-        return future
+        conn.pending[info.mid] = _Pending(message.topic, message.future, message.qos)
+        if message.qos:
+            conn.in_flight += 1
 
     async def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False,
                       properties: PublishProperties | None = None) -> None:

@@ -43,8 +43,8 @@ from edge_service.sync.mqtt_client import MqttClient
 logger = logging.getLogger(__name__)
 
 WINDOW = 100
-"""Events published but not yet acknowledged. 100 keeps a LAN broker busy; the broker's
-Receive Maximum (Mosquitto's max_inflight_messages) throttles it further through paho."""
+"""Events published but not yet acknowledged. 100 keeps a LAN broker busy; a broker's lower
+Receive Maximum throttles it further in the client (``mqtt_client``, in-flight window)."""
 PEEK_BATCH = 200
 """Events read per peek (on the event loop: kept small so a draining backlog never holds the
 loop for long; twice the window keeps publishing busy)."""
