@@ -9,9 +9,11 @@ skipped. Garbage and bad checksums are left to the :class:`~protocols.framing.Re
 
 Neither FEIG nor 3M frames carry a request id, and a retry is usually the same command, so a
 reply that comes after its timeout would pass for the retry's answer (and the retry's answer
-for the next request's). After a timeout the session therefore settles: it discards input
-until the line has been quiet for as long again as the timeout was (within bounds; briefly when
-a garbled reply did come), before the caller may send again.
+for the next request's). After a timeout the session therefore settles before it sends the next
+request: it discards input until the line has been quiet, since the timeout, for as long again
+as the timeout was (0.05-1.5 s; 0.05 s when a garbled reply did come, since nothing more is on
+its way), and for at most 3 s of a line that keeps talking. A next request that comes later than
+that pays nothing; none at all (the caller gave up) pays nothing either.
 
 Timeouts are the caller's, derived per command (tags, blocks, notification times); after an
 inter-byte gap longer than ``inter_byte_timeout_s`` a stalled partial frame is expired.
@@ -67,7 +69,8 @@ class FrameSession(Generic[RequestT, ResponseT]):
         self.inter_byte_timeout_s = inter_byte_timeout_s
         self._lock = asyncio.Lock()
         self._holder: asyncio.Task[Any] | None = None
-        self._heard = False  # whether any byte came while the pending request waited
+        self._unsettled: tuple[float, float] | None = None
+        """After a timeout: when it happened, and how long the line must then be quiet."""
 
     @contextlib.asynccontextmanager
     async def held(self) -> AsyncIterator[None]:
@@ -92,14 +95,20 @@ class FrameSession(Generic[RequestT, ResponseT]):
     async def exchange(self, request: RequestT, *, timeout_s: float) -> ResponseT:
         """Send ``request`` and return its response; ReaderTimeout (transient) if none comes."""
         async with self._turn():
+            await self._settle()
             self._discard_stale()
             wire = self._encode(request)
             await self.transport.write(wire)
             self.health.frames_sent += 1
+            garbled = self._garbled()
             try:
                 return await self._await_response(request, wire, timeout_s)
             except ReaderTimeout:
-                await self._settle(SETTLE_QUIET_MIN_S if self._heard else timeout_s)
+                # A reply that came garbled (bad checksum, garbage, cut short) is all that will
+                # come; silence may still end in a late reply. Frames skipped as late replies to
+                # earlier requests say nothing about this one.
+                came = self._garbled() != garbled or bool(self._reassembler.buffer)
+                self._unsettled = (time.monotonic(), SETTLE_QUIET_MIN_S if came else timeout_s)
                 raise
             finally:
                 self._sync_counters()
@@ -107,6 +116,7 @@ class FrameSession(Generic[RequestT, ResponseT]):
     async def send_only(self, request: RequestT) -> None:
         """Send a request that the protocol never answers."""
         async with self._turn():
+            await self._settle()
             self._discard_stale()
             await self.transport.write(self._encode(request))
             self.health.frames_sent += 1
@@ -118,13 +128,20 @@ class FrameSession(Generic[RequestT, ResponseT]):
             self.health.late_replies += len(pending)
             self.health.garbage_bytes += stale + self._reassembler.discard_partial()
 
-    async def _settle(self, quiet_s: float) -> None:
-        """Discard what arrives until the line has been quiet ``quiet_s`` (within bounds): a
-        late reply must not answer the next request. After a reply that came garbled, nothing
-        more is on its way, so a short quiet does; after silence, as long again as the timeout.
-        Frames read here are counted as late replies, other bytes as garbage."""
+    def _garbled(self) -> tuple[int, int]:
+        return self._reassembler.bad_frames, self._reassembler.garbage_bytes
+
+    async def _settle(self) -> None:
+        """After a timeout, before the next request: discard what arrives until the line has
+        been quiet long enough since the timeout (module docstring), so that a late reply
+        answers nothing. Frames read here are counted as late replies, other bytes as
+        garbage; bytes read here count as arriving now (they may have waited in the buffer)."""
+        if self._unsettled is None:
+            return
+        last_byte_at, quiet_s = self._unsettled
+        self._unsettled = None
         quiet_s = min(max(quiet_s, SETTLE_QUIET_MIN_S), SETTLE_QUIET_MAX_S)
-        started = last_byte_at = time.monotonic()
+        started = time.monotonic()
         while (now := time.monotonic()) - last_byte_at < quiet_s and now - started < SETTLE_MAX_S:
             try:
                 chunk = await self.transport.read(min(quiet_s - (now - last_byte_at), READ_SLICE_S))
@@ -140,7 +157,6 @@ class FrameSession(Generic[RequestT, ResponseT]):
     async def _await_response(self, request: RequestT, wire: bytes, timeout_s: float) -> ResponseT:
         deadline = time.monotonic() + timeout_s
         last_byte_at = time.monotonic()
-        self._heard = False
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -153,7 +169,6 @@ class FrameSession(Generic[RequestT, ResponseT]):
             now = time.monotonic()
             if chunk:
                 last_byte_at = now
-                self._heard = True
                 frames = self._reassembler.feed(chunk)
             elif self._reassembler.buffer and now - last_byte_at > self.inter_byte_timeout_s:
                 # Nothing arrived for longer than the gap, so whatever is buffered is stalled:

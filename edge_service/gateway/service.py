@@ -30,9 +30,11 @@ While running, the dedupe rows older than ``DEDUPE_WINDOW_S`` are pruned at star
 ``PRUNE_INTERVAL_S``.
 
 Presence: each instance keeps a retained status on ``lib/v1/{tenant}/central/gateway/{instance}/
-status``: ``online: true`` each time it has connected (and subscribed), ``false`` when it stops,
-and ``false`` from its MQTT will when its connection is lost without a goodbye (killed, crashed,
-cable pulled; the broker notices at once on a closed socket, after 1.5 keepalives otherwise).
+status``: ``online: true`` once it is logged in to the ILS and subscribed, again after every
+reconnect; ``false`` when it stops (from its will when that goodbye is not acknowledged in
+``GOODBYE_TIMEOUT_S``), and from its MQTT will when its connection is lost without a goodbye
+(killed, crashed, cable pulled; the broker notices at once on a closed socket, after 1.5
+keepalives otherwise).
 Nodes in gateway mode read it so that kiosks go off-line at once rather than each request
 waiting out its reply timeout.
 
@@ -233,14 +235,18 @@ async def say_online(client: MqttClient, settings: ServiceSettings) -> None:
                          _status(True), qos=1, retain=True)
 
 
-async def say_offline(client: MqttClient, settings: ServiceSettings) -> None:
-    """The goodbye of a clean stop, which sends no will; bounded, as the broker may be gone."""
+async def say_offline(client: MqttClient, settings: ServiceSettings) -> bool:
+    """The goodbye of a clean stop (a clean DISCONNECT sends no will); bounded, as the broker
+    may be gone. False when it was not acknowledged: the caller has the will sent instead."""
     if not client.connected:
-        return
-    with contextlib.suppress(SyncError, TimeoutError):
+        return False
+    try:
         async with asyncio.timeout(GOODBYE_TIMEOUT_S):
             await client.publish(gateway_status_topic(settings.gateway.tenant, settings.instance),
                                  _status(False), qos=1, retain=True)
+    except (SyncError, TimeoutError):
+        return False
+    return True
 
 
 @contextlib.asynccontextmanager
@@ -278,14 +284,17 @@ async def running(settings: ServiceSettings) -> AsyncIterator[Gateway]:
     state = await GatewayState.open(settings.state_path)
     pool = Sip2Pool(settings.sip2, settings.pool_size)
     client = MqttClient(with_presence(settings))
-    # Subscribed before the birth: a node that sees "online" finds its requests taken.
-    client.subscribe(gateway_request_filter(settings.gateway.tenant, group=settings.group), 1)
-    client.on_connect.append(lambda: say_online(client, settings))
     connection = asyncio.create_task(client.run())
     tasks: list[asyncio.Task[None]] = []
     try:
         await pool.connect()
         await client.wait_connected()
+        # Only now, logged in to the ILS: subscribed (so a node that sees "online" finds its
+        # requests taken), then the birth, and again after every reconnect.
+        client.subscribe(gateway_request_filter(settings.gateway.tenant, group=settings.group), 1)
+        client.on_connect.append(lambda: say_online(client, settings))
+        with contextlib.suppress(SyncError):   # lost meanwhile: the hook says it on reconnect
+            await say_online(client, settings)
         gateway = Gateway(settings.gateway, pool, state, MqttGatewayTransport(client))
         tasks.append(asyncio.create_task(prune_periodically(gateway)))
         tasks.append(asyncio.create_task(serve(client, gateway, group=settings.group,
@@ -295,8 +304,8 @@ async def running(settings: ServiceSettings) -> AsyncIterator[Gateway]:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await say_offline(client, settings)
-        await client.close()   # ends run() without a will
+        said = await say_offline(client, settings)
+        await client.close(send_will=not said)   # ends run(); the will only if needed
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(connection), CLOSE_TIMEOUT_S)
         connection.cancel()

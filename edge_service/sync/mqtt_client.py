@@ -35,7 +35,8 @@ is disconnected by a broker that enforces it). The window is kept here and paho'
 (``max_inflight_messages_set(0)``): paho 2.x ignores the Receive Maximum, and on every PUBACK
 its window scans every unacknowledged message (~9 us each at 100, a millisecond of event-loop
 time per burst of acknowledgements, in which a gate's decision waits). A publish beyond the
-window waits in order in ``_Connection.waiting`` and goes to paho as PUBACKs free the window.
+window waits in order in ``_Connection.waiting`` (and a QoS 0 one behind it) and goes to paho as
+PUBACKs free the window; one cancelled by its caller while it waits is never sent.
 
 Not responsible for: what is published (``sync``), payload validation (``downlink``), storing
 anything.
@@ -82,6 +83,8 @@ it."""
 INBOUND_QUEUE_MAX = 10_000
 """Inbound messages not yet consumed; beyond it new ones are dropped and counted (a lost
 delta is a gap that resync heals; a lost command is retried by central)."""
+WILL_DISCONNECT = 0x04
+"""MQTT 5 DISCONNECT reason code "Disconnect with Will Message"."""
 PROTOCOLS = {5: MQTTProtocolVersion.MQTTv5, 311: MQTTProtocolVersion.MQTTv311}
 
 
@@ -467,8 +470,12 @@ class MqttClient:
             except Exception:
                 logger.exception("MQTT on-connect hook %r failed", hook)
 
-    async def close(self) -> None:
+    async def close(self, *, send_will: bool = False) -> None:
         """Disconnect cleanly (no will is sent) and end ``run()``.
+
+        ``send_will``: have the broker publish the will all the same (a goodbye that could
+        not be published): MQTT 5 "Disconnect with Will Message" (reason 0x04); under 3.1.1,
+        which has no such DISCONNECT, the connection is dropped without one.
 
         While a worker thread is still connecting (DNS, TCP, TLS) the client is left to it:
         paho is not thread-safe, and ``_connect_once`` sends the DISCONNECT itself once the
@@ -476,7 +483,15 @@ class MqttClient:
         self._stopping.set()
         conn = self._connection
         if conn is not None and not conn.closed.done():
-            if conn.attached:
+            if conn.attached and send_will and self.mqtt5:
+                conn.client.disconnect(reasoncode=ReasonCode(PacketTypes.DISCONNECT,
+                                                             identifier=WILL_DISCONNECT))
+            elif conn.attached and send_will:
+                sock = conn.client.socket()
+                if isinstance(sock, socket.socket):   # ssl.SSLSocket is one too
+                    with contextlib.suppress(OSError):
+                        sock.shutdown(socket.SHUT_RDWR)   # paho sees the loss and ends
+            elif conn.attached:
                 conn.client.disconnect()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(conn.closed), CONNACK_TIMEOUT_S)
@@ -569,26 +584,26 @@ class MqttClient:
         entry = conn.pending.pop(mid, None)
         if entry is None:
             return
+        if not entry.future.done():
+            if failed:
+                entry.future.set_exception(PublishRefused(entry.topic, reason))
+            else:
+                self.counters.published += 1
+                entry.future.set_result(None)
         if entry.qos:
             conn.in_flight -= 1
             self._release(conn)
-        if entry.future.done():
-            return
-        if failed:
-            entry.future.set_exception(PublishRefused(entry.topic, reason))
-        else:
-            self.counters.published += 1
-            entry.future.set_result(None)
 
     def _release(self, conn: _Connection) -> None:
-        """Hand waiting messages to paho while the window has room."""
-        while conn.waiting and conn.in_flight < conn.window:
+        """Hand waiting messages to paho, in order, while the window has room (QoS 0 ones
+        take none). One that paho refuses fails alone; the rest go on."""
+        while conn.waiting and (conn.waiting[0].qos == 0 or conn.in_flight < conn.window):
             waiting = conn.waiting.popleft()
             if waiting.future.done():
-                continue
+                continue   # cancelled by its caller while it waited: never sent
             try:
                 self._hand_over(conn, waiting)
-            except NotConnected as exc:
+            except Exception as exc:   # NotConnected, or paho's ValueError for the message
                 waiting.future.set_exception(exc)
 
     def _message(self, conn: _Connection, message: InboundMessage) -> None:
@@ -632,8 +647,8 @@ class MqttClient:
                 props.PayloadFormatIndicator = 1
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         message = _Outgoing(topic, payload, qos, retain, props, future)
-        if qos and (conn.waiting or conn.in_flight >= conn.window):
-            conn.waiting.append(message)
+        if conn.waiting or (qos and conn.in_flight >= conn.window):
+            conn.waiting.append(message)   # behind the others, QoS 0 too: the order holds
         else:
             self._hand_over(conn, message)
         return future

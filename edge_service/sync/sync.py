@@ -173,8 +173,11 @@ class MqttSync:
         self.twin: Twin | None = None
         self.rejections: RejectionReporter | None = None
         self._on_reply: Callable[[bytes], object] | None = None
-        self._gateways: dict[str, bool] = {}
-        """Each catalog gateway instance's retained status (instance -> online)."""
+        self._gateways: dict[str, tuple[bool, int]] = {}
+        """Each catalog gateway instance's retained status: instance -> (online, the client's
+        connect count when it came). Only this connection's count: the broker sends the
+        retained statuses again at every (re)subscription, and one cleared meanwhile would
+        otherwise linger."""
 
     # --- the daemon's interface --------------------------------------------------------------
 
@@ -183,15 +186,24 @@ class MqttSync:
         return self.client is not None and self.client.connected
 
     @property
+    def gateways(self) -> dict[str, bool]:
+        """The catalog gateway instances' statuses received on this connection (online?)."""
+        if self.client is None:
+            return {}
+        connection = self.client.counters.connects
+        return {name: online for name, (online, seen_on) in self._gateways.items()
+                if seen_on == connection}
+
+    @property
     def gateway_down(self) -> str | None:
         """Why the catalog gateway cannot answer, or None: the broker link is down, or every
         gateway instance that left a status says offline. No status at all (a gateway that
         publishes none) counts as up: a request then finds out."""
-        if not self.connected:
+        if self.client is None or not self.client.connected:
             return "the MQTT broker is not connected"
-        if self._gateways and not any(self._gateways.values()):
-            names = ", ".join(sorted(self._gateways))
-            return f"the catalog gateway is offline (instance {names})"
+        known = self.gateways
+        if known and not any(known.values()):
+            return f"the catalog gateway is offline (instance {', '.join(sorted(known))})"
         return None
 
     def register_command(self, name: str, handler: CommandHandler) -> None:
@@ -401,33 +413,37 @@ class MqttSync:
 
     async def _on_central_status(self, message: InboundMessage) -> None:
         assert self.publisher is not None
-        assert self.rejections is not None
         if not message.payload:
             self.publisher.set_central_online(True)   # cleared: nobody says central is down
             return
-        try:
-            status = CentralStatus.from_json(message.payload)
-        except ContractError as exc:
-            await self.rejections.reject(message.topic, message.payload, exc.reason, exc.field)
-            return
-        self.publisher.set_central_online(status.online)
-
+        status = await self._status_in(message)
+        if status is not None:
+            self.publisher.set_central_online(status.online)
 
     async def _on_gateway_status(self, instance: str | None, message: InboundMessage) -> None:
-        assert self.rejections is not None
         assert instance is not None   # the topic's placeholder, checked by parse_topic
+        assert self.client is not None
         if not message.payload:
             self._gateways.pop(instance, None)   # cleared: an instance taken out of service
             return
+        status = await self._status_in(message)
+        if status is None:
+            return
+        before = self._gateways.get(instance)
+        if before is None or before[0] != status.online:
+            logger.info("catalog gateway %s is %s", instance,
+                        "online" if status.online else "offline")
+        self._gateways[instance] = (status.online, self.client.counters.connects)
+
+    async def _status_in(self, message: InboundMessage) -> CentralStatus | None:
+        """A central or gateway status message's content; None when it is malformed (rejected
+        and reported, and it changes nothing)."""
+        assert self.rejections is not None
         try:
-            status = CentralStatus.from_json(message.payload)
+            return CentralStatus.from_json(message.payload)
         except ContractError as exc:
             await self.rejections.reject(message.topic, message.payload, exc.reason, exc.field)
-            return
-        if self._gateways.get(instance) != status.online:
-            logger.info("catalog gateway %s is %s", instance,
-                     "online" if status.online else "offline")
-        self._gateways[instance] = status.online
+            return None
 
 
 def create_sync(config: Config, store: Store) -> MqttSync:

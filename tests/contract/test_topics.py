@@ -92,7 +92,7 @@ def test_every_builder_gives_the_documented_topic() -> None:
     assert parse_source(f"{BASE}/{N}") == (T, S, N)
 
 
-@pytest.mark.parametrize("instance", ["gw-1", "evt", "cmd", "req", "dev"])
+@pytest.mark.parametrize("instance", ["gw-1", "evt", "cmd", "req"])
 def test_a_gateway_instance_named_like_a_node_topic_segment_still_parses(instance: str) -> None:
     # lib/v1/T/central/gateway/evt/status has the shape of an event topic of site "central".
     topic = gateway_status_topic(T, instance)

@@ -17,12 +17,13 @@ from edge_service.config import MqttConfig
 from edge_service.gateway import running
 from edge_service.store import Store, StoreConfig
 from edge_service.sync import MqttSync
-from protocols.contract import CentralStatus, gateway_status_topic
+from protocols.contract import CentralStatus, central_status_topic, gateway_status_topic
 from tests.gateway.broker import MOSQUITTO, mosquitto
 from tests.gateway.helpers import OWNER, T
 from tests.gateway.test_cli import ROOT, config
 from tests.gateway.test_end_to_end import service
 from tests.ils.helpers import simulator
+from tests.sync.broker import Mosquitto
 from tests.sync.central import until
 from tests.sync.conftest import NODE
 from tests.sync.helpers import FAST_BACKOFF
@@ -52,10 +53,10 @@ async def test_a_node_sees_gateway_instances_come_and_go(tmp_path: Path) -> None
             try:
                 assert sync.gateway_down is None   # no gateway has said anything: up
                 async with running(service(port, sim.port, tmp_path / "gw.db", "a")):
-                    await until(lambda: sync._gateways == {"a": True}, SEEN_S)
+                    await until(lambda: sync.gateways == {"a": True}, SEEN_S)
                     async with running(service(port, sim.port, tmp_path / "gw.db", "b")):
-                        await until(lambda: sync._gateways == {"a": True, "b": True}, SEEN_S)
-                    await until(lambda: sync._gateways == {"a": True, "b": False}, SEEN_S)
+                        await until(lambda: sync.gateways == {"a": True, "b": True}, SEEN_S)
+                    await until(lambda: sync.gateways == {"a": True, "b": False}, SEEN_S)
                     assert sync.gateway_down is None   # one instance is enough
                     assert link.state == "connected"
                 await until(lambda: sync.gateway_down is not None, SEEN_S)
@@ -85,7 +86,7 @@ async def test_a_killed_gateway_is_offline_by_its_will_and_back_when_restarted(
                         cwd=ROOT, stdout=asyncio.subprocess.PIPE,
                         stderr=asyncio.subprocess.DEVNULL)
                     try:
-                        await until(lambda: sync._gateways.get("gw-9") is True, SEEN_S)
+                        await until(lambda: sync.gateways.get("gw-9") is True, SEEN_S)
                         assert sync.gateway_down is None
                     finally:
                         gateway.send_signal(signal.SIGKILL)
@@ -110,8 +111,56 @@ async def test_a_bad_or_cleared_status_is_handled(tmp_path: Path) -> None:
                 rejected = sync.rejections.counters.rejected
                 await sync.client.publish(topic, b'{"online": "yes"}', retain=True)
                 await until(lambda: sync.rejections.counters.rejected > rejected, SEEN_S)
-                assert sync._gateways == {"gw-1": False}   # the bad one changed nothing
+                assert sync.gateways == {"gw-1": False}   # the bad one changed nothing
                 await sync.client.publish(topic, b"", retain=True)   # taken out of service
                 await until(lambda: sync.gateway_down is None, SEEN_S)
+            finally:
+                await sync.stop()
+
+
+async def test_statuses_are_taken_again_after_a_reconnect(tmp_path: Path) -> None:
+    """Only statuses of the current connection count; the broker sends the retained ones again
+    at the re-subscription, so a gateway that was offline is still offline afterwards."""
+    broker = Mosquitto(tmp_path)
+    broker.start()
+    try:
+        async with await Store.open(StoreConfig(tmp_path / "edge.db")) as store:
+            sync = await node_sync(store, broker.port)
+            assert sync.client is not None
+            try:
+                offline = CentralStatus(online=False, time="2026-12-06T01:00:00.000Z")
+                await sync.client.publish(gateway_status_topic(T, "gw-1"), offline.to_json(),
+                                          retain=True)
+                await until(lambda: sync.gateway_down is not None, SEEN_S)
+                connects = sync.client.counters.connects
+                broker.restart()
+                await until(lambda: sync.client is not None
+                            and sync.client.counters.connects > connects, 30)
+                await until(lambda: sync.gateways == {"gw-1": False}, SEEN_S)
+                assert sync.gateway_down == "the catalog gateway is offline (instance gw-1)"
+            finally:
+                await sync.stop()
+    finally:
+        broker.stop()
+
+
+async def test_the_central_status_holds_and_frees_the_outbox(tmp_path: Path) -> None:
+    with mosquitto(tmp_path) as port:
+        async with await Store.open(StoreConfig(tmp_path / "edge.db")) as store:
+            sync = await node_sync(store, port)
+            assert sync.client is not None
+            assert sync.publisher is not None
+            assert sync.rejections is not None
+            publisher, topic = sync.publisher, central_status_topic(T)
+            try:
+                offline = CentralStatus(online=False, time="2026-12-06T01:00:00.000Z")
+                await sync.client.publish(topic, offline.to_json(), retain=True)
+                await until(lambda: not publisher.central_online, SEEN_S)
+                await sync.client.publish(topic, b"[]", retain=True)
+                await until(lambda: sync.rejections.counters.rejected == 1, SEEN_S)
+                assert not publisher.central_online   # the bad one changed nothing
+                await sync.client.publish(topic, b"", retain=True)   # cleared
+                await until(lambda: publisher.central_online, SEEN_S)
+                assert sync.gateway_down is None   # the central status is not the gateway's
             finally:
                 await sync.stop()

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from edge_service.sync import NotConnected
-from edge_service.sync.mqtt_client import MqttClient
+from edge_service.sync.mqtt_client import MqttClient, Will
 from tests.sync.broker import Mosquitto
 from tests.sync.helpers import client
 
@@ -77,3 +77,43 @@ def test_a_window_below_one_is_refused() -> None:
     from edge_service.sync.mqtt_client import ClientSettings  # noqa: PLC0415
     with pytest.raises(ValueError, match="max_inflight must be at least 1"):
         MqttClient(ClientSettings(host="127.0.0.1", port=1, client_id="x", max_inflight=0))
+
+
+async def test_a_message_paho_refuses_while_it_waits_fails_alone(tmp_path: Path) -> None:
+    broker = Mosquitto(tmp_path)
+    broker.start()
+    try:
+        async with client(broker.port, "window-reader", TOPIC) as (_, collector), \
+                client(broker.port, "window-test", max_inflight=1) as (mqtt, _):
+            first = mqtt.publish_nowait(TOPIC, b"first")
+            bad = mqtt.publish_nowait(TOPIC + "/+", b"a wildcard in a topic name")
+            last = mqtt.publish_nowait(TOPIC, b"last")   # waits behind the bad one
+            await first
+            with pytest.raises(ValueError, match="wildcard"):
+                await bad
+            await last
+            await collector.wait_for(lambda: len(collector.others) == 2)
+    finally:
+        broker.stop()
+    assert [m.payload for m in collector.others] == [b"first", b"last"]
+
+
+@pytest.mark.parametrize("protocol", [5, 311])
+async def test_close_can_have_the_broker_send_the_will(tmp_path: Path, protocol: int) -> None:
+    """For a goodbye that could not be published (the gateway's presence)."""
+    will_topic = "lib/v1/DK-718500/central/gateway/gw-1/status"
+    broker = Mosquitto(tmp_path)
+    broker.start()
+    try:
+        async with client(broker.port, "will-reader", will_topic) as (_, collector):
+            async with client(broker.port, "will-test", protocol=protocol,
+                              will=Will(will_topic, b"gone", retain=False)) as (mqtt, _):
+                await mqtt.close(send_will=True)
+            await collector.wait_for(lambda: len(collector.others) == 1)
+            async with client(broker.port, "will-test", protocol=protocol,
+                              will=Will(will_topic, b"gone again", retain=False)):
+                pass   # a plain close: no will
+            await asyncio.sleep(0.5)
+    finally:
+        broker.stop()
+    assert [m.payload for m in collector.others] == [b"gone"]
