@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from firmware_bridge import transport
+from firmware_bridge import session, transport
 from firmware_bridge.drivers import feig as driver
 from firmware_bridge.drivers import reader_for
 from firmware_bridge.drivers.feig import FeigReader, TagWriteFailed
@@ -660,6 +660,26 @@ async def test_a_late_reply_is_not_taken_for_the_retrys_answer(
         assert await rig.reader.read_lock_status(NXP, 0, 3) == (False, True, False)
         health = rig.reader.health
         assert (health.timeouts, health.retries, health.late_replies) == (1, 1, 1)
+
+
+@pytest.mark.parametrize(("kind", "garbled"), [("truncate", True), ("silence", False)])
+async def test_after_a_timeout_the_settle_is_short_only_when_a_garbled_reply_came(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str, garbled: bool
+) -> None:
+    """A reply cut short is all that comes: the next request waits 0.05 s of quiet. After
+    silence a late reply may still come: it waits as long again as the timeout."""
+    monkeypatch.setattr(driver, "TR_RESPONSE_TIME_S", 0.2)
+    faults = (ReaderFault(kind, at=0.3, count=1),)
+    async with served(tmp_path, library_field(), reader_faults=faults) as rig:
+        await wait_until(rig.simulator, 0.3)
+        with pytest.raises(ReaderTimeout) as timeout:
+            await rig.reader.firmware.execute(feig_protocol.GetSoftwareVersion(), what="probe",
+                                              attempts=1)
+        unsettled = rig.reader.firmware.session._unsettled
+        assert unsettled is not None
+        assert unsettled[1] == (session.SETTLE_QUIET_MIN_S if garbled
+                                else timeout.value.timeout_s)
+        assert (await rig.reader.info()).protocol == "feig"   # settled, then answered
 
 
 async def test_reader_reboot_is_ridden_out(tmp_path: Path) -> None:
