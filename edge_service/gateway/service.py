@@ -218,21 +218,23 @@ async def prune_periodically(gateway: Gateway) -> None:
         await asyncio.sleep(PRUNE_INTERVAL_S)
 
 
+def _status_topic(settings: ServiceSettings) -> str:
+    return gateway_status_topic(settings.gateway.tenant, settings.instance)
+
+
 def _status(online: bool) -> bytes:
     return CentralStatus(online=online, time=format_time(int(time.time() * 1000))).to_json()
 
 
 def with_presence(settings: ServiceSettings) -> ClientSettings:
     """The instance's MQTT settings with its will: its status ``online: false``, retained."""
-    topic = gateway_status_topic(settings.gateway.tenant, settings.instance)
-    return dataclasses.replace(settings.mqtt, will=Will(topic, _status(False), qos=1,
-                                                        retain=True))
+    return dataclasses.replace(settings.mqtt, will=Will(_status_topic(settings), _status(False),
+                                                        qos=1, retain=True))
 
 
 async def say_online(client: MqttClient, settings: ServiceSettings) -> None:
     """The birth: ``online: true``, retained (an on-connect hook, so after every reconnect)."""
-    await client.publish(gateway_status_topic(settings.gateway.tenant, settings.instance),
-                         _status(True), qos=1, retain=True)
+    await client.publish(_status_topic(settings), _status(True), qos=1, retain=True)
 
 
 async def say_offline(client: MqttClient, settings: ServiceSettings) -> bool:
@@ -242,8 +244,7 @@ async def say_offline(client: MqttClient, settings: ServiceSettings) -> bool:
         return False
     try:
         async with asyncio.timeout(GOODBYE_TIMEOUT_S):
-            await client.publish(gateway_status_topic(settings.gateway.tenant, settings.instance),
-                                 _status(False), qos=1, retain=True)
+            await client.publish(_status_topic(settings), _status(False), qos=1, retain=True)
     except (SyncError, TimeoutError):
         return False
     return True
